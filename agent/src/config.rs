@@ -1,0 +1,289 @@
+//! Agent configuration: a TOML file, with what it leaves out taken from the kernel command line
+//! (`hvscope.aggregator=HOST:PORT`, `hvscope.rack=R`), because diskless nodes get their per-node
+//! parameters from PXE.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::sources::proc::cmdline;
+
+/// The configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// TLS material, as PEM files placed by the provisioning system. They are re-read when they
+/// change on disk (certificate rotation), without a restart.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA bundle that signed the aggregators' server certificates.
+    pub ca: PathBuf,
+    /// This node's client certificate (chain); its DNS SAN (or CN) is the node's name.
+    pub cert: PathBuf,
+    /// The private key of `cert`.
+    pub key: PathBuf,
+    /// Name to verify the aggregator's certificate against, when it differs from the host part
+    /// of the aggregator address.
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+/// Compression of the gRPC stream.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// No compression (cheapest CPU).
+    None,
+    /// gzip per message.
+    #[default]
+    Gzip,
+}
+
+/// The agent's configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Aggregators to stream to, as `host:port`; every one gets every batch (HA pair). Empty:
+    /// taken from `hvscope.aggregator=` on the kernel command line (comma-separated).
+    #[serde(default)]
+    pub aggregators: Vec<String>,
+    /// Seconds between collections (one batch each).
+    #[serde(default = "default_interval_secs")]
+    pub interval_secs: u64,
+    /// Directory the host's filesystem is seen under.
+    #[serde(default = "default_host_root")]
+    pub host_root: PathBuf,
+    /// Upper bound of the in-memory spool of unacknowledged batches, per aggregator, in bytes
+    /// (encoded size). When full, the oldest batches are dropped and counted.
+    #[serde(default = "default_spool_max_bytes")]
+    pub spool_max_bytes: usize,
+    /// Seconds to wait for a TCP + TLS connection to an aggregator.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// Upper bound of the reconnect backoff, in seconds (exponential from 0.5 s, with jitter).
+    #[serde(default = "default_max_backoff_secs")]
+    pub max_backoff_secs: u64,
+    /// Compression of the stream.
+    #[serde(default)]
+    pub compression: Compression,
+    /// What the agent calls itself in its hello. Informational only: the aggregator names the
+    /// node from the client certificate. Default: the host name.
+    #[serde(default)]
+    pub node_name: Option<String>,
+    /// Version of the OS image, reported in the hello. Default: `IMAGE_VERSION` or `VERSION_ID`
+    /// of `<host_root>/etc/os-release`.
+    #[serde(default)]
+    pub image_version: Option<String>,
+    /// TLS files. Required (from the file; there is no kernel parameter for them).
+    pub tls: Option<TlsConfig>,
+    /// Static labels added to every series (rack, az, …). `rack` defaults to `hvscope.rack=`
+    /// from the kernel command line. A `node` label is ignored by the aggregator.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_interval_secs() -> u64 {
+    10
+}
+fn default_host_root() -> PathBuf {
+    PathBuf::from("/")
+}
+fn default_spool_max_bytes() -> usize {
+    16 << 20
+}
+fn default_connect_timeout_secs() -> u64 {
+    5
+}
+fn default_max_backoff_secs() -> u64 {
+    30
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("empty config deserializes")
+    }
+}
+
+impl Config {
+    /// Parses a TOML document (no defaults from the kernel yet).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Fills what the file left out from the kernel command line's `hvscope.*` parameters.
+    pub fn merge_cmdline(&mut self, cmdline_text: &str) {
+        let params = cmdline::hvscope_params(cmdline_text);
+        let last = |key: &str| {
+            params
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        if self.aggregators.is_empty()
+            && let Some(a) = last("aggregator")
+        {
+            self.aggregators = a
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if !self.labels.contains_key("rack")
+            && let Some(r) = last("rack")
+        {
+            self.labels.insert("rack".to_owned(), r);
+        }
+    }
+
+    /// Checks what can be checked without touching the network.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.aggregators.is_empty() {
+            return Err(ConfigError::Invalid(
+                "no aggregators: set `aggregators` or hvscope.aggregator= on the kernel command line"
+                    .into(),
+            ));
+        }
+        for a in &self.aggregators {
+            split_host_port(a).map_err(ConfigError::Invalid)?;
+        }
+        if self.tls.is_none() {
+            return Err(ConfigError::Invalid("missing [tls] section (ca, cert, key)".into()));
+        }
+        if self.interval_secs == 0 || self.interval_secs > 3600 {
+            return Err(ConfigError::Invalid("interval_secs must be 1..=3600".into()));
+        }
+        if self.spool_max_bytes < 64 << 10 {
+            return Err(ConfigError::Invalid("spool_max_bytes must be at least 65536".into()));
+        }
+        if self.max_backoff_secs == 0 || self.connect_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "max_backoff_secs and connect_timeout_secs must be at least 1".into(),
+            ));
+        }
+        for k in self.labels.keys() {
+            if !valid_label_name(k) || k.starts_with("__") {
+                return Err(ConfigError::Invalid(format!("label name {k:?} is not valid")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prometheus label name syntax: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn valid_label_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// Splits `host:port` (`[v6]:port` for IPv6).
+pub fn split_host_port(addr: &str) -> Result<(&str, u16), String> {
+    let bad = || format!("aggregator address {addr:?} is not host:port");
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+aggregators = ["127.0.0.1:4317", "[::1]:4318"]
+interval_secs = 2
+spool_max_bytes = 1048576
+[tls]
+ca = "/etc/hvscope/ca.pem"
+cert = "/etc/hvscope/node.pem"
+key = "/etc/hvscope/node-key.pem"
+[labels]
+az = "az1"
+"#;
+
+    #[test]
+    fn parses_and_validates() {
+        let c = Config::parse(FULL, Path::new("a.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.interval_secs, 2);
+        assert_eq!(c.host_root, PathBuf::from("/"));
+        assert_eq!(c.compression, Compression::Gzip);
+        assert_eq!(split_host_port(&c.aggregators[1]).unwrap(), ("::1", 4318));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = Config::parse("intervall_secs = 3", Path::new("a.toml")).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        assert!(e.to_string().starts_with("a.toml: "), "{e}");
+    }
+
+    #[test]
+    fn kernel_command_line_fills_gaps_only() {
+        let mut c = Config::parse("[tls]\nca='a'\ncert='b'\nkey='c'", Path::new("x")).unwrap();
+        assert!(c.validate().is_err());
+        c.merge_cmdline("quiet hvscope.aggregator=agg1:4317,agg2:4317 hvscope.rack=r7");
+        c.validate().unwrap();
+        assert_eq!(c.aggregators, vec!["agg1:4317", "agg2:4317"]);
+        assert_eq!(c.labels["rack"], "r7");
+
+        let mut c = Config::parse(FULL, Path::new("x")).unwrap();
+        c.labels.insert("rack".into(), "file".into());
+        c.merge_cmdline("hvscope.aggregator=other:1 hvscope.rack=r7");
+        assert_eq!(c.aggregators[0], "127.0.0.1:4317");
+        assert_eq!(c.labels["rack"], "file");
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        for (patch, what) in [
+            ("interval_secs = 0", "interval_secs"),
+            ("spool_max_bytes = 10", "spool_max_bytes"),
+            ("[labels]\n\"bad-name\" = \"x\"", "label name"),
+        ] {
+            let text = format!("aggregators=['a:1']\n{patch}\n[tls]\nca='a'\ncert='b'\nkey='c'");
+            let text = if patch.starts_with("[labels]") {
+                format!("aggregators=['a:1']\n[tls]\nca='a'\ncert='b'\nkey='c'\n{patch}")
+            } else {
+                text
+            };
+            let e = Config::parse(&text, Path::new("x")).unwrap().validate().unwrap_err();
+            assert!(e.to_string().contains(what), "{e}");
+        }
+        for bad in ["nohost", "h:", ":1", "h:0", "h:99999"] {
+            assert!(split_host_port(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The daemon: collect every `interval_secs`, turn the snapshot into series, give them ids,
+//! and queue one batch per collection on every aggregator's link.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hvscope_proto::v1::{Batch, Hello, Label};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::host_root::HostRoot;
+use crate::series::{Registry, SeriesBuf};
+use crate::snapshot::{Snapshot, now_ms};
+use crate::transport::spool::SpooledBatch;
+use crate::transport::stream::{self, StreamParams};
+use crate::transport::tls::TlsFiles;
+use crate::transport::Link;
+use crate::{selfstat, VERSION};
+
+/// The agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// The running agent's state, shared by the collector and the stream tasks.
+pub struct Agent {
+    config: Config,
+    root: HostRoot,
+    registry: Arc<Mutex<Registry>>,
+    links: Vec<Arc<Link>>,
+    seq: u64,
+    hello: Hello,
+    last_collection: Duration,
+}
+
+fn read_trimmed(root: &HostRoot, rel: &str) -> Option<String> {
+    root.read_string(rel)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// `IMAGE_VERSION`, else `VERSION_ID`, of an os-release file.
+fn os_release_version(text: &str) -> Option<String> {
+    let get = |key: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|r| r.strip_prefix('='))
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+    };
+    get("IMAGE_VERSION").or_else(|| get("VERSION_ID"))
+}
+
+impl Agent {
+    /// Prepares an agent from a validated configuration (with kernel parameters merged).
+    pub fn new(config: Config) -> Result<Self, RunError> {
+        config.validate()?;
+        let root = HostRoot::new(&config.host_root);
+        let boot_id = read_trimmed(&root, "proc/sys/kernel/random/boot_id")
+            .unwrap_or_else(|| format!("unknown-{:016x}", fastrand::u64(..)));
+        let claimed = config
+            .node_name
+            .clone()
+            .or_else(|| read_trimmed(&root, "proc/sys/kernel/hostname"))
+            .unwrap_or_default();
+        let image_version = config
+            .image_version
+            .clone()
+            .or_else(|| {
+                root.read_string("etc/os-release")
+                    .ok()
+                    .and_then(|t| os_release_version(&t))
+            })
+            .unwrap_or_default();
+        let hello = Hello {
+            agent_version: VERSION.to_owned(),
+            boot_id,
+            image_version,
+            labels: config
+                .labels
+                .iter()
+                .map(|(k, v)| Label {
+                    name: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+            claimed_node: claimed,
+            started_ms: now_ms(),
+        };
+        let links = config
+            .aggregators
+            .iter()
+            .map(|a| Link::new(a.clone(), config.spool_max_bytes))
+            .collect();
+        Ok(Self {
+            config,
+            root,
+            registry: Arc::new(Mutex::new(Registry::default())),
+            links,
+            seq: 0,
+            hello,
+            last_collection: Duration::ZERO,
+        })
+    }
+
+    /// The links, one per aggregator.
+    pub fn links(&self) -> &[Arc<Link>] {
+        &self.links
+    }
+
+    /// Collects once and returns the batch (not yet queued), with its series.
+    pub fn collect_batch(&mut self) -> (Batch, SeriesBuf) {
+        let started = Instant::now();
+        let snap = Snapshot::collect(&self.root);
+        let mut buf = SeriesBuf::default();
+        snap.series(&mut buf);
+        self.self_series(&mut buf);
+        buf.add_static_labels(
+            self.config
+                .labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "node")
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        self.seq += 1;
+        let mut samples = self
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .assign(&buf, self.seq);
+        let mut batch = Batch {
+            seq: self.seq,
+            timestamp_ms: snap.timestamp_ms,
+            ..Default::default()
+        };
+        hvscope_proto::pack_samples(&mut batch, &mut samples);
+        self.last_collection = started.elapsed();
+        (batch, buf)
+    }
+
+    fn self_series(&self, out: &mut SeriesBuf) {
+        out.push(
+            "hvscope_agent_info",
+            "Agent build and boot identity.",
+            &[
+                ("version", VERSION),
+                ("boot_id", &self.hello.boot_id),
+                ("image_version", &self.hello.image_version),
+            ],
+            1.0,
+        );
+        if let Some(s) = selfstat::read() {
+            out.push(
+                "hvscope_agent_resident_memory_bytes",
+                "Resident memory of the agent process.",
+                &[],
+                s.rss_bytes as f64,
+            );
+            out.push(
+                "hvscope_agent_cpu_seconds_total",
+                "CPU time (user + system) of the agent process.",
+                &[],
+                s.cpu_seconds,
+            );
+        }
+        out.push(
+            "hvscope_agent_collection_duration_seconds",
+            "Wall time of the previous collection.",
+            &[],
+            self.last_collection.as_secs_f64(),
+        );
+        let series = self.registry.lock().unwrap_or_else(|p| p.into_inner()).len();
+        out.push(
+            "hvscope_agent_series",
+            "Series the agent currently has ids for.",
+            &[],
+            series as f64,
+        );
+        let mut expiry = 0;
+        for l in &self.links {
+            let a = [("aggregator", l.addr.as_str())];
+            let (bytes, batches, dropped) = {
+                let s = l.spool();
+                (s.bytes(), s.len(), s.dropped())
+            };
+            out.push(
+                "hvscope_agent_spool_bytes",
+                "Encoded bytes of unacknowledged batches held in memory.",
+                &a,
+                bytes as f64,
+            );
+            out.push(
+                "hvscope_agent_spool_batches",
+                "Unacknowledged batches held in memory.",
+                &a,
+                batches as f64,
+            );
+            out.push(
+                "hvscope_agent_spool_dropped_batches_total",
+                "Batches dropped because the spool was full.",
+                &a,
+                dropped as f64,
+            );
+            out.push(
+                "hvscope_agent_connected",
+                "1 while a stream to the aggregator is established.",
+                &a,
+                if l.is_connected() { 1.0 } else { 0.0 },
+            );
+            out.push(
+                "hvscope_agent_stream_connects_total",
+                "Streams established to the aggregator since start.",
+                &a,
+                l.connects.load(Ordering::Relaxed) as f64,
+            );
+            expiry = expiry.max(l.cert_not_after.load(Ordering::Relaxed));
+        }
+        if expiry > 0 {
+            out.push(
+                "hvscope_agent_tls_cert_expiry_timestamp_seconds",
+                "notAfter of the client certificate in use, seconds since the epoch.",
+                &[],
+                expiry as f64,
+            );
+        }
+    }
+
+    /// Queues a batch on every link and forgets series no spool needs any more.
+    pub fn queue(&mut self, batch: Batch) {
+        let entry = SpooledBatch::new(batch);
+        for l in &self.links {
+            l.push(entry.clone());
+        }
+        let oldest = self
+            .links
+            .iter()
+            .filter_map(|l| l.spool().oldest_seq())
+            .min()
+            .unwrap_or(self.seq + 1);
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .evict_older_than(oldest.min(self.seq));
+    }
+
+    /// Runs until `shutdown` turns true: collection loop plus one stream task per aggregator.
+    pub async fn run(mut self, shutdown: watch::Receiver<bool>) {
+        let tls = self.config.tls.clone().expect("validated");
+        let params = StreamParams {
+            tls: TlsFiles {
+                ca: tls.ca,
+                cert: tls.cert,
+                key: tls.key,
+            },
+            server_name: tls.server_name,
+            hello: self.hello.clone(),
+            registry: self.registry.clone(),
+            connect_timeout: Duration::from_secs(self.config.connect_timeout_secs),
+            max_backoff: Duration::from_secs(self.config.max_backoff_secs),
+            compression: self.config.compression,
+        };
+        let mut tasks = Vec::new();
+        for l in &self.links {
+            tasks.push(tokio::spawn(stream::run(
+                l.clone(),
+                params.clone(),
+                shutdown.clone(),
+            )));
+        }
+        info!(aggregators = ?self.config.aggregators, interval_secs = self.config.interval_secs,
+            host_root = %self.root.root().display(), boot_id = %self.hello.boot_id, "agent started");
+        let mut tick = tokio::time::interval(Duration::from_secs(self.config.interval_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shutdown_rx = shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let (batch, _) = self.collect_batch();
+                    self.queue(batch);
+                }
+                _ = shutdown_rx.changed() => break,
+            }
+        }
+        for t in tasks {
+            if let Err(error) = t.await {
+                warn!(%error, "stream task ended abnormally");
+            }
+        }
+        info!("agent stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_release_prefers_image_version() {
+        assert_eq!(
+            os_release_version("ID=debian\nVERSION_ID=\"12\"\nIMAGE_VERSION=2026.11.1\n"),
+            Some("2026.11.1".into())
+        );
+        assert_eq!(os_release_version("VERSION_ID=\"12\""), Some("12".into()));
+        assert_eq!(os_release_version(""), None);
+    }
+}

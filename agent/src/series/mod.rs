@@ -1,0 +1,105 @@
+//! From a collected [`Snapshot`](crate::snapshot::Snapshot) to Prometheus-style series: names
+//! with the `hvscope_` prefix in base units, counters ending in `_total`, metadata as `_info`.
+//! The [`Registry`] gives each distinct label set a stable numeric id, so the wire carries
+//! labels once per stream and `(id, value)` afterwards.
+
+pub mod registry;
+pub mod text;
+
+pub use registry::Registry;
+
+/// A label set: `(name, value)` pairs sorted by name, `__name__` included.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(Vec<(String, String)>);
+
+impl Labels {
+    /// Builds a label set from a metric name and extra labels (sorted here).
+    pub fn new(name: &str, labels: &[(&str, &str)]) -> Self {
+        let mut v: Vec<(String, String)> = Vec::with_capacity(labels.len() + 1);
+        v.push(("__name__".to_owned(), name.to_owned()));
+        v.extend(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        v.sort();
+        Self(v)
+    }
+
+    /// The metric name (`__name__`), or "" when absent.
+    pub fn name(&self) -> &str {
+        self.get("__name__").unwrap_or("")
+    }
+
+    /// The value of label `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The pairs, sorted by name.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
+    /// Adds or replaces a label, keeping the order.
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+            Ok(i) => self.0[i].1 = value.to_owned(),
+            Err(i) => self.0.insert(i, (name.to_owned(), value.to_owned())),
+        }
+    }
+}
+
+/// One series value of a collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub value: f64,
+    /// The `# HELP` text of the metric.
+    pub help: &'static str,
+}
+
+/// The series of one collection, in the order they were produced.
+#[derive(Debug, Default, Clone)]
+pub struct SeriesBuf {
+    pub samples: Vec<Sample>,
+}
+
+impl SeriesBuf {
+    /// Adds a sample of metric `name` with `labels`.
+    pub fn push(&mut self, name: &str, help: &'static str, labels: &[(&str, &str)], value: f64) {
+        self.samples.push(Sample {
+            labels: Labels::new(name, labels),
+            value,
+            help,
+        });
+    }
+
+    /// Adds `labels` (static labels such as rack) to every sample that lacks them.
+    pub fn add_static_labels<'a>(&mut self, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let labels: Vec<_> = labels.into_iter().collect();
+        for s in &mut self.samples {
+            for (k, v) in &labels {
+                if s.labels.get(k).is_none() {
+                    s.labels.set(k, v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_sorted_and_settable() {
+        let mut l = Labels::new("m", &[("z", "1"), ("a", "2")]);
+        assert_eq!(l.pairs()[0].0, "__name__");
+        assert_eq!(l.pairs()[1].0, "a");
+        l.set("b", "3");
+        l.set("a", "4");
+        assert_eq!(l.get("a"), Some("4"));
+        assert_eq!(l.pairs()[2].0, "b");
+        assert_eq!(l.name(), "m");
+    }
+}

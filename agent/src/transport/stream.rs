@@ -1,0 +1,281 @@
+//! One aggregator's stream task: connect (TCP, TLS with the node's certificate, HTTP/2), say
+//! hello, then send spooled batches in order while reading acks and resend requests. Any error
+//! ends the stream; the task backs off and reconnects, and re-sends everything unacknowledged.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hvscope_proto::v1::{
+    AgentMessage, Batch, Hello, SeriesDef, agent_message, aggregator_message,
+    ingest_client::IngestClient,
+};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::{Endpoint, Uri};
+use tracing::{debug, info, warn};
+
+use super::Link;
+use super::backoff::Backoff;
+use super::tls::{FilesStamp, TlsFiles};
+use crate::config::{Compression, split_host_port};
+use crate::series::Registry;
+
+/// A stream ended; why.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("tls files: {0}")]
+    Tls(#[from] super::tls::TlsError),
+    #[error("connect to {addr}: {message}")]
+    Connect { addr: String, message: String },
+    #[error("stream: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("aggregator closed the stream")]
+    Closed,
+    #[error("no answer to hello within {0:?}")]
+    HelloTimeout(Duration),
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+/// How a stream ended without error.
+enum End {
+    Shutdown,
+    Rotated,
+}
+
+/// Everything a stream task needs besides its link.
+#[derive(Clone)]
+pub struct StreamParams {
+    pub tls: TlsFiles,
+    pub server_name: Option<String>,
+    pub hello: Hello,
+    pub registry: Arc<Mutex<Registry>>,
+    pub connect_timeout: Duration,
+    pub max_backoff: Duration,
+    pub compression: Compression,
+}
+
+/// Runs the stream to `link.addr` until `shutdown` turns true.
+pub async fn run(link: Arc<Link>, params: StreamParams, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), params.max_backoff);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let result = connect_and_stream(&link, &params, &mut shutdown, &mut backoff).await;
+        link.connected.store(false, Ordering::Relaxed);
+        match result {
+            Ok(End::Shutdown) => return,
+            Ok(End::Rotated) => {
+                info!(aggregator = %link.addr, "tls files changed, reconnecting with them");
+                continue;
+            }
+            Err(error) => {
+                let delay = backoff.next_delay(fastrand::f64());
+                warn!(aggregator = %link.addr, %error, retry_in_ms = delay.as_millis() as u64,
+                    "stream to aggregator failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+async fn connect(
+    link: &Link,
+    params: &StreamParams,
+) -> Result<(tonic::transport::Channel, FilesStamp), StreamError> {
+    let stamp = params.tls.stamp();
+    let (client_cfg, info) = params.tls.client_config()?;
+    link.cert_not_after.store(info.not_after, Ordering::Relaxed);
+    let (host, port) = split_host_port(&link.addr).map_err(|message| StreamError::Connect {
+        addr: link.addr.clone(),
+        message,
+    })?;
+    let name = params.server_name.clone().unwrap_or_else(|| host.to_owned());
+    let server_name = ServerName::try_from(name.clone()).map_err(|e| StreamError::Connect {
+        addr: link.addr.clone(),
+        message: format!("server name {name:?}: {e}"),
+    })?;
+    let target = (host.to_owned(), port);
+    let connector = tokio_rustls::TlsConnector::from(client_cfg);
+    let timeout = params.connect_timeout;
+    let make = tower::service_fn(move |_: Uri| {
+        let connector = connector.clone();
+        let server_name = server_name.clone();
+        let target = target.clone();
+        async move {
+            let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(target))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "tcp connect"))??;
+            tcp.set_nodelay(true)?;
+            let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "tls handshake"))??;
+            Ok::<_, std::io::Error>(TokioIo::new(tls))
+        }
+    });
+    // The scheme is http: TLS is done by the connector above.
+    let endpoint = Endpoint::from_shared(format!("http://{}", link.addr))
+        .map_err(|e| StreamError::Connect {
+            addr: link.addr.clone(),
+            message: e.to_string(),
+        })?
+        .connect_timeout(timeout)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    let channel = endpoint
+        .connect_with_connector(make)
+        .await
+        .map_err(|e| StreamError::Connect {
+            addr: link.addr.clone(),
+            message: error_chain(&e),
+        })?;
+    Ok((channel, stamp))
+}
+
+/// `Display` of an error and its sources, joined with ": ".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(src) = cur {
+        let m = src.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = src.source();
+    }
+    s
+}
+
+/// Adds the definitions of series in `batch` that this stream has not defined yet.
+fn with_defs(
+    batch: &Batch,
+    defined: &mut HashSet<u64>,
+    registry: &Mutex<Registry>,
+) -> (Batch, usize) {
+    let mut out = batch.clone();
+    let registry = registry.lock().unwrap_or_else(|p| p.into_inner());
+    let mut id = 0u64;
+    let mut missing = 0;
+    for &delta in &batch.id_deltas {
+        id = id.wrapping_add(delta);
+        if defined.insert(id) {
+            match registry.labels(id) {
+                Some(labels) => out.defs.push(SeriesDef {
+                    id,
+                    labels: labels
+                        .pairs()
+                        .iter()
+                        .map(|(name, value)| hvscope_proto::v1::Label {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
+                        .collect(),
+                }),
+                None => missing += 1,
+            }
+        }
+    }
+    (out, missing)
+}
+
+async fn connect_and_stream(
+    link: &Arc<Link>,
+    params: &StreamParams,
+    shutdown: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<End, StreamError> {
+    let (channel, stamp) = connect(link, params).await?;
+    let mut client = IngestClient::new(channel);
+    if params.compression == Compression::Gzip {
+        client = client
+            .send_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Gzip);
+    }
+    let (tx, rx) = mpsc::channel::<AgentMessage>(8);
+    let hello = AgentMessage {
+        msg: Some(agent_message::Msg::Hello(params.hello.clone())),
+    };
+    tx.send(hello).await.map_err(|_| StreamError::Closed)?;
+    let mut inbound = client.stream(ReceiverStream::new(rx)).await?.into_inner();
+
+    let hello_timeout = params.connect_timeout * 2;
+    let first = tokio::time::timeout(hello_timeout, inbound.next())
+        .await
+        .map_err(|_| StreamError::HelloTimeout(hello_timeout))?
+        .ok_or(StreamError::Closed)??;
+    let accepted = match first.msg {
+        Some(aggregator_message::Msg::Accepted(a)) => a,
+        other => {
+            return Err(StreamError::Protocol(format!(
+                "expected accepted, got {other:?}"
+            )));
+        }
+    };
+    if accepted.resume_from_seq > 1 {
+        link.spool().ack(accepted.resume_from_seq - 1);
+    }
+    link.connected.store(true, Ordering::Relaxed);
+    link.connects.fetch_add(1, Ordering::Relaxed);
+    backoff.reset();
+    info!(aggregator = %link.addr, node = %accepted.node, resume_from = accepted.resume_from_seq,
+        unacked = link.spool().len(), "stream established");
+
+    let mut cursor = 0u64; // next batch to send has seq >= cursor
+    let mut defined: HashSet<u64> = HashSet::new();
+    let mut rotation = tokio::time::interval(Duration::from_secs(5));
+    rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let next = link.spool().next_from(cursor);
+        tokio::select! {
+            permit = tx.reserve(), if next.is_some() => {
+                let permit = permit.map_err(|_| StreamError::Closed)?;
+                let entry = next.expect("guarded by the select condition");
+                let (batch, missing) = with_defs(&entry.batch, &mut defined, &params.registry);
+                if missing > 0 {
+                    warn!(aggregator = %link.addr, seq = entry.seq(), missing,
+                        "series definitions no longer known; samples sent without them");
+                }
+                cursor = entry.seq() + 1;
+                permit.send(AgentMessage { msg: Some(agent_message::Msg::Batch(batch)) });
+            }
+            _ = link.notify.notified(), if next.is_none() => {}
+            msg = inbound.next() => {
+                let msg = msg.ok_or(StreamError::Closed)??;
+                match msg.msg {
+                    Some(aggregator_message::Msg::Ack(ack)) => {
+                        debug!(aggregator = %link.addr, seq = ack.seq, "acked");
+                        link.spool().ack(ack.seq);
+                    }
+                    Some(aggregator_message::Msg::Resend(r)) => {
+                        link.resends.fetch_add(1, Ordering::Relaxed);
+                        warn!(aggregator = %link.addr, from = r.from_seq, reason = %r.reason,
+                            "aggregator asked for a resend");
+                        cursor = r.from_seq;
+                        defined.clear();
+                    }
+                    Some(aggregator_message::Msg::Accepted(_)) | None => {
+                        return Err(StreamError::Protocol("unexpected message".into()));
+                    }
+                }
+            }
+            _ = rotation.tick() => {
+                if params.tls.stamp() != stamp {
+                    return Ok(End::Rotated);
+                }
+            }
+            _ = shutdown.changed() => return Ok(End::Shutdown),
+        }
+    }
+}

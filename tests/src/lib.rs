@@ -1,0 +1,2 @@
+//! Support for the end-to-end tests in `tests/tests/`.
+#![forbid(unsafe_code)]
