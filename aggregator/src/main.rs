@@ -1,0 +1,135 @@
+//! `hvscope-aggregator`: command-line entry point.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hvscope_aggregator::config::Config;
+
+#[derive(Parser)]
+#[command(name = "hvscope-aggregator", version, about = "hvscope central aggregator")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve gRPC ingest and the HTTP API.
+    Serve {
+        #[arg(long, default_value = "/etc/hvscope/aggregator.toml")]
+        config: PathBuf,
+    },
+    /// Development certificates (production uses the operator's PKI).
+    Certs {
+        #[command(subcommand)]
+        cmd: CertsCmd,
+    },
+    /// Run aggregator and agent on this machine with throw-away certificates and show what flows.
+    Demo {
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration_secs: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCmd {
+    /// Make a CA and a server certificate for localhost/127.0.0.1/::1.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+        /// Further DNS names or IP addresses for the server certificate.
+        #[arg(long = "san")]
+        sans: Vec<String>,
+    },
+    /// Make a node's client certificate (its name is the DNS SAN and CN).
+    Node {
+        #[arg(long)]
+        ca_dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A watch channel that turns true on SIGTERM or SIGINT.
+fn shutdown_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if let (Ok(mut term), Ok(mut int)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            let _ = tx.send(true);
+        } else {
+            std::future::pending::<()>().await;
+        }
+    });
+    rx
+}
+
+fn serve(config: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&config)?;
+    runtime()?.block_on(async move {
+        let running = hvscope_aggregator::start(config, shutdown_on_signal()).await?;
+        running.wait().await;
+        Ok(())
+    })
+}
+
+fn demo(duration_secs: Option<u64>) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        hvscope_aggregator::demo::run(duration_secs.map(Duration::from_secs), shutdown_on_signal())
+            .await
+            .context("demo")
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.cmd {
+        Cmd::Serve { config } => serve(config),
+        Cmd::Certs { cmd: CertsCmd::Init { out, sans } } => {
+            hvscope_aggregator::certs::init(&out, &sans).map_err(Into::into)
+        }
+        Cmd::Certs {
+            cmd: CertsCmd::Node { ca_dir, name, out, days },
+        } => hvscope_aggregator::certs::node(&ca_dir, &name, &out, days).map_err(Into::into),
+        Cmd::Demo { duration_secs } => demo(duration_secs),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hvscope-aggregator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

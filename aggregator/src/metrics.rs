@@ -1,0 +1,166 @@
+//! The aggregator's own metrics, rendered at `GET /metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Why a connection on the gRPC port was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The client sent no certificate.
+    NoClientCertificate,
+    /// The certificate is not signed by the configured CA, expired, or otherwise invalid.
+    UntrustedCertificate,
+    /// The certificate carries neither a DNS SAN nor a CN to name the node by.
+    NoIdentity,
+    /// Not TLS, a broken handshake, or too slow.
+    Handshake,
+}
+
+impl RejectReason {
+    const ALL: [RejectReason; 4] = [
+        RejectReason::NoClientCertificate,
+        RejectReason::UntrustedCertificate,
+        RejectReason::NoIdentity,
+        RejectReason::Handshake,
+    ];
+
+    /// The `reason` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::NoClientCertificate => "no_client_certificate",
+            RejectReason::UntrustedCertificate => "untrusted_certificate",
+            RejectReason::NoIdentity => "no_identity",
+            RejectReason::Handshake => "handshake",
+        }
+    }
+}
+
+/// Counters and gauges of the aggregator process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub connected_agents: AtomicI64,
+    pub streams_total: AtomicU64,
+    pub batches_received: AtomicU64,
+    pub batches_duplicate: AtomicU64,
+    pub samples_received: AtomicU64,
+    pub resend_requests: AtomicU64,
+    pub sequence_gaps: AtomicU64,
+    pub unknown_series_samples: AtomicU64,
+    pub stream_errors: AtomicU64,
+    rejected: [AtomicU64; 4],
+    pub cert_not_after: AtomicI64,
+}
+
+impl Metrics {
+    /// Counts a refused connection.
+    pub fn reject(&self, r: RejectReason) {
+        let i = RejectReason::ALL.iter().position(|x| *x == r).unwrap_or(0);
+        self.rejected[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refused connections so far for `r`.
+    pub fn rejected(&self, r: RejectReason) -> u64 {
+        let i = RejectReason::ALL.iter().position(|x| *x == r).unwrap_or(0);
+        self.rejected[i].load(Ordering::Relaxed)
+    }
+
+    /// Renders the text exposition format; `nodes` is the number of known nodes.
+    pub fn render(&self, nodes: usize) -> String {
+        let mut o = String::with_capacity(2048);
+        let mut one = |name: &str, kind: &str, help: &str, v: f64| {
+            let _ = write!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n");
+        };
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        one(
+            "hvscope_aggregator_connected_agents",
+            "gauge",
+            "Agent streams open now.",
+            self.connected_agents.load(Ordering::Relaxed) as f64,
+        );
+        one("hvscope_aggregator_nodes", "gauge", "Nodes known.", nodes as f64);
+        one(
+            "hvscope_aggregator_streams_total",
+            "counter",
+            "Agent streams accepted.",
+            g(&self.streams_total),
+        );
+        one(
+            "hvscope_aggregator_batches_received_total",
+            "counter",
+            "Batches applied (duplicates excluded).",
+            g(&self.batches_received),
+        );
+        one(
+            "hvscope_aggregator_batches_duplicate_total",
+            "counter",
+            "Batches received again and acknowledged without applying them twice.",
+            g(&self.batches_duplicate),
+        );
+        one(
+            "hvscope_aggregator_samples_received_total",
+            "counter",
+            "Samples applied.",
+            g(&self.samples_received),
+        );
+        one(
+            "hvscope_aggregator_resend_requests_total",
+            "counter",
+            "Resend requests sent to agents.",
+            g(&self.resend_requests),
+        );
+        one(
+            "hvscope_aggregator_sequence_gaps_total",
+            "counter",
+            "Batches missing between two received ones (dropped by an agent's full spool).",
+            g(&self.sequence_gaps),
+        );
+        one(
+            "hvscope_aggregator_unknown_series_samples_total",
+            "counter",
+            "Samples dropped because their series was never defined.",
+            g(&self.unknown_series_samples),
+        );
+        one(
+            "hvscope_aggregator_stream_errors_total",
+            "counter",
+            "Agent streams that ended with an error.",
+            g(&self.stream_errors),
+        );
+        let exp = self.cert_not_after.load(Ordering::Relaxed);
+        if exp > 0 {
+            one(
+                "hvscope_aggregator_tls_cert_expiry_timestamp_seconds",
+                "gauge",
+                "notAfter of the server certificate in use, seconds since the epoch.",
+                exp as f64,
+            );
+        }
+        let name = "hvscope_aggregator_rejected_connections_total";
+        let _ = write!(
+            o,
+            "# HELP {name} Connections refused on the gRPC port, by reason.\n# TYPE {name} counter\n"
+        );
+        for r in RejectReason::ALL {
+            let _ = writeln!(o, "{name}{{reason=\"{}\"}} {}", r.as_str(), self.rejected(r));
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_rejections_by_reason() {
+        let m = Metrics::default();
+        m.reject(RejectReason::UntrustedCertificate);
+        m.reject(RejectReason::UntrustedCertificate);
+        let t = m.render(3);
+        assert!(t.contains(
+            "hvscope_aggregator_rejected_connections_total{reason=\"untrusted_certificate\"} 2"
+        ));
+        assert!(t.contains("hvscope_aggregator_nodes 3"));
+        assert!(!t.contains("tls_cert_expiry"));
+    }
+}

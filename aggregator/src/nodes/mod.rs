@@ -1,0 +1,359 @@
+//! Live state of every node: connection, identity of the agent instance, the latest value of
+//! each series, and the open findings. Applying a batch is idempotent per
+//! (node, agent instance, sequence): a batch received twice is applied once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use hvscope_proto::v1::{Batch, Finding, Hello, Label, SeriesDef, Severity};
+use serde::Serialize;
+
+/// One agent process on one boot of a node: sequences restart with each.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Instance {
+    pub boot_id: String,
+    pub started_ms: i64,
+}
+
+/// A series as stored: labels with `node` stamped by the aggregator.
+pub type Labels = Arc<Vec<(String, String)>>;
+
+/// State of one node.
+#[derive(Debug, Default)]
+pub struct Node {
+    pub name: String,
+    pub streams: u32,
+    pub last_seen_ms: i64,
+    pub hello: Hello,
+    pub instance: Instance,
+    /// Highest sequence applied for `instance`.
+    pub last_seq: u64,
+    /// First sequence applied by this aggregator process on the current stream.
+    pub stream_first_seq: Option<u64>,
+    pub batches: u64,
+    pub samples: u64,
+    defs: HashMap<u64, Labels>,
+    latest: HashMap<u64, (i64, f64)>,
+    pub findings: Vec<Finding>,
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// Applied: `samples` stored, `gap` batches missing before it.
+    New { samples: usize, gap: u64 },
+    /// Already applied earlier: acknowledged again, not applied twice.
+    Duplicate,
+    /// Samples reference series never defined on this node: ask for a resend from here.
+    UnknownSeries { unknown: usize },
+}
+
+/// Converts wire labels to stored labels: sorted, `node` replaced by the certificate's name.
+pub fn stamp_labels(labels: &[Label], node: &str) -> Labels {
+    let mut v: Vec<(String, String)> = labels
+        .iter()
+        .filter(|l| l.name != "node" && !l.value.is_empty())
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
+    v.push(("node".to_owned(), node.to_owned()));
+    v.sort();
+    v.dedup_by(|a, b| a.0 == b.0);
+    Arc::new(v)
+}
+
+impl Node {
+    /// Records a new stream from `hello`; returns the sequence the agent may resume from
+    /// (0: unknown, send everything).
+    fn open(&mut self, hello: &Hello, now_ms: i64) -> u64 {
+        let inst = Instance {
+            boot_id: hello.boot_id.clone(),
+            started_ms: hello.started_ms,
+        };
+        if inst != self.instance {
+            // A new boot or a restarted agent: its ids and sequences start afresh.
+            self.instance = inst;
+            self.last_seq = 0;
+            self.defs.clear();
+            self.latest.clear();
+            self.findings.clear();
+        }
+        self.hello = hello.clone();
+        self.streams += 1;
+        self.stream_first_seq = None;
+        self.last_seen_ms = now_ms;
+        if self.last_seq > 0 { self.last_seq + 1 } else { 0 }
+    }
+
+    /// Applies `batch` unless it was applied before. `strict` refuses a batch whose samples
+    /// reference undefined series (first attempt); otherwise those samples are dropped.
+    fn apply(&mut self, batch: &Batch, samples: &[(u64, f64)], strict: bool, now_ms: i64) -> Applied {
+        self.last_seen_ms = now_ms;
+        if batch.seq <= self.last_seq {
+            return Applied::Duplicate;
+        }
+        for SeriesDef { id, labels } in &batch.defs {
+            self.defs.insert(*id, stamp_labels(labels, &self.name));
+        }
+        let unknown = samples.iter().filter(|(id, _)| !self.defs.contains_key(id)).count();
+        if unknown > 0 && strict {
+            return Applied::UnknownSeries { unknown };
+        }
+        let mut stored = 0;
+        for &(id, v) in samples {
+            if self.defs.contains_key(&id) {
+                self.latest.insert(id, (batch.timestamp_ms, v));
+                stored += 1;
+            }
+        }
+        let gap = if self.last_seq > 0 { batch.seq - self.last_seq - 1 } else { 0 };
+        self.last_seq = batch.seq;
+        self.stream_first_seq.get_or_insert(batch.seq);
+        self.findings = batch.findings.clone();
+        self.batches += 1;
+        self.samples += stored as u64;
+        Applied::New { samples: stored, gap }
+    }
+}
+
+/// Every node's state.
+#[derive(Debug, Default)]
+pub struct NodeStore {
+    nodes: RwLock<BTreeMap<String, Arc<Mutex<Node>>>>,
+}
+
+fn lock(n: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
+    n.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl NodeStore {
+    fn node(&self, name: &str) -> Arc<Mutex<Node>> {
+        if let Some(n) = self.nodes.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return n.clone();
+        }
+        let mut w = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        w.entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Node {
+                    name: name.to_owned(),
+                    ..Default::default()
+                }))
+            })
+            .clone()
+    }
+
+    /// A stream from `node` opened with `hello`; returns the resume sequence (0: unknown).
+    pub fn open_stream(&self, node: &str, hello: &Hello, now_ms: i64) -> u64 {
+        lock(&self.node(node)).open(hello, now_ms)
+    }
+
+    /// The stream ended.
+    pub fn close_stream(&self, node: &str, now_ms: i64) {
+        let n = self.node(node);
+        let mut n = lock(&n);
+        n.streams = n.streams.saturating_sub(1);
+        n.last_seen_ms = now_ms;
+    }
+
+    /// Applies a batch of `node` (see [`Applied`]).
+    pub fn apply(&self, node: &str, batch: &Batch, samples: &[(u64, f64)], strict: bool, now_ms: i64) -> Applied {
+        lock(&self.node(node)).apply(batch, samples, strict, now_ms)
+    }
+
+    /// Number of nodes known.
+    pub fn len(&self) -> usize {
+        self.nodes.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// True when no node is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The JSON view of every node (`GET /api/v1/nodes`).
+    pub fn view(&self, with_series: bool) -> NodesView {
+        let nodes: Vec<Arc<Mutex<Node>>> = self
+            .nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        NodesView {
+            nodes: nodes.iter().map(|n| NodeView::of(&lock(n), with_series)).collect(),
+        }
+    }
+}
+
+/// `GET /api/v1/nodes`.
+#[derive(Debug, Serialize)]
+pub struct NodesView {
+    pub nodes: Vec<NodeView>,
+}
+
+/// One node in the JSON view.
+#[derive(Debug, Serialize)]
+pub struct NodeView {
+    pub node: String,
+    pub connected: bool,
+    pub last_seen_ms: i64,
+    pub series: usize,
+    pub findings: Vec<FindingView>,
+    pub labels: BTreeMap<String, String>,
+    pub claimed_node: String,
+    pub agent_version: String,
+    pub image_version: String,
+    pub boot_id: String,
+    pub last_seq: u64,
+    pub stream_first_seq: Option<u64>,
+    pub batches: u64,
+    pub samples: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series_values: Option<Vec<SeriesView>>,
+}
+
+/// A finding in the JSON view (DESIGN.md §3 shape).
+#[derive(Debug, Serialize)]
+pub struct FindingView {
+    pub check: String,
+    pub severity: &'static str,
+    pub subject: BTreeMap<String, String>,
+    pub message: String,
+}
+
+/// A series with its latest value.
+#[derive(Debug, Serialize)]
+pub struct SeriesView {
+    pub labels: BTreeMap<String, String>,
+    pub timestamp_ms: i64,
+    pub value: f64,
+}
+
+fn severity_name(s: i32) -> &'static str {
+    match Severity::try_from(s) {
+        Ok(Severity::Ok) => "ok",
+        Ok(Severity::Warning) => "warning",
+        Ok(Severity::Critical) => "critical",
+        Ok(Severity::Unknown) => "unknown",
+        _ => "unspecified",
+    }
+}
+
+impl NodeView {
+    fn of(n: &Node, with_series: bool) -> Self {
+        let series_values = with_series.then(|| {
+            let mut v: Vec<SeriesView> = n
+                .latest
+                .iter()
+                .filter_map(|(id, (ts, value))| {
+                    Some(SeriesView {
+                        labels: n.defs.get(id)?.iter().cloned().collect(),
+                        timestamp_ms: *ts,
+                        value: *value,
+                    })
+                })
+                .collect();
+            v.sort_by(|a, b| a.labels.cmp(&b.labels));
+            v
+        });
+        Self {
+            node: n.name.clone(),
+            connected: n.streams > 0,
+            last_seen_ms: n.last_seen_ms,
+            series: n.latest.len(),
+            findings: n
+                .findings
+                .iter()
+                .map(|f| FindingView {
+                    check: f.check.clone(),
+                    severity: severity_name(f.severity),
+                    subject: f.subject.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+                    message: f.message.clone(),
+                })
+                .collect(),
+            labels: n
+                .hello
+                .labels
+                .iter()
+                .filter(|l| l.name != "node")
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect(),
+            claimed_node: n.hello.claimed_node.clone(),
+            agent_version: n.hello.agent_version.clone(),
+            image_version: n.hello.image_version.clone(),
+            boot_id: n.instance.boot_id.clone(),
+            last_seq: n.last_seq,
+            stream_first_seq: n.stream_first_seq,
+            batches: n.batches,
+            samples: n.samples,
+            series_values,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(boot: &str) -> Hello {
+        Hello {
+            boot_id: boot.into(),
+            started_ms: 1,
+            labels: vec![Label { name: "node".into(), value: "liar".into() }],
+            ..Default::default()
+        }
+    }
+
+    fn def(id: u64, name: &str) -> SeriesDef {
+        SeriesDef {
+            id,
+            labels: vec![
+                Label { name: "__name__".into(), value: name.into() },
+                Label { name: "node".into(), value: "liar".into() },
+            ],
+        }
+    }
+
+    fn batch(seq: u64, defs: Vec<SeriesDef>) -> Batch {
+        Batch { seq, timestamp_ms: seq as i64 * 1000, defs, ..Default::default() }
+    }
+
+    #[test]
+    fn duplicates_apply_once_and_node_label_is_stamped() {
+        let s = NodeStore::default();
+        assert_eq!(s.open_stream("node-a", &hello("b1"), 0), 0);
+        let b1 = batch(1, vec![def(1, "m")]);
+        assert_eq!(s.apply("node-a", &b1, &[(1, 5.0)], true, 0), Applied::New { samples: 1, gap: 0 });
+        assert_eq!(s.apply("node-a", &b1, &[(1, 5.0)], true, 0), Applied::Duplicate);
+        let v = s.view(true);
+        let n = &v.nodes[0];
+        assert_eq!(n.node, "node-a");
+        assert_eq!(n.batches, 1);
+        assert!(n.labels.is_empty(), "the hello's node label is not kept");
+        let series = n.series_values.as_ref().unwrap();
+        assert_eq!(series[0].labels["node"], "node-a");
+        // reconnect of the same instance: resume after what was applied
+        s.close_stream("node-a", 0);
+        assert_eq!(s.open_stream("node-a", &hello("b1"), 0), 2);
+        // a new boot starts over
+        assert_eq!(s.open_stream("node-a", &hello("b2"), 0), 0);
+        assert_eq!(s.view(false).nodes[0].series, 0);
+    }
+
+    #[test]
+    fn unknown_series_and_gaps() {
+        let s = NodeStore::default();
+        s.open_stream("n", &hello("b"), 0);
+        assert_eq!(
+            s.apply("n", &batch(1, vec![]), &[(9, 1.0)], true, 0),
+            Applied::UnknownSeries { unknown: 1 }
+        );
+        assert_eq!(
+            s.apply("n", &batch(1, vec![def(2, "x")]), &[(9, 1.0), (2, 1.0)], false, 0),
+            Applied::New { samples: 1, gap: 0 }
+        );
+        assert_eq!(
+            s.apply("n", &batch(5, vec![]), &[(2, 2.0)], true, 0),
+            Applied::New { samples: 1, gap: 3 }
+        );
+    }
+}

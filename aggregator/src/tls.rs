@@ -1,0 +1,235 @@
+//! The gRPC port's TLS: a server configuration re-read when the certificate files change, an
+//! accept loop that completes handshakes off the accept path (with a timeout), and the node
+//! identity taken from the verified client certificate (DNS SAN, else CN) and attached to the
+//! connection, so the ingest handler never has to trust the payload.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hvscope_agent::transport::tls::{CertInfo, FilesStamp, TlsError, TlsFiles, cert_info};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tonic::transport::server::Connected;
+use tracing::{debug, info, warn};
+
+use crate::metrics::{Metrics, RejectReason};
+
+/// Who is on the other end of a connection, from its verified certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The node name: the certificate's first DNS SAN, else its CN.
+    pub node: String,
+    pub remote: Option<std::net::SocketAddr>,
+}
+
+/// A TLS connection whose client certificate was verified.
+pub struct TlsConn {
+    inner: TlsStream<TcpStream>,
+    peer: PeerIdentity,
+}
+
+impl Connected for TlsConn {
+    type ConnectInfo = PeerIdentity;
+    fn connect_info(&self) -> PeerIdentity {
+        self.peer.clone()
+    }
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+struct Loaded {
+    stamp: FilesStamp,
+    config: Arc<rustls::ServerConfig>,
+    checked: Instant,
+}
+
+/// The server TLS configuration, reloaded from disk when the files change (checked at most
+/// once a second, on the accept path).
+pub struct ServerTls {
+    files: TlsFiles,
+    loaded: Mutex<Loaded>,
+    metrics: Arc<Metrics>,
+}
+
+impl ServerTls {
+    /// Loads the files now; failure here is fatal (the aggregator cannot serve without them).
+    pub fn load(files: TlsFiles, metrics: Arc<Metrics>) -> Result<Self, TlsError> {
+        let stamp = files.stamp();
+        let (config, info) = files.server_config()?;
+        metrics.cert_not_after.store(info.not_after, Ordering::Relaxed);
+        Ok(Self {
+            files,
+            loaded: Mutex::new(Loaded {
+                stamp,
+                config,
+                checked: Instant::now(),
+            }),
+            metrics,
+        })
+    }
+
+    /// The configuration to use for a new connection.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        let mut l = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if l.checked.elapsed() >= Duration::from_secs(1) {
+            l.checked = Instant::now();
+            let stamp = self.files.stamp();
+            if stamp != l.stamp {
+                match self.files.server_config() {
+                    Ok((config, CertInfo { not_after, .. })) => {
+                        info!(cert = %self.files.cert.display(), not_after, "tls files reloaded");
+                        self.metrics.cert_not_after.store(not_after, Ordering::Relaxed);
+                        l.config = config;
+                        l.stamp = stamp;
+                    }
+                    Err(error) => {
+                        // Keep serving with the previous files; retry on the next change.
+                        warn!(%error, "tls files changed but cannot be loaded; keeping the old ones");
+                        l.stamp = stamp;
+                    }
+                }
+            }
+        }
+        l.config.clone()
+    }
+}
+
+/// Classifies a failed handshake.
+fn classify(e: &io::Error) -> RejectReason {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::NoCertificatesPresented) => RejectReason::NoClientCertificate,
+        Some(rustls::Error::InvalidCertificate(_)) => RejectReason::UntrustedCertificate,
+        _ => RejectReason::Handshake,
+    }
+}
+
+/// Logs at most one warning per interval per reason; the rest go to debug. Anything a network
+/// peer can trigger must not flood the node's in-RAM journal.
+struct LogLimiter {
+    last: Mutex<[Option<Instant>; 4]>,
+}
+
+impl LogLimiter {
+    fn allow(&self, r: RejectReason) -> bool {
+        let i = r as usize;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match last[i] {
+            Some(t) if now.duration_since(t) < Duration::from_secs(10) => false,
+            _ => {
+                last[i] = Some(now);
+                true
+            }
+        }
+    }
+}
+
+async fn handshake(
+    tls: &ServerTls,
+    tcp: TcpStream,
+    timeout: Duration,
+) -> Result<TlsConn, (RejectReason, String)> {
+    let remote = tcp.peer_addr().ok();
+    let _ = tcp.set_nodelay(true);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+    let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+        Err(_) => return Err((RejectReason::Handshake, "handshake timed out".into())),
+        Ok(Err(e)) => return Err((classify(&e), e.to_string())),
+        Ok(Ok(s)) => s,
+    };
+    let (_, conn) = stream.get_ref();
+    let Some(leaf) = conn.peer_certificates().and_then(|c| c.first()) else {
+        return Err((RejectReason::NoClientCertificate, "no certificate".into()));
+    };
+    let node = match cert_info(leaf) {
+        Ok(CertInfo { name: Some(n), .. }) if !n.is_empty() => n,
+        Ok(_) => return Err((RejectReason::NoIdentity, "certificate has no DNS SAN or CN".into())),
+        Err(e) => return Err((RejectReason::UntrustedCertificate, e)),
+    };
+    Ok(TlsConn {
+        inner: stream,
+        peer: PeerIdentity { node, remote },
+    })
+}
+
+/// Accepts TCP connections on `listener` forever, completing TLS handshakes concurrently, and
+/// sends verified connections to the returned channel (the gRPC server's incoming stream).
+pub fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<ServerTls>,
+    handshake_timeout: Duration,
+    metrics: Arc<Metrics>,
+) -> mpsc::Receiver<Result<TlsConn, io::Error>> {
+    let (tx, rx) = mpsc::channel(64);
+    let limiter = Arc::new(LogLimiter {
+        last: Mutex::new([None; 4]),
+    });
+    tokio::spawn(async move {
+        loop {
+            let (tcp, addr) = match listener.accept().await {
+                Ok(x) => x,
+                Err(error) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let (tls, tx, metrics, limiter) =
+                (tls.clone(), tx.clone(), metrics.clone(), limiter.clone());
+            tokio::spawn(async move {
+                match handshake(&tls, tcp, handshake_timeout).await {
+                    Ok(conn) => {
+                        debug!(node = %conn.peer.node, %addr, "tls client verified");
+                        let _ = tx.send(Ok(conn)).await;
+                    }
+                    Err((reason, error)) => {
+                        metrics.reject(reason);
+                        if limiter.allow(reason) {
+                            warn!(%addr, reason = reason.as_str(), %error, "connection refused");
+                        } else {
+                            debug!(%addr, reason = reason.as_str(), %error, "connection refused");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    rx
+}
