@@ -173,13 +173,19 @@ impl Config {
             split_host_port(a).map_err(ConfigError::Invalid)?;
         }
         if self.tls.is_none() {
-            return Err(ConfigError::Invalid("missing [tls] section (ca, cert, key)".into()));
+            return Err(ConfigError::Invalid(
+                "missing [tls] section (ca, cert, key)".into(),
+            ));
         }
         if self.interval_secs == 0 || self.interval_secs > 3600 {
-            return Err(ConfigError::Invalid("interval_secs must be 1..=3600".into()));
+            return Err(ConfigError::Invalid(
+                "interval_secs must be 1..=3600".into(),
+            ));
         }
         if self.spool_max_bytes < 64 << 10 {
-            return Err(ConfigError::Invalid("spool_max_bytes must be at least 65536".into()));
+            return Err(ConfigError::Invalid(
+                "spool_max_bytes must be at least 65536".into(),
+            ));
         }
         if self.max_backoff_secs == 0 || self.connect_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
@@ -188,7 +194,9 @@ impl Config {
         }
         for k in self.labels.keys() {
             if !valid_label_name(k) || k.starts_with("__") {
-                return Err(ConfigError::Invalid(format!("label name {k:?} is not valid")));
+                return Err(ConfigError::Invalid(format!(
+                    "label name {k:?} is not valid"
+                )));
             }
         }
         Ok(())
@@ -279,7 +287,10 @@ az = "az1"
             } else {
                 text
             };
-            let e = Config::parse(&text, Path::new("x")).unwrap().validate().unwrap_err();
+            let e = Config::parse(&text, Path::new("x"))
+                .unwrap()
+                .validate()
+                .unwrap_err();
             assert!(e.to_string().contains(what), "{e}");
         }
         for bad in ["nohost", "h:", ":1", "h:0", "h:99999"] {

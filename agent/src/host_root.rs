@@ -127,7 +127,10 @@ mod tests {
         ));
         assert_eq!(read_bounded(&dir.join("big"), 100).unwrap().len(), 100);
         std::fs::write(dir.join("bin"), [0xff, 0xfe]).unwrap();
-        assert!(matches!(r.read_string("bin"), Err(ReadError::NotUtf8 { .. })));
+        assert!(matches!(
+            r.read_string("bin"),
+            Err(ReadError::NotUtf8 { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -13,11 +13,11 @@ use crate::config::Config;
 use crate::host_root::HostRoot;
 use crate::series::{Registry, SeriesBuf};
 use crate::snapshot::{Snapshot, now_ms};
+use crate::transport::Link;
 use crate::transport::spool::SpooledBatch;
 use crate::transport::stream::{self, StreamParams};
 use crate::transport::tls::TlsFiles;
-use crate::transport::Link;
-use crate::{selfstat, VERSION};
+use crate::{VERSION, selfstat};
 
 /// The agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +174,11 @@ impl Agent {
             &[],
             self.last_collection.as_secs_f64(),
         );
-        let series = self.registry.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let series = self
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
         out.push(
             "hvscope_agent_series",
             "Series the agent currently has ids for.",

@@ -50,7 +50,8 @@ mod tests {
 
     #[test]
     fn parses_stat_with_spaces_in_comm() {
-        let stat = "25453 (qemu (x) 1) S 1 25452 25452 0 -1 4194624 4890 0 0 0 150 250 0 0 20 0 5 0 1 2 3";
+        let stat =
+            "25453 (qemu (x) 1) S 1 25452 25452 0 -1 4194624 4890 0 0 0 150 250 0 0 20 0 5 0 1 2 3";
         let s = parse(stat, "100 50 10 1 0 20 0", 4096).unwrap();
         assert_eq!(s.cpu_seconds, 4.0);
         assert_eq!(s.rss_bytes, 50 * 4096);

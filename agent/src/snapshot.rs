@@ -30,12 +30,13 @@ impl Snapshot {
     /// The series of this snapshot (without static labels).
     pub fn series(&self, out: &mut SeriesBuf) {
         sources::host::series(&self.host, out);
-        for e in &self.errors {
+        for part in sources::host::PARTS {
+            let up = !self.errors.iter().any(|e| e.source == part);
             out.push(
                 "hvscope_agent_source_up",
                 "1 when a source part was read this collection, 0 when it could not be.",
-                &[("source", &e.source)],
-                0.0,
+                &[("source", part)],
+                if up { 1.0 } else { 0.0 },
             );
         }
     }

@@ -56,7 +56,8 @@ pub fn init(out: &Path, extra_names: &[String]) -> Result<(), CertsError> {
     })?;
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name.push(DnType::CommonName, "hvscope development CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "hvscope development CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     validity(&mut ca, 3650);
@@ -65,17 +66,52 @@ pub fn init(out: &Path, extra_names: &[String]) -> Result<(), CertsError> {
     write(out, "ca-key.pem", &ca_key.serialize_pem(), true)?;
 
     let issuer = Issuer::new(ca, ca_key);
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    write_server(&issuer, out, extra_names, 825)
+}
+
+fn write_server(
+    issuer: &Issuer<'_, KeyPair>,
+    out: &Path,
+    extra_names: &[String],
+    days: i64,
+) -> Result<(), CertsError> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     names.extend(extra_names.iter().cloned());
     let key = KeyPair::generate()?;
     let mut p = CertificateParams::new(names)?;
-    p.distinguished_name.push(DnType::CommonName, "hvscope-aggregator");
+    p.distinguished_name
+        .push(DnType::CommonName, "hvscope-aggregator");
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    validity(&mut p, 825);
-    let cert = p.signed_by(&key, &issuer)?;
+    validity(&mut p, days);
+    let cert = p.signed_by(&key, issuer)?;
     write(out, "aggregator.pem", &cert.pem(), false)?;
     write(out, "aggregator-key.pem", &key.serialize_pem(), true)?;
     Ok(())
+}
+
+fn load_issuer(ca_dir: &Path) -> Result<Issuer<'static, KeyPair>, CertsError> {
+    let read = |f: &str| {
+        let path = ca_dir.join(f);
+        std::fs::read_to_string(&path).map_err(|source| CertsError::Io { path, source })
+    };
+    let ca_key = KeyPair::from_pem(&read("ca-key.pem")?)?;
+    Ok(Issuer::from_ca_cert_pem(&read("ca.pem")?, ca_key)?)
+}
+
+/// Re-issues `aggregator.pem`/`aggregator-key.pem` in `out` from the CA in `ca_dir` (renewal),
+/// valid `days`.
+pub fn server(
+    ca_dir: &Path,
+    out: &Path,
+    extra_names: &[String],
+    days: i64,
+) -> Result<(), CertsError> {
+    let issuer = load_issuer(ca_dir)?;
+    write_server(&issuer, out, extra_names, days)
 }
 
 /// Writes `<name>.pem` and `<name>-key.pem` into `out`: a client certificate whose DNS SAN and
@@ -89,12 +125,7 @@ pub fn node(ca_dir: &Path, name: &str, out: &Path, days: i64) -> Result<(), Cert
     if !valid {
         return Err(CertsError::BadName(name.to_owned()));
     }
-    let read = |f: &str| {
-        let path = ca_dir.join(f);
-        std::fs::read_to_string(&path).map_err(|source| CertsError::Io { path, source })
-    };
-    let ca_key = KeyPair::from_pem(&read("ca-key.pem")?)?;
-    let issuer = Issuer::from_ca_cert_pem(&read("ca.pem")?, ca_key)?;
+    let issuer = load_issuer(ca_dir)?;
     std::fs::create_dir_all(out).map_err(|source| CertsError::Io {
         path: out.to_path_buf(),
         source,

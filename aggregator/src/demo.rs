@@ -27,10 +27,26 @@ pub enum DemoError {
 fn sources_here() -> Vec<(&'static str, bool, &'static str)> {
     let has = |p: &str| Path::new(p).exists();
     vec![
-        ("host /proc (cpu, memory, load)", has("/proc/stat"), "collected"),
-        ("libvirt domains (/run/libvirt/qemu)", has("/run/libvirt/qemu"), "not collected yet by this build"),
-        ("Open vSwitch (/run/openvswitch/db.sock)", has("/run/openvswitch/db.sock"), "not collected yet by this build"),
-        ("iSCSI sessions (/sys/class/iscsi_session)", has("/sys/class/iscsi_session"), "not collected yet by this build"),
+        (
+            "host /proc (cpu, memory, load)",
+            has("/proc/stat"),
+            "collected",
+        ),
+        (
+            "libvirt domains (/run/libvirt/qemu)",
+            has("/run/libvirt/qemu"),
+            "not collected yet by this build",
+        ),
+        (
+            "Open vSwitch (/run/openvswitch/db.sock)",
+            has("/run/openvswitch/db.sock"),
+            "not collected yet by this build",
+        ),
+        (
+            "iSCSI sessions (/sys/class/iscsi_session)",
+            has("/sys/class/iscsi_session"),
+            "not collected yet by this build",
+        ),
     ]
 }
 
@@ -50,7 +66,10 @@ pub async fn run(
     let node = "demo-node";
     crate::certs::init(&dir.0, &[])?;
     crate::certs::node(&dir.0, node, &dir.0, 1)?;
-    println!("hvscope demo: throw-away CA and certificates in {}", dir.0.display());
+    println!(
+        "hvscope demo: throw-away CA and certificates in {}",
+        dir.0.display()
+    );
 
     let (tx, rx) = watch::channel(false);
     let config = Config {
@@ -98,8 +117,14 @@ pub async fn run(
          remote_read:\n    - url: http://{}/api/v1/read\n      read_recent: true\n",
         running.http_addr
     );
-    println!("node view: curl -s http://{}/api/v1/nodes", running.http_addr);
-    println!("self-metrics: curl -s http://{}/metrics\n", running.http_addr);
+    println!(
+        "node view: curl -s http://{}/api/v1/nodes",
+        running.http_addr
+    );
+    println!(
+        "self-metrics: curl -s http://{}/metrics\n",
+        running.http_addr
+    );
 
     let started = Instant::now();
     let mut last = (Instant::now(), 0u64);
@@ -127,7 +152,10 @@ pub async fn run(
             );
         }
         if view.nodes.is_empty() {
-            println!("[{:>4.0}s] waiting for the agent…", started.elapsed().as_secs_f64());
+            println!(
+                "[{:>4.0}s] waiting for the agent…",
+                started.elapsed().as_secs_f64()
+            );
         }
         if duration.is_some_and(|d| started.elapsed() >= d) {
             break;

@@ -33,7 +33,10 @@ async fn nodes(State(s): State<HttpState>, Query(q): Query<NodesQuery>) -> impl 
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.render(s.store.len()),
     )
 }

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use hvscope_aggregator::config::Config;
 
 #[derive(Parser)]
-#[command(name = "hvscope-aggregator", version, about = "hvscope central aggregator")]
+#[command(
+    name = "hvscope-aggregator",
+    version,
+    about = "hvscope central aggregator"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -46,6 +50,17 @@ enum CertsCmd {
         #[arg(long = "san")]
         sans: Vec<String>,
     },
+    /// Re-issue the server certificate from an existing CA (renewal).
+    Server {
+        #[arg(long)]
+        ca_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        #[arg(long, default_value_t = 825)]
+        days: i64,
+    },
     /// Make a node's client certificate (its name is the DNS SAN and CN).
     Node {
         #[arg(long)]
@@ -59,9 +74,9 @@ enum CertsCmd {
     },
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -80,9 +95,10 @@ fn shutdown_on_signal() -> tokio::sync::watch::Receiver<bool> {
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        if let (Ok(mut term), Ok(mut int)) =
-            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        {
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
@@ -114,14 +130,34 @@ fn demo(duration_secs: Option<u64>) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo prints its own summary; keep the log to warnings there unless RUST_LOG says.
+    init_logging(if matches!(cli.cmd, Cmd::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    });
     let result = match cli.cmd {
         Cmd::Serve { config } => serve(config),
-        Cmd::Certs { cmd: CertsCmd::Init { out, sans } } => {
-            hvscope_aggregator::certs::init(&out, &sans).map_err(Into::into)
-        }
         Cmd::Certs {
-            cmd: CertsCmd::Node { ca_dir, name, out, days },
+            cmd: CertsCmd::Init { out, sans },
+        } => hvscope_aggregator::certs::init(&out, &sans).map_err(Into::into),
+        Cmd::Certs {
+            cmd:
+                CertsCmd::Server {
+                    ca_dir,
+                    out,
+                    sans,
+                    days,
+                },
+        } => hvscope_aggregator::certs::server(&ca_dir, &out, &sans, days).map_err(Into::into),
+        Cmd::Certs {
+            cmd:
+                CertsCmd::Node {
+                    ca_dir,
+                    name,
+                    out,
+                    days,
+                },
         } => hvscope_aggregator::certs::node(&ca_dir, &name, &out, days).map_err(Into::into),
         Cmd::Demo { duration_secs } => demo(duration_secs),
     };

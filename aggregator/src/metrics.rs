@@ -68,7 +68,10 @@ impl Metrics {
     pub fn render(&self, nodes: usize) -> String {
         let mut o = String::with_capacity(2048);
         let mut one = |name: &str, kind: &str, help: &str, v: f64| {
-            let _ = write!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n");
+            let _ = write!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            );
         };
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         one(
@@ -77,7 +80,12 @@ impl Metrics {
             "Agent streams open now.",
             self.connected_agents.load(Ordering::Relaxed) as f64,
         );
-        one("hvscope_aggregator_nodes", "gauge", "Nodes known.", nodes as f64);
+        one(
+            "hvscope_aggregator_nodes",
+            "gauge",
+            "Nodes known.",
+            nodes as f64,
+        );
         one(
             "hvscope_aggregator_streams_total",
             "counter",
@@ -141,7 +149,12 @@ impl Metrics {
             "# HELP {name} Connections refused on the gRPC port, by reason.\n# TYPE {name} counter\n"
         );
         for r in RejectReason::ALL {
-            let _ = writeln!(o, "{name}{{reason=\"{}\"}} {}", r.as_str(), self.rejected(r));
+            let _ = writeln!(
+                o,
+                "{name}{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.rejected(r)
+            );
         }
         o
     }

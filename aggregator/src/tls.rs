@@ -52,7 +52,11 @@ impl AsyncRead for TlsConn {
 }
 
 impl AsyncWrite for TlsConn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -92,7 +96,9 @@ impl ServerTls {
     pub fn load(files: TlsFiles, metrics: Arc<Metrics>) -> Result<Self, TlsError> {
         let stamp = files.stamp();
         let (config, info) = files.server_config()?;
-        metrics.cert_not_after.store(info.not_after, Ordering::Relaxed);
+        metrics
+            .cert_not_after
+            .store(info.not_after, Ordering::Relaxed);
         Ok(Self {
             files,
             loaded: Mutex::new(Loaded {
@@ -114,7 +120,9 @@ impl ServerTls {
                 match self.files.server_config() {
                     Ok((config, CertInfo { not_after, .. })) => {
                         info!(cert = %self.files.cert.display(), not_after, "tls files reloaded");
-                        self.metrics.cert_not_after.store(not_after, Ordering::Relaxed);
+                        self.metrics
+                            .cert_not_after
+                            .store(not_after, Ordering::Relaxed);
                         l.config = config;
                         l.stamp = stamp;
                     }
@@ -179,7 +187,12 @@ async fn handshake(
     };
     let node = match cert_info(leaf) {
         Ok(CertInfo { name: Some(n), .. }) if !n.is_empty() => n,
-        Ok(_) => return Err((RejectReason::NoIdentity, "certificate has no DNS SAN or CN".into())),
+        Ok(_) => {
+            return Err((
+                RejectReason::NoIdentity,
+                "certificate has no DNS SAN or CN".into(),
+            ));
+        }
         Err(e) => return Err((RejectReason::UntrustedCertificate, e)),
     };
     Ok(TlsConn {

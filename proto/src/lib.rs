@@ -47,7 +47,9 @@ pub fn unpack_samples(batch: &Batch) -> Result<Vec<(u64, f64)>, SamplesError> {
     let mut out = Vec::with_capacity(batch.values.len());
     let mut id = 0u64;
     for (index, (&delta, &value)) in batch.id_deltas.iter().zip(&batch.values).enumerate() {
-        id = id.checked_add(delta).ok_or(SamplesError::IdOverflow { index })?;
+        id = id
+            .checked_add(delta)
+            .ok_or(SamplesError::IdOverflow { index })?;
         out.push((id, value));
     }
     Ok(out)
@@ -89,7 +91,10 @@ mod tests {
             values: vec![1.0, 2.0],
             ..Default::default()
         };
-        assert_eq!(unpack_samples(&b), Err(SamplesError::IdOverflow { index: 1 }));
+        assert_eq!(
+            unpack_samples(&b),
+            Err(SamplesError::IdOverflow { index: 1 })
+        );
     }
 
     #[test]

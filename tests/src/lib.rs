@@ -1,2 +1,353 @@
-//! Support for the end-to-end tests in `tests/tests/`.
+//! Support for the end-to-end tests in `tests/tests/`: locating the workspace's binaries,
+//! temporary directories, child processes with captured logs, a tiny HTTP client, and waiting.
+//! Tests run the real binaries: `tests/run` builds them first (`cargo build --workspace --bins`).
 #![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace's `target/<profile>` directory (the test binary lives in its `deps/`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable is in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary, built beforehand.
+pub fn bin(name: &str) -> PathBuf {
+    let p = target_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (tests/run does)",
+        p.display()
+    );
+    p
+}
+
+/// True when running under CI (`CI=true`): a test whose real component cannot start fails
+/// instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory named after `tag`.
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("hvscope-e2e-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        Self(p)
+    }
+
+    /// A path inside.
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process whose stderr and stdout go to a log file; killed (SIGKILL) on drop.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `bin` with `args`, extra `env`, logging to `log`.
+    pub fn spawn(bin: &Path, args: &[&str], env: &[(&str, &str)], log: PathBuf) -> Self {
+        let f = std::fs::File::create(&log).expect("create log");
+        let f2 = f.try_clone().expect("clone log fd");
+        let mut cmd = Command::new(bin);
+        cmd.args(args).stdin(Stdio::null()).stdout(f).stderr(f2);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        Self { child, log }
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A currently free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// `GET path` on `addr` with HTTP/1.1; returns (status, body). Errors are `Err(String)`.
+pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(len.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// `GET path` as JSON.
+pub fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value, String> {
+    let (status, body) = http_get(addr, path)?;
+    if status != 200 {
+        return Err(format!("status {status}: {body}"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
+}
+
+/// Polls `f` every 100 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of a sample line `name{labels} value` (or `name value`) in a text exposition.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// A test PKI and an aggregator with its config, as the binaries make and run them.
+pub struct Cluster {
+    pub dir: TempDir,
+    pub grpc_port: u16,
+    pub http: SocketAddr,
+    pub aggregator: Option<Proc>,
+}
+
+impl Cluster {
+    /// Makes a CA, a server certificate and the aggregator's config (not started).
+    pub fn new(tag: &str) -> Self {
+        let dir = TempDir::new(tag);
+        let certs = dir.join("certs");
+        run_ok(
+            &bin("hvscope-aggregator"),
+            &["certs", "init", "--out", path_str(&certs)],
+        );
+        let grpc_port = free_port();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let cfg = format!(
+            "[grpc]\nlisten = \"127.0.0.1:{grpc_port}\"\n[http]\nlisten = \"{http}\"\n\
+             [tls]\nca = \"{c}/ca.pem\"\ncert = \"{c}/aggregator.pem\"\nkey = \"{c}/aggregator-key.pem\"\n",
+            c = certs.display()
+        );
+        std::fs::write(dir.join("aggregator.toml"), cfg).expect("write config");
+        Self {
+            dir,
+            grpc_port,
+            http,
+            aggregator: None,
+        }
+    }
+
+    /// The certificate directory.
+    pub fn certs(&self) -> PathBuf {
+        self.dir.join("certs")
+    }
+
+    /// Starts (or restarts) the aggregator and waits until its HTTP port answers.
+    pub fn start_aggregator(&mut self) {
+        let log = self.dir.join(&format!(
+            "aggregator-{}.log",
+            std::fs::read_dir(&self.dir.0)
+                .map(|d| d.count())
+                .unwrap_or(0)
+        ));
+        let cfg = self.dir.join("aggregator.toml");
+        let p = Proc::spawn(
+            &bin("hvscope-aggregator"),
+            &["serve", "--config", path_str(&cfg)],
+            &[("RUST_LOG", "info,hvscope_aggregator=debug")],
+            log,
+        );
+        self.aggregator = Some(p);
+        let http = self.http;
+        wait_for(Duration::from_secs(10), || {
+            http_get(http, "/-/healthy").ok()
+        })
+        .unwrap_or_else(|| panic!("aggregator did not come up: {}", self.aggregator_log()));
+    }
+
+    /// The current aggregator's log.
+    pub fn aggregator_log(&self) -> String {
+        self.aggregator.as_ref().map(Proc::log).unwrap_or_default()
+    }
+
+    /// Makes a client certificate for `name` in the certificate directory, signed by this CA.
+    pub fn node_cert(&self, name: &str, days: u32) {
+        let certs = self.certs();
+        run_ok(
+            &bin("hvscope-aggregator"),
+            &[
+                "certs",
+                "node",
+                "--ca-dir",
+                path_str(&certs),
+                "--name",
+                name,
+                "--out",
+                path_str(&certs),
+                "--days",
+                &days.to_string(),
+            ],
+        );
+    }
+
+    /// Writes an agent config streaming to this aggregator with `name`'s certificate, plus
+    /// `extra` TOML lines (top-level keys; sections after).
+    pub fn agent_config(
+        &self,
+        file: &str,
+        cert_name: &str,
+        extra_top: &str,
+        extra_sections: &str,
+    ) -> PathBuf {
+        let c = self.certs();
+        let text = format!(
+            "aggregators = [\"127.0.0.1:{}\"]\ninterval_secs = 1\nmax_backoff_secs = 1\n{extra_top}\n\
+             [tls]\nca = \"{c}/ca.pem\"\ncert = \"{c}/{cert_name}.pem\"\nkey = \"{c}/{cert_name}-key.pem\"\n\
+             server_name = \"localhost\"\n{extra_sections}\n",
+            self.grpc_port,
+            c = c.display()
+        );
+        let p = self.dir.join(file);
+        std::fs::write(&p, text).expect("write agent config");
+        p
+    }
+
+    /// Starts an agent with `config`.
+    pub fn start_agent(&self, config: &Path, log: &str) -> Proc {
+        Proc::spawn(
+            &bin("hvscope-agent"),
+            &["run", "--config", path_str(config)],
+            &[("RUST_LOG", "info,hvscope_agent=debug")],
+            self.dir.join(log),
+        )
+    }
+
+    /// `/api/v1/nodes` entry of `node`, if present.
+    pub fn node(&self, node: &str, series: bool) -> Option<serde_json::Value> {
+        let path = if series {
+            "/api/v1/nodes?series=true"
+        } else {
+            "/api/v1/nodes"
+        };
+        let v = get_json(self.http, path).ok()?;
+        v["nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["node"] == node)
+            .cloned()
+    }
+
+    /// The aggregator's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        http_get(self.http, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default()
+    }
+}
+
+/// A path as `&str` (test paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Runs a command to completion and asserts success.
+pub fn run_ok(bin: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin).args(args).output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed: {}",
+        bin.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -17,7 +17,11 @@ impl Labels {
     pub fn new(name: &str, labels: &[(&str, &str)]) -> Self {
         let mut v: Vec<(String, String)> = Vec::with_capacity(labels.len() + 1);
         v.push(("__name__".to_owned(), name.to_owned()));
-        v.extend(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        v.extend(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         v.sort();
         Self(v)
     }

@@ -39,7 +39,12 @@ fn format_value(v: f64, out: &mut String) {
 pub fn render(buf: &SeriesBuf) -> String {
     let mut idx: Vec<usize> = (0..buf.samples.len()).collect();
     // Stable sort by name keeps each metric's samples together and in production order.
-    idx.sort_by(|&a, &b| buf.samples[a].labels.name().cmp(buf.samples[b].labels.name()));
+    idx.sort_by(|&a, &b| {
+        buf.samples[a]
+            .labels
+            .name()
+            .cmp(buf.samples[b].labels.name())
+    });
     let mut out = String::with_capacity(buf.samples.len() * 64);
     let mut last = "";
     for i in idx {

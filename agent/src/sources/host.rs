@@ -14,6 +14,9 @@ pub struct Host {
     pub loadavg: Option<LoadAvg>,
 }
 
+/// The parts of this source, as named in [`SourceError::source`].
+pub const PARTS: [&str; 3] = ["proc.stat", "proc.meminfo", "proc.loadavg"];
+
 /// Reads the host's `/proc` files below `root`; each failure is recorded and the rest is read.
 pub fn collect(root: &HostRoot, errors: &mut Vec<SourceError>) -> Host {
     fn keep<T, E: std::fmt::Display>(
@@ -25,17 +28,17 @@ pub fn collect(root: &HostRoot, errors: &mut Vec<SourceError>) -> Host {
     }
     Host {
         stat: keep(
-            "proc.stat",
+            PARTS[0],
             proc::read_parsed(root, "proc/stat", proc::stat::parse),
             errors,
         ),
         meminfo: keep(
-            "proc.meminfo",
+            PARTS[1],
             proc::read_parsed(root, "proc/meminfo", proc::meminfo::parse),
             errors,
         ),
         loadavg: keep(
-            "proc.loadavg",
+            PARTS[2],
             proc::read_parsed(root, "proc/loadavg", proc::loadavg::parse),
             errors,
         ),

@@ -100,7 +100,10 @@ async fn connect(
         addr: link.addr.clone(),
         message,
     })?;
-    let name = params.server_name.clone().unwrap_or_else(|| host.to_owned());
+    let name = params
+        .server_name
+        .clone()
+        .unwrap_or_else(|| host.to_owned());
     let server_name = ServerName::try_from(name.clone()).map_err(|e| StreamError::Connect {
         addr: link.addr.clone(),
         message: format!("server name {name:?}: {e}"),
@@ -119,7 +122,9 @@ async fn connect(
             tcp.set_nodelay(true)?;
             let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp))
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "tls handshake"))??;
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "tls handshake")
+                })??;
             Ok::<_, std::io::Error>(TokioIo::new(tls))
         }
     });
@@ -133,13 +138,14 @@ async fn connect(
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(true);
-    let channel = endpoint
-        .connect_with_connector(make)
-        .await
-        .map_err(|e| StreamError::Connect {
-            addr: link.addr.clone(),
-            message: error_chain(&e),
-        })?;
+    let channel =
+        endpoint
+            .connect_with_connector(make)
+            .await
+            .map_err(|e| StreamError::Connect {
+                addr: link.addr.clone(),
+                message: error_chain(&e),
+            })?;
     Ok((channel, stamp))
 }
 

@@ -154,7 +154,14 @@ impl TlsFiles {
     /// Loads the chain and key, and the expiry/name of the leaf certificate.
     pub fn load_identity(
         &self,
-    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, CertInfo), TlsError> {
+    ) -> Result<
+        (
+            Vec<CertificateDer<'static>>,
+            PrivateKeyDer<'static>,
+            CertInfo,
+        ),
+        TlsError,
+    > {
         let chain = load_certs(&self.cert)?;
         let key = load_key(&self.key)?;
         let info = cert_info(&chain[0]).map_err(|message| TlsError::BadCertificate {
@@ -208,7 +215,10 @@ mod tests {
             load_certs(&dir.join("empty.pem")),
             Err(TlsError::NoCertificate { .. })
         ));
-        assert!(matches!(load_key(&dir.join("empty.pem")), Err(TlsError::NoKey { .. })));
+        assert!(matches!(
+            load_key(&dir.join("empty.pem")),
+            Err(TlsError::NoKey { .. })
+        ));
         let s1 = FilesStamp::of(&[&dir.join("empty.pem"), &dir.join("nope.pem")]);
         std::fs::write(dir.join("empty.pem"), "hello again\n").unwrap();
         let s2 = FilesStamp::of(&[&dir.join("empty.pem"), &dir.join("nope.pem")]);

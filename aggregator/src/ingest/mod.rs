@@ -49,13 +49,17 @@ impl IngestService {
             }
             _ => {
                 let _ = tx
-                    .send(Err(Status::invalid_argument("the first message must be a hello")))
+                    .send(Err(Status::invalid_argument(
+                        "the first message must be a hello",
+                    )))
                     .await;
                 return;
             }
         };
         let resume = self.store.open_stream(&node, &hello, now_ms());
-        self.metrics.connected_agents.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .connected_agents
+            .fetch_add(1, Ordering::Relaxed);
         self.metrics.streams_total.fetch_add(1, Ordering::Relaxed);
         info!(%node, claimed = %hello.claimed_node, boot_id = %hello.boot_id,
             version = %hello.agent_version, resume_from = resume, "agent stream opened");
@@ -72,7 +76,9 @@ impl IngestService {
             }
         }
         self.store.close_stream(&node, now_ms());
-        self.metrics.connected_agents.fetch_sub(1, Ordering::Relaxed);
+        self.metrics
+            .connected_agents
+            .fetch_sub(1, Ordering::Relaxed);
     }
 
     async fn batches(
@@ -105,12 +111,15 @@ impl IngestService {
                     m.samples_received.fetch_add(n as u64, Ordering::Relaxed);
                     m.sequence_gaps.fetch_add(gap, Ordering::Relaxed);
                     let dropped = samples.len() - n;
-                    m.unknown_series_samples.fetch_add(dropped as u64, Ordering::Relaxed);
+                    m.unknown_series_samples
+                        .fetch_add(dropped as u64, Ordering::Relaxed);
                     debug!(%node, seq = batch.seq, samples = n, "batch applied");
                     aggregator_message::Msg::Ack(Ack { seq: batch.seq })
                 }
                 Applied::Duplicate => {
-                    self.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .batches_duplicate
+                        .fetch_add(1, Ordering::Relaxed);
                     aggregator_message::Msg::Ack(Ack { seq: batch.seq })
                 }
                 Applied::UnknownSeries { unknown } => {

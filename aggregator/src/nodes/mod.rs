@@ -81,12 +81,22 @@ impl Node {
         self.streams += 1;
         self.stream_first_seq = None;
         self.last_seen_ms = now_ms;
-        if self.last_seq > 0 { self.last_seq + 1 } else { 0 }
+        if self.last_seq > 0 {
+            self.last_seq + 1
+        } else {
+            0
+        }
     }
 
     /// Applies `batch` unless it was applied before. `strict` refuses a batch whose samples
     /// reference undefined series (first attempt); otherwise those samples are dropped.
-    fn apply(&mut self, batch: &Batch, samples: &[(u64, f64)], strict: bool, now_ms: i64) -> Applied {
+    fn apply(
+        &mut self,
+        batch: &Batch,
+        samples: &[(u64, f64)],
+        strict: bool,
+        now_ms: i64,
+    ) -> Applied {
         self.last_seen_ms = now_ms;
         if batch.seq <= self.last_seq {
             return Applied::Duplicate;
@@ -94,7 +104,10 @@ impl Node {
         for SeriesDef { id, labels } in &batch.defs {
             self.defs.insert(*id, stamp_labels(labels, &self.name));
         }
-        let unknown = samples.iter().filter(|(id, _)| !self.defs.contains_key(id)).count();
+        let unknown = samples
+            .iter()
+            .filter(|(id, _)| !self.defs.contains_key(id))
+            .count();
         if unknown > 0 && strict {
             return Applied::UnknownSeries { unknown };
         }
@@ -105,13 +118,20 @@ impl Node {
                 stored += 1;
             }
         }
-        let gap = if self.last_seq > 0 { batch.seq - self.last_seq - 1 } else { 0 };
+        let gap = if self.last_seq > 0 {
+            batch.seq - self.last_seq - 1
+        } else {
+            0
+        };
         self.last_seq = batch.seq;
         self.stream_first_seq.get_or_insert(batch.seq);
         self.findings = batch.findings.clone();
         self.batches += 1;
         self.samples += stored as u64;
-        Applied::New { samples: stored, gap }
+        Applied::New {
+            samples: stored,
+            gap,
+        }
     }
 }
 
@@ -127,7 +147,12 @@ fn lock(n: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
 
 impl NodeStore {
     fn node(&self, name: &str) -> Arc<Mutex<Node>> {
-        if let Some(n) = self.nodes.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+        if let Some(n) = self
+            .nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
             return n.clone();
         }
         let mut w = self.nodes.write().unwrap_or_else(|p| p.into_inner());
@@ -155,7 +180,14 @@ impl NodeStore {
     }
 
     /// Applies a batch of `node` (see [`Applied`]).
-    pub fn apply(&self, node: &str, batch: &Batch, samples: &[(u64, f64)], strict: bool, now_ms: i64) -> Applied {
+    pub fn apply(
+        &self,
+        node: &str,
+        batch: &Batch,
+        samples: &[(u64, f64)],
+        strict: bool,
+        now_ms: i64,
+    ) -> Applied {
         lock(&self.node(node)).apply(batch, samples, strict, now_ms)
     }
 
@@ -179,7 +211,10 @@ impl NodeStore {
             .cloned()
             .collect();
         NodesView {
-            nodes: nodes.iter().map(|n| NodeView::of(&lock(n), with_series)).collect(),
+            nodes: nodes
+                .iter()
+                .map(|n| NodeView::of(&lock(n), with_series))
+                .collect(),
         }
     }
 }
@@ -266,7 +301,11 @@ impl NodeView {
                 .map(|f| FindingView {
                     check: f.check.clone(),
                     severity: severity_name(f.severity),
-                    subject: f.subject.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+                    subject: f
+                        .subject
+                        .iter()
+                        .map(|l| (l.name.clone(), l.value.clone()))
+                        .collect(),
                     message: f.message.clone(),
                 })
                 .collect(),
@@ -298,7 +337,10 @@ mod tests {
         Hello {
             boot_id: boot.into(),
             started_ms: 1,
-            labels: vec![Label { name: "node".into(), value: "liar".into() }],
+            labels: vec![Label {
+                name: "node".into(),
+                value: "liar".into(),
+            }],
             ..Default::default()
         }
     }
@@ -307,14 +349,25 @@ mod tests {
         SeriesDef {
             id,
             labels: vec![
-                Label { name: "__name__".into(), value: name.into() },
-                Label { name: "node".into(), value: "liar".into() },
+                Label {
+                    name: "__name__".into(),
+                    value: name.into(),
+                },
+                Label {
+                    name: "node".into(),
+                    value: "liar".into(),
+                },
             ],
         }
     }
 
     fn batch(seq: u64, defs: Vec<SeriesDef>) -> Batch {
-        Batch { seq, timestamp_ms: seq as i64 * 1000, defs, ..Default::default() }
+        Batch {
+            seq,
+            timestamp_ms: seq as i64 * 1000,
+            defs,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -322,8 +375,14 @@ mod tests {
         let s = NodeStore::default();
         assert_eq!(s.open_stream("node-a", &hello("b1"), 0), 0);
         let b1 = batch(1, vec![def(1, "m")]);
-        assert_eq!(s.apply("node-a", &b1, &[(1, 5.0)], true, 0), Applied::New { samples: 1, gap: 0 });
-        assert_eq!(s.apply("node-a", &b1, &[(1, 5.0)], true, 0), Applied::Duplicate);
+        assert_eq!(
+            s.apply("node-a", &b1, &[(1, 5.0)], true, 0),
+            Applied::New { samples: 1, gap: 0 }
+        );
+        assert_eq!(
+            s.apply("node-a", &b1, &[(1, 5.0)], true, 0),
+            Applied::Duplicate
+        );
         let v = s.view(true);
         let n = &v.nodes[0];
         assert_eq!(n.node, "node-a");
@@ -348,7 +407,13 @@ mod tests {
             Applied::UnknownSeries { unknown: 1 }
         );
         assert_eq!(
-            s.apply("n", &batch(1, vec![def(2, "x")]), &[(9, 1.0), (2, 1.0)], false, 0),
+            s.apply(
+                "n",
+                &batch(1, vec![def(2, "x")]),
+                &[(9, 1.0), (2, 1.0)],
+                false,
+                0
+            ),
             Applied::New { samples: 1, gap: 0 }
         );
         assert_eq!(

@@ -53,7 +53,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "1 2", "1 2 3", "1 2 3 4", "1 2 3 a/b", "nan 1 1 1/1", "-1 1 1 1/1"] {
+        for bad in [
+            "",
+            "1 2",
+            "1 2 3",
+            "1 2 3 4",
+            "1 2 3 a/b",
+            "nan 1 1 1/1",
+            "-1 1 1 1/1",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -9,7 +9,16 @@ pub const USER_HZ: f64 = 100.0;
 
 /// The CPU time columns of `/proc/stat`, in order.
 pub const CPU_MODES: [&str; 10] = [
-    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice",
+    "user",
+    "nice",
+    "system",
+    "idle",
+    "iowait",
+    "irq",
+    "softirq",
+    "steal",
+    "guest",
+    "guest_nice",
 ];
 
 /// CPU time of one `cpu` line, in seconds per mode (order of [`CPU_MODES`]; absent columns 0).
@@ -44,7 +53,9 @@ fn cpu_times(fields: &mut std::str::SplitAsciiWhitespace<'_>) -> Result<CpuTimes
     }
     // Kernels since 2.6.33 print all ten; four is the oldest format.
     if n < 4 {
-        return Err(ParseError::new(format!("cpu line has {n} fields, want >= 4")));
+        return Err(ParseError::new(format!(
+            "cpu line has {n} fields, want >= 4"
+        )));
     }
     // guest and guest_nice are already included in user and nice.
     Ok(t)
