@@ -9,6 +9,7 @@
 //! in-memory spool. Nothing is written to disk.
 #![forbid(unsafe_code)]
 
+pub mod checks;
 pub mod config;
 pub mod host_root;
 pub mod run;

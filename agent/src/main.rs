@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use hvscope_agent::checks::{self, Finding};
 use hvscope_agent::config::Config;
 use hvscope_agent::host_root::HostRoot;
 use hvscope_agent::run::Agent;
@@ -24,6 +25,12 @@ enum SnapshotFormat {
     Prometheus,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the daemon: collect and stream to the aggregators.
@@ -39,6 +46,18 @@ enum Cmd {
         host_root: PathBuf,
         #[arg(long, value_enum, default_value = "json")]
         format: SnapshotFormat,
+        /// Configuration (thresholds, rules); its host_root is overridden by --host-root.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Collect once and print the findings; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check {
+        #[arg(long, default_value = "/")]
+        host_root: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -89,10 +108,32 @@ async fn wait_for_signal() {
     }
 }
 
-fn snapshot(root: PathBuf, format: SnapshotFormat) -> anyhow::Result<()> {
+/// The configuration for one-shot commands: the file if given, else defaults.
+fn oneshot_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(&p)?,
+        None => Config::default(),
+    })
+}
+
+fn collect_and_check(
+    root: PathBuf,
+    config: Option<PathBuf>,
+) -> anyhow::Result<(Snapshot, Vec<Finding>)> {
+    let config = oneshot_config(config)?;
     let snap = Snapshot::collect(&HostRoot::new(root));
+    let findings = checks::run_all(&checks::configured(&config), &snap);
+    Ok((snap, findings))
+}
+
+fn snapshot(root: PathBuf, format: SnapshotFormat, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let (snap, findings) = collect_and_check(root, config)?;
     match format {
-        SnapshotFormat::Json => println!("{}", serde_json::to_string_pretty(&snap)?),
+        SnapshotFormat::Json => {
+            let mut v = serde_json::to_value(&snap)?;
+            v["findings"] = serde_json::to_value(&findings)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
         SnapshotFormat::Prometheus => {
             let mut buf = SeriesBuf::default();
             snap.series(&mut buf);
@@ -102,12 +143,46 @@ fn snapshot(root: PathBuf, format: SnapshotFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn check(root: PathBuf, format: CheckFormat, config: Option<PathBuf>) -> anyhow::Result<u8> {
+    let (_, findings) = collect_and_check(root, config)?;
+    match format {
+        CheckFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?
+        ),
+        CheckFormat::Text => {
+            if findings.is_empty() {
+                println!("OK       no findings");
+            }
+            for f in &findings {
+                println!("{}", f.text_line());
+            }
+        }
+    }
+    Ok(checks::exit_code(&findings))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.cmd {
         Cmd::Run { config } => run(config),
-        Cmd::Snapshot { host_root, format } => snapshot(host_root, format),
+        Cmd::Snapshot {
+            host_root,
+            format,
+            config,
+        } => snapshot(host_root, format, config),
+        Cmd::Check {
+            host_root,
+            format,
+            config,
+        } => match check(host_root, format, config) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => {
+                eprintln!("hvscope-agent: {e:#}");
+                return ExitCode::from(3);
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,7 @@ pub struct Agent {
     links: Vec<Arc<Link>>,
     seq: u64,
     hello: Hello,
+    checks: Vec<Box<dyn crate::checks::Check>>,
     last_collection: Duration,
 }
 
@@ -97,7 +98,9 @@ impl Agent {
             .iter()
             .map(|a| Link::new(a.clone(), config.spool_max_bytes))
             .collect();
+        let checks = crate::checks::configured(&config);
         Ok(Self {
+            checks,
             config,
             root,
             registry: Arc::new(Mutex::new(Registry::default())),
@@ -117,6 +120,7 @@ impl Agent {
     pub fn collect_batch(&mut self) -> (Batch, SeriesBuf) {
         let started = Instant::now();
         let snap = Snapshot::collect(&self.root);
+        let findings = crate::checks::run_all(&self.checks, &snap);
         let mut buf = SeriesBuf::default();
         snap.series(&mut buf);
         self.self_series(&mut buf);
@@ -136,6 +140,7 @@ impl Agent {
         let mut batch = Batch {
             seq: self.seq,
             timestamp_ms: snap.timestamp_ms,
+            findings: findings.iter().map(|f| f.to_proto()).collect(),
             ..Default::default()
         };
         hvscope_proto::pack_samples(&mut batch, &mut samples);
