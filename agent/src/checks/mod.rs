@@ -204,7 +204,7 @@ mod tests {
         let f = run_all(&checks, &Snapshot::default());
         assert_eq!(f[0], c);
         assert_eq!(exit_code(&f), 2);
-        assert_eq!(exit_code(&[w.clone()]), 1);
+        assert_eq!(exit_code(std::slice::from_ref(&w)), 1);
         assert_eq!(c.text_line(), "CRITICAL b vcpu=0: c");
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["severity"], "critical");
