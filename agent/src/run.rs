@@ -283,18 +283,33 @@ impl Agent {
         }
         info!(aggregators = ?self.config.aggregators, interval_secs = self.config.interval_secs,
             host_root = %self.root.root().display(), boot_id = %self.hello.boot_id, "agent started");
+        let notifier = crate::notify::Notifier::from_env();
         let mut tick = tokio::time::interval(Duration::from_secs(self.config.interval_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The watchdog is fed from this loop only: a collection stuck in a read blocks the
+        // (single-threaded) runtime, the pings stop, and systemd restarts the agent.
+        let mut watchdog =
+            tokio::time::interval(notifier.watchdog().map_or(Duration::from_secs(3600), |w| {
+                (w / 3).max(Duration::from_millis(100))
+            }));
         let mut shutdown_rx = shutdown.clone();
+        let mut ready = false;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
                     let (batch, _) = self.collect_batch();
                     self.queue(batch);
+                    notifier.alive();
+                    if !ready {
+                        notifier.ready("collecting");
+                        ready = true;
+                    }
                 }
+                _ = watchdog.tick() => notifier.alive(),
                 _ = shutdown_rx.changed() => break,
             }
         }
+        notifier.stopping();
         for t in tasks {
             if let Err(error) = t.await {
                 warn!(%error, "stream task ended abnormally");

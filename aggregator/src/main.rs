@@ -115,6 +115,19 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config)?;
     runtime()?.block_on(async move {
         let running = hvscope_aggregator::start(config, shutdown_on_signal()).await?;
+        // systemd (Type=notify): ready once both ports listen; the watchdog is fed by the
+        // runtime, so a wedged runtime gets the service restarted.
+        let notifier = hvscope_agent::notify::Notifier::from_env();
+        notifier.ready("serving");
+        if let Some(w) = notifier.watchdog() {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval((w / 3).max(Duration::from_millis(100)));
+                loop {
+                    tick.tick().await;
+                    notifier.alive();
+                }
+            });
+        }
         running.wait().await;
         Ok(())
     })

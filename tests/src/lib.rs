@@ -205,12 +205,18 @@ pub struct Cluster {
 impl Cluster {
     /// Makes a CA, a server certificate and the aggregator's config (not started).
     pub fn new(tag: &str) -> Self {
+        Self::with_sans(tag, &[])
+    }
+
+    /// Like [`Cluster::new`], the server certificate also naming `sans`.
+    pub fn with_sans(tag: &str, sans: &[&str]) -> Self {
         let dir = TempDir::new(tag);
         let certs = dir.join("certs");
-        run_ok(
-            &bin("hvscope-aggregator"),
-            &["certs", "init", "--out", path_str(&certs)],
-        );
+        let mut args = vec!["certs", "init", "--out", path_str(&certs)];
+        for s in sans {
+            args.extend(["--san", s]);
+        }
+        run_ok(&bin("hvscope-aggregator"), &args);
         let grpc_port = free_port();
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let cfg = format!(
@@ -350,4 +356,52 @@ pub fn run_ok(bin: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The static musl release build of the agent (built by `tests/run`).
+pub fn musl_agent() -> PathBuf {
+    target_dir()
+        .parent()
+        .expect("target dir")
+        .join("x86_64-unknown-linux-musl/release/hvscope-agent")
+}
+
+fn u16le(b: &[u8], o: usize) -> u64 {
+    u16::from_le_bytes([b[o], b[o + 1]]) as u64
+}
+fn u32le(b: &[u8], o: usize) -> u64 {
+    u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as u64
+}
+fn u64le(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
+}
+
+/// (has PT_INTERP, number of DT_NEEDED entries) of a 64-bit little-endian ELF file.
+pub fn elf_dynamic_facts(b: &[u8]) -> (bool, usize) {
+    assert_eq!(&b[..4], b"\x7fELF", "not ELF");
+    assert_eq!(b[4], 2, "not 64-bit");
+    let phoff = u64le(b, 0x20) as usize;
+    let phentsize = u16le(b, 0x36) as usize;
+    let phnum = u16le(b, 0x38) as usize;
+    let mut interp = false;
+    let mut needed = 0;
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        let p_type = u32le(b, ph);
+        if p_type == 3 {
+            interp = true;
+        }
+        if p_type == 2 {
+            let off = u64le(b, ph + 8) as usize;
+            let size = u64le(b, ph + 32) as usize;
+            for e in (off..off + size).step_by(16) {
+                match u64le(b, e) {
+                    0 => break,
+                    1 => needed += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    (interp, needed)
 }

@@ -6,56 +6,13 @@
 //! for the libvirt/OVS/iSCSI sources (pure parsers, a few hundred KiB each) while failing on an
 //! accidental heavy dependency (a second TLS stack, a C library).
 
-use hvscope_e2e::{in_ci, target_dir};
+use hvscope_e2e::{elf_dynamic_facts, in_ci, musl_agent};
 
 const SIZE_LIMIT: u64 = 8 << 20;
 
-fn u16le(b: &[u8], o: usize) -> u64 {
-    u16::from_le_bytes([b[o], b[o + 1]]) as u64
-}
-fn u32le(b: &[u8], o: usize) -> u64 {
-    u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as u64
-}
-fn u64le(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
-}
-
-/// (has PT_INTERP, number of DT_NEEDED entries) of a 64-bit little-endian ELF file.
-fn elf_dynamic_facts(b: &[u8]) -> (bool, usize) {
-    assert_eq!(&b[..4], b"\x7fELF", "not ELF");
-    assert_eq!(b[4], 2, "not 64-bit");
-    let phoff = u64le(b, 0x20) as usize;
-    let phentsize = u16le(b, 0x36) as usize;
-    let phnum = u16le(b, 0x38) as usize;
-    let mut interp = false;
-    let mut needed = 0;
-    for i in 0..phnum {
-        let ph = phoff + i * phentsize;
-        let p_type = u32le(b, ph);
-        if p_type == 3 {
-            interp = true;
-        }
-        if p_type == 2 {
-            let off = u64le(b, ph + 8) as usize;
-            let size = u64le(b, ph + 32) as usize;
-            for e in (off..off + size).step_by(16) {
-                match u64le(b, e) {
-                    0 => break,
-                    1 => needed += 1,
-                    _ => {}
-                }
-            }
-        }
-    }
-    (interp, needed)
-}
-
 #[test]
 fn musl_agent_is_static_and_small() {
-    let release = target_dir()
-        .parent()
-        .unwrap()
-        .join("x86_64-unknown-linux-musl/release/hvscope-agent");
+    let release = musl_agent();
     if !release.exists() {
         let msg = format!(
             "{} missing: build it with `cargo build --release --target x86_64-unknown-linux-musl -p hvscope-agent` (tests/run does)",
