@@ -117,6 +117,18 @@ impl Default for Config {
     }
 }
 
+impl ConfigError {
+    /// True for what provisioning fixes by itself at boot: a configuration file not written
+    /// yet, or no aggregator named yet.
+    pub fn may_appear_later(&self) -> bool {
+        match self {
+            ConfigError::Read { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            ConfigError::Invalid(m) => m.starts_with("no aggregators"),
+            ConfigError::Parse { .. } => false,
+        }
+    }
+}
+
 impl Config {
     /// Parses a TOML document (no defaults from the kernel yet).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {

@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hvscope_agent::checks::{self, Finding};
-use hvscope_agent::config::Config;
+use hvscope_agent::config::{Config, ConfigError};
 use hvscope_agent::host_root::HostRoot;
 use hvscope_agent::run::Agent;
 use hvscope_agent::series::{SeriesBuf, text};
@@ -38,6 +39,11 @@ enum Cmd {
         /// TOML configuration file.
         #[arg(long, default_value = "/etc/hvscope/agent.toml")]
         config: PathBuf,
+        /// At boot the provisioning system may still be placing the configuration: wait up to
+        /// this many seconds for the file to exist and name an aggregator (file or kernel
+        /// command line) before giving up. 0: fail at once.
+        #[arg(long, default_value_t = 0)]
+        wait_for_config_secs: u64,
     },
     /// Collect once and print what the agent sees.
     Snapshot {
@@ -71,12 +77,39 @@ fn init_logging() {
         .init();
 }
 
-fn run(config_path: PathBuf) -> anyhow::Result<()> {
-    let mut config = Config::load(&config_path)?;
+/// The configuration file plus the kernel command line, validated.
+fn load_config(path: &std::path::Path) -> Result<Config, ConfigError> {
+    let mut config = Config::load(path)?;
     let root = HostRoot::new(&config.host_root);
     if let Ok(cmdline) = root.read_string("proc/cmdline") {
         config.merge_cmdline(&cmdline);
     }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Loads the configuration, waiting (bounded, logged once a minute) while the file is missing
+/// or names no aggregator: what a node looks like before provisioning has finished.
+fn load_config_waiting(path: &std::path::Path, wait: Duration) -> Result<Config, ConfigError> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut last_log: Option<std::time::Instant> = None;
+    loop {
+        match load_config(path) {
+            Ok(c) => return Ok(c),
+            Err(e) if ConfigError::may_appear_later(&e) && std::time::Instant::now() < deadline => {
+                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    tracing::warn!(error = %e, wait_secs = wait.as_secs(), "waiting for configuration");
+                    last_log = Some(std::time::Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn run(config_path: PathBuf, wait_for_config_secs: u64) -> anyhow::Result<()> {
+    let config = load_config_waiting(&config_path, Duration::from_secs(wait_for_config_secs))?;
     let agent = Agent::new(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -166,7 +199,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.cmd {
-        Cmd::Run { config } => run(config),
+        Cmd::Run {
+            config,
+            wait_for_config_secs,
+        } => run(config, wait_for_config_secs),
         Cmd::Snapshot {
             host_root,
             format,

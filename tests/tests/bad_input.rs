@@ -105,3 +105,59 @@ fn agent_retries_missing_certificates_and_unreachable_aggregators() {
     assert!(agent.alive());
     assert!(!agent.log().contains("panicked"));
 }
+
+#[test]
+fn agent_waits_a_bounded_time_for_its_configuration() {
+    // Bounded: gives up with a clear error.
+    let d = TempDir::new("waitcfg");
+    let missing = d.join("later.toml");
+    let t = std::time::Instant::now();
+    let out = Command::new(bin("hvscope-agent"))
+        .args([
+            "run",
+            "--config",
+            path_str(&missing),
+            "--wait-for-config-secs",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(t.elapsed() >= Duration::from_secs(1), "waited");
+    assert!(err.contains("waiting for configuration"), "{err}");
+    assert!(
+        err.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .contains("later.toml"),
+        "{err}"
+    );
+
+    // Provisioning writes the file while the agent waits: it starts streaming.
+    let mut c = Cluster::new("waitcfg2");
+    c.start_aggregator();
+    c.node_cert("node-w", 30);
+    let written = c.agent_config("written.toml", "node-w", "", "");
+    let target = c.dir.join("agent.toml");
+    let mut agent = hvscope_e2e::Proc::spawn(
+        &bin("hvscope-agent"),
+        &[
+            "run",
+            "--config",
+            path_str(&target),
+            "--wait-for-config-secs",
+            "60",
+        ],
+        &[],
+        c.dir.join("agent.log"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(agent.alive(), "still waiting: {}", agent.log());
+    std::fs::rename(&written, &target).unwrap();
+    let up = wait_for(Duration::from_secs(20), || {
+        c.node("node-w", false).filter(|n| n["connected"] == true)
+    });
+    assert!(up.is_some(), "{}", agent.log());
+}
