@@ -11,6 +11,7 @@
 
 pub mod checks;
 pub mod config;
+pub mod cpuset;
 pub mod host_root;
 pub mod notify;
 pub mod run;

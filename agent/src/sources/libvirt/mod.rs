@@ -1,0 +1,6 @@
+//! libvirt domains from their live status files, never through libvirtd (a hung libvirtd must
+//! not hang the agent, and the agent is static: no C library).
+
+pub mod model;
+
+pub use model::Domain;
