@@ -2,5 +2,6 @@
 //! not hang the agent, and the agent is static: no C library).
 
 pub mod model;
+pub mod xml;
 
 pub use model::Domain;
