@@ -14,18 +14,7 @@ pub struct SelfStat {
 /// Parses `/proc/self/stat` (CPU fields 14 and 15, after the parenthesised comm) and
 /// `/proc/self/statm` (field 2, pages).
 pub fn parse(stat: &str, statm: &str, page_size: u64) -> Result<SelfStat, ParseError> {
-    let after_comm = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or_else(|| ParseError::new("stat without comm"))?;
-    // after_comm starts at field 3 (state): utime is field 14 → index 11.
-    let f: Vec<&str> = after_comm.split_ascii_whitespace().collect();
-    let ticks = |i: usize| -> Result<u64, ParseError> {
-        f.get(i)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ParseError::new(format!("stat field {} missing", i + 3)))
-    };
-    let cpu_seconds = (ticks(11)? + ticks(12)?) as f64 / crate::sources::proc::stat::USER_HZ;
+    let cpu_seconds = crate::sources::proc::pidstat::cpu_seconds(stat)?;
     let pages: u64 = statm
         .split_ascii_whitespace()
         .nth(1)

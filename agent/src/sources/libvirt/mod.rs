@@ -2,6 +2,8 @@
 //! not hang the agent, and the agent is static: no C library).
 
 pub mod model;
+pub mod novaconf;
+pub mod reader;
 pub mod xml;
 
 pub use model::Domain;

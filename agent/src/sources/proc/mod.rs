@@ -4,6 +4,9 @@
 pub mod cmdline;
 pub mod loadavg;
 pub mod meminfo;
+pub mod pidstat;
+pub mod pidstatus;
+pub mod schedstat;
 pub mod stat;
 
 use crate::host_root::{HostRoot, ReadError};

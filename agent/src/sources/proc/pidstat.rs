@@ -1,0 +1,38 @@
+//! `/proc/<pid>/stat` (and `task/<tid>/stat`): user + system CPU time, after the parenthesised
+//! comm (which may itself contain spaces and parentheses).
+
+use super::ParseError;
+use super::stat::USER_HZ;
+
+/// User + system CPU seconds of a stat line (fields 14 and 15).
+pub fn cpu_seconds(stat: &str) -> Result<f64, ParseError> {
+    let after_comm = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| ParseError::new("stat without comm"))?;
+    // after_comm starts at field 3 (state): utime is field 14, index 11.
+    let mut f = after_comm.split_ascii_whitespace().skip(11);
+    let mut ticks = || -> Result<u64, ParseError> {
+        f.next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ParseError::new("stat utime/stime missing"))
+    };
+    Ok((ticks()? + ticks()?) as f64 / USER_HZ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_and_tricky_comm() {
+        let real = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/stat");
+        assert_eq!(cpu_seconds(real).unwrap(), 6.41);
+        assert_eq!(
+            cpu_seconds("1 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 150 250 0").unwrap(),
+            4.0
+        );
+        assert!(cpu_seconds("garbage").is_err());
+        assert!(cpu_seconds("1 (x) S 1 2").is_err());
+    }
+}
