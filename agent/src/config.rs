@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::cpuset::CpuSet;
 use crate::sources::proc::cmdline;
 
 /// The configuration could not be loaded.
@@ -39,6 +40,26 @@ pub struct TlsConfig {
     /// of the aggregator address.
     #[serde(default)]
     pub server_name: Option<String>,
+}
+
+/// CPU-pinning checks.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PinningConfig {
+    /// Nova's `cpu_dedicated_set` (e.g. `"2-31,^16"`), used when `<host_root>/etc/nova/nova.conf`
+    /// is absent; nova.conf wins when present.
+    #[serde(default, deserialize_with = "de_cpuset")]
+    pub cpu_dedicated_set: Option<CpuSet>,
+    /// Nova's `cpu_shared_set`, likewise.
+    #[serde(default, deserialize_with = "de_cpuset")]
+    pub cpu_shared_set: Option<CpuSet>,
+}
+
+fn de_cpuset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<CpuSet>, D::Error> {
+    let s = String::deserialize(d)?;
+    CpuSet::parse(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// Compression of the gRPC stream.
@@ -89,6 +110,9 @@ pub struct Config {
     pub image_version: Option<String>,
     /// TLS files. Required (from the file; there is no kernel parameter for them).
     pub tls: Option<TlsConfig>,
+    /// CPU-pinning checks.
+    #[serde(default)]
+    pub pinning: PinningConfig,
     /// Static labels added to every series (rack, az, …). `rack` defaults to `hvscope.rack=`
     /// from the kernel command line. A `node` label is ignored by the aggregator.
     #[serde(default)]

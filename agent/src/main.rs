@@ -170,6 +170,7 @@ fn snapshot(root: PathBuf, format: SnapshotFormat, config: Option<PathBuf>) -> a
         SnapshotFormat::Prometheus => {
             let mut buf = SeriesBuf::default();
             snap.series(&mut buf);
+            checks::series(&findings, &mut buf);
             print!("{}", text::render(&buf));
         }
     }

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::host_root::HostRoot;
 use crate::series::{Registry, SeriesBuf};
-use crate::snapshot::{Snapshot, now_ms};
+use crate::snapshot::{Collector, now_ms};
 use crate::transport::Link;
 use crate::transport::spool::SpooledBatch;
 use crate::transport::stream::{self, StreamParams};
@@ -30,6 +30,7 @@ pub enum RunError {
 pub struct Agent {
     config: Config,
     root: HostRoot,
+    collector: Collector,
     registry: Arc<Mutex<Registry>>,
     links: Vec<Arc<Link>>,
     seq: u64,
@@ -102,6 +103,7 @@ impl Agent {
         Ok(Self {
             checks,
             config,
+            collector: Collector::new(root.clone()),
             root,
             registry: Arc::new(Mutex::new(Registry::default())),
             links,
@@ -119,10 +121,11 @@ impl Agent {
     /// Collects once and returns the batch (not yet queued), with its series.
     pub fn collect_batch(&mut self) -> (Batch, SeriesBuf) {
         let started = Instant::now();
-        let snap = Snapshot::collect(&self.root);
+        let snap = self.collector.collect();
         let findings = crate::checks::run_all(&self.checks, &snap);
         let mut buf = SeriesBuf::default();
         snap.series(&mut buf);
+        crate::checks::series(&findings, &mut buf);
         self.self_series(&mut buf);
         buf.add_static_labels(
             self.config

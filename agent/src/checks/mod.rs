@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::snapshot::Snapshot;
 
+pub mod pinning;
+
 /// Severity of a finding, in the Nagios plugin sense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -163,9 +165,41 @@ pub fn exit_code(findings: &[Finding]) -> u8 {
     }
 }
 
-/// The checks configured for this agent. Each source's issue adds its checks here.
-pub fn configured(_config: &crate::config::Config) -> Vec<Box<dyn Check>> {
-    Vec::new()
+/// Series derived from a collection's findings: `hvscope_pinning_violations{check}` (alert
+/// at ≥ 1) and `hvscope_findings{severity}`.
+pub fn series(findings: &[Finding], out: &mut crate::series::SeriesBuf) {
+    for id in pinning::ALL {
+        let n = findings.iter().filter(|f| f.check == id).count();
+        out.push(
+            "hvscope_pinning_violations",
+            "CPU-pinning findings of the last collection, per check.",
+            &[("check", id)],
+            n as f64,
+        );
+    }
+    for sev in [Severity::Warning, Severity::Critical, Severity::Unknown] {
+        let n = findings.iter().filter(|f| f.severity == sev).count();
+        let name = sev.label().to_ascii_lowercase();
+        out.push(
+            "hvscope_findings",
+            "Open findings of the last collection, per severity.",
+            &[("severity", &name)],
+            n as f64,
+        );
+    }
+}
+
+/// The checks configured for this agent.
+pub fn configured(config: &crate::config::Config) -> Vec<Box<dyn Check>> {
+    vec![
+        Box::new(pinning::AffinityDrift),
+        Box::new(pinning::DedicatedOverlap),
+        Box::new(pinning::OutsideDedicatedSet {
+            dedicated: config.pinning.cpu_dedicated_set.clone(),
+            shared: config.pinning.cpu_shared_set.clone(),
+        }),
+        Box::new(pinning::NumaMismatch),
+    ]
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod model;
 pub mod novaconf;
 pub mod reader;
+pub mod series;
 pub mod xml;
 
 pub use model::Domain;

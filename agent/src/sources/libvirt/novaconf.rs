@@ -29,7 +29,9 @@ pub fn parse(text: &str) -> Result<NovaCpuSets, String> {
         if section != "compute" {
             continue;
         }
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v = v.trim().trim_matches('"');
         let slot = match k.trim() {
             "cpu_dedicated_set" => &mut out.dedicated,

@@ -89,7 +89,10 @@ fn role_of(tid: u32, comm: &str, vcpu_of: &HashMap<u32, u32>) -> Role {
     if comm.starts_with("kvm-") || comm.starts_with("kvm_") {
         return Role::Kernel;
     }
-    if let Some(n) = comm.strip_prefix("IO iothread").and_then(|n| n.parse().ok()) {
+    if let Some(n) = comm
+        .strip_prefix("IO iothread")
+        .and_then(|n| n.parse().ok())
+    {
         return Role::IoThread(n);
     }
     Role::Emulator
@@ -118,7 +121,10 @@ impl LibvirtSource {
                 return out;
             }
             Err(e) => {
-                errors.push(SourceError::new("libvirt", format!("{}: {e}", dir.display())));
+                errors.push(SourceError::new(
+                    "libvirt",
+                    format!("{}: {e}", dir.display()),
+                ));
                 return out;
             }
         };
@@ -133,7 +139,9 @@ impl LibvirtSource {
         self.parsed.retain(|k, _| names.binary_search(k).is_ok());
         let mut live_pids = Vec::new();
         for name in names {
-            let Some(domain) = self.domain(root, &name, errors) else { continue };
+            let Some(domain) = self.domain(root, &name, errors) else {
+                continue;
+            };
             if domain.state != "running" && domain.state != "paused" {
                 continue;
             }
@@ -149,11 +157,19 @@ impl LibvirtSource {
         out
     }
 
-    fn domain(&mut self, root: &HostRoot, name: &str, errors: &mut Vec<SourceError>) -> Option<Arc<Domain>> {
+    fn domain(
+        &mut self,
+        root: &HostRoot,
+        name: &str,
+        errors: &mut Vec<SourceError>,
+    ) -> Option<Arc<Domain>> {
         let rel = format!("run/libvirt/qemu/{name}.xml");
         let path = root.path(&rel);
         let meta = std::fs::metadata(&path).ok()?; // vanished: skip quietly
-        let stamp: Stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+        let stamp: Stamp = (
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            meta.len(),
+        );
         if let Some((s, d)) = self.parsed.get(name)
             && *s == stamp
         {
@@ -176,7 +192,10 @@ impl LibvirtSource {
             Err(e) => {
                 // libvirt rewrites these files while domains start, stop and migrate.
                 self.parsed.remove(name);
-                errors.push(SourceError::new(format!("libvirt.domain/{name}"), format!("{}: {e}", path.display())));
+                errors.push(SourceError::new(
+                    format!("libvirt.domain/{name}"),
+                    format!("{}: {e}", path.display()),
+                ));
                 None
             }
         }
@@ -193,7 +212,8 @@ impl LibvirtSource {
             .read_string(format!("proc/{pid}/stat"))
             .ok()
             .and_then(|t| pidstat::cpu_seconds(&t).ok());
-        let vcpu_of: HashMap<u32, u32> = domain.vcpu_threads.iter().map(|(v, t)| (*t, *v)).collect();
+        let vcpu_of: HashMap<u32, u32> =
+            domain.vcpu_threads.iter().map(|(v, t)| (*t, *v)).collect();
         let task_dir = root.path(format!("proc/{pid}/task"));
         let mut tids: Vec<u32> = match std::fs::read_dir(&task_dir) {
             Ok(d) => d
@@ -220,7 +240,13 @@ impl LibvirtSource {
             };
             let role = role_of(tid, &comm, &vcpu_of);
             if role == Role::Kernel {
-                threads.push(Thread { tid, role, comm: comm.to_string(), affinity: None, sched: None });
+                threads.push(Thread {
+                    tid,
+                    role,
+                    comm: comm.to_string(),
+                    affinity: None,
+                    sched: None,
+                });
                 continue;
             }
             let affinity = if live {
@@ -235,7 +261,13 @@ impl LibvirtSource {
                 .read_string(format!("proc/{pid}/task/{tid}/schedstat"))
                 .ok()
                 .and_then(|t| schedstat::parse(&t).ok());
-            threads.push(Thread { tid, role, comm: comm.to_string(), affinity, sched });
+            threads.push(Thread {
+                tid,
+                role,
+                comm: comm.to_string(),
+                affinity,
+                sched,
+            });
         }
         Ok(Some(Vm {
             domain,
@@ -252,7 +284,11 @@ fn live_affinity(tid: u32) -> Option<CpuSet> {
     let tid = i32::try_from(tid).ok()?;
     let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(tid)).ok()?;
     let n = nix::sched::CpuSet::count();
-    Some(CpuSet::of((0..n).filter(|&i| set.is_set(i).unwrap_or(false)).map(|i| i as u32)))
+    Some(CpuSet::of(
+        (0..n)
+            .filter(|&i| set.is_set(i).unwrap_or(false))
+            .map(|i| i as u32),
+    ))
 }
 
 /// Host CPU → NUMA node from `sys/devices/system/node/node*/cpulist` (empty when absent).
@@ -262,7 +298,12 @@ pub fn read_cpu_nodes(root: &HostRoot) -> BTreeMap<u32, u32> {
         return out;
     };
     for e in dir.filter_map(|e| e.ok()).take(1024) {
-        let Some(node) = e.file_name().to_str().and_then(|n| n.strip_prefix("node")).and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(node) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix("node"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if let Ok(list) = root.read_string(format!("sys/devices/system/node/node{node}/cpulist"))

@@ -1,7 +1,10 @@
 use super::*;
 
 fn fixture(name: &str) -> HostRoot {
-    HostRoot::new(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
+    HostRoot::new(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
 }
 
 /// A writable copy of a fixture tree.
@@ -10,7 +13,10 @@ fn copy_fixture(name: &str, tag: &str) -> (std::path::PathBuf, HostRoot) {
     let _ = std::fs::remove_dir_all(&dst);
     let st = std::process::Command::new("cp")
         .arg("-a")
-        .arg(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
+        .arg(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
         .arg(&dst)
         .status()
         .unwrap();
@@ -36,8 +42,16 @@ fn reads_both_fixture_domains_with_thread_roles() {
     assert_eq!(role(25461).sched.unwrap().wait_ns, 20924458163);
     assert_eq!(role(25462).role, Role::Vcpu(1));
     assert_eq!(role(25453).role, Role::Emulator);
-    assert_eq!(role(25460).role, Role::Emulator, "IO mon_iothread is QEMU's monitor thread");
-    assert_eq!(role(25464).role, Role::Kernel, "kvm-nx-lpage-re is not a vCPU");
+    assert_eq!(
+        role(25460).role,
+        Role::Emulator,
+        "IO mon_iothread is QEMU's monitor thread"
+    );
+    assert_eq!(
+        role(25464).role,
+        Role::Kernel,
+        "kvm-nx-lpage-re is not a vCPU"
+    );
     assert_eq!(role(25464).affinity, None);
     assert!(l.nova.is_none());
     assert_eq!(l.cpu_node.get(&1), Some(&0));
@@ -106,7 +120,11 @@ fn unchanged_files_are_not_parsed_again() {
 fn nova_conf_is_read_when_present() {
     let (dir, root) = copy_fixture("libvirt-kvm-2vm", "novaconf");
     std::fs::create_dir_all(dir.join("etc/nova")).unwrap();
-    std::fs::write(dir.join("etc/nova/nova.conf"), "[compute]\ncpu_dedicated_set=1\n").unwrap();
+    std::fs::write(
+        dir.join("etc/nova/nova.conf"),
+        "[compute]\ncpu_dedicated_set=1\n",
+    )
+    .unwrap();
     let mut errors = vec![];
     let l = LibvirtSource::default().collect(&root, &mut errors);
     assert_eq!(l.nova.unwrap().dedicated, Some(CpuSet::of([1])));

@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 
 use roxmltree::{Document, Node, ParsingOptions};
 
-use super::model::{
-    CpuTune, Disk, DiskSource, Domain, Nic, NovaFlavor, NovaInstance, NumaTune,
-};
+use super::model::{CpuTune, Disk, DiskSource, Domain, Nic, NovaFlavor, NovaInstance, NumaTune};
 use crate::cpuset::CpuSet;
 
 /// Most XML nodes accepted in one status file (libvirt's are ~2,000 with `<qemuCaps>`).
@@ -29,7 +27,10 @@ pub enum XmlError {
     #[error("no <domain> element")]
     NoDomain,
     #[error("<{element}> is missing {what}")]
-    Missing { element: &'static str, what: &'static str },
+    Missing {
+        element: &'static str,
+        what: &'static str,
+    },
     #[error("<{element}> has a bad {attribute} {value:?}")]
     BadValue {
         element: &'static str,
@@ -39,15 +40,19 @@ pub enum XmlError {
 }
 
 fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    n.children().find(|c| c.is_element() && c.tag_name().name() == name)
+    n.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
 }
 
 fn children<'a, 'i: 'a>(n: Node<'a, 'i>, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
-    n.children().filter(move |c| c.is_element() && c.tag_name().name() == name)
+    n.children()
+        .filter(move |c| c.is_element() && c.tag_name().name() == name)
 }
 
 fn text(n: Option<Node<'_, '_>>) -> Option<String> {
-    n.and_then(|n| n.text()).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+    n.and_then(|n| n.text())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
 }
 
 fn num<T: std::str::FromStr>(
@@ -105,7 +110,8 @@ pub fn parse_status(xml: &str) -> Result<Domain, XmlError> {
         nodes_limit: MAX_NODES,
         ..ParsingOptions::default()
     };
-    let doc = Document::parse_with_options(xml, opts).map_err(|e| XmlError::Syntax(e.to_string()))?;
+    let doc =
+        Document::parse_with_options(xml, opts).map_err(|e| XmlError::Syntax(e.to_string()))?;
     let root = doc.root_element();
     let mut d = Domain::default();
     let dom = match root.tag_name().name() {
@@ -124,7 +130,8 @@ pub fn parse_status(xml: &str) -> Result<Domain, XmlError> {
                         element: "vcpu",
                         what: "pid",
                     })?;
-                    d.vcpu_threads.insert(num(id, "vcpu", "id")?, num(pid, "vcpu", "pid")?);
+                    d.vcpu_threads
+                        .insert(num(id, "vcpu", "id")?, num(pid, "vcpu", "pid")?);
                 }
             }
             child(root, "domain").ok_or(XmlError::NoDomain)?
@@ -166,7 +173,9 @@ fn parse_domain(dom: Node<'_, '_>, d: &mut Domain) -> Result<(), XmlError> {
             nodeset: cpuset(nt.attribute("nodeset").unwrap_or(""), "numatune")?,
         });
     }
-    d.hugepages = child(dom, "memoryBacking").and_then(|m| child(m, "hugepages")).is_some();
+    d.hugepages = child(dom, "memoryBacking")
+        .and_then(|m| child(m, "hugepages"))
+        .is_some();
     if let Some(devices) = child(dom, "devices") {
         for disk in children(devices, "disk") {
             d.disks.push(parse_disk(disk)?);
@@ -180,14 +189,20 @@ fn parse_domain(dom: Node<'_, '_>, d: &mut Domain) -> Result<(), XmlError> {
             m.children().find(|c| {
                 c.is_element()
                     && c.tag_name().name() == "instance"
-                    && c.tag_name().namespace().is_some_and(|ns| ns.starts_with(NOVA_NS))
+                    && c.tag_name()
+                        .namespace()
+                        .is_some_and(|ns| ns.starts_with(NOVA_NS))
             })
         })
         .map(parse_nova);
     Ok(())
 }
 
-fn pins(ct: Node<'_, '_>, name: &'static str, id_attr: &'static str) -> Result<BTreeMap<u32, CpuSet>, XmlError> {
+fn pins(
+    ct: Node<'_, '_>,
+    name: &'static str,
+    id_attr: &'static str,
+) -> Result<BTreeMap<u32, CpuSet>, XmlError> {
     let mut out = BTreeMap::new();
     for p in children(ct, name) {
         let id = p.attribute(id_attr).ok_or(XmlError::Missing {
@@ -223,12 +238,17 @@ fn parse_disk(disk: Node<'_, '_>) -> Result<Disk, XmlError> {
     let src = child(disk, "source");
     let source = match (disk.attribute("type").unwrap_or(""), src) {
         (_, None) => DiskSource::None,
-        ("block", Some(s)) => s
-            .attribute("dev")
-            .map_or(DiskSource::None, |dev| DiskSource::Block { dev: dev.to_owned() }),
+        ("block", Some(s)) => {
+            s.attribute("dev")
+                .map_or(DiskSource::None, |dev| DiskSource::Block {
+                    dev: dev.to_owned(),
+                })
+        }
         ("file", Some(s)) => s
             .attribute("file")
-            .map_or(DiskSource::None, |p| DiskSource::File { path: p.to_owned() }),
+            .map_or(DiskSource::None, |p| DiskSource::File {
+                path: p.to_owned(),
+            }),
         ("network", Some(s)) => {
             let mut hosts = Vec::new();
             for h in children(s, "host") {
@@ -247,8 +267,14 @@ fn parse_disk(disk: Node<'_, '_>) -> Result<Disk, XmlError> {
         _ => DiskSource::None,
     };
     Ok(Disk {
-        target: target.and_then(|t| t.attribute("dev")).unwrap_or("").to_owned(),
-        bus: target.and_then(|t| t.attribute("bus")).unwrap_or("").to_owned(),
+        target: target
+            .and_then(|t| t.attribute("dev"))
+            .unwrap_or("")
+            .to_owned(),
+        bus: target
+            .and_then(|t| t.attribute("bus"))
+            .unwrap_or("")
+            .to_owned(),
         device: disk.attribute("device").unwrap_or("disk").to_owned(),
         source,
         serial: text(child(disk, "serial")),
@@ -256,9 +282,15 @@ fn parse_disk(disk: Node<'_, '_>) -> Result<Disk, XmlError> {
 }
 
 fn parse_nic(nic: Node<'_, '_>) -> Nic {
-    let attr = |el: &str, a: &str| child(nic, el).and_then(|n| n.attribute(a)).map(str::to_owned);
+    let attr = |el: &str, a: &str| {
+        child(nic, el)
+            .and_then(|n| n.attribute(a))
+            .map(str::to_owned)
+    };
     Nic {
-        mac: attr("mac", "address").unwrap_or_default().to_ascii_lowercase(),
+        mac: attr("mac", "address")
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
         bridge: attr("source", "bridge"),
         target_dev: attr("target", "dev"),
         interface_id: child(nic, "virtualport")
@@ -272,7 +304,9 @@ fn parse_nic(nic: Node<'_, '_>) -> Nic {
 fn parse_nova(inst: Node<'_, '_>) -> NovaInstance {
     let mut n = NovaInstance {
         name: text(child(inst, "name")).unwrap_or_default(),
-        package_version: child(inst, "package").and_then(|p| p.attribute("version")).map(str::to_owned),
+        package_version: child(inst, "package")
+            .and_then(|p| p.attribute("version"))
+            .map(str::to_owned),
         creation_time: text(child(inst, "creationTime")),
         ..Default::default()
     };
@@ -286,7 +320,12 @@ fn parse_nova(inst: Node<'_, '_>) -> NovaInstance {
             extra_specs: child(f, "extraSpecs")
                 .map(|es| {
                     children(es, "extraSpec")
-                        .filter_map(|s| Some((s.attribute("name")?.to_owned(), s.text().unwrap_or("").trim().to_owned())))
+                        .filter_map(|s| {
+                            Some((
+                                s.attribute("name")?.to_owned(),
+                                s.text().unwrap_or("").trim().to_owned(),
+                            ))
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),

@@ -1,11 +1,9 @@
 use super::*;
 
-const A: &str = include_str!(
-    "../../../tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002a.xml"
-);
-const B: &str = include_str!(
-    "../../../tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002b.xml"
-);
+const A: &str =
+    include_str!("../../../tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002a.xml");
+const B: &str =
+    include_str!("../../../tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002b.xml");
 
 #[test]
 fn real_status_files() {
@@ -38,7 +36,10 @@ fn real_status_files() {
     assert_eq!(nova.flavor.vcpus, Some(2));
     assert_eq!(nova.flavor.memory_mib, Some(128));
     assert_eq!(nova.project_name.as_deref(), Some("tenant-alpha"));
-    assert_eq!(nova.project_id.as_deref(), Some("9a1f0c2b3d4e4f5a8b6c7d8e9f0a1b2c"));
+    assert_eq!(
+        nova.project_id.as_deref(),
+        Some("9a1f0c2b3d4e4f5a8b6c7d8e9f0a1b2c")
+    );
     assert_eq!(nova.user_name.as_deref(), Some("alice"));
     assert_eq!(nova.root_type.as_deref(), Some("image"));
     assert_eq!(nova.creation_time.as_deref(), Some("2026-11-22 02:40:00"));
@@ -136,7 +137,10 @@ fn garbage_truncated_and_hostile_input_is_an_error() {
     let billion_laughs = r#"<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
 <domain><name>&lol2;</name><uuid>u</uuid></domain>"#;
-    let huge_attr = format!("<domstatus pid='{}'><domain/></domstatus>", "9".repeat(1 << 20));
+    let huge_attr = format!(
+        "<domstatus pid='{}'><domain/></domstatus>",
+        "9".repeat(1 << 20)
+    );
     let many: String = std::iter::once("<domain><name>n</name><uuid>u</uuid><devices>".to_owned())
         .chain((0..(MAX_NODES as usize)).map(|_| "<x/>".to_owned()))
         .chain(std::iter::once("</devices></domain>".to_owned()))
@@ -158,6 +162,10 @@ fn garbage_truncated_and_hostile_input_is_an_error() {
         "<domain><name>n</name><uuid>u</uuid><cputune><vcpupin vcpu='0' cpuset='0-99999999'/></cputune></domain>",
         "<domain><name>n</name><uuid>u</uuid><cputune><vcpupin cpuset='0'/></cputune></domain>",
     ] {
-        assert!(parse_status(bad).is_err(), "{:?}", &bad[..bad.len().min(80)]);
+        assert!(
+            parse_status(bad).is_err(),
+            "{:?}",
+            &bad[..bad.len().min(80)]
+        );
     }
 }

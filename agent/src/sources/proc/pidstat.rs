@@ -26,7 +26,8 @@ mod tests {
 
     #[test]
     fn real_and_tricky_comm() {
-        let real = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/stat");
+        let real =
+            include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/stat");
         assert_eq!(cpu_seconds(real).unwrap(), 6.41);
         assert_eq!(
             cpu_seconds("1 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 150 250 0").unwrap(),

@@ -32,7 +32,9 @@ pub fn parse(text: &str) -> Result<PidStatus, ParseError> {
     let mut s = PidStatus::default();
     let mut seen_name = false;
     for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else { continue };
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         match key {
             "Name" => {
@@ -40,15 +42,21 @@ pub fn parse(text: &str) -> Result<PidStatus, ParseError> {
                 seen_name = true;
             }
             "Cpus_allowed_list" => {
-                s.cpus_allowed = Some(CpuSet::parse(value).map_err(|e| ParseError::new(e.to_string()))?)
+                s.cpus_allowed =
+                    Some(CpuSet::parse(value).map_err(|e| ParseError::new(e.to_string()))?)
             }
             "Mems_allowed_list" => {
-                s.mems_allowed = Some(CpuSet::parse(value).map_err(|e| ParseError::new(e.to_string()))?)
+                s.mems_allowed =
+                    Some(CpuSet::parse(value).map_err(|e| ParseError::new(e.to_string()))?)
             }
             "VmRSS" => s.vm_rss_bytes = Some(kib(value, key)?),
             "VmSwap" => s.vm_swap_bytes = Some(kib(value, key)?),
             "Threads" => {
-                s.threads = Some(value.parse().map_err(|_| ParseError::new("Threads: not a number"))?)
+                s.threads = Some(
+                    value
+                        .parse()
+                        .map_err(|_| ParseError::new("Threads: not a number"))?,
+                )
             }
             _ => {}
         }

@@ -21,7 +21,10 @@ pub fn parse(text: &str) -> Result<SchedStat, ParseError> {
         v.parse::<u64>()
             .map_err(|_| ParseError::new(format!("schedstat field {v:?} is not a number")))
     });
-    let mut next = || f.next().unwrap_or_else(|| Err(ParseError::new("schedstat has fewer than 3 fields")));
+    let mut next = || {
+        f.next()
+            .unwrap_or_else(|| Err(ParseError::new("schedstat has fewer than 3 fields")))
+    };
     Ok(SchedStat {
         run_ns: next()?,
         wait_ns: next()?,
@@ -39,7 +42,14 @@ mod tests {
             "../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/schedstat"
         ))
         .unwrap();
-        assert_eq!(s, SchedStat { run_ns: 6421645622, wait_ns: 20924458163, timeslices: 6032 });
+        assert_eq!(
+            s,
+            SchedStat {
+                run_ns: 6421645622,
+                wait_ns: 20924458163,
+                timeslices: 6032
+            }
+        );
     }
 
     #[test]
