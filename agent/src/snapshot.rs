@@ -1,6 +1,7 @@
 //! One collection: everything the sources read at one instant, plus the errors of the parts
 //! that could not be read. Pure data; turning it into series is [`Snapshot::series`].
 
+use crate::config::Config;
 use crate::host_root::HostRoot;
 use crate::series::SeriesBuf;
 use crate::sources::{self, SourceError, host::Host};
@@ -16,10 +17,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads every source below `root`.
+    /// Reads every source below `root` with the default configuration.
     pub fn collect(root: &HostRoot) -> Self {
+        Self::collect_with(root, &Config::default())
+    }
+
+    /// Reads every source below `root`; `config` says what to look for (required daemons).
+    pub fn collect_with(root: &HostRoot, config: &Config) -> Self {
         let mut errors = Vec::new();
-        let host = sources::host::collect(root, &mut errors);
+        let host = sources::host::collect(root, &config.host.daemons, &mut errors);
         Self {
             timestamp_ms: now_ms(),
             host,
@@ -29,7 +35,7 @@ impl Snapshot {
 
     /// The series of this snapshot (without static labels).
     pub fn series(&self, out: &mut SeriesBuf) {
-        sources::host::series(&self.host, out);
+        sources::host::series::series(&self.host, out);
         for part in sources::host::PARTS {
             let up = !self.errors.iter().any(|e| e.source == part);
             out.push(

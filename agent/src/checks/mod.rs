@@ -2,6 +2,11 @@
 //! (DESIGN.md §3) and a pure `run`. A part of the snapshot that could not be read yields an
 //! `unknown` finding, never a violation and never "fine".
 
+pub mod host;
+pub mod net;
+#[cfg(test)]
+pub(crate) mod testtree;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -164,8 +169,16 @@ pub fn exit_code(findings: &[Finding]) -> u8 {
 }
 
 /// The checks configured for this agent. Each source's issue adds its checks here.
-pub fn configured(_config: &crate::config::Config) -> Vec<Box<dyn Check>> {
-    Vec::new()
+pub fn configured(config: &crate::config::Config) -> Vec<Box<dyn Check>> {
+    let uplinks = net::Uplinks {
+        config: config.net.clone(),
+    };
+    vec![
+        Box::new(host::RootfsFill::new(&config.host)),
+        Box::new(host::DaemonDown),
+        Box::new(net::UplinkDown(uplinks.clone())),
+        Box::new(net::UplinksAllDown(uplinks)),
+    ]
 }
 
 #[cfg(test)]

@@ -2,9 +2,14 @@
 //! feeds them through the [`HostRoot`].
 
 pub mod cmdline;
+pub mod diskstats;
 pub mod loadavg;
 pub mod meminfo;
+pub mod mounts;
+pub mod pressure;
+pub mod process;
 pub mod stat;
+pub mod vmstat;
 
 use crate::host_root::{HostRoot, ReadError};
 
