@@ -95,3 +95,95 @@ fn live_host_reads_every_part() {
     assert!(h.net.unwrap().iter().any(|i| i.name == "lo"));
     assert!(!h.cpus.unwrap().topology.is_empty());
 }
+
+/// Every part's file made empty, garbage, non-UTF-8, huge or truncated: that part (and only
+/// that part, plus what depends on it) is an error; the rest of the host is still read.
+#[test]
+fn bad_input_is_an_error_for_that_part_only() {
+    use crate::checks::testtree::TestTree;
+    let cases: [(&str, &str, &[&str]); 12] = [
+        ("proc.stat", "proc/stat", &[]),
+        ("proc.meminfo", "proc/meminfo", &[]),
+        ("proc.loadavg", "proc/loadavg", &[]),
+        ("proc.vmstat", "proc/vmstat", &[]),
+        ("proc.pressure", "proc/pressure/io", &[]),
+        ("proc.diskstats", "proc/diskstats", &[]),
+        ("proc.mounts", "proc/mounts", &["rootfs"]),
+        ("sys.cpu", "sys/devices/system/cpu/online", &[]),
+        ("sys.node", "sys/devices/system/node/node0/meminfo", &[]),
+        (
+            "sys.hugepages",
+            "sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+            &[],
+        ),
+        ("sys.net", "sys/class/net/eth0/operstate", &[]),
+        ("sys.net", "sys/class/net/eth0/statistics/rx_bytes", &[]),
+    ];
+    let huge = "1 ".repeat(3 << 20);
+    let garbage: &[(&str, &[u8])] = &[
+        ("garbage", b"hello world: x y z\n"),
+        ("non-utf8", b"\xff\xfe\x00 1 2 3\n"),
+        ("huge", huge.as_bytes()),
+        ("empty", b""),
+    ];
+    for (part, file, also) in cases {
+        for (what, bytes) in garbage {
+            if *what == "empty" && part == "proc.diskstats" {
+                continue; // a host without block devices has an empty diskstats
+            }
+            let t = TestTree::new("bad", &[]);
+            t.interface("eth0", "up", Some(true));
+            for f in [
+                "nr_hugepages",
+                "free_hugepages",
+                "surplus_hugepages",
+                "resv_hugepages",
+            ] {
+                t.write(
+                    &format!("sys/kernel/mm/hugepages/hugepages-2048kB/{f}"),
+                    "4\n",
+                );
+            }
+            std::fs::write(t.0.join(file), bytes).unwrap();
+            let mut errors = vec![];
+            let h = collect(&t.root(), &[], &mut errors);
+            let mut got: Vec<&str> = errors.iter().map(|e| e.source.as_str()).collect();
+            got.dedup();
+            let mut want = vec![part];
+            want.extend_from_slice(also);
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{what} {file}: {errors:?}");
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.reason.contains(file.rsplit('/').next().unwrap())),
+                "{what} {file}: reason names the file: {errors:?}"
+            );
+            // Unrelated parts are still there.
+            assert!(part == "proc.stat" || h.stat.is_some());
+            assert!(part == "proc.meminfo" || h.meminfo.is_some());
+            assert!(part == "sys.net" || h.net.is_some());
+        }
+        // Truncated mid-line: either still a valid prefix or an error of that part; never a
+        // panic, never another part.
+        let t = TestTree::new("trunc", &[]);
+        t.interface("eth0", "up", Some(true));
+        for f in ["nr_hugepages", "free_hugepages", "surplus_hugepages"] {
+            t.write(
+                &format!("sys/kernel/mm/hugepages/hugepages-2048kB/{f}"),
+                "4\n",
+            );
+        }
+        let full = std::fs::read(t.0.join(file)).unwrap();
+        std::fs::write(t.0.join(file), &full[..full.len() / 2]).unwrap();
+        let mut errors = vec![];
+        collect(&t.root(), &[], &mut errors);
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.source == part || also.contains(&e.source.as_str())),
+            "truncated {file}: {errors:?}"
+        );
+    }
+}

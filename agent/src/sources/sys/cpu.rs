@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{SysError, cpulist, index_of, list_dir, parse_u64, read_optional, read_parsed};
 use crate::host_root::HostRoot;
+use crate::sources::proc::ParseError;
 
 /// Package and core of one CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -30,7 +31,13 @@ const BASE: &str = "sys/devices/system/cpu";
 /// Reads the CPU part of `/sys` below `root`.
 pub fn read(root: &HostRoot) -> Result<Cpus, SysError> {
     let base = Path::new(BASE);
-    let online = read_parsed(root, &base.join("online"), cpulist::parse)?;
+    let online = read_parsed(root, &base.join("online"), |t| {
+        let v = cpulist::parse(t)?;
+        if v.is_empty() {
+            return Err(ParseError::new("no CPU online"));
+        }
+        Ok(v)
+    })?;
     let present = read_optional(root, &base.join("present"), cpulist::parse)?.unwrap_or_default();
     let isolated = read_optional(root, &base.join("isolated"), cpulist::parse)?.unwrap_or_default();
     let mut topology = Vec::new();
