@@ -41,6 +41,17 @@ fn live_snapshot_reads_every_part() {
             .any(|i| i["name"] == "lo")
     );
     assert!(v["findings"].is_array());
+    assert_eq!(v["host"]["net_via"], "netlink+sysfs");
+    let o = agent(&["snapshot", "--host-root", path_str(&fixture())]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        v["host"]["net_via"]
+            .as_str()
+            .unwrap()
+            .contains("netlink not used"),
+        "{}",
+        v["host"]["net_via"]
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod host;
+pub mod netlink;
 pub mod proc;
 pub mod rootfs;
 pub mod sys;

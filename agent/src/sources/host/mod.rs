@@ -9,6 +9,7 @@
 
 mod processes;
 pub mod series;
+mod series_net;
 
 use crate::host_root::HostRoot;
 use crate::sources::SourceError;
@@ -46,6 +47,10 @@ pub struct Host {
     pub hugepages: Option<Vec<Pool>>,
     pub net: Option<Vec<Interface>>,
     pub rootfs: Option<RootFs>,
+    /// Where the interface facts came from: `netlink+sysfs` on the live host, `sysfs` below
+    /// a fixture tree (netlink would describe this process's namespace, not the tree's), or
+    /// `sysfs` with the reason netlink failed.
+    pub net_via: String,
     /// Liveness of the configured daemons (empty when the process list could not be read).
     pub daemons: Vec<DaemonStatus>,
 }
@@ -90,6 +95,30 @@ fn read_pressure(root: &HostRoot) -> Result<Option<HostPressure>, ProcError> {
     }))
 }
 
+/// Interfaces: netlink + sysfs on the live host, sysfs alone below a fixture tree or when the
+/// netlink dump fails (logged; the facts are then all read from sysfs, so nothing is unknown).
+fn read_net(root: &HostRoot) -> (Result<Option<Vec<Interface>>, sys::SysError>, String) {
+    if !root.is_live() {
+        return (
+            sys::net::read(root),
+            "sysfs (host root is not live: netlink not used)".into(),
+        );
+    }
+    match crate::sources::netlink::dump_links() {
+        Ok(links) => (
+            sys::net::from_netlink(root, &links).map(Some),
+            "netlink+sysfs".into(),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "netlink link dump failed; reading interfaces from sysfs");
+            (
+                sys::net::read(root),
+                format!("sysfs (netlink failed: {error})"),
+            )
+        }
+    }
+}
+
 /// Reads the host below `root`; `daemons` are the required daemons to look for (each entry
 /// may list alternatives separated by `|`). Each failure is recorded and the rest is read.
 pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError>) -> Host {
@@ -112,6 +141,7 @@ pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError
         .as_deref()
         .map(|p| daemons.iter().map(|d| daemon_status(d, p)).collect())
         .unwrap_or_default();
+    let (net, net_via) = read_net(root);
     Host {
         stat: keep(
             PARTS[0],
@@ -144,7 +174,8 @@ pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError
         cpus: keep(PARTS[8], sys::cpu::read(root), errors),
         numa: keep(PARTS[9], sys::node::read(root), errors).flatten(),
         hugepages: keep(PARTS[10], sys::hugepages::read(root), errors).flatten(),
-        net: keep(PARTS[11], sys::net::read(root), errors).flatten(),
+        net: keep(PARTS[11], net, errors).flatten(),
+        net_via,
         rootfs,
         daemons,
     }

@@ -121,6 +121,45 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Interface>>, SysError> {
     Ok(Some(out))
 }
 
+/// Interfaces from a live netlink dump (link list, state, carrier, MTU, counters, bond
+/// membership), completed from sysfs with what rtnetlink does not carry: speed and a bond
+/// member's MII status (see [`crate::sources::netlink`] for the split).
+pub fn from_netlink(
+    root: &HostRoot,
+    links: &[crate::sources::netlink::NlLink],
+) -> Result<Vec<Interface>, SysError> {
+    let bonds = crate::sources::netlink::bond_members(links);
+    let bond_index: Vec<u32> = links
+        .iter()
+        .filter(|l| l.kind.as_deref() == Some("bond"))
+        .map(|l| l.index)
+        .collect();
+    let mut out = Vec::with_capacity(links.len());
+    for l in links {
+        let dir = PathBuf::from("sys/class/net").join(&l.name);
+        let member = l.master.is_some_and(|m| bond_index.contains(&m));
+        out.push(Interface {
+            name: l.name.clone(),
+            operstate: l.operstate.clone(),
+            carrier: l.carrier,
+            speed_bps: read_optional(root, &dir.join("speed"), parse_speed)?.flatten(),
+            mtu: l.mtu.map(u64::from),
+            stats: l.stats.map(|s| s.map(Some)).unwrap_or([None; 8]),
+            bond_members: bonds
+                .iter()
+                .find(|(b, _)| b == &l.name)
+                .map(|(_, m)| m.clone()),
+            bond_mii_status: if member {
+                read_optional(root, &dir.join("bonding_slave/mii_status"), parse_word)?
+            } else {
+                None
+            },
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +185,27 @@ mod tests {
         let lo = ifs.iter().find(|i| i.name == "lo").expect("lo");
         assert!(lo.stats[0].is_some());
         assert_eq!(lo.bond_members, None);
+    }
+
+    #[test]
+    fn netlink_and_sysfs_agree_on_the_live_host() {
+        let root = HostRoot::default();
+        let links = crate::sources::netlink::dump_links().unwrap();
+        let nl = from_netlink(&root, &links).unwrap();
+        let sys = read(&root).unwrap().unwrap();
+        assert_eq!(nl.len(), sys.len());
+        for (a, b) in nl.iter().zip(&sys) {
+            assert_eq!(
+                (&a.name, &a.operstate, a.carrier, a.mtu),
+                (&b.name, &b.operstate, b.carrier, b.mtu)
+            );
+            assert_eq!(a.speed_bps, b.speed_bps);
+            // Counters move between the two reads; they are never behind sysfs's earlier read
+            // by more than the traffic of that instant, and both are present.
+            assert_eq!(
+                a.stats.iter().all(Option::is_some),
+                b.stats.iter().all(Option::is_some)
+            );
+        }
     }
 }
