@@ -10,6 +10,10 @@ use serde::Deserialize;
 use crate::cpuset::CpuSet;
 use crate::sources::proc::cmdline;
 
+pub mod host;
+
+pub use host::{HostConfig, NetConfig};
+
 /// The configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -117,6 +121,12 @@ pub struct Config {
     /// from the kernel command line. A `node` label is ignored by the aggregator.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Host checks: root filesystem thresholds, required daemons.
+    #[serde(default)]
+    pub host: HostConfig,
+    /// Uplink interfaces.
+    #[serde(default)]
+    pub net: NetConfig,
 }
 
 fn default_interval_secs() -> u64 {
@@ -228,6 +238,7 @@ impl Config {
                 "max_backoff_secs and connect_timeout_secs must be at least 1".into(),
             ));
         }
+        self.host.validate().map_err(ConfigError::Invalid)?;
         for k in self.labels.keys() {
             if !valid_label_name(k) || k.starts_with("__") {
                 return Err(ConfigError::Invalid(format!(
@@ -285,6 +296,29 @@ az = "az1"
         assert_eq!(c.host_root, PathBuf::from("/"));
         assert_eq!(c.compression, Compression::Gzip);
         assert_eq!(split_host_port(&c.aggregators[1]).unwrap(), ("::1", 4318));
+    }
+
+    #[test]
+    fn host_and_net_sections() {
+        let c = Config::default();
+        assert_eq!(c.host.rootfs_fill_warning_percent, 80.0);
+        assert_eq!(c.host.daemons[0], "libvirtd|virtqemud");
+        assert!(c.net.uplinks.is_empty());
+        let text = "[host]\nrootfs_fill_warning_percent = 70\ndaemons = ['x']\n[net]\nuplink_bonds = ['bond0']";
+        let c = Config::parse(text, Path::new("a")).unwrap();
+        assert_eq!(
+            (
+                c.host.rootfs_fill_warning_percent,
+                c.host.rootfs_fill_critical_percent
+            ),
+            (70.0, 90.0)
+        );
+        assert_eq!(c.net.uplink_bonds, vec!["bond0"]);
+        assert!(Config::parse("[host]\nrootfs_fill = 1", Path::new("a")).is_err());
+        assert!(Config::parse("[net]\nuplink = ['a']", Path::new("a")).is_err());
+        let bad =
+            Config::parse("[host]\nrootfs_fill_warning_percent = 95", Path::new("a")).unwrap();
+        assert!(bad.host.validate().is_err());
     }
 
     #[test]

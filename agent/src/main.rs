@@ -154,7 +154,8 @@ fn collect_and_check(
     config: Option<PathBuf>,
 ) -> anyhow::Result<(Snapshot, Vec<Finding>)> {
     let config = oneshot_config(config)?;
-    let snap = Snapshot::collect(&HostRoot::new(root));
+    config.host.validate().map_err(anyhow::Error::msg)?;
+    let snap = Snapshot::collect_with(&HostRoot::new(root), &config);
     let findings = checks::run_all(&checks::configured(&config), &snap);
     Ok((snap, findings))
 }

@@ -100,10 +100,11 @@ impl Agent {
             .map(|a| Link::new(a.clone(), config.spool_max_bytes))
             .collect();
         let checks = crate::checks::configured(&config);
+        let collector = Collector::new(root.clone(), &config);
         Ok(Self {
+            collector,
             checks,
             config,
-            collector: Collector::new(root.clone()),
             root,
             registry: Arc::new(Mutex::new(Registry::default())),
             links,

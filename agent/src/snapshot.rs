@@ -1,6 +1,8 @@
 //! One collection: everything the sources read at one instant, plus the errors of the parts
-//! that could not be read. Pure data; turning it into series is [`Snapshot::series`].
+//! that could not be read. Pure data; turning it into series is [`Snapshot::series`]. The
+//! [`Collector`] owns what sources keep between collections (parsed status files, …).
 
+use crate::config::Config;
 use crate::host_root::HostRoot;
 use crate::series::SeriesBuf;
 use crate::sources::libvirt::reader::{Libvirt, LibvirtSource};
@@ -18,18 +20,21 @@ pub struct Snapshot {
     pub errors: Vec<SourceError>,
 }
 
-/// The sources with the state they keep between collections (parsed status files, …).
+/// The sources with the state they keep between collections.
 #[derive(Debug)]
 pub struct Collector {
     root: HostRoot,
+    /// Daemons whose liveness is collected (from `[host] daemons`).
+    daemons: Vec<String>,
     libvirt: LibvirtSource,
 }
 
 impl Collector {
-    /// A collector reading below `root`.
-    pub fn new(root: HostRoot) -> Self {
+    /// A collector reading below `root`, looking for what `config` names.
+    pub fn new(root: HostRoot, config: &Config) -> Self {
         Self {
             root,
+            daemons: config.host.daemons.clone(),
             libvirt: LibvirtSource::default(),
         }
     }
@@ -42,7 +47,7 @@ impl Collector {
     /// Reads every source.
     pub fn collect(&mut self) -> Snapshot {
         let mut errors = Vec::new();
-        let host = sources::host::collect(&self.root, &mut errors);
+        let host = sources::host::collect(&self.root, &self.daemons, &mut errors);
         let libvirt = self.libvirt.collect(&self.root, &mut errors);
         Snapshot {
             timestamp_ms: now_ms(),
@@ -54,14 +59,19 @@ impl Collector {
 }
 
 impl Snapshot {
-    /// Reads every source below `root` once (no state kept).
+    /// Reads every source below `root` once, with the default configuration.
     pub fn collect(root: &HostRoot) -> Self {
-        Collector::new(root.clone()).collect()
+        Self::collect_with(root, &Config::default())
+    }
+
+    /// Reads every source below `root` once; `config` says what to look for.
+    pub fn collect_with(root: &HostRoot, config: &Config) -> Self {
+        Collector::new(root.clone(), config).collect()
     }
 
     /// The series of this snapshot (without static labels).
     pub fn series(&self, out: &mut SeriesBuf) {
-        sources::host::series(&self.host, out);
+        sources::host::series::series(&self.host, out);
         sources::libvirt::series::series(&self.libvirt, out);
         for part in sources::host::PARTS {
             let up = !self.errors.iter().any(|e| e.source == part);

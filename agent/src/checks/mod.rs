@@ -2,6 +2,11 @@
 //! (DESIGN.md §3) and a pure `run`. A part of the snapshot that could not be read yields an
 //! `unknown` finding, never a violation and never "fine".
 
+pub mod host;
+pub mod net;
+#[cfg(test)]
+pub(crate) mod testtree;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -191,7 +196,14 @@ pub fn series(findings: &[Finding], out: &mut crate::series::SeriesBuf) {
 
 /// The checks configured for this agent.
 pub fn configured(config: &crate::config::Config) -> Vec<Box<dyn Check>> {
+    let uplinks = net::Uplinks {
+        config: config.net.clone(),
+    };
     vec![
+        Box::new(host::RootfsFill::new(&config.host)),
+        Box::new(host::DaemonDown),
+        Box::new(net::UplinkDown(uplinks.clone())),
+        Box::new(net::UplinksAllDown(uplinks)),
         Box::new(pinning::AffinityDrift),
         Box::new(pinning::DedicatedOverlap),
         Box::new(pinning::OutsideDedicatedSet {

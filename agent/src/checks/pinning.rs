@@ -227,7 +227,14 @@ impl Check for NumaMismatch {
     }
 
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
-        let nodes = &snap.libvirt.cpu_node;
+        // Host CPU -> NUMA node, from the host source's sysfs topology.
+        let nodes: BTreeMap<u32, u32> = snap
+            .host
+            .numa
+            .iter()
+            .flatten()
+            .flat_map(|n| n.cpus.iter().map(move |c| (*c, n.node)))
+            .collect();
         let mut out = Vec::new();
         if nodes.is_empty() {
             return out;

@@ -202,10 +202,12 @@ fn numa_mismatch() {
         NumaMismatch.run(&snap).is_empty(),
         "no topology known: nothing checked"
     );
-    snap.libvirt.cpu_node = (0..4)
-        .map(|c| (c, 0))
-        .chain((4..8).map(|c| (c, 1)))
-        .collect();
+    let node = |node, cpus: std::ops::Range<u32>| crate::sources::sys::node::Node {
+        node,
+        cpus: cpus.collect(),
+        ..Default::default()
+    };
+    snap.host.numa = Some(vec![node(0, 0..4), node(1, 4..8)]);
     let f = NumaMismatch.run(&snap);
     assert_eq!(f.len(), 1);
     assert!(f[0].message.contains("NUMA nodes 1"), "{}", f[0].message);

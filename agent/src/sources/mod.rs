@@ -2,9 +2,13 @@
 //! reader that goes through the [`HostRoot`](crate::host_root::HostRoot). A source that cannot
 //! be read yields a [`SourceError`] (the "unknown" outcome), never a made-up value.
 
+pub mod cgroup;
 pub mod host;
 pub mod libvirt;
+pub mod netlink;
 pub mod proc;
+pub mod rootfs;
+pub mod sys;
 
 /// A source, or one part of it, could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

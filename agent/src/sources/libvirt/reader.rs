@@ -4,7 +4,7 @@
 //! statistics. One unreadable or half-written status file affects that domain only; a domain
 //! that vanishes between listing and reading is skipped quietly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -62,8 +62,6 @@ pub struct Libvirt {
     /// `run/libvirt/qemu` exists (libvirt's QEMU driver has run on this host).
     pub present: bool,
     pub vms: Vec<Vm>,
-    /// Host CPU → NUMA node, from `sys/devices/system/node/node*/cpulist`.
-    pub cpu_node: BTreeMap<u32, u32>,
     /// Nova's CPU sets from `etc/nova/nova.conf`, when the file exists.
     pub nova: Option<NovaCpuSets>,
 }
@@ -101,10 +99,7 @@ fn role_of(tid: u32, comm: &str, vcpu_of: &HashMap<u32, u32>) -> Role {
 impl LibvirtSource {
     /// Reads every running domain below `root`.
     pub fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> Libvirt {
-        let mut out = Libvirt {
-            cpu_node: read_cpu_nodes(root),
-            ..Default::default()
-        };
+        let mut out = Libvirt::default();
         match root.read_string("etc/nova/nova.conf") {
             Ok(t) => match novaconf::parse(&t) {
                 Ok(n) => out.nova = Some(n),
@@ -289,32 +284,6 @@ fn live_affinity(tid: u32) -> Option<CpuSet> {
             .filter(|&i| set.is_set(i).unwrap_or(false))
             .map(|i| i as u32),
     ))
-}
-
-/// Host CPU → NUMA node from `sys/devices/system/node/node*/cpulist` (empty when absent).
-pub fn read_cpu_nodes(root: &HostRoot) -> BTreeMap<u32, u32> {
-    let mut out = BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir(root.path("sys/devices/system/node")) else {
-        return out;
-    };
-    for e in dir.filter_map(|e| e.ok()).take(1024) {
-        let Some(node) = e
-            .file_name()
-            .to_str()
-            .and_then(|n| n.strip_prefix("node"))
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(list) = root.read_string(format!("sys/devices/system/node/node{node}/cpulist"))
-            && let Ok(cpus) = CpuSet::parse(&list)
-        {
-            for c in cpus.iter() {
-                out.insert(c, node);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -2,12 +2,17 @@
 //! feeds them through the [`HostRoot`].
 
 pub mod cmdline;
+pub mod diskstats;
 pub mod loadavg;
 pub mod meminfo;
+pub mod mounts;
 pub mod pidstat;
 pub mod pidstatus;
+pub mod pressure;
+pub mod process;
 pub mod schedstat;
 pub mod stat;
+pub mod vmstat;
 
 use crate::host_root::{HostRoot, ReadError};
 

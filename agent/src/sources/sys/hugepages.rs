@@ -1,0 +1,122 @@
+//! Hugepage pools: `/sys/kernel/mm/hugepages/hugepages-<size>kB/{nr,free,resv,surplus}_hugepages`
+//! (host-wide) and the same below `/sys/devices/system/node/node<N>/hugepages/` (per node).
+//! Nova backs `hw:mem_page_size=large` guests with these pools.
+
+use std::path::Path;
+
+use super::{SysError, index_of, list_dir, parse_u64, read_optional, read_parsed};
+use crate::host_root::HostRoot;
+
+/// One pool (one page size, host-wide or on one node).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pool {
+    /// `None` for the host-wide pool.
+    pub node: Option<u32>,
+    pub page_size_bytes: u64,
+    pub total: u64,
+    pub free: u64,
+    /// Reserved for mappings but not yet faulted in (host-wide pools only).
+    pub reserved: Option<u64>,
+    pub surplus: u64,
+}
+
+/// The page size of a pool directory name (`hugepages-2048kB` → 2 MiB).
+pub fn parse_dir_name(name: &str) -> Option<u64> {
+    let kb: u64 = name
+        .strip_prefix("hugepages-")?
+        .strip_suffix("kB")?
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
+}
+
+fn read_pools(
+    root: &HostRoot,
+    base: &Path,
+    node: Option<u32>,
+    out: &mut Vec<Pool>,
+) -> Result<(), SysError> {
+    for name in list_dir(root, base)?.unwrap_or_default() {
+        let Some(page_size_bytes) = parse_dir_name(&name) else {
+            continue;
+        };
+        let dir = base.join(&name);
+        out.push(Pool {
+            node,
+            page_size_bytes,
+            total: read_parsed(root, &dir.join("nr_hugepages"), parse_u64)?,
+            free: read_parsed(root, &dir.join("free_hugepages"), parse_u64)?,
+            reserved: read_optional(root, &dir.join("resv_hugepages"), parse_u64)?,
+            surplus: read_parsed(root, &dir.join("surplus_hugepages"), parse_u64)?,
+        });
+    }
+    Ok(())
+}
+
+/// Reads the host-wide and per-node pools. `None` when the kernel offers no hugepages.
+pub fn read(root: &HostRoot) -> Result<Option<Vec<Pool>>, SysError> {
+    let global = Path::new("sys/kernel/mm/hugepages");
+    if list_dir(root, global)?.is_none() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    read_pools(root, global, None, &mut out)?;
+    let nodes = Path::new("sys/devices/system/node");
+    for name in list_dir(root, nodes)?.unwrap_or_default() {
+        if let Some(n) = index_of(&name, "node") {
+            read_pools(
+                root,
+                &nodes.join(&name).join("hugepages"),
+                Some(n),
+                &mut out,
+            )?;
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_names() {
+        assert_eq!(parse_dir_name("hugepages-2048kB"), Some(2 << 20));
+        assert_eq!(parse_dir_name("hugepages-1048576kB"), Some(1 << 30));
+        for bad in [
+            "hugepages-2048",
+            "hugepages-kB",
+            "x-2048kB",
+            "hugepages-99999999999999999999kB",
+        ] {
+            assert_eq!(parse_dir_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_synthetic_tree() {
+        let dir = std::env::temp_dir().join(format!("hvscope-hp-{}", std::process::id()));
+        let pool = dir.join("sys/kernel/mm/hugepages/hugepages-2048kB");
+        let npool = dir.join("sys/devices/system/node/node1/hugepages/hugepages-2048kB");
+        for (d, resv) in [(&pool, true), (&npool, false)] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("nr_hugepages"), "512\n").unwrap();
+            std::fs::write(d.join("free_hugepages"), "100\n").unwrap();
+            std::fs::write(d.join("surplus_hugepages"), "0\n").unwrap();
+            if resv {
+                std::fs::write(d.join("resv_hugepages"), "3\n").unwrap();
+            }
+        }
+        let p = read(&HostRoot::new(&dir)).unwrap().unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            (p[0].node, p[0].total, p[0].free, p[0].reserved),
+            (None, 512, 100, Some(3))
+        );
+        assert_eq!((p[1].node, p[1].reserved), (Some(1), None));
+        std::fs::write(pool.join("free_hugepages"), "lots\n").unwrap();
+        assert!(read(&HostRoot::new(&dir)).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(read(&HostRoot::new(&dir)).unwrap().is_none());
+    }
+}

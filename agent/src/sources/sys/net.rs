@@ -1,0 +1,211 @@
+//! Network interfaces from `/sys/class/net/<if>/`: `operstate`, `carrier`, `speed` (Mb/s),
+//! `mtu`, `statistics/*`, bonding masters' `bonding/slaves` and members'
+//! `bonding_slave/mii_status`. `carrier` and `speed` fail with EINVAL on a down link: read as
+//! unknown (`None`), not as an error.
+
+use std::path::{Path, PathBuf};
+
+use super::{SysError, list_dir, parse_i64, parse_u64, parse_word, read_optional};
+use crate::host_root::HostRoot;
+use crate::sources::proc::ParseError;
+
+/// The counters exported per interface, as named in `statistics/`.
+pub const STATS: [&str; 8] = [
+    "rx_bytes",
+    "tx_bytes",
+    "rx_packets",
+    "tx_packets",
+    "rx_errors",
+    "tx_errors",
+    "rx_dropped",
+    "tx_dropped",
+];
+
+/// One interface.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Interface {
+    pub name: String,
+    /// RFC 2863 state: `up`, `down`, `lowerlayerdown`, `dormant`, `unknown`, …
+    pub operstate: String,
+    /// Physical link: `Some(true)` carrier, `Some(false)` none, `None` when the kernel cannot
+    /// tell (administratively down).
+    pub carrier: Option<bool>,
+    /// Link speed in bits per second, when known.
+    pub speed_bps: Option<u64>,
+    pub mtu: Option<u64>,
+    /// Counters of [`STATS`] in that order (`None` where the file is absent).
+    pub stats: [Option<u64>; 8],
+    /// Members, when this is a bonding master.
+    pub bond_members: Option<Vec<String>>,
+    /// MII status as the bond sees it (`up`/`down`), when this is a bond member.
+    pub bond_mii_status: Option<String>,
+}
+
+impl Interface {
+    /// True when the link has carrier and is operationally up (or `unknown`, which drivers
+    /// without operstate support report while passing traffic).
+    pub fn link_up(&self) -> bool {
+        self.carrier == Some(true) && matches!(self.operstate.as_str(), "up" | "unknown")
+    }
+}
+
+/// `carrier`: `0` or `1`.
+pub fn parse_carrier(text: &str) -> Result<bool, ParseError> {
+    match text.trim() {
+        "1" => Ok(true),
+        "0" => Ok(false),
+        t => Err(ParseError::new(format!("carrier is not 0/1: {t:?}"))),
+    }
+}
+
+/// `speed` in Mb/s, `-1` (or 0, or u32::MAX on some drivers) when unknown → bits per second.
+pub fn parse_speed(text: &str) -> Result<Option<u64>, ParseError> {
+    let mbps = parse_i64(text)?;
+    Ok((mbps > 0 && mbps < u32::MAX as i64).then(|| mbps as u64 * 1_000_000))
+}
+
+/// `bonding/slaves`: member names separated by spaces (empty line when none).
+pub fn parse_slaves(text: &str) -> Result<Vec<String>, ParseError> {
+    let v: Vec<String> = text.split_ascii_whitespace().map(str::to_owned).collect();
+    if v.iter().any(|n| n.len() > 15 || n.contains('/')) {
+        return Err(ParseError::new(format!(
+            "not interface names: {:?}",
+            text.trim()
+        )));
+    }
+    Ok(v)
+}
+
+fn read_interface(root: &HostRoot, dir: &Path, name: &str) -> Result<Interface, SysError> {
+    let operstate = read_optional(root, &dir.join("operstate"), parse_word)?
+        .unwrap_or_else(|| "unknown".into());
+    let mut stats = [None; 8];
+    for (slot, stat) in stats.iter_mut().zip(STATS) {
+        *slot = read_optional(root, &dir.join("statistics").join(stat), parse_u64)?;
+    }
+    Ok(Interface {
+        name: name.to_owned(),
+        operstate,
+        carrier: read_optional(root, &dir.join("carrier"), parse_carrier)?,
+        speed_bps: read_optional(root, &dir.join("speed"), parse_speed)?.flatten(),
+        mtu: read_optional(root, &dir.join("mtu"), parse_u64)?,
+        stats,
+        bond_members: read_optional(root, &dir.join("bonding/slaves"), parse_slaves)?,
+        bond_mii_status: read_optional(root, &dir.join("bonding_slave/mii_status"), parse_word)?,
+    })
+}
+
+/// Reads every interface in `/sys/class/net`. `None` when the directory is absent (a fixture
+/// tree without network captures). An interface that vanishes while being read is skipped.
+pub fn read(root: &HostRoot) -> Result<Option<Vec<Interface>>, SysError> {
+    let base = PathBuf::from("sys/class/net");
+    let Some(names) = list_dir(root, &base)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let dir = base.join(&name);
+        if !root.path(&dir).join("operstate").exists()
+            && !root.path(&dir).join("statistics").exists()
+        {
+            continue; // bonding_masters and other plain files
+        }
+        match read_interface(root, &dir, &name) {
+            Ok(i) => out.push(i),
+            Err(SysError::Read(crate::host_root::ReadError::Gone { .. })) => {
+                tracing::debug!(interface = %name, "interface vanished while read");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Interfaces from a live netlink dump (link list, state, carrier, MTU, counters, bond
+/// membership), completed from sysfs with what rtnetlink does not carry: speed and a bond
+/// member's MII status (see [`crate::sources::netlink`] for the split).
+pub fn from_netlink(
+    root: &HostRoot,
+    links: &[crate::sources::netlink::NlLink],
+) -> Result<Vec<Interface>, SysError> {
+    let bonds = crate::sources::netlink::bond_members(links);
+    let bond_index: Vec<u32> = links
+        .iter()
+        .filter(|l| l.kind.as_deref() == Some("bond"))
+        .map(|l| l.index)
+        .collect();
+    let mut out = Vec::with_capacity(links.len());
+    for l in links {
+        let dir = PathBuf::from("sys/class/net").join(&l.name);
+        let member = l.master.is_some_and(|m| bond_index.contains(&m));
+        out.push(Interface {
+            name: l.name.clone(),
+            operstate: l.operstate.clone(),
+            carrier: l.carrier,
+            speed_bps: read_optional(root, &dir.join("speed"), parse_speed)?.flatten(),
+            mtu: l.mtu.map(u64::from),
+            stats: l.stats.map(|s| s.map(Some)).unwrap_or([None; 8]),
+            bond_members: bonds
+                .iter()
+                .find(|(b, _)| b == &l.name)
+                .map(|(_, m)| m.clone()),
+            bond_mii_status: if member {
+                read_optional(root, &dir.join("bonding_slave/mii_status"), parse_word)?
+            } else {
+                None
+            },
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_formats() {
+        assert!(parse_carrier("1\n").unwrap());
+        assert!(!parse_carrier("0").unwrap());
+        assert!(parse_carrier("2").is_err() && parse_carrier("").is_err());
+        assert_eq!(parse_speed("10000\n").unwrap(), Some(10_000_000_000));
+        assert_eq!(parse_speed("-1\n").unwrap(), None);
+        assert_eq!(parse_speed("4294967295").unwrap(), None);
+        assert!(parse_speed("fast").is_err());
+        assert_eq!(parse_slaves("eth0 eth1\n").unwrap(), vec!["eth0", "eth1"]);
+        assert!(parse_slaves("\n").unwrap().is_empty());
+        assert!(parse_slaves("a/b").is_err());
+    }
+
+    #[test]
+    fn reads_live_sysfs_shape() {
+        // The live host's /sys/class/net: every interface has an operstate; lo exists.
+        let ifs = read(&HostRoot::default()).unwrap().unwrap();
+        let lo = ifs.iter().find(|i| i.name == "lo").expect("lo");
+        assert!(lo.stats[0].is_some());
+        assert_eq!(lo.bond_members, None);
+    }
+
+    #[test]
+    fn netlink_and_sysfs_agree_on_the_live_host() {
+        let root = HostRoot::default();
+        let links = crate::sources::netlink::dump_links().unwrap();
+        let nl = from_netlink(&root, &links).unwrap();
+        let sys = read(&root).unwrap().unwrap();
+        assert_eq!(nl.len(), sys.len());
+        for (a, b) in nl.iter().zip(&sys) {
+            assert_eq!(
+                (&a.name, &a.operstate, a.carrier, a.mtu),
+                (&b.name, &b.operstate, b.carrier, b.mtu)
+            );
+            assert_eq!(a.speed_bps, b.speed_bps);
+            // Counters move between the two reads; they are never behind sysfs's earlier read
+            // by more than the traffic of that instant, and both are present.
+            assert_eq!(
+                a.stats.iter().all(Option::is_some),
+                b.stats.iter().all(Option::is_some)
+            );
+        }
+    }
+}

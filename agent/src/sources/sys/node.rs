@@ -1,0 +1,103 @@
+//! NUMA nodes: `/sys/devices/system/node/node<N>/{cpulist,meminfo}`. The per-node meminfo
+//! repeats `Node <N> ` before each `Key: value kB` line.
+
+use std::path::Path;
+
+use super::{SysError, cpulist, index_of, list_dir, read_parsed};
+use crate::host_root::HostRoot;
+use crate::sources::proc::ParseError;
+use crate::sources::proc::meminfo::{self, MemInfo};
+
+/// One NUMA node.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Node {
+    pub node: u32,
+    pub cpus: Vec<u32>,
+    /// The node's meminfo, values in bytes (counts for HugePages_*).
+    pub meminfo: MemInfo,
+}
+
+/// Parses a node's `meminfo`, checking every line names node `node`.
+pub fn parse_meminfo(text: &str, node: u32) -> Result<MemInfo, ParseError> {
+    let prefix = format!("Node {node} ");
+    let mut plain = String::with_capacity(text.len());
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let rest = line
+            .strip_prefix(&prefix)
+            .ok_or_else(|| ParseError::new(format!("line not of node {node}: {line:?}")))?;
+        plain.push_str(rest);
+        plain.push('\n');
+    }
+    meminfo::parse(&plain)
+}
+
+const BASE: &str = "sys/devices/system/node";
+
+/// Reads every NUMA node below `root`. `None` when the kernel has no NUMA directory (built
+/// without CONFIG_NUMA).
+pub fn read(root: &HostRoot) -> Result<Option<Vec<Node>>, SysError> {
+    let base = Path::new(BASE);
+    let Some(names) = list_dir(root, base)? else {
+        return Ok(None);
+    };
+    let mut nodes = Vec::new();
+    for name in names {
+        let Some(node) = index_of(&name, "node") else {
+            continue;
+        };
+        let dir = base.join(&name);
+        nodes.push(Node {
+            node,
+            cpus: read_parsed(root, &dir.join("cpulist"), cpulist::parse)?,
+            meminfo: read_parsed(root, &dir.join("meminfo"), |t| parse_meminfo(t, node))?,
+        });
+    }
+    nodes.sort_by_key(|n| n.node);
+    Ok(Some(nodes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REAL: &str = include_str!(
+        "../../../tests/fixtures/libvirt-kvm-2vm/sys/devices/system/node/node0/meminfo"
+    );
+
+    #[test]
+    fn parses_real_capture() {
+        let m = parse_meminfo(REAL, 0).unwrap();
+        assert_eq!(m.get("MemTotal"), Some(5597400 * 1024));
+        assert_eq!(m.get("MemUsed"), Some(987088 * 1024));
+        assert!(m.get("HugePages_Total").is_some());
+        assert!(parse_meminfo(REAL, 1).is_err());
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "Node 0 MemTotal",
+            "MemTotal: 1 kB",
+            "Node 0 MemTotal: x kB",
+        ] {
+            assert!(parse_meminfo(bad, 0).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_fixture() {
+        let root = HostRoot::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/libvirt-kvm-2vm"
+        ));
+        let nodes = read(&root).unwrap().unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].cpus, vec![0, 1]);
+        assert!(
+            read(&HostRoot::new("/nonexistent-hvscope"))
+                .unwrap()
+                .is_none()
+        );
+    }
+}
