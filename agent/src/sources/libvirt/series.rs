@@ -80,6 +80,60 @@ pub fn series(l: &Libvirt, out: &mut SeriesBuf) {
                 v,
             );
         }
+        if let Some(cg) = &vm.cgroup {
+            let figures = [
+                (
+                    "hvscope_vm_cgroup_cpu_seconds_total",
+                    "CPU time charged to the VM's cgroup.",
+                    cg.cpu_usage_seconds,
+                ),
+                (
+                    "hvscope_vm_cgroup_cpu_throttled_seconds_total",
+                    "Time the VM's cgroup was throttled by its CPU quota.",
+                    cg.cpu_throttled_seconds,
+                ),
+                (
+                    "hvscope_vm_cgroup_memory_bytes",
+                    "Memory charged to the VM's cgroup.",
+                    cg.memory_bytes.map(|v| v as f64),
+                ),
+                (
+                    "hvscope_vm_cgroup_memory_limit_bytes",
+                    "Memory limit of the VM's cgroup.",
+                    cg.memory_limit_bytes.map(|v| v as f64),
+                ),
+                (
+                    "hvscope_vm_cgroup_io_read_bytes_total",
+                    "Bytes read by the VM's cgroup.",
+                    cg.io_read_bytes.map(|v| v as f64),
+                ),
+                (
+                    "hvscope_vm_cgroup_io_written_bytes_total",
+                    "Bytes written by the VM's cgroup.",
+                    cg.io_written_bytes.map(|v| v as f64),
+                ),
+            ];
+            for (name, help, v) in figures {
+                if let Some(v) = v {
+                    out.push(name, help, &u, v);
+                }
+            }
+            let psi = [
+                ("cpu", &cg.cpu_pressure),
+                ("memory", &cg.memory_pressure),
+                ("io", &cg.io_pressure),
+            ];
+            for (resource, p) in psi {
+                if let Some(p) = p {
+                    out.push(
+                        "hvscope_vm_pressure_stalled_seconds_total",
+                        "PSI 'some' stall time of the VM's cgroup, per resource.",
+                        &[("domain_uuid", d.uuid.as_str()), ("resource", resource)],
+                        p.some.total_seconds,
+                    );
+                }
+            }
+        }
         for t in &vm.threads {
             let Role::Vcpu(n) = t.role else { continue };
             let n = n.to_string();
