@@ -107,6 +107,9 @@ impl Snapshot {
     pub fn series(&self, out: &mut SeriesBuf) {
         sources::host::series::series(&self.host, out);
         sources::libvirt::series::series(&self.libvirt, out);
+        if let Some(net) = &self.host.net {
+            sources::libvirt::series::nic_series(&self.libvirt, net, out);
+        }
         for (uuid, t) in &self.sli {
             crate::sli::series(uuid, t, out);
         }
