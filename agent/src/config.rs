@@ -117,6 +117,9 @@ pub struct Config {
     /// CPU-pinning checks.
     #[serde(default)]
     pub pinning: PinningConfig,
+    /// Per-VM SLI sampling and thresholds.
+    #[serde(default)]
+    pub sli: crate::sli::SliConfig,
     /// Static labels added to every series (rack, az, …). `rack` defaults to `hvscope.rack=`
     /// from the kernel command line. A `node` label is ignored by the aggregator.
     #[serde(default)]
@@ -231,6 +234,11 @@ impl Config {
         if self.spool_max_bytes < 64 << 10 {
             return Err(ConfigError::Invalid(
                 "spool_max_bytes must be at least 65536".into(),
+            ));
+        }
+        if !(100..=10_000).contains(&self.sli.sample_interval_ms) {
+            return Err(ConfigError::Invalid(
+                "sli.sample_interval_ms must be 100..=10000".into(),
             ));
         }
         if self.max_backoff_secs == 0 || self.connect_timeout_secs == 0 {

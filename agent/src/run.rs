@@ -296,6 +296,9 @@ impl Agent {
             tokio::time::interval(notifier.watchdog().map_or(Duration::from_secs(3600), |w| {
                 (w / 3).max(Duration::from_millis(100))
             }));
+        let mut sli_tick =
+            tokio::time::interval(Duration::from_millis(self.config.sli.sample_interval_ms));
+        sli_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutdown_rx = shutdown.clone();
         let mut ready = false;
         loop {
@@ -310,6 +313,7 @@ impl Agent {
                     }
                 }
                 _ = watchdog.tick() => notifier.alive(),
+                _ = sli_tick.tick() => self.collector.sample_sli(),
                 _ = shutdown_rx.changed() => break,
             }
         }

@@ -5,7 +5,10 @@
 use crate::config::Config;
 use crate::host_root::HostRoot;
 use crate::series::SeriesBuf;
-use crate::sources::libvirt::reader::{Libvirt, LibvirtSource};
+use std::collections::BTreeMap;
+
+use crate::sli::{Sli, SliTotals};
+use crate::sources::libvirt::reader::{self, Libvirt, LibvirtSource, SliTarget};
 use crate::sources::{self, SourceError, host::Host};
 
 /// Everything read in one collection.
@@ -16,6 +19,8 @@ pub struct Snapshot {
     pub host: Host,
     /// Running libvirt domains and what /proc says of their processes.
     pub libvirt: Libvirt,
+    /// SLI counters per VM uuid (see [`crate::sli`]); empty for one-shot collections.
+    pub sli: BTreeMap<String, SliTotals>,
     /// Parts that could not be read ("unknown"), with the reason.
     pub errors: Vec<SourceError>,
 }
@@ -27,6 +32,9 @@ pub struct Collector {
     /// Daemons whose liveness is collected (from `[host] daemons`).
     daemons: Vec<String>,
     libvirt: LibvirtSource,
+    sli: Sli,
+    sli_targets: Vec<SliTarget>,
+    started: std::time::Instant,
 }
 
 impl Collector {
@@ -36,7 +44,24 @@ impl Collector {
             root,
             daemons: config.host.daemons.clone(),
             libvirt: LibvirtSource::default(),
+            sli: Sli::new(config.sli.clone()),
+            sli_targets: Vec::new(),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// Takes one SLI sample of the VMs seen at the last collection (call every
+    /// `sli.sample_interval_ms`).
+    pub fn sample_sli(&mut self) {
+        let t = self.started.elapsed().as_secs_f64();
+        let host = self
+            .root
+            .read_string("proc/pressure/memory")
+            .ok()
+            .and_then(|s| crate::sources::proc::pressure::parse(&s).ok())
+            .map(|p| (p.some.total_seconds * 1e6).round() as u64);
+        let samples = reader::sample(&self.root, &self.sli_targets);
+        self.sli.record(t, host, &samples);
     }
 
     /// The host root.
@@ -48,11 +73,20 @@ impl Collector {
     pub fn collect(&mut self) -> Snapshot {
         let mut errors = Vec::new();
         let host = sources::host::collect(&self.root, &self.daemons, &mut errors);
-        let libvirt = self.libvirt.collect(&self.root, &mut errors);
+        let libvirt = self
+            .libvirt
+            .collect(&self.root, host.mounts.as_deref(), &mut errors);
+        self.sli_targets = libvirt.vms.iter().map(|v| v.sli_target()).collect();
+        let sli = libvirt
+            .vms
+            .iter()
+            .filter_map(|v| Some((v.domain.uuid.clone(), self.sli.totals(&v.domain.uuid)?)))
+            .collect();
         Snapshot {
             timestamp_ms: now_ms(),
             host,
             libvirt,
+            sli,
             errors,
         }
     }
@@ -73,6 +107,12 @@ impl Snapshot {
     pub fn series(&self, out: &mut SeriesBuf) {
         sources::host::series::series(&self.host, out);
         sources::libvirt::series::series(&self.libvirt, out);
+        if let Some(net) = &self.host.net {
+            sources::libvirt::series::nic_series(&self.libvirt, net, out);
+        }
+        for (uuid, t) in &self.sli {
+            crate::sli::series(uuid, t, out);
+        }
         for part in sources::host::PARTS {
             let up = !self.errors.iter().any(|e| e.source == part);
             out.push(

@@ -114,6 +114,8 @@ fn hand_vm(uuid: &str, vcpu0_pin: &str, vcpu0_actual: &str, emulator_actual: &st
         rss_bytes: None,
         swap_bytes: None,
         cpu_seconds: None,
+        cgroup: None,
+        cgroup_v2_dir: None,
     }
 }
 

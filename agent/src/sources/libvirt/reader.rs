@@ -16,8 +16,11 @@ use super::novaconf::{self, NovaCpuSets};
 use super::xml;
 use crate::cpuset::CpuSet;
 use crate::host_root::{HostRoot, ReadError};
+use crate::sli::VmSample;
 use crate::sources::SourceError;
-use crate::sources::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
+use crate::sources::cgroup::{self, CgroupMounts, Hierarchy, stats::CgroupStats};
+use crate::sources::proc::mounts::Mount;
+use crate::sources::proc::{pidstat, pidstatus, pressure, schedstat, schedstat::SchedStat};
 
 /// What a QEMU thread is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,6 +57,112 @@ pub struct Vm {
     pub swap_bytes: Option<u64>,
     /// User + system CPU seconds of the whole QEMU process.
     pub cpu_seconds: Option<f64>,
+    /// The domain cgroup's figures (first readable value per field over its hierarchies).
+    pub cgroup: Option<CgroupStats>,
+    /// The domain's cgroup v2 directory (host path below the root), for PSI sampling.
+    #[serde(skip)]
+    pub cgroup_v2_dir: Option<std::path::PathBuf>,
+}
+
+impl Vm {
+    /// What the SLI sampler needs to read this VM between collections.
+    pub fn sli_target(&self) -> SliTarget {
+        SliTarget {
+            uuid: Arc::from(self.domain.uuid.as_str()),
+            pid: self.domain.pid.unwrap_or(0),
+            vcpus: self.domain.vcpus,
+            vcpu_tids: self.domain.vcpu_threads.values().copied().collect(),
+            cgroup_v2_dir: self.cgroup_v2_dir.clone(),
+        }
+    }
+}
+
+/// One VM as the 1 s SLI sampler reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliTarget {
+    pub uuid: Arc<str>,
+    pub pid: u32,
+    pub vcpus: u32,
+    pub vcpu_tids: Vec<u32>,
+    pub cgroup_v2_dir: Option<std::path::PathBuf>,
+}
+
+/// Reads one SLI sample of each target: Σ vCPU schedstat wait and the cgroup's memory PSI.
+/// A target whose threads cannot be read (the VM is stopping) is left out.
+pub fn sample(root: &HostRoot, targets: &[SliTarget]) -> Vec<VmSample> {
+    let mut out = Vec::with_capacity(targets.len());
+    'vm: for t in targets {
+        let mut wait = 0u64;
+        for tid in &t.vcpu_tids {
+            match root
+                .read_string(format!("proc/{}/task/{tid}/schedstat", t.pid))
+                .ok()
+                .and_then(|s| schedstat::parse(&s).ok())
+            {
+                Some(s) => wait = wait.saturating_add(s.wait_ns),
+                None => continue 'vm,
+            }
+        }
+        let memory_stall_us = t.cgroup_v2_dir.as_ref().and_then(|d| {
+            let text = root.read_string(d.join("memory.pressure")).ok()?;
+            let p = pressure::parse(&text).ok()?;
+            Some((p.some.total_seconds * 1e6).round() as u64)
+        });
+        out.push(VmSample {
+            uuid: t.uuid.clone(),
+            vcpus: t.vcpus,
+            vcpu_wait_ns: wait,
+            memory_stall_us,
+        });
+    }
+    out
+}
+
+/// The domain-level cgroup directories of a QEMU process (its threads sit in `emulator`,
+/// `vcpuN` sub-groups; the domain is the `….libvirt-qemu` / `machine-qemu….scope` level).
+fn domain_cgroups(root: &HostRoot, pid: u32, mounts: &CgroupMounts) -> Vec<cgroup::CgroupDir> {
+    let Some(members) = root
+        .read_string(format!("proc/{pid}/cgroup"))
+        .ok()
+        .and_then(|t| cgroup::parse_proc_cgroup(&t).ok())
+    else {
+        return Vec::new();
+    };
+    let members: Vec<cgroup::Membership> = members
+        .into_iter()
+        .filter_map(|mut m| {
+            m.path = cgroup::domain_path(&m.path)?.to_owned();
+            Some(m)
+        })
+        .collect();
+    mounts.dirs(&members)
+}
+
+/// Reads the domain's cgroups, merging v1 controllers and v2 (first value found per field).
+fn read_cgroups(root: &HostRoot, dirs: &[cgroup::CgroupDir]) -> Option<CgroupStats> {
+    let mut merged: Option<CgroupStats> = None;
+    for d in dirs {
+        let Ok(s) = cgroup::stats::read(root, &d.dir) else {
+            continue;
+        };
+        let m = merged.get_or_insert_with(CgroupStats::default);
+        macro_rules! fill {
+            ($($f:ident),*) => { $( if m.$f.is_none() { m.$f = s.$f.clone(); } )* };
+        }
+        fill!(
+            cpu_usage_seconds,
+            cpu_throttled_seconds,
+            cpu_throttled_periods,
+            memory_bytes,
+            memory_limit_bytes,
+            io_read_bytes,
+            io_written_bytes,
+            cpu_pressure,
+            memory_pressure,
+            io_pressure
+        );
+    }
+    merged
 }
 
 /// The libvirt part of a snapshot.
@@ -98,7 +207,13 @@ fn role_of(tid: u32, comm: &str, vcpu_of: &HashMap<u32, u32>) -> Role {
 
 impl LibvirtSource {
     /// Reads every running domain below `root`.
-    pub fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> Libvirt {
+    pub fn collect(
+        &mut self,
+        root: &HostRoot,
+        mounts: Option<&[Mount]>,
+        errors: &mut Vec<SourceError>,
+    ) -> Libvirt {
+        let cg_mounts = mounts.map(CgroupMounts::from_mounts).unwrap_or_default();
         let mut out = Libvirt::default();
         match root.read_string("etc/nova/nova.conf") {
             Ok(t) => match novaconf::parse(&t) {
@@ -142,7 +257,7 @@ impl LibvirtSource {
             }
             let Some(pid) = domain.pid else { continue };
             live_pids.push(pid);
-            match self.vm(root, domain, pid) {
+            match self.vm(root, domain, pid, &cg_mounts) {
                 Ok(Some(vm)) => out.vms.push(vm),
                 Ok(None) => debug!(domain = %name, "qemu process vanished while reading"),
                 Err(e) => errors.push(SourceError::new(format!("libvirt.domain/{name}"), e)),
@@ -197,7 +312,13 @@ impl LibvirtSource {
     }
 
     /// `Ok(None)`: the process is gone.
-    fn vm(&mut self, root: &HostRoot, domain: Arc<Domain>, pid: u32) -> Result<Option<Vm>, String> {
+    fn vm(
+        &mut self,
+        root: &HostRoot,
+        domain: Arc<Domain>,
+        pid: u32,
+        cg_mounts: &CgroupMounts,
+    ) -> Result<Option<Vm>, String> {
         let status = match root.read_string(format!("proc/{pid}/status")) {
             Ok(t) => pidstatus::parse(&t).map_err(|e| format!("proc/{pid}/status: {e}"))?,
             Err(ReadError::Gone { .. }) => return Ok(None),
@@ -264,12 +385,19 @@ impl LibvirtSource {
                 sched,
             });
         }
+        let dirs = domain_cgroups(root, pid, cg_mounts);
+        let cgroup_v2_dir = dirs
+            .iter()
+            .find(|d| d.hierarchy == Hierarchy::V2)
+            .map(|d| d.dir.clone());
         Ok(Some(Vm {
             domain,
             threads,
             rss_bytes: status.vm_rss_bytes,
             swap_bytes: status.vm_swap_bytes,
             cpu_seconds,
+            cgroup: read_cgroups(root, &dirs),
+            cgroup_v2_dir,
         }))
     }
 }

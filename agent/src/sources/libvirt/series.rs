@@ -80,6 +80,60 @@ pub fn series(l: &Libvirt, out: &mut SeriesBuf) {
                 v,
             );
         }
+        if let Some(cg) = &vm.cgroup {
+            let figures = [
+                (
+                    "hvscope_vm_cgroup_cpu_seconds_total",
+                    "CPU time charged to the VM's cgroup.",
+                    cg.cpu_usage_seconds,
+                ),
+                (
+                    "hvscope_vm_cgroup_cpu_throttled_seconds_total",
+                    "Time the VM's cgroup was throttled by its CPU quota.",
+                    cg.cpu_throttled_seconds,
+                ),
+                (
+                    "hvscope_vm_cgroup_memory_bytes",
+                    "Memory charged to the VM's cgroup.",
+                    cg.memory_bytes.map(|v| v as f64),
+                ),
+                (
+                    "hvscope_vm_cgroup_memory_limit_bytes",
+                    "Memory limit of the VM's cgroup.",
+                    cg.memory_limit_bytes.map(|v| v as f64),
+                ),
+                (
+                    "hvscope_vm_cgroup_io_read_bytes_total",
+                    "Bytes read by the VM's cgroup.",
+                    cg.io_read_bytes.map(|v| v as f64),
+                ),
+                (
+                    "hvscope_vm_cgroup_io_written_bytes_total",
+                    "Bytes written by the VM's cgroup.",
+                    cg.io_written_bytes.map(|v| v as f64),
+                ),
+            ];
+            for (name, help, v) in figures {
+                if let Some(v) = v {
+                    out.push(name, help, &u, v);
+                }
+            }
+            let psi = [
+                ("cpu", &cg.cpu_pressure),
+                ("memory", &cg.memory_pressure),
+                ("io", &cg.io_pressure),
+            ];
+            for (resource, p) in psi {
+                if let Some(p) = p {
+                    out.push(
+                        "hvscope_vm_pressure_stalled_seconds_total",
+                        "PSI 'some' stall time of the VM's cgroup, per resource.",
+                        &[("domain_uuid", d.uuid.as_str()), ("resource", resource)],
+                        p.some.total_seconds,
+                    );
+                }
+            }
+        }
         for t in &vm.threads {
             let Role::Vcpu(n) = t.role else { continue };
             let n = n.to_string();
@@ -118,5 +172,122 @@ pub fn series(l: &Libvirt, out: &mut SeriesBuf) {
                 );
             }
         }
+    }
+}
+
+/// Per-vNIC traffic from the host's view of each VM's tap device, named from the VM's side:
+/// what the tap transmits, the VM receives (as libvirt's `domifstat` reports it).
+pub fn nic_series(l: &Libvirt, net: &[crate::sources::sys::net::Interface], out: &mut SeriesBuf) {
+    // (metric, help, index into sys::net::STATS of the tap counter)
+    const MAP: [(&str, &str, usize); 6] = [
+        (
+            "hvscope_vm_network_receive_bytes_total",
+            "Bytes the VM received on this vNIC.",
+            1,
+        ),
+        (
+            "hvscope_vm_network_transmit_bytes_total",
+            "Bytes the VM sent on this vNIC.",
+            0,
+        ),
+        (
+            "hvscope_vm_network_receive_packets_total",
+            "Packets the VM received on this vNIC.",
+            3,
+        ),
+        (
+            "hvscope_vm_network_transmit_packets_total",
+            "Packets the VM sent on this vNIC.",
+            2,
+        ),
+        (
+            "hvscope_vm_network_receive_drops_total",
+            "Packets for the VM dropped on this vNIC.",
+            7,
+        ),
+        (
+            "hvscope_vm_network_transmit_drops_total",
+            "Packets from the VM dropped on this vNIC.",
+            6,
+        ),
+    ];
+    for vm in &l.vms {
+        for nic in &vm.domain.nics {
+            let Some(dev) = &nic.target_dev else { continue };
+            let Some(iface) = net.iter().find(|i| &i.name == dev) else {
+                continue;
+            };
+            let labels = [
+                ("domain_uuid", vm.domain.uuid.as_str()),
+                ("interface", dev.as_str()),
+                ("mac", nic.mac.as_str()),
+            ];
+            for (name, help, i) in MAP {
+                if let Some(v) = iface.stats[i] {
+                    out.push(name, help, &labels, v as f64);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::libvirt::model::{Domain, Nic};
+    use crate::sources::libvirt::reader::Vm;
+    use crate::sources::sys::net::Interface;
+
+    #[test]
+    fn tap_counters_are_seen_from_the_vm() {
+        let d = Domain {
+            uuid: "u1".into(),
+            nics: vec![Nic {
+                mac: "fa:16:3e:00:00:01".into(),
+                target_dev: Some("tap1".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let l = Libvirt {
+            present: true,
+            vms: vec![Vm {
+                domain: std::sync::Arc::new(d),
+                threads: vec![],
+                rss_bytes: None,
+                swap_bytes: None,
+                cpu_seconds: None,
+                cgroup: None,
+                cgroup_v2_dir: None,
+            }],
+            nova: None,
+        };
+        let tap = Interface {
+            name: "tap1".into(),
+            stats: [
+                Some(10),
+                Some(20),
+                Some(1),
+                Some(2),
+                None,
+                None,
+                Some(3),
+                Some(4),
+            ],
+            ..Default::default()
+        };
+        let mut out = SeriesBuf::default();
+        nic_series(&l, &[tap], &mut out);
+        let get = |n: &str| {
+            out.samples
+                .iter()
+                .find(|s| s.labels.name() == n)
+                .unwrap()
+                .value
+        };
+        assert_eq!(get("hvscope_vm_network_receive_bytes_total"), 20.0);
+        assert_eq!(get("hvscope_vm_network_transmit_bytes_total"), 10.0);
+        assert_eq!(get("hvscope_vm_network_receive_drops_total"), 4.0);
+        assert_eq!(out.samples[0].labels.get("interface"), Some("tap1"));
     }
 }
