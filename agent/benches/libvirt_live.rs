@@ -1,0 +1,190 @@
+//! Side by side on the same live domains: one full agent collection vs one scrape of Debian's
+//! `prometheus-libvirt-exporter` (nova metadata on) plus the CPU that scrape costs inside
+//! libvirtd. Starts libvirtd (tests/libvirt/libvirtd) and 22 idle KVM domains with nova
+//! metadata and pinning, the exporter on loopback, then measures both in one run.
+//! Run as root: `cargo bench -p hvscope-agent --bench libvirt_live` (needs libvirt-daemon,
+//! qemu-system-x86 and prometheus-libvirt-exporter installed; prints SKIPPED otherwise).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hvscope_agent::config::Config;
+use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::snapshot::Collector;
+
+const DOMAINS: u32 = 22;
+const ROUNDS: u32 = 40;
+const EXPORTER: &str = "/usr/bin/prometheus-libvirt-exporter";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo")
+        .to_path_buf()
+}
+
+fn sh(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// utime + stime of a process, seconds (10 ms ticks: averaged over many rounds).
+fn proc_cpu(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    hvscope_agent::sources::proc::pidstat::cpu_seconds(&s).unwrap_or(0.0)
+}
+
+/// This thread's CPU time, seconds (nanosecond resolution).
+fn thread_cpu() -> f64 {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
+    s.split_whitespace()
+        .next()
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("run ns") as f64
+        / 1e9
+}
+
+fn scrape(port: u16) -> usize {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("exporter");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut b = Vec::new();
+    s.read_to_end(&mut b).expect("response");
+    b.len()
+}
+
+struct Teardown(Option<std::process::Child>);
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        sh(&format!(
+            "{} stop",
+            repo().join("tests/libvirt/libvirtd").display()
+        ));
+    }
+}
+
+fn main() {
+    if !Path::new(EXPORTER).exists()
+        || !sh("command -v libvirtd")
+        || !Path::new("/dev/kvm").exists()
+    {
+        println!(
+            "SKIPPED: needs libvirt-daemon, qemu-system-x86, prometheus-libvirt-exporter and /dev/kvm"
+        );
+        return;
+    }
+    let script = repo().join("tests/libvirt/libvirtd");
+    assert!(
+        sh(&format!(
+            "{0} setup && {0} stop && {0} start",
+            script.display()
+        )),
+        "libvirtd"
+    );
+    let mut guard = Teardown(None);
+    let template =
+        std::fs::read_to_string(repo().join("tests/libvirt/domain.xml")).expect("template");
+    for d in 0..DOMAINS {
+        let name = format!("hvscope-bench-{d:02}");
+        let xml = template
+            .replace("@TYPE@", "kvm")
+            .replace("@NAME@", &name)
+            .replace("@UUID@", &format!("0d6c5b4a-0000-4000-8000-{d:012x}"))
+            .replace("@NOVA@", &name)
+            .replace("@CPU@", &(d % 2).to_string());
+        let p = std::env::temp_dir().join(format!("{name}.xml"));
+        std::fs::write(&p, xml).expect("write xml");
+        assert!(
+            sh(&format!(
+                "virsh -c qemu:///system define {} && virsh -c qemu:///system start {name}",
+                p.display()
+            )),
+            "start {name}"
+        );
+    }
+    let libvirtd: u32 = std::fs::read_to_string("/run/hvscope-test/libvirtd.pid")
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let child = Command::new(EXPORTER)
+        .args([
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--libvirt.export-nova-metadata".into(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("exporter");
+    let exporter = child.id();
+    guard.0 = Some(child);
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "exporter did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..3 {
+        scrape(port);
+    }
+    let mut c = Collector::new(HostRoot::default(), &Config::default());
+    for _ in 0..3 {
+        c.collect();
+    }
+
+    // Interleaved, so both see the same machine load.
+    let (mut exp_cpu, mut lvd_cpu, mut exp_wall, mut agent_cpu, mut agent_wall) =
+        (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut bytes = 0;
+    let mut vms = 0;
+    for _ in 0..ROUNDS {
+        let (e0, l0, t) = (proc_cpu(exporter), proc_cpu(libvirtd), Instant::now());
+        bytes = scrape(port);
+        exp_wall += t.elapsed().as_secs_f64();
+        exp_cpu += proc_cpu(exporter) - e0;
+        lvd_cpu += proc_cpu(libvirtd) - l0;
+        let (a0, t) = (thread_cpu(), Instant::now());
+        let snap = c.collect();
+        agent_wall += t.elapsed().as_secs_f64();
+        agent_cpu += thread_cpu() - a0;
+        vms = snap.libvirt.vms.len();
+    }
+    let n = ROUNDS as f64;
+    let exporter_total = (exp_cpu + lvd_cpu) / n;
+    println!(
+        "{DOMAINS} live KVM domains, {ROUNDS} interleaved rounds:\n  \
+         prometheus-libvirt-exporter scrape: {:.1} ms CPU in the exporter + {:.1} ms in libvirtd = {:.1} ms, {:.1} ms wall, {bytes} bytes\n  \
+         hvscope-agent full collection ({vms} VMs, host + libvirt + pinning inputs): {:.2} ms CPU, {:.2} ms wall\n  \
+         ratio (exporter + libvirtd) / agent: {:.1}x",
+        exp_cpu / n * 1e3,
+        lvd_cpu / n * 1e3,
+        exporter_total * 1e3,
+        exp_wall / n * 1e3,
+        agent_cpu / n * 1e3,
+        agent_wall / n * 1e3,
+        exporter_total / (agent_cpu / n)
+    );
+}
