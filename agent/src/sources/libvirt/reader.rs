@@ -138,31 +138,70 @@ fn domain_cgroups(root: &HostRoot, pid: u32, mounts: &CgroupMounts) -> Vec<cgrou
     mounts.dirs(&members)
 }
 
-/// Reads the domain's cgroups, merging v1 controllers and v2 (first value found per field).
+/// Reads the domain's cgroup figures: from the v2 directory first (one directory holds
+/// everything where its controllers are enabled), then only the v1 files for what v2 lacked —
+/// a dozen small reads per VM, not every control file of every hierarchy.
 fn read_cgroups(root: &HostRoot, dirs: &[cgroup::CgroupDir]) -> Option<CgroupStats> {
-    let mut merged: Option<CgroupStats> = None;
-    for d in dirs {
-        let Ok(s) = cgroup::stats::read(root, &d.dir) else {
-            continue;
-        };
-        let m = merged.get_or_insert_with(CgroupStats::default);
-        macro_rules! fill {
-            ($($f:ident),*) => { $( if m.$f.is_none() { m.$f = s.$f.clone(); } )* };
+    use crate::sources::sys::parse_u64;
+    use cgroup::stats::{parse_blkio_service_bytes, parse_flat_keyed, parse_io_stat, parse_limit};
+    let read = |dir: &std::path::Path, file: &str| root.read_string(dir.join(file)).ok();
+    let v1 = |ctrl: &str| {
+        dirs.iter()
+            .find(|d| matches!(&d.hierarchy, Hierarchy::V1(c) if c.iter().any(|x| x == ctrl)))
+    };
+    let key = |kv: &[(String, u64)], k: &str| kv.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    let mut s = CgroupStats::default();
+    if let Some(d) = dirs.iter().find(|d| d.hierarchy == Hierarchy::V2) {
+        if let Some(kv) = read(&d.dir, "cpu.stat").and_then(|t| parse_flat_keyed(&t).ok()) {
+            s.cpu_usage_seconds = key(&kv, "usage_usec").map(|v| v as f64 / 1e6);
+            s.cpu_throttled_seconds = key(&kv, "throttled_usec").map(|v| v as f64 / 1e6);
+            s.cpu_throttled_periods = key(&kv, "nr_throttled");
         }
-        fill!(
-            cpu_usage_seconds,
-            cpu_throttled_seconds,
-            cpu_throttled_periods,
-            memory_bytes,
-            memory_limit_bytes,
-            io_read_bytes,
-            io_written_bytes,
-            cpu_pressure,
-            memory_pressure,
-            io_pressure
-        );
+        s.memory_bytes = read(&d.dir, "memory.current").and_then(|t| parse_u64(&t).ok());
+        if s.memory_bytes.is_some() {
+            s.memory_limit_bytes = read(&d.dir, "memory.max")
+                .and_then(|t| parse_limit(&t).ok())
+                .flatten();
+        }
+        if let Some((r, w)) = read(&d.dir, "io.stat").and_then(|t| parse_io_stat(&t).ok()) {
+            (s.io_read_bytes, s.io_written_bytes) = (Some(r), Some(w));
+        }
+        let psi = |f| read(&d.dir, f).and_then(|t| pressure::parse(&t).ok());
+        s.cpu_pressure = psi("cpu.pressure");
+        s.memory_pressure = psi("memory.pressure");
+        s.io_pressure = psi("io.pressure");
     }
-    merged
+    if s.cpu_usage_seconds.is_none()
+        && let Some(d) = v1("cpuacct")
+    {
+        s.cpu_usage_seconds = read(&d.dir, "cpuacct.usage")
+            .and_then(|t| parse_u64(&t).ok())
+            .map(|ns| ns as f64 / 1e9);
+    }
+    if s.cpu_throttled_periods.is_none()
+        && let Some(kv) = v1("cpu")
+            .and_then(|d| read(&d.dir, "cpu.stat"))
+            .and_then(|t| parse_flat_keyed(&t).ok())
+    {
+        s.cpu_throttled_seconds = key(&kv, "throttled_time").map(|v| v as f64 / 1e9);
+        s.cpu_throttled_periods = key(&kv, "nr_throttled");
+    }
+    if s.memory_bytes.is_none()
+        && let Some(d) = v1("memory")
+    {
+        s.memory_bytes = read(&d.dir, "memory.usage_in_bytes").and_then(|t| parse_u64(&t).ok());
+        s.memory_limit_bytes = read(&d.dir, "memory.limit_in_bytes")
+            .and_then(|t| parse_limit(&t).ok())
+            .flatten();
+    }
+    if s.io_read_bytes.is_none()
+        && let Some((r, w)) = v1("blkio")
+            .and_then(|d| read(&d.dir, "blkio.throttle.io_service_bytes"))
+            .and_then(|t| parse_blkio_service_bytes(&t).ok())
+    {
+        (s.io_read_bytes, s.io_written_bytes) = (Some(r), Some(w));
+    }
+    (s != CgroupStats::default()).then_some(s)
 }
 
 /// The libvirt part of a snapshot.
@@ -373,9 +412,13 @@ impl LibvirtSource {
                     .and_then(|t| pidstatus::parse(&t).ok())
                     .and_then(|s| s.cpus_allowed)
             };
-            let sched = root
-                .read_string(format!("proc/{pid}/task/{tid}/schedstat"))
-                .ok()
+            // Scheduler statistics are exported per vCPU only; other threads need affinity.
+            let sched = matches!(role, Role::Vcpu(_))
+                .then(|| {
+                    root.read_string(format!("proc/{pid}/task/{tid}/schedstat"))
+                        .ok()
+                })
+                .flatten()
                 .and_then(|t| schedstat::parse(&t).ok());
             threads.push(Thread {
                 tid,
