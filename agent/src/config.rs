@@ -93,6 +93,9 @@ pub struct Config {
     /// from the kernel command line. A `node` label is ignored by the aggregator.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Open vSwitch: bridges, `ovs-ofctl`, timeouts and dirty-flow rules.
+    #[serde(default)]
+    pub ovs: crate::sources::ovs::config::OvsConfig,
 }
 
 fn default_interval_secs() -> u64 {
@@ -120,10 +123,19 @@ impl Default for Config {
 impl Config {
     /// Parses a TOML document (no defaults from the kernel yet).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.message().to_owned(),
-        })
+        })?;
+        // sections whose mistakes would otherwise surface only at collection time
+        config
+            .ovs
+            .validate()
+            .map_err(|message| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        Ok(config)
     }
 
     /// Reads and parses `path`.

@@ -121,7 +121,7 @@ fn collect_and_check(
     config: Option<PathBuf>,
 ) -> anyhow::Result<(Snapshot, Vec<Finding>)> {
     let config = oneshot_config(config)?;
-    let snap = Snapshot::collect(&HostRoot::new(root));
+    let snap = Snapshot::collect_with(&HostRoot::new(root), &config);
     let findings = checks::run_all(&checks::configured(&config), &snap);
     Ok((snap, findings))
 }

@@ -119,7 +119,7 @@ impl Agent {
     /// Collects once and returns the batch (not yet queued), with its series.
     pub fn collect_batch(&mut self) -> (Batch, SeriesBuf) {
         let started = Instant::now();
-        let snap = Snapshot::collect(&self.root);
+        let snap = Snapshot::collect_with(&self.root, &self.config);
         let findings = crate::checks::run_all(&self.checks, &snap);
         let mut buf = SeriesBuf::default();
         snap.series(&mut buf);

@@ -1,6 +1,7 @@
 //! One collection: everything the sources read at one instant, plus the errors of the parts
 //! that could not be read. Pure data; turning it into series is [`Snapshot::series`].
 
+use crate::config::Config;
 use crate::host_root::HostRoot;
 use crate::series::SeriesBuf;
 use crate::sources::{self, SourceError, host::Host};
@@ -11,18 +12,27 @@ pub struct Snapshot {
     /// Collection time, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     pub host: Host,
+    /// Open vSwitch; `None` when disabled or absent (and not required).
+    pub ovs: Option<sources::ovs::Ovs>,
     /// Parts that could not be read ("unknown"), with the reason.
     pub errors: Vec<SourceError>,
 }
 
 impl Snapshot {
-    /// Reads every source below `root`.
+    /// Reads every source below `root` with the default configuration.
     pub fn collect(root: &HostRoot) -> Self {
+        Self::collect_with(root, &Config::default())
+    }
+
+    /// Reads every source below `root` as `config` says (OVS bridges, timeouts, flow rules).
+    pub fn collect_with(root: &HostRoot, config: &Config) -> Self {
         let mut errors = Vec::new();
         let host = sources::host::collect(root, &mut errors);
+        let ovs = sources::ovs::collect(root, &config.ovs, &mut errors);
         Self {
             timestamp_ms: now_ms(),
             host,
+            ovs,
             errors,
         }
     }
@@ -30,6 +40,9 @@ impl Snapshot {
     /// The series of this snapshot (without static labels).
     pub fn series(&self, out: &mut SeriesBuf) {
         sources::host::series(&self.host, out);
+        if let Some(ovs) = &self.ovs {
+            sources::ovs::series(ovs, &self.errors, out);
+        }
         for part in sources::host::PARTS {
             let up = !self.errors.iter().any(|e| e.source == part);
             out.push(

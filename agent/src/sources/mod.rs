@@ -3,6 +3,7 @@
 //! be read yields a [`SourceError`] (the "unknown" outcome), never a made-up value.
 
 pub mod host;
+pub mod ovs;
 pub mod proc;
 
 /// A source, or one part of it, could not be read or parsed.
