@@ -18,11 +18,12 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OvsConfig {
-    /// Read OVS at all. When true and `<host_root>/run/openvswitch/db.sock` does not exist, OVS
-    /// is treated as absent (no series, no findings) unless `required` is set.
+    /// Read OVS at all. When true and `<host_root>/run/openvswitch/` does not exist, OVS is
+    /// treated as absent (no series, no findings) unless `required` is set; when the directory
+    /// exists but OVSDB does not answer, OVS is unknown.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// A missing OVSDB socket is "unknown" instead of "no OVS on this node".
+    /// A missing `run/openvswitch/` is "unknown" instead of "no OVS on this node".
     #[serde(default)]
     pub required: bool,
     /// Bridges whose flows are dumped and checked. Empty: every bridge OVSDB lists.

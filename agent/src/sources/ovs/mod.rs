@@ -57,15 +57,14 @@ pub struct Ovs {
     pub bridges: Vec<Bridge>,
 }
 
-/// Reads OVS below `root`. `None` when OVS is disabled, or absent and not required.
+/// Reads OVS below `root`. `None` when OVS is disabled, or absent (no `run/openvswitch`
+/// directory) and not required. A present directory without a working `db.sock` (ovsdb-server
+/// died) is unknown, not absent.
 pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) -> Option<Ovs> {
-    if !cfg.enabled {
+    if !cfg.enabled || (!cfg.required && !root.path("run/openvswitch").is_dir()) {
         return None;
     }
     let sock = root.path("run/openvswitch/db.sock");
-    if !cfg.required && !sock.exists() {
-        return None;
-    }
     let timeout = Duration::from_millis(cfg.ovsdb_timeout_ms);
     let topo = match client::transact(&sock, &ovsdb::request(1), timeout)
         .and_then(|r| ovsdb::decode_reply(&r))
