@@ -160,3 +160,7 @@ fn dump(
 pub fn domain_uuid(i: &Interface) -> Option<&str> {
     i.neutron.vm_uuid.as_deref()
 }
+
+#[cfg(test)]
+#[path = "collect_tests.rs"]
+mod collect_tests;
