@@ -182,4 +182,15 @@ mod tests {
         let c: OvsConfig = toml::from_str("owned_cookies = ['nope']").unwrap();
         assert!(c.validate().unwrap_err().contains("nope"));
     }
+
+    #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../../../../README.md");
+        let start = readme.find("```toml\n[ovs]\n").unwrap() + "```toml\n".len();
+        let block = &readme[start..];
+        let block = &block[..block.find("```").unwrap()];
+        let c = crate::config::Config::parse(block, std::path::Path::new("README.md")).unwrap();
+        assert_eq!(c.ovs.rules[0].name, "flood-on-br-int");
+        assert_eq!(c.ovs.bridges, ["br-int", "br-tun"]);
+    }
 }
