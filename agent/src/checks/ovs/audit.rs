@@ -150,19 +150,19 @@ impl<'c> Auditor<'c> {
             why,
             flow: flow_text(f),
         };
-        let mut missing: Option<String> = None;
+        // (how the flow uses the port, the port)
+        let mut missing: Option<(&str, String)> = None;
         if let Some(p) = in_port(f).filter(|p| !self.port_exists(p)) {
-            missing = Some(format!("in_port {p}"));
+            missing = Some(("in_port", p.to_string()));
         }
         output_ports(f.actions, &mut |p| {
             if missing.is_none() && !self.port_exists(&p) {
-                missing = Some(format!("output to {p}"));
+                missing = Some(("output to", p.to_string()));
             }
         });
-        if let Some(m) = missing {
-            let port = m.rsplit(' ').next().unwrap_or_default().to_owned();
+        if let Some((how, port)) = missing {
             let why = format!(
-                "{m}: no interface on {} has that OpenFlow port",
+                "{how} {port}: no interface on {} has that OpenFlow port",
                 self.bridge
             );
             audit
