@@ -131,18 +131,19 @@ impl<'c> Auditor<'c> {
     /// Folds one flow into `audit`.
     pub fn observe(&self, audit: &mut FlowAudit, f: &Flow<'_>) {
         audit.flows += 1;
-        let table = match f.table {
-            Table::Id(n) => n.to_string(),
-            Table::Name(n) => n.to_owned(),
+        let mut digits = [0u8; 3];
+        let table: &str = match f.table {
+            Table::Id(n) => u8_str(n, &mut digits),
+            Table::Name(n) => n,
         };
-        match audit.per_table.get_mut(&table) {
+        match audit.per_table.get_mut(table) {
             Some(n) => *n += 1,
             None => {
-                audit.per_table.insert(table.clone(), 1);
+                audit.per_table.insert(table.to_owned(), 1);
             }
         }
         let example = |key: &'static str, value: String, why: String| DirtyFlow {
-            table: table.clone(),
+            table: table.to_owned(),
             priority: f.priority,
             cookie: format!("{:#x}", f.cookie),
             key,
@@ -180,13 +181,20 @@ impl<'c> Auditor<'c> {
         }
         if self.check_macs {
             let mut unknown: Option<(&str, String)> = None;
+            let prefix = self.mac_prefix.as_bytes();
             exact_macs(f, &mut |field, mac| {
-                let mac = mac.to_ascii_lowercase();
-                if unknown.is_none()
-                    && mac.starts_with(&self.mac_prefix)
-                    && !self.macs.contains(&mac)
-                {
-                    unknown = Some((field, mac));
+                let vm_side = mac.len() >= prefix.len()
+                    && mac.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix);
+                if unknown.is_some() || !vm_side {
+                    return;
+                }
+                let known = if mac.bytes().any(|b| b.is_ascii_uppercase()) {
+                    self.macs.contains(&mac.to_ascii_lowercase())
+                } else {
+                    self.macs.contains(mac)
+                };
+                if !known {
+                    unknown = Some((field, mac.to_ascii_lowercase()));
                 }
             });
             if let Some((field, mac)) = unknown {
@@ -202,6 +210,20 @@ impl<'c> Auditor<'c> {
             }
         }
     }
+}
+
+/// `n` in decimal, written into `buf`.
+fn u8_str(n: u8, buf: &mut [u8; 3]) -> &str {
+    let (h, t, o) = (n / 100, n / 10 % 10, n % 10);
+    let start = if h > 0 {
+        0
+    } else if t > 0 {
+        1
+    } else {
+        2
+    };
+    *buf = [b'0' + h, b'0' + t, b'0' + o];
+    std::str::from_utf8(&buf[start..]).unwrap_or("?")
 }
 
 /// The flow in dump-flows' words, shortened to [`MAX_FLOW_TEXT`].
@@ -223,4 +245,15 @@ pub fn flow_text(f: &Flow<'_>) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_numbers_in_decimal() {
+        let mut b = [0u8; 3];
+        for n in [0u8, 7, 10, 60, 99, 100, 254, 255] {
+            assert_eq!(super::u8_str(n, &mut b), n.to_string());
+        }
+    }
 }

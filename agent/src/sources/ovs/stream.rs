@@ -112,21 +112,20 @@ impl<R: BufRead> FlowStream<R> {
                     limit: self.max_line,
                 }));
             }
-            let Ok(text) = std::str::from_utf8(&self.buf) else {
-                return Some(Err(StreamError::NotUtf8 { line }));
-            };
-            let t = text.trim();
+            let t = self.buf.trim_ascii();
             if t.is_empty() {
                 continue;
             }
-            if t.starts_with("NXST_FLOW reply") || t.starts_with("OFPST_FLOW reply") {
+            if t.starts_with(b"NXST_FLOW reply") || t.starts_with(b"OFPST_FLOW reply") {
                 self.stats.headers += 1;
                 continue;
             }
             break;
         }
         let line = self.stats.lines;
-        let text = std::str::from_utf8(&self.buf).unwrap_or_default();
+        let Ok(text) = std::str::from_utf8(&self.buf) else {
+            return Some(Err(StreamError::NotUtf8 { line }));
+        };
         Some(match parse_line(text) {
             Ok(Line::Flow(f)) => Ok(f),
             Ok(Line::Blank | Line::Header { .. }) => Err(StreamError::Parse {
