@@ -85,6 +85,24 @@ fn measured<T>(f: impl FnOnce() -> T) -> (T, Duration, u64) {
     (out, took, status_kib("VmHWM:").saturating_sub(before))
 }
 
+/// CPU seconds of this process (utime + stime) and of its waited-for children (cutime +
+/// cstime), from /proc/self/stat (USER_HZ = 100).
+fn cpu() -> (f64, f64) {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<f64> = s
+        .rsplit_once(')')
+        .map(|(_, r)| {
+            r.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let t = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    // after the comm, index 0 is field 3 (state, not numeric, skipped by the filter): utime
+    // (field 14) is index 10 of the numeric fields
+    (t(10) + t(11), t(12) + t(13))
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -132,7 +150,9 @@ fn main() {
         assert!(st.success());
         t.elapsed()
     };
+    let c0 = cpu().1;
     let dump_file = median((0..5).map(|_| run_dump(true)).collect());
+    let dump_cpu = (cpu().1 - c0) / 5.0;
     let dump_null = median((0..5).map(|_| run_dump(false)).collect());
     let bytes = std::fs::metadata(&dump).unwrap().len();
 
@@ -170,12 +190,28 @@ fn main() {
     let mut times = vec![];
     let mut rss = 0;
     let mut audit = FlowAudit::default();
+    let c0 = cpu().0;
     for _ in 0..5 {
         let (a, t, r) = measured(parse);
         (audit, rss) = (a, rss.max(r));
         times.push(t);
     }
     let parse_t = median(times);
+    let parse_cpu = (cpu().0 - c0) / 5.0;
+    // the parser alone, for the split between parsing and judging
+    let c0 = cpu().0;
+    for _ in 0..5 {
+        let mut s = FlowStream::new(BufReader::with_capacity(
+            64 << 10,
+            std::fs::File::open(&dump).unwrap(),
+        ));
+        let mut n = 0u64;
+        while let Some(f) = s.next_flow() {
+            n += f.map_or(0, |f| f.priority as u64 & 1);
+        }
+        std::hint::black_box(n);
+    }
+    let parse_only_cpu = (cpu().0 - c0) / 5.0;
     assert_eq!(audit.flows as usize, n, "every flow parsed");
     assert_eq!(audit.bad_lines, 0);
 
@@ -207,6 +243,16 @@ fn main() {
         "(b) agent parse + checks on that output: {parse_t:.2?} = {:.1} % of (a) [target < 25 %], peak RSS +{} KiB [target < 4096]",
         100.0 * parse_t.as_secs_f64() / dump_file.as_secs_f64(),
         rss
+    );
+    println!(
+        "CPU time per pass: ovs-ofctl {dump_cpu:.3}s (vswitchd's share not counted), agent parse + checks {parse_cpu:.3}s = {:.1} % (parse alone {parse_only_cpu:.3}s)",
+        100.0 * parse_cpu / dump_cpu.max(0.001)
+    );
+    println!(
+        "load average: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     println!(
         "(c) agent OVS collection (OVSDB + dump piped into parse + checks): {collect_t:.2?}, peak RSS +{rss_collect} KiB"
