@@ -56,13 +56,15 @@ pub struct RuleHits {
 }
 
 /// What one pass over a bridge's flows found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FlowAudit {
     pub flows: u64,
     /// Flows per table (table number, or name under `--names`).
     pub per_table: BTreeMap<String, u64>,
     /// Lines of the dump that were not flows (reported, not fatal).
     pub bad_lines: u64,
+    /// Wall time of the dump and audit, seconds.
+    pub dump_seconds: f64,
     pub missing_port: Dirty,
     pub stale_cookie: Dirty,
     pub unknown_mac: Dirty,

@@ -19,7 +19,7 @@ pub mod testdata;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 pub use self::series::series;
 use crate::checks::ovs::audit::{Auditor, FlowAudit};
@@ -136,6 +136,7 @@ fn dump(
     let auditor = Auditor::new(row, macs, cfg, rules);
     let mut audit = auditor.start();
     let mut first_bad = None;
+    let started = std::time::Instant::now();
     let r = ofctl.dump_flows(&target, &mut |f| match f {
         Ok(f) => auditor.observe(&mut audit, &f),
         Err(e) => {
@@ -148,7 +149,12 @@ fn dump(
         warn!(%error, bridge = %row.name, bad_lines = audit.bad_lines, "unparsable dump-flows lines");
     }
     match r {
-        Ok(_) => Some(audit),
+        Ok(stats) => {
+            audit.dump_seconds = started.elapsed().as_secs_f64();
+            debug!(bridge = %row.name, flows = audit.flows, bytes = stats.bytes,
+                secs = audit.dump_seconds, "flows dumped and audited");
+            Some(audit)
+        }
         Err(e) => {
             errors.push(SourceError::new(flows_source(&row.name), e));
             None

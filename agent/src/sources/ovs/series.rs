@@ -80,6 +80,12 @@ pub fn series(ovs: &Ovs, errors: &[SourceError], out: &mut SeriesBuf) {
                 );
             }
             out.push(
+                "hvscope_ovs_flow_dump_duration_seconds",
+                "Wall time of the last ovs-ofctl dump-flows of a bridge, audit included.",
+                &[("bridge", br)],
+                a.dump_seconds,
+            );
+            out.push(
                 "hvscope_ovs_flow_bad_lines",
                 "Lines of the last dump-flows output that could not be parsed.",
                 &[("bridge", br)],
