@@ -130,6 +130,9 @@ pub struct Config {
     /// Uplink interfaces.
     #[serde(default)]
     pub net: NetConfig,
+    /// Open vSwitch: bridges, `ovs-ofctl`, timeouts and dirty-flow rules.
+    #[serde(default)]
+    pub ovs: crate::sources::ovs::config::OvsConfig,
 }
 
 fn default_interval_secs() -> u64 {
@@ -169,10 +172,19 @@ impl ConfigError {
 impl Config {
     /// Parses a TOML document (no defaults from the kernel yet).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.message().to_owned(),
-        })
+        })?;
+        // sections whose mistakes would otherwise surface only at collection time
+        config
+            .ovs
+            .validate()
+            .map_err(|message| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        Ok(config)
     }
 
     /// Reads and parses `path`.

@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub libvirt: Libvirt,
     /// SLI counters per VM uuid (see [`crate::sli`]); empty for one-shot collections.
     pub sli: BTreeMap<String, SliTotals>,
+    /// Open vSwitch; `None` when disabled or absent (and not required).
+    pub ovs: Option<sources::ovs::Ovs>,
     /// Parts that could not be read ("unknown"), with the reason.
     pub errors: Vec<SourceError>,
 }
@@ -32,6 +34,7 @@ pub struct Collector {
     /// Daemons whose liveness is collected (from `[host] daemons`).
     daemons: Vec<String>,
     libvirt: LibvirtSource,
+    ovs: crate::sources::ovs::config::OvsConfig,
     sli: Sli,
     sli_targets: Vec<SliTarget>,
     started: std::time::Instant,
@@ -44,6 +47,7 @@ impl Collector {
             root,
             daemons: config.host.daemons.clone(),
             libvirt: LibvirtSource::default(),
+            ovs: config.ovs.clone(),
             sli: Sli::new(config.sli.clone()),
             sli_targets: Vec::new(),
             started: std::time::Instant::now(),
@@ -76,6 +80,7 @@ impl Collector {
         let libvirt = self
             .libvirt
             .collect(&self.root, host.mounts.as_deref(), &mut errors);
+        let ovs = sources::ovs::collect(&self.root, &self.ovs, &mut errors);
         self.sli_targets = libvirt.vms.iter().map(|v| v.sli_target()).collect();
         let sli = libvirt
             .vms
@@ -87,6 +92,7 @@ impl Collector {
             host,
             libvirt,
             sli,
+            ovs,
             errors,
         }
     }
@@ -112,6 +118,9 @@ impl Snapshot {
         }
         for (uuid, t) in &self.sli {
             crate::sli::series(uuid, t, out);
+        }
+        if let Some(ovs) = &self.ovs {
+            sources::ovs::series(ovs, &self.errors, out);
         }
         for part in sources::host::PARTS {
             let up = !self.errors.iter().any(|e| e.source == part);

@@ -6,6 +6,7 @@ pub mod host;
 pub mod net;
 #[cfg(test)]
 pub(crate) mod testtree;
+pub mod ovs;
 
 use std::collections::BTreeMap;
 
@@ -199,7 +200,7 @@ pub fn configured(config: &crate::config::Config) -> Vec<Box<dyn Check>> {
     let uplinks = net::Uplinks {
         config: config.net.clone(),
     };
-    vec![
+    let mut checks: Vec<Box<dyn Check>> = vec![
         Box::new(host::RootfsFill::new(&config.host)),
         Box::new(host::DaemonDown),
         Box::new(net::UplinkDown(uplinks.clone())),
@@ -211,7 +212,11 @@ pub fn configured(config: &crate::config::Config) -> Vec<Box<dyn Check>> {
             shared: config.pinning.cpu_shared_set.clone(),
         }),
         Box::new(pinning::NumaMismatch),
-    ]
+    ];
+    if config.ovs.enabled {
+        checks.extend(ovs::checks());
+    }
+    checks
 }
 
 #[cfg(test)]

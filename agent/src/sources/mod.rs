@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod host;
 pub mod libvirt;
 pub mod netlink;
+pub mod ovs;
 pub mod proc;
 pub mod rootfs;
 pub mod sys;

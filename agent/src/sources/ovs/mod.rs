@@ -1,0 +1,172 @@
+//! Open vSwitch: bridges, ports and interfaces from OVSDB (`<root>/run/openvswitch/db.sock`,
+//! JSON-RPC), and each bridge's OpenFlow table from `ovs-ofctl dump-flows
+//! unix:<root>/run/openvswitch/<bridge>.mgmt`, judged flow by flow while it streams (see
+//! `checks::ovs`). A dead ovsdb-server makes `ovs.ovsdb` unknown; a dead ovs-vswitchd or a hung
+//! `ovs-ofctl` makes `ovs.flows.<bridge>` unknown after its timeout; the rest is unaffected.
+
+pub mod actions;
+pub mod client;
+pub mod config;
+pub mod flow;
+pub mod framer;
+pub mod ofctl;
+pub mod ovsdb;
+mod series;
+pub mod stream;
+#[cfg(test)]
+pub mod testdata;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tracing::{debug, warn};
+
+pub use self::series::series;
+use crate::checks::ovs::audit::{Auditor, FlowAudit};
+use crate::checks::ovs::rules::Rules;
+use crate::host_root::HostRoot;
+use crate::sources::SourceError;
+use config::OvsConfig;
+use ofctl::Ofctl;
+use ovsdb::{BridgeRow, Interface};
+
+/// Source name of the OVSDB query.
+pub const SOURCE_OVSDB: &str = "ovs.ovsdb";
+
+/// Source name of one bridge's flow dump.
+pub fn flows_source(bridge: &str) -> String {
+    format!("ovs.flows.{bridge}")
+}
+
+/// One bridge: its interfaces and, when its flows were read, the audit of them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Bridge {
+    pub name: String,
+    pub datapath_type: String,
+    pub interfaces: Vec<Interface>,
+    /// `None` when the flows were not dumped (bridge not selected, or unreadable: see errors).
+    pub flows: Option<FlowAudit>,
+}
+
+/// What was read of Open vSwitch.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Ovs {
+    /// OVSDB answered (bridges and interfaces are known).
+    pub ovsdb_up: bool,
+    pub ovs_version: Option<String>,
+    pub bridges: Vec<Bridge>,
+}
+
+/// Reads OVS below `root`. `None` when OVS is disabled, or absent (no `run/openvswitch`
+/// directory) and not required. A present directory without a working `db.sock` (ovsdb-server
+/// died) is unknown, not absent.
+pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) -> Option<Ovs> {
+    if !cfg.enabled || (!cfg.required && !root.path("run/openvswitch").is_dir()) {
+        return None;
+    }
+    let sock = root.path("run/openvswitch/db.sock");
+    let timeout = Duration::from_millis(cfg.ovsdb_timeout_ms);
+    let topo = match client::transact(&sock, &ovsdb::request(1), timeout)
+        .and_then(|r| ovsdb::decode_reply(&r))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(SourceError::new(SOURCE_OVSDB, e));
+            return Some(Ovs::default());
+        }
+    };
+    let rules = Rules::compile(&cfg.rules).unwrap_or_else(|e| {
+        errors.push(SourceError::new("ovs.config", &e));
+        Rules::default()
+    });
+    let macs: HashSet<String> = topo
+        .bridges
+        .iter()
+        .flat_map(|b| &b.interfaces)
+        .filter_map(|i| i.neutron.attached_mac.clone())
+        .collect();
+    let ofctl = Ofctl {
+        path: cfg.ofctl_path.clone(),
+        protocols: Some(cfg.ofctl_protocols.clone()).filter(|p| !p.is_empty()),
+        timeout: Duration::from_millis(cfg.ofctl_timeout_ms),
+    };
+    for wanted in &cfg.bridges {
+        if !topo.bridges.iter().any(|b| b.name == *wanted) {
+            errors.push(SourceError::new(
+                flows_source(wanted),
+                format!("bridge {wanted} is not in OVSDB"),
+            ));
+        }
+    }
+    let bridges = topo
+        .bridges
+        .iter()
+        .map(|row| {
+            let selected = cfg.bridges.is_empty() || cfg.bridges.contains(&row.name);
+            let flows = selected
+                .then(|| dump(root, &ofctl, row, &macs, cfg, &rules, errors))
+                .flatten();
+            Bridge {
+                name: row.name.clone(),
+                datapath_type: row.datapath_type.clone(),
+                interfaces: row.interfaces.clone(),
+                flows,
+            }
+        })
+        .collect();
+    Some(Ovs {
+        ovsdb_up: true,
+        ovs_version: topo.ovs_version,
+        bridges,
+    })
+}
+
+/// Dumps and audits one bridge's flows; `None` (with an error) when they cannot be read.
+fn dump(
+    root: &HostRoot,
+    ofctl: &Ofctl,
+    row: &BridgeRow,
+    macs: &HashSet<String>,
+    cfg: &OvsConfig,
+    rules: &Rules,
+    errors: &mut Vec<SourceError>,
+) -> Option<FlowAudit> {
+    let mgmt = root.path(format!("run/openvswitch/{}.mgmt", row.name));
+    let target = format!("unix:{}", mgmt.display());
+    let auditor = Auditor::new(row, macs, cfg, rules);
+    let mut audit = auditor.start();
+    let mut first_bad = None;
+    let started = std::time::Instant::now();
+    let r = ofctl.dump_flows(&target, &mut |f| match f {
+        Ok(f) => auditor.observe(&mut audit, &f),
+        Err(e) => {
+            audit.bad_lines += 1;
+            first_bad.get_or_insert_with(|| e.to_string());
+        }
+    });
+    if let Some(error) = first_bad {
+        // one line per bridge and collection, however many lines were bad
+        warn!(%error, bridge = %row.name, bad_lines = audit.bad_lines, "unparsable dump-flows lines");
+    }
+    match r {
+        Ok(stats) => {
+            audit.dump_seconds = started.elapsed().as_secs_f64();
+            debug!(bridge = %row.name, flows = audit.flows, bytes = stats.bytes,
+                secs = audit.dump_seconds, "flows dumped and audited");
+            Some(audit)
+        }
+        Err(e) => {
+            errors.push(SourceError::new(flows_source(&row.name), e));
+            None
+        }
+    }
+}
+
+/// The domain uuid an interface belongs to (Neutron `vm-uuid`, libvirt `vm-id`).
+pub fn domain_uuid(i: &Interface) -> Option<&str> {
+    i.neutron.vm_uuid.as_deref()
+}
+
+#[cfg(test)]
+#[path = "collect_tests.rs"]
+mod collect_tests;
