@@ -51,7 +51,8 @@ impl Lab {
     fn config(&self) -> PathBuf {
         let p = self.ovs.dir.join("agent.toml");
         let text = format!(
-            "[ovs]\nbridges = [\"{br}\"]\nowned_cookies = [\"{OWNED}\"]\nmac_check_bridges = [\"{br}\"]\n\
+            // Only OVS is under test: no required daemons on this test host.
+            "[host]\ndaemons = []\n[ovs]\nbridges = [\"{br}\"]\nowned_cookies = [\"{OWNED}\"]\nmac_check_bridges = [\"{br}\"]\n\
              ofctl_timeout_ms = {OFCTL_TIMEOUT_MS}\novsdb_timeout_ms = {OVSDB_TIMEOUT_MS}\n\
              [[ovs.rules]]\nname = \"no-flood\"\nseverity = \"critical\"\nbridge = \"{br}\"\nactions_regex = \"(^|,)FLOOD(,|$)\"\n",
             br = self.bridge
