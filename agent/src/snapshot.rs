@@ -11,6 +11,8 @@ pub struct Snapshot {
     /// Collection time, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     pub host: Host,
+    /// The kernel iSCSI initiator (no sessions on a host without the transport).
+    pub iscsi: sources::iscsi::IscsiState,
     /// Parts that could not be read ("unknown"), with the reason.
     pub errors: Vec<SourceError>,
 }
@@ -20,9 +22,11 @@ impl Snapshot {
     pub fn collect(root: &HostRoot) -> Self {
         let mut errors = Vec::new();
         let host = sources::host::collect(root, &mut errors);
+        let iscsi = sources::iscsi::collect(root, &mut errors);
         Self {
             timestamp_ms: now_ms(),
             host,
+            iscsi,
             errors,
         }
     }
@@ -30,6 +34,7 @@ impl Snapshot {
     /// The series of this snapshot (without static labels).
     pub fn series(&self, out: &mut SeriesBuf) {
         sources::host::series(&self.host, out);
+        sources::iscsi::series::series(&self.iscsi, out);
         for part in sources::host::PARTS {
             let up = !self.errors.iter().any(|e| e.source == part);
             out.push(

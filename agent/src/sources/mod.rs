@@ -3,6 +3,7 @@
 //! be read yields a [`SourceError`] (the "unknown" outcome), never a made-up value.
 
 pub mod host;
+pub mod iscsi;
 pub mod libvirt;
 pub mod proc;
 
