@@ -93,6 +93,9 @@ pub struct Config {
     /// from the kernel command line. A `node` label is ignored by the aggregator.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// iSCSI checks and the disk-delay SLI (`[iscsi]`).
+    #[serde(default)]
+    pub iscsi: crate::sources::iscsi::IscsiConfig,
 }
 
 fn default_interval_secs() -> u64 {
@@ -204,6 +207,7 @@ impl Config {
                 "max_backoff_secs and connect_timeout_secs must be at least 1".into(),
             ));
         }
+        self.iscsi.validate().map_err(ConfigError::Invalid)?;
         for k in self.labels.keys() {
             if !valid_label_name(k) || k.starts_with("__") {
                 return Err(ConfigError::Invalid(format!(

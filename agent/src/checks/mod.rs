@@ -2,6 +2,8 @@
 //! (DESIGN.md §3) and a pure `run`. A part of the snapshot that could not be read yields an
 //! `unknown` finding, never a violation and never "fine".
 
+pub mod iscsi;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -164,8 +166,10 @@ pub fn exit_code(findings: &[Finding]) -> u8 {
 }
 
 /// The checks configured for this agent. Each source's issue adds its checks here.
-pub fn configured(_config: &crate::config::Config) -> Vec<Box<dyn Check>> {
-    Vec::new()
+pub fn configured(config: &crate::config::Config) -> Vec<Box<dyn Check>> {
+    let mut checks: Vec<Box<dyn Check>> = Vec::new();
+    checks.extend(iscsi::checks(&config.iscsi));
+    checks
 }
 
 #[cfg(test)]
