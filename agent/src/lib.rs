@@ -17,6 +17,7 @@ pub mod notify;
 pub mod run;
 pub mod selfstat;
 pub mod series;
+pub mod sli;
 pub mod snapshot;
 pub mod sources;
 pub mod transport;

@@ -258,3 +258,51 @@ fn by_path_links_dangle_or_loop_without_harm() {
     assert_eq!(st.by_path["loop"], "loop");
     assert_eq!(st.by_path.len(), 3);
 }
+
+#[test]
+fn series_of_the_failed_capture() {
+    let (st, _) = read(&fixture("iscsi-guest-failed"));
+    let mut out = crate::series::SeriesBuf::default();
+    series::series(&st, &mut out);
+    let up: Vec<(String, String, f64)> = out
+        .samples
+        .iter()
+        .filter(|s| s.labels.name() == "hvscope_iscsi_session_up")
+        .map(|s| {
+            let g = |k| s.labels.get(k).unwrap().to_owned();
+            (g("target"), g("portal"), s.value)
+        })
+        .collect();
+    assert_eq!(
+        up,
+        [
+            (T1.to_owned(), "10.0.2.100:3260".to_owned(), 1.0),
+            (T2.to_owned(), "10.0.2.101:3260".to_owned(), 0.0)
+        ]
+    );
+    let get = |name: &str, dev: &str| {
+        out.samples
+            .iter()
+            .find(|s| s.labels.name() == name && s.labels.get("device") == Some(dev))
+            .map(|s| s.value)
+    };
+    assert_eq!(
+        get("hvscope_disk_read_bytes_total", "sda"),
+        Some(10632.0 * 512.0)
+    );
+    assert_eq!(
+        get("hvscope_disk_ios_completed_total", "sdb"),
+        Some(113.0 + 2.0 + 1.0)
+    );
+    assert_eq!(get("hvscope_iscsi_lun_running", "sdb"), Some(0.0));
+    let mut rates = crate::series::SeriesBuf::default();
+    let r = diskstats::delta(&st.diskstats[0], &st.diskstats[0], 1000).unwrap();
+    series::rate_series(&[r], &mut rates);
+    assert!(
+        rates
+            .samples
+            .iter()
+            .all(|s| s.labels.name() != "hvscope_disk_latency_seconds")
+    );
+    assert_eq!(rates.samples.len(), 2);
+}
