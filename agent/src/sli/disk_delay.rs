@@ -90,7 +90,7 @@ impl DiskDelaySli {
             e.0.clone_from(&v.name);
         }
         if let Some((t, prev)) = &self.prev {
-            let dt = now_ms - t;
+            let dt = now_ms.saturating_sub(*t);
             if dt > 0 && dt <= self.max_gap_ms {
                 for v in vms {
                     let (observed, delayed) = self.judge(prev, stats, &v.devices, dt as u64);

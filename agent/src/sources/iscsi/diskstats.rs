@@ -33,12 +33,20 @@ pub struct DiskStat {
 impl DiskStat {
     /// I/Os completed of every kind.
     pub fn ios(&self) -> u64 {
-        self.reads + self.writes + self.discards + self.flushes
+        // Saturating: the counters are the kernel's, but a hostile or corrupt file must not
+        // make the agent panic.
+        self.reads
+            .saturating_add(self.writes)
+            .saturating_add(self.discards)
+            .saturating_add(self.flushes)
     }
 
     /// Milliseconds spent by completed I/Os of every kind.
     pub fn ios_ms(&self) -> u64 {
-        self.read_ms + self.write_ms + self.discard_ms + self.flush_ms
+        self.read_ms
+            .saturating_add(self.write_ms)
+            .saturating_add(self.discard_ms)
+            .saturating_add(self.flush_ms)
     }
 }
 
@@ -127,8 +135,8 @@ pub fn delta(prev: &DiskStat, cur: &DiskStat, interval_ms: u64) -> Option<DiskRa
     Some(DiskRates {
         name: cur.name.clone(),
         iops: ios as f64 / secs,
-        read_bytes_per_sec: (rs * SECTOR_BYTES) as f64 / secs,
-        write_bytes_per_sec: (ws * SECTOR_BYTES) as f64 / secs,
+        read_bytes_per_sec: rs.saturating_mul(SECTOR_BYTES) as f64 / secs,
+        write_bytes_per_sec: ws.saturating_mul(SECTOR_BYTES) as f64 / secs,
         avg_latency_secs: (ios > 0).then(|| ios_ms as f64 / ios as f64 / 1000.0),
         utilisation: (io_ms as f64 / interval_ms as f64).min(1.0),
         in_flight: cur.in_flight,
@@ -149,7 +157,7 @@ impl RateTracker {
     pub fn update(&mut self, now_ms: i64, cur: &[DiskStat]) -> Vec<DiskRates> {
         let out = match &self.prev {
             Some((t, prev)) if now_ms > *t => {
-                let dt = (now_ms - t) as u64;
+                let dt = now_ms.saturating_sub(*t) as u64;
                 cur.iter()
                     .filter_map(|c| delta(prev.iter().find(|p| p.name == c.name)?, c, dt))
                     .collect()

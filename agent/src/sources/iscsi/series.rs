@@ -122,12 +122,12 @@ pub fn series(st: &IscsiState, out: &mut SeriesBuf) {
             (
                 "hvscope_disk_read_bytes_total",
                 "Bytes read.",
-                (d.read_sectors * SECTOR_BYTES) as f64,
+                d.read_sectors.saturating_mul(SECTOR_BYTES) as f64,
             ),
             (
                 "hvscope_disk_written_bytes_total",
                 "Bytes written.",
-                (d.write_sectors * SECTOR_BYTES) as f64,
+                d.write_sectors.saturating_mul(SECTOR_BYTES) as f64,
             ),
             (
                 "hvscope_disk_io_completed_seconds_total",
