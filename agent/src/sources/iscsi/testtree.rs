@@ -3,7 +3,7 @@
 //! sessionN`, `targetH:C:T/H:C:T:L/block/sdX`, `dev/disk/by-path` links, `sys/block/dm-N/slaves`),
 //! written into a temporary directory that is removed on drop.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,7 +31,6 @@ impl TestLun {
 #[derive(Debug)]
 pub struct TestTree {
     root: PathBuf,
-    diskstats: String,
 }
 
 impl TestTree {
@@ -45,10 +44,7 @@ impl TestTree {
         ));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("create temp tree");
-        Self {
-            root,
-            diskstats: String::new(),
-        }
+        Self { root }
     }
 
     /// The tree's root directory.
@@ -158,12 +154,18 @@ impl TestTree {
 
     /// Adds a diskstats line for `dev` with `ios` reads taking `ms` in total.
     pub fn disk_stat(&mut self, dev: &str, ios: u64, ms: u64) {
-        let _ = writeln!(
-            self.diskstats,
-            "   8       0 {dev} {ios} 0 {} {ms} 0 0 0 0 0 {ms} {ms} 0 0 0 0 0 0",
+        let line = format!(
+            "   8       0 {dev} {ios} 0 {} {ms} 0 0 0 0 0 {ms} {ms} 0 0 0 0 0 0\n",
             ios * 8
         );
-        self.write("proc/diskstats", &self.diskstats.clone());
+        let p = self.root.join("proc/diskstats");
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .expect("open diskstats");
+        f.write_all(line.as_bytes()).expect("append diskstats");
     }
 }
 
