@@ -17,6 +17,13 @@
 //!
 //! `delayed / observed` over a window is the fraction of time the VM's disk was slow; the
 //! counters start at 0 when a VM first appears and are dropped when it disappears.
+//!
+//! # Wiring
+//! The collection loop owns one `DiskDelaySli::new(config.iscsi.delay_threshold_ms, 5_000)`. A
+//! 1 s ticker calls [`DiskDelaySli::sample`] with `now_ms()`,
+//! [`read_diskstats`](crate::sources::iscsi::read_diskstats) (one read of `proc/diskstats`) and
+//! the [`vm_devices`] of the latest snapshot's join (disk → device changes at collection pace,
+//! not per second); every collection appends [`DiskDelaySli::series`] to its batch.
 
 use std::collections::BTreeMap;
 

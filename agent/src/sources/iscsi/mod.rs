@@ -23,7 +23,7 @@ use serde::Serialize;
 
 pub use config::IscsiConfig;
 pub use diskstats::DiskStat;
-pub use read::collect;
+pub use read::{collect, read_diskstats};
 use sysfs::{ConnState, SessionState};
 
 use crate::host_root::ReadError;
