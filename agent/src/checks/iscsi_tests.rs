@@ -306,3 +306,42 @@ fn configured_checks_run_on_a_collected_snapshot() {
     assert_eq!(ids(&f), [SESSION_DOWN]);
     assert_eq!(f[0].subject["target"], T2);
 }
+
+#[test]
+fn join_resolves_by_id_direct_names_and_mapper() {
+    let st = state("iscsi-guest");
+    let kernel_device = |src: &str| match join::backing(&st, &block(src)) {
+        Backing::Kernel {
+            device, sessions, ..
+        } => Some((device, sessions)),
+        _ => None,
+    };
+    let sdb = Some(("sdb".to_owned(), vec!["session2".to_owned()]));
+    assert_eq!(
+        kernel_device("/dev/disk/by-id/wwn-0x60000000000000000e00000000020001"),
+        sdb
+    );
+    assert_eq!(kernel_device("/dev/sdb"), sdb);
+    assert_eq!(kernel_device(P2), sdb);
+    // A local disk and a non-iSCSI by-path name are not iSCSI; a missing map or id is missing.
+    assert_eq!(join::backing(&st, &block("/dev/vdb")), Backing::NotIscsi);
+    assert_eq!(
+        join::backing(&st, &block("/dev/disk/by-path/pci-0000:00:04.0")),
+        Backing::NotIscsi
+    );
+    for gone in ["/dev/mapper/mpathz", "/dev/disk/by-id/wwn-0xdead"] {
+        assert!(
+            matches!(
+                join::backing(&st, &block(gone)),
+                Backing::Missing { target: None, .. }
+            ),
+            "{gone}"
+        );
+    }
+    let rbd = DiskSource::Network {
+        protocol: "rbd".to_owned(),
+        name: "vms/x".to_owned(),
+        hosts: vec![],
+    };
+    assert_eq!(join::backing(&st, &rbd), Backing::NotIscsi);
+}
