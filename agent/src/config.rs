@@ -133,6 +133,9 @@ pub struct Config {
     /// Open vSwitch: bridges, `ovs-ofctl`, timeouts and dirty-flow rules.
     #[serde(default)]
     pub ovs: crate::sources::ovs::config::OvsConfig,
+    /// iSCSI checks and the disk-delay SLI (`[iscsi]`).
+    #[serde(default)]
+    pub iscsi: crate::sources::iscsi::IscsiConfig,
 }
 
 fn default_interval_secs() -> u64 {
@@ -259,6 +262,7 @@ impl Config {
             ));
         }
         self.host.validate().map_err(ConfigError::Invalid)?;
+        self.iscsi.validate().map_err(ConfigError::Invalid)?;
         for k in self.labels.keys() {
             if !valid_label_name(k) || k.starts_with("__") {
                 return Err(ConfigError::Invalid(format!(

@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub sli: BTreeMap<String, SliTotals>,
     /// Open vSwitch; `None` when disabled or absent (and not required).
     pub ovs: Option<sources::ovs::Ovs>,
+    /// The kernel iSCSI initiator (no sessions on a host without the transport).
+    pub iscsi: sources::iscsi::IscsiState,
     /// Parts that could not be read ("unknown"), with the reason.
     pub errors: Vec<SourceError>,
 }
@@ -81,6 +83,7 @@ impl Collector {
             .libvirt
             .collect(&self.root, host.mounts.as_deref(), &mut errors);
         let ovs = sources::ovs::collect(&self.root, &self.ovs, &mut errors);
+        let iscsi = sources::iscsi::collect(&self.root, &mut errors);
         self.sli_targets = libvirt.vms.iter().map(|v| v.sli_target()).collect();
         let sli = libvirt
             .vms
@@ -93,6 +96,7 @@ impl Collector {
             libvirt,
             sli,
             ovs,
+            iscsi,
             errors,
         }
     }
@@ -122,6 +126,7 @@ impl Snapshot {
         if let Some(ovs) = &self.ovs {
             sources::ovs::series(ovs, &self.errors, out);
         }
+        sources::iscsi::series::series(&self.iscsi, out);
         for part in sources::host::PARTS {
             let up = !self.errors.iter().any(|e| e.source == part);
             out.push(

@@ -3,10 +3,11 @@
 //! `unknown` finding, never a violation and never "fine".
 
 pub mod host;
+pub mod iscsi;
 pub mod net;
+pub mod ovs;
 #[cfg(test)]
 pub(crate) mod testtree;
-pub mod ovs;
 
 use std::collections::BTreeMap;
 
@@ -216,6 +217,7 @@ pub fn configured(config: &crate::config::Config) -> Vec<Box<dyn Check>> {
     if config.ovs.enabled {
         checks.extend(ovs::checks());
     }
+    checks.extend(iscsi::checks(&config.iscsi));
     checks
 }
 

@@ -17,6 +17,8 @@
 //!
 //! Counters that go backwards (a restarted VM, a recreated cgroup) start a new baseline.
 
+pub mod disk_delay;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

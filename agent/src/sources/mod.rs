@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod host;
+pub mod iscsi;
 pub mod libvirt;
 pub mod netlink;
 pub mod ovs;

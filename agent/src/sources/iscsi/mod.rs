@@ -1,0 +1,218 @@
+//! The kernel iSCSI initiator, read through the host root: sessions
+//! (`sys/class/iscsi_session`), their connections, SCSI targets, LUNs and block devices (the
+//! session's device directory), `dev/disk/by-path` and `by-id` links, multipath `dm-*` devices
+//! with their `slaves/`, and `proc/diskstats` for the devices involved.
+//!
+//! **Fails** per session: a session whose attributes are missing, hold an unknown state string
+//! or sit behind a dangling or looping link is kept with its `error` set (and reported as an
+//! unknown source part `iscsi.session.<name>`); the other sessions are read as usual. Every
+//! directory listing is bounded ([`MAX_ENTRIES`]) and links are resolved lexically with one
+//! `readlink` each, so no tree shape makes the walk endless.
+
+pub mod config;
+pub mod diskstats;
+pub mod join;
+mod read;
+pub mod series;
+pub mod sysfs;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use config::IscsiConfig;
+pub use diskstats::DiskStat;
+pub use read::{collect, read_diskstats};
+use sysfs::{ConnState, SessionState};
+
+use crate::host_root::ReadError;
+
+/// Upper bound of the entries read from one directory (sessions, block devices, links, LUNs).
+pub const MAX_ENTRIES: usize = 16384;
+
+/// Reading part of the iSCSI state failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IscsiError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{path}: cannot list: {source}")]
+    List {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: more than {limit} entries")]
+    TooMany { path: PathBuf, limit: usize },
+    #[error("{path}: cannot read link: {source}")]
+    Link {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: link target is not a session device directory")]
+    NotSessionDir { path: PathBuf },
+    #[error("{path}: unknown {what} {value:?}")]
+    UnknownValue {
+        path: PathBuf,
+        what: &'static str,
+        value: String,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: crate::sources::proc::ParseError,
+    },
+}
+
+/// Everything read of the initiator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IscsiState {
+    /// By session number.
+    pub sessions: Vec<Session>,
+    /// `dev/disk/by-path` link name → device name (`sda`); links that do not point at a
+    /// device name are left out.
+    pub by_path: BTreeMap<String, String>,
+    /// `dev/disk/by-id` link name → device name.
+    pub by_id: BTreeMap<String, String>,
+    /// Device-mapper devices with at least one slave.
+    pub multipath: Vec<Multipath>,
+    /// `proc/diskstats` lines of the sessions' disks and the multipath devices.
+    pub diskstats: Vec<DiskStat>,
+}
+
+/// One `sys/class/iscsi_session/sessionN`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Session {
+    /// `session1`.
+    pub name: String,
+    /// SCSI host (`host0`).
+    pub host: String,
+    pub target: String,
+    /// `None` only together with `error`.
+    pub state: Option<SessionState>,
+    /// `target_state` (`SCANNED`, …), as the kernel spells it.
+    pub target_state: Option<String>,
+    pub recovery_tmo_secs: Option<u32>,
+    pub tpgt: Option<u32>,
+    pub initiator: Option<String>,
+    pub iface: Option<String>,
+    /// The initiator host's address (`iscsi_host/hostN/ipaddress`), when readable.
+    pub local_address: Option<String>,
+    pub connections: Vec<Connection>,
+    pub luns: Vec<Lun>,
+    /// Why this session could not be read completely; its other fields are then partial and
+    /// checks treat the session as unknown.
+    pub error: Option<String>,
+}
+
+impl Session {
+    /// The portal of the first connection (`persistent_address:persistent_port`: the address
+    /// the session logs in to, kept while the connection is down).
+    pub fn portal(&self) -> Option<&str> {
+        self.connections.first().and_then(|c| c.portal.as_deref())
+    }
+
+    /// Logged in with every connection up.
+    pub fn is_up(&self) -> bool {
+        self.error.is_none()
+            && self.state == Some(SessionState::LoggedIn)
+            && !self.connections.is_empty()
+            && self
+                .connections
+                .iter()
+                .all(|c| c.state == Some(ConnState::Up))
+    }
+
+    /// The block devices (`sdX`) of this session's LUNs.
+    pub fn disks(&self) -> impl Iterator<Item = &str> {
+        self.luns.iter().filter_map(|l| l.block.as_deref())
+    }
+}
+
+/// One `connectionN:M` of a session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Connection {
+    /// `connection1:0`.
+    pub name: String,
+    pub state: Option<ConnState>,
+    /// `persistent_address:persistent_port`.
+    pub portal: Option<String>,
+    /// `address:port` of the live TCP connection (absent while it is down: ENOTCONN).
+    pub current: Option<String>,
+}
+
+/// One SCSI device (`H:C:T:L`) under a session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Lun {
+    /// `0:0:0:1`.
+    pub hctl: String,
+    pub lun: u64,
+    /// SCSI peripheral type (0 disk, 12 storage array controller).
+    pub scsi_type: Option<u32>,
+    /// SCSI device `state` (`running`, `blocked`, `offline`, `transport-offline`, …).
+    pub state: Option<String>,
+    /// Its block device (`sda`), if it has one.
+    pub block: Option<String>,
+}
+
+/// A device-mapper device (`dm-0`) and the devices under it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Multipath {
+    /// `dm-0`.
+    pub device: String,
+    /// `dm/name` (`mpatha`, or the WWID with user_friendly_names off).
+    pub name: Option<String>,
+    /// `dm/uuid` (`mpath-3600…` for multipath maps).
+    pub uuid: Option<String>,
+    /// `slaves/` entries (`sda`, `sdc`).
+    pub slaves: Vec<String>,
+}
+
+impl Multipath {
+    /// A multipath map (as opposed to LVM or crypt), by its dm uuid prefix.
+    pub fn is_multipath(&self) -> bool {
+        self.uuid
+            .as_deref()
+            .is_some_and(|u| u.starts_with("mpath-"))
+    }
+}
+
+impl IscsiState {
+    /// The session whose LUNs include block device `dev`.
+    pub fn session_of_disk(&self, dev: &str) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.disks().any(|d| d == dev))
+    }
+
+    /// The LUN behind block device `dev`.
+    pub fn lun_of_disk(&self, dev: &str) -> Option<&Lun> {
+        self.sessions
+            .iter()
+            .flat_map(|s| &s.luns)
+            .find(|l| l.block.as_deref() == Some(dev))
+    }
+
+    /// Whether SCSI disk `dev` is an active path: its LUN `running` under a session that is up.
+    pub fn path_active(&self, dev: &str) -> bool {
+        self.session_of_disk(dev).is_some_and(Session::is_up)
+            && self
+                .lun_of_disk(dev)
+                .is_some_and(|l| l.state.as_deref() == Some("running"))
+    }
+
+    /// Active paths of multipath map `m`.
+    pub fn active_paths(&self, m: &Multipath) -> usize {
+        m.slaves.iter().filter(|s| self.path_active(s)).count()
+    }
+
+    /// The dm device `dev` (`dm-0`), if it is one.
+    pub fn dm(&self, dev: &str) -> Option<&Multipath> {
+        self.multipath.iter().find(|m| m.device == dev)
+    }
+}
+
+#[cfg(test)]
+mod tests;
+#[doc(hidden)]
+pub mod testtree;
