@@ -7,6 +7,7 @@ use crate::host_root::HostRoot;
 use crate::series::SeriesBuf;
 use std::collections::BTreeMap;
 
+use crate::sli::disk_delay::{DiskDelaySli, VmDevices, VmDiskSli};
 use crate::sli::{Sli, SliTotals};
 use crate::sources::libvirt::reader::{self, Libvirt, LibvirtSource, SliTarget};
 use crate::sources::{self, SourceError, host::Host};
@@ -21,6 +22,8 @@ pub struct Snapshot {
     pub libvirt: Libvirt,
     /// SLI counters per VM uuid (see [`crate::sli`]); empty for one-shot collections.
     pub sli: BTreeMap<String, SliTotals>,
+    /// Disk-delay SLI counters per VM uuid with kernel iSCSI disks (see [`crate::sli::disk_delay`]).
+    pub disk_sli: BTreeMap<String, VmDiskSli>,
     /// Open vSwitch; `None` when disabled or absent (and not required).
     pub ovs: Option<sources::ovs::Ovs>,
     /// The kernel iSCSI initiator (no sessions on a host without the transport).
@@ -39,6 +42,9 @@ pub struct Collector {
     ovs: crate::sources::ovs::config::OvsConfig,
     sli: Sli,
     sli_targets: Vec<SliTarget>,
+    disk_sli: DiskDelaySli,
+    /// The host devices behind each VM's kernel-iSCSI disks, from the last collection's join.
+    disk_vms: Vec<VmDevices>,
     started: std::time::Instant,
 }
 
@@ -52,6 +58,8 @@ impl Collector {
             ovs: config.ovs.clone(),
             sli: Sli::new(config.sli.clone()),
             sli_targets: Vec::new(),
+            disk_sli: DiskDelaySli::new(config.iscsi.delay_threshold_ms, 5_000),
+            disk_vms: Vec::new(),
             started: std::time::Instant::now(),
         }
     }
@@ -68,6 +76,11 @@ impl Collector {
             .map(|p| (p.some.total_seconds * 1e6).round() as u64);
         let samples = reader::sample(&self.root, &self.sli_targets);
         self.sli.record(t, host, &samples);
+        if !self.disk_vms.is_empty()
+            && let Ok(stats) = sources::iscsi::read_diskstats(&self.root)
+        {
+            self.disk_sli.sample(now_ms(), &stats, &self.disk_vms);
+        }
     }
 
     /// The host root.
@@ -85,6 +98,14 @@ impl Collector {
         let ovs = sources::ovs::collect(&self.root, &self.ovs, &mut errors);
         let iscsi = sources::iscsi::collect(&self.root, &mut errors);
         self.sli_targets = libvirt.vms.iter().map(|v| v.sli_target()).collect();
+        let domains: Vec<_> = libvirt.vms.iter().map(|v| &*v.domain).collect();
+        self.disk_vms =
+            crate::sli::disk_delay::vm_devices(&sources::iscsi::join::join_refs(&iscsi, &domains));
+        let disk_sli = self
+            .disk_vms
+            .iter()
+            .filter_map(|v| Some((v.uuid.clone(), self.disk_sli.get(&v.uuid)?)))
+            .collect();
         let sli = libvirt
             .vms
             .iter()
@@ -95,6 +116,7 @@ impl Collector {
             host,
             libvirt,
             sli,
+            disk_sli,
             ovs,
             iscsi,
             errors,
@@ -122,6 +144,9 @@ impl Snapshot {
         }
         for (uuid, t) in &self.sli {
             crate::sli::series(uuid, t, out);
+        }
+        for (uuid, d) in &self.disk_sli {
+            crate::sli::disk_delay::series(uuid, d, out);
         }
         if let Some(ovs) = &self.ovs {
             sources::ovs::series(ovs, &self.errors, out);

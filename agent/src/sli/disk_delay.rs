@@ -60,7 +60,7 @@ pub fn vm_devices(maps: &[DiskMapping]) -> Vec<VmDevices> {
 }
 
 /// Counters of one VM, in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct VmDiskSli {
     pub observed_secs: f64,
     pub delayed_secs: f64,
@@ -147,25 +147,28 @@ impl DiskDelaySli {
     /// `hvscope_vm_disk_delayed_seconds_total` and its denominator
     /// `hvscope_vm_disk_observed_seconds_total`, per VM.
     pub fn series(&self, out: &mut SeriesBuf) {
-        for (uuid, (name, c)) in &self.vms {
-            let l = [
-                ("domain_uuid", uuid.as_str()),
-                ("domain_name", name.as_str()),
-            ];
-            out.push(
-                "hvscope_vm_disk_delayed_seconds_total",
-                "Seconds in which the VM's disk I/O latency was above the threshold (or I/O was stuck).",
-                &l,
-                c.delayed_secs,
-            );
-            out.push(
-                "hvscope_vm_disk_observed_seconds_total",
-                "Seconds in which the VM's disk latency was observed (denominator of the disk delay SLI).",
-                &l,
-                c.observed_secs,
-            );
+        for (uuid, (_, c)) in &self.vms {
+            series(uuid, c, out);
         }
     }
+}
+
+/// The disk-delay series of one VM (labelled by `domain_uuid` only, like every per-VM series;
+/// the name is in `hvscope_vm_info`).
+pub fn series(uuid: &str, c: &VmDiskSli, out: &mut SeriesBuf) {
+    let l = [("domain_uuid", uuid)];
+    out.push(
+        "hvscope_vm_disk_delayed_seconds_total",
+        "Seconds in which the VM's disk I/O latency was above the threshold (or I/O was stuck).",
+        &l,
+        c.delayed_secs,
+    );
+    out.push(
+        "hvscope_vm_disk_observed_seconds_total",
+        "Seconds in which the VM's disk latency was observed (denominator of the disk delay SLI).",
+        &l,
+        c.observed_secs,
+    );
 }
 
 #[cfg(test)]

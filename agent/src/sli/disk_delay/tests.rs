@@ -47,7 +47,8 @@ fn counts_seconds_above_threshold() {
         .find(|x| x.labels.name() == "hvscope_vm_disk_delayed_seconds_total")
         .unwrap();
     assert_eq!(delayed.value, 2.0);
-    assert_eq!(delayed.labels.get("domain_name"), Some("instance-1"));
+    assert!(delayed.labels.get("domain_uuid").is_some());
+    assert_eq!(delayed.labels.get("domain_name"), None, "names live in hvscope_vm_info");
 }
 
 #[test]
