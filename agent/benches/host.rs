@@ -210,6 +210,41 @@ fn cli_peak_rss(root: &Path) {
     }
 }
 
+/// CPU per part of one collection on `root` (ms), to see where the time goes.
+fn breakdown(root: &HostRoot) {
+    use hvscope_agent::sources::{proc, sys};
+    let time = |name: &str, f: &dyn Fn()| {
+        f();
+        let start = thread_cpu_ns();
+        for _ in 0..ROUNDS {
+            f();
+        }
+        let ms = (thread_cpu_ns() - start) as f64 / 1e6 / ROUNDS as f64;
+        print!("{name} {ms:.2}  ");
+    };
+    print!("  parts (ms):  ");
+    time("proc/stat", &|| {
+        let _ = proc::read_parsed(root, "proc/stat", proc::stat::parse);
+    });
+    time("sys.cpu", &|| {
+        let _ = sys::cpu::read(root);
+    });
+    time("sys.node", &|| {
+        let _ = sys::node::read(root);
+    });
+    time("sys.hugepages", &|| {
+        let _ = sys::hugepages::read(root);
+    });
+    time("sys.net", &|| {
+        let _ = sys::net::read(root);
+    });
+    time("host source", &|| {
+        let mut e = Vec::new();
+        let _ = hvscope_agent::sources::host::collect(root, &[], &mut e);
+    });
+    println!();
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / `cargo test --benches` probing
@@ -222,5 +257,6 @@ fn main() {
         &HostRoot::new(&synth.0),
         Some(&synth.0),
     );
+    breakdown(&HostRoot::new(&synth.0));
     cli_peak_rss(&synth.0);
 }
