@@ -6,7 +6,9 @@ use hvscope_agent::sources::cgroup::{self, CgroupMounts, stats};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(m) = cgroup::parse_proc_cgroup(text) {
         for line in &m {
             if let Some(d) = cgroup::domain_path(&line.path) {

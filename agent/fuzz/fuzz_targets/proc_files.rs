@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = process::parse_cmdline(data);
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = loadavg::parse(text);
     let _ = vmstat::parse(text);
     if let Ok(p) = pressure::parse(text) {

@@ -6,7 +6,9 @@ use hvscope_agent::sources::sys::{self, cpulist, hugepages, net};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(v) = cpulist::parse(text) {
         assert_eq!(cpulist::parse(&cpulist::format(&v)).unwrap(), v);
     }
