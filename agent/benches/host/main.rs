@@ -11,8 +11,7 @@
 //! CPU from utime+stime of `/proc/<pid>/stat` over the scrapes, peak RSS its VmHWM.
 //! Run: `cargo bench -p hvscope-agent --bench host` (needs `prometheus-node-exporter`).
 
-#[path = "host_synth.rs"]
-mod host_synth;
+mod synth;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -251,7 +250,7 @@ fn main() {
     }
     compare("this machine (live)", &HostRoot::default(), None);
     cli_peak_rss(Path::new("/"));
-    let synth = host_synth::SynthHost::new(128, 4, 40, 400);
+    let synth = synth::SynthHost::new(128, 4, 40, 400);
     compare(
         "synthetic: 128 CPUs, 4 NUMA nodes, 40 interfaces, 400 processes",
         &HostRoot::new(&synth.0),
