@@ -89,7 +89,9 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         }
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut buf = Vec::new();
+    // Most host files are attributes under a page: one read fills them, a second sees EOF
+    // (an empty Vec would start with small probe reads and regrow).
+    let mut buf = Vec::with_capacity(4096);
     // procfs files report size 0: read up to the limit + 1 to detect oversize.
     file.take(limit + 1).read_to_end(&mut buf).map_err(io)?;
     if buf.len() as u64 > limit {

@@ -71,7 +71,9 @@ impl Uplinks {
         };
         let mut missing_bond = Vec::new();
         for b in &self.config.uplink_bonds {
-            if !ifs.iter().any(|i| &i.name == b && i.bond_members.is_some()) {
+            let has_members =
+                |i: &Interface| i.bond_members.as_ref().is_some_and(|m| !m.is_empty());
+            if !ifs.iter().any(|i| &i.name == b && has_members(i)) {
                 missing_bond.push(b.clone());
             }
         }
@@ -100,7 +102,7 @@ impl Uplinks {
                     UplinksAllDown::ID,
                     Severity::Critical,
                     &[("interfaces", &list)],
-                    format!("configured uplink bond {list} does not exist or is not a bond"),
+                    format!("configured uplink bond {list} does not exist, is not a bond or has no members"),
                 ));
             }
             return out;

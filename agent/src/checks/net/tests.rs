@@ -73,6 +73,10 @@ fn configured_names_and_missing_things() {
     assert!(f[0].message.contains("does not exist"));
     let f = run(&t, &net("[net]\nuplink_bonds = ['bond7']"));
     assert_eq!((f.len(), f[0].check.as_str()), (1, UplinksAllDown::ID));
+    t.write("sys/class/net/bond0/bonding/slaves", "\n");
+    let f = run(&t, &net("[net]\nuplink_bonds = ['bond0']"));
+    assert_eq!((f.len(), f[0].severity), (1, Severity::Critical), "{f:?}");
+    assert!(f[0].message.contains("no members"));
     // No bonds and nothing configured: nothing to check.
     let plain = TestTree::new("net-plain", &[]);
     plain.interface("eth0", "down", Some(false));

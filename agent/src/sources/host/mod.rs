@@ -15,12 +15,12 @@ use crate::host_root::HostRoot;
 use crate::sources::SourceError;
 use crate::sources::proc::{
     self, ProcError, diskstats::DiskStat, loadavg::LoadAvg, meminfo::MemInfo, mounts::Mount,
-    pressure::Pressure, process::Process, stat::Stat, vmstat::VmStat,
+    pressure::Pressure, stat::Stat, vmstat::VmStat,
 };
 use crate::sources::rootfs::{self, RootFs};
 use crate::sources::sys::{self, cpu::Cpus, hugepages::Pool, net::Interface, node::Node};
 
-pub use processes::{DaemonStatus, daemon_status};
+pub use processes::{DaemonStatus, ProcessScan, daemon_status};
 
 /// PSI of the three resources.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -41,7 +41,7 @@ pub struct Host {
     pub pressure: Option<HostPressure>,
     pub diskstats: Option<Vec<DiskStat>>,
     pub mounts: Option<Vec<Mount>>,
-    pub processes: Option<Vec<Process>>,
+    pub processes: Option<ProcessScan>,
     pub cpus: Option<Cpus>,
     pub numa: Option<Vec<Node>>,
     pub hugepages: Option<Vec<Pool>>,
@@ -136,10 +136,10 @@ pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError
             "needs proc.mounts, which could not be read",
         ));
     }
-    let processes = keep(PARTS[7], processes::read(root), errors);
+    let processes = keep(PARTS[7], processes::read(root, daemons), errors);
     let daemons = processes
-        .as_deref()
-        .map(|p| daemons.iter().map(|d| daemon_status(d, p)).collect())
+        .as_ref()
+        .map(|p| p.daemons.clone())
         .unwrap_or_default();
     let (net, net_via) = read_net(root);
     Host {

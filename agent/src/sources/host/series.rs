@@ -314,7 +314,7 @@ fn rootfs_series(host: &Host, out: &mut SeriesBuf) {
             "hvscope_host_processes",
             "Processes (not threads) on the host.",
             &[],
-            p.len() as f64,
+            p.count as f64,
         );
     }
     for d in &host.daemons {

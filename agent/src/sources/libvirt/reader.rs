@@ -118,25 +118,6 @@ pub fn sample(root: &HostRoot, targets: &[SliTarget]) -> Vec<VmSample> {
     out
 }
 
-/// The domain-level cgroup directories of a QEMU process (its threads sit in `emulator`,
-/// `vcpuN` sub-groups; the domain is the `….libvirt-qemu` / `machine-qemu….scope` level).
-fn domain_cgroups(root: &HostRoot, pid: u32, mounts: &CgroupMounts) -> Vec<cgroup::CgroupDir> {
-    let Some(members) = root
-        .read_string(format!("proc/{pid}/cgroup"))
-        .ok()
-        .and_then(|t| cgroup::parse_proc_cgroup(&t).ok())
-    else {
-        return Vec::new();
-    };
-    let members: Vec<cgroup::Membership> = members
-        .into_iter()
-        .filter_map(|mut m| {
-            m.path = cgroup::domain_path(&m.path)?.to_owned();
-            Some(m)
-        })
-        .collect();
-    mounts.dirs(&members)
-}
 
 /// Reads the domain's cgroup figures: from the v2 directory first (one directory holds
 /// everything where its controllers are enabled), then only the v1 files for what v2 lacked —
@@ -428,7 +409,11 @@ impl LibvirtSource {
                 sched,
             });
         }
-        let dirs = domain_cgroups(root, pid, cg_mounts);
+        let dirs = cgroup::locate_domain(root, pid, cg_mounts)
+            .ok()
+            .flatten()
+            .map(|d| d.dirs)
+            .unwrap_or_default();
         let cgroup_v2_dir = dirs
             .iter()
             .find(|d| d.hierarchy == Hierarchy::V2)

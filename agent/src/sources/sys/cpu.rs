@@ -40,6 +40,14 @@ pub fn read(root: &HostRoot) -> Result<Cpus, SysError> {
     })?;
     let present = read_optional(root, &base.join("present"), cpulist::parse)?.unwrap_or_default();
     let isolated = read_optional(root, &base.join("isolated"), cpulist::parse)?.unwrap_or_default();
+    if let Some(t) = cached_topology(root, &online) {
+        return Ok(Cpus {
+            online,
+            present,
+            isolated,
+            topology: t,
+        });
+    }
     let mut topology = Vec::new();
     for name in list_dir(root, base)?.unwrap_or_default() {
         let Some(cpu) = index_of(&name, "cpu") else {
@@ -53,12 +61,36 @@ pub fn read(root: &HostRoot) -> Result<Cpus, SysError> {
         }
     }
     topology.sort_by_key(|t| t.cpu);
+    remember_topology(root, &online, &topology);
     Ok(Cpus {
         online,
         present,
         isolated,
         topology,
     })
+}
+
+/// The topology of the last read per host root, keyed by the online CPUs: it changes only with
+/// CPU hotplug, which changes `online`, and re-reading it costs two files per CPU per
+/// collection. At most [`CACHED_ROOTS`] roots are remembered (one in the daemon).
+type TopologyCache = Vec<(PathBuf, Vec<u32>, Vec<CpuTopology>)>;
+static TOPOLOGY: std::sync::Mutex<TopologyCache> = std::sync::Mutex::new(Vec::new());
+const CACHED_ROOTS: usize = 16;
+
+fn cached_topology(root: &HostRoot, online: &[u32]) -> Option<Vec<CpuTopology>> {
+    let c = TOPOLOGY.lock().unwrap_or_else(|p| p.into_inner());
+    c.iter()
+        .find(|(r, o, _)| r == root.root() && o == online)
+        .map(|(_, _, t)| t.clone())
+}
+
+fn remember_topology(root: &HostRoot, online: &[u32], t: &[CpuTopology]) {
+    let mut c = TOPOLOGY.lock().unwrap_or_else(|p| p.into_inner());
+    c.retain(|(r, _, _)| r != root.root());
+    if c.len() >= CACHED_ROOTS {
+        c.remove(0);
+    }
+    c.push((root.root().to_path_buf(), online.to_vec(), t.to_vec()));
 }
 
 #[cfg(test)]
@@ -76,6 +108,47 @@ mod tests {
         assert_eq!(c.present, vec![0, 1]);
         assert!(c.isolated.is_empty());
         assert!(c.topology.is_empty());
+    }
+
+    #[test]
+    fn topology_is_read_and_cached_until_online_changes() {
+        let dir = std::env::temp_dir().join(format!("hvscope-topo-{}", std::process::id()));
+        let w = |rel: &str, v: &str| {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, v).unwrap();
+        };
+        w("sys/devices/system/cpu/online", "0-1\n");
+        for c in 0..3 {
+            w(
+                &format!("sys/devices/system/cpu/cpu{c}/topology/physical_package_id"),
+                "0\n",
+            );
+            w(
+                &format!("sys/devices/system/cpu/cpu{c}/topology/core_id"),
+                &format!("{c}\n"),
+            );
+        }
+        let root = HostRoot::new(&dir);
+        let t = read(&root).unwrap().topology;
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            t[2],
+            CpuTopology {
+                cpu: 2,
+                package: 0,
+                core: 2
+            }
+        );
+        std::fs::remove_dir_all(dir.join("sys/devices/system/cpu/cpu2")).unwrap();
+        assert_eq!(read(&root).unwrap().topology.len(), 3, "cached");
+        w("sys/devices/system/cpu/online", "0-2\n");
+        assert_eq!(
+            read(&root).unwrap().topology.len(),
+            2,
+            "re-read after hotplug"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
