@@ -1,0 +1,3 @@
+//! The aggregator's time-series storage.
+pub mod bits;
+pub mod xor;
