@@ -27,10 +27,8 @@ impl BitWriter {
             self.free = 8;
         }
         self.free -= 1;
-        if one {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= 1 << self.free;
-            }
+        if one && let Some(last) = self.bytes.last_mut() {
+            *last |= 1 << self.free;
         }
     }
 
