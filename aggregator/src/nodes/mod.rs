@@ -1,12 +1,17 @@
 //! Live state of every node: connection, identity of the agent instance, the latest value of
 //! each series, and the open findings. Applying a batch is idempotent per
-//! (node, agent instance, sequence): a batch received twice is applied once.
+//! (node, agent instance, sequence): a batch received twice is applied once. Every applied
+//! sample is also appended to the TSDB head ([`Db`]); liveness series are in [`liveness`].
+
+pub mod liveness;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use hvscope_proto::v1::{Batch, Finding, Hello, Label, SeriesDef, Severity};
 use serde::Serialize;
+
+use crate::tsdb::{Db, SeriesHandle};
 
 /// One agent process on one boot of a node: sequences restart with each.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -18,12 +23,21 @@ pub struct Instance {
 /// A series as stored: labels with `node` stamped by the aggregator.
 pub type Labels = Arc<Vec<(String, String)>>;
 
+/// A series defined by an agent: its stored labels and its handle in the TSDB.
+#[derive(Debug, Clone)]
+struct Def {
+    labels: Labels,
+    series: SeriesHandle,
+}
+
 /// State of one node.
 #[derive(Debug, Default)]
 pub struct Node {
     pub name: String,
     pub streams: u32,
     pub last_seen_ms: i64,
+    /// Collection time of the newest applied batch (ms), 0 before the first.
+    pub last_batch_ms: i64,
     pub hello: Hello,
     pub instance: Instance,
     /// Highest sequence applied for `instance`.
@@ -32,7 +46,7 @@ pub struct Node {
     pub stream_first_seq: Option<u64>,
     pub batches: u64,
     pub samples: u64,
-    defs: HashMap<u64, Labels>,
+    defs: HashMap<u64, Def>,
     latest: HashMap<u64, (i64, f64)>,
     pub findings: Vec<Finding>,
 }
@@ -92,6 +106,7 @@ impl Node {
     /// reference undefined series (first attempt); otherwise those samples are dropped.
     fn apply(
         &mut self,
+        db: &Db,
         batch: &Batch,
         samples: &[(u64, f64)],
         strict: bool,
@@ -102,7 +117,9 @@ impl Node {
             return Applied::Duplicate;
         }
         for SeriesDef { id, labels } in &batch.defs {
-            self.defs.insert(*id, stamp_labels(labels, &self.name));
+            let labels = stamp_labels(labels, &self.name);
+            let series = db.series(&labels);
+            self.defs.insert(*id, Def { labels, series });
         }
         let unknown = samples
             .iter()
@@ -113,11 +130,13 @@ impl Node {
         }
         let mut stored = 0;
         for &(id, v) in samples {
-            if self.defs.contains_key(&id) {
+            if let Some(def) = self.defs.get_mut(&id) {
+                db.append(&mut def.series, batch.timestamp_ms, v);
                 self.latest.insert(id, (batch.timestamp_ms, v));
                 stored += 1;
             }
         }
+        self.last_batch_ms = self.last_batch_ms.max(batch.timestamp_ms);
         let gap = if self.last_seq > 0 {
             batch.seq - self.last_seq - 1
         } else {
@@ -139,6 +158,7 @@ impl Node {
 #[derive(Debug, Default)]
 pub struct NodeStore {
     nodes: RwLock<BTreeMap<String, Arc<Mutex<Node>>>>,
+    db: Arc<Db>,
 }
 
 fn lock(n: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
@@ -146,6 +166,19 @@ fn lock(n: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
 }
 
 impl NodeStore {
+    /// A store whose samples go to `db`.
+    pub fn with_db(db: Arc<Db>) -> Self {
+        Self {
+            nodes: RwLock::default(),
+            db,
+        }
+    }
+
+    /// The TSDB head samples are appended to.
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
     fn node(&self, name: &str) -> Arc<Mutex<Node>> {
         if let Some(n) = self
             .nodes
@@ -188,7 +221,7 @@ impl NodeStore {
         strict: bool,
         now_ms: i64,
     ) -> Applied {
-        lock(&self.node(node)).apply(batch, samples, strict, now_ms)
+        lock(&self.node(node)).apply(&self.db, batch, samples, strict, now_ms)
     }
 
     /// Number of nodes known.
@@ -281,7 +314,7 @@ impl NodeView {
                 .iter()
                 .filter_map(|(id, (ts, value))| {
                     Some(SeriesView {
-                        labels: n.defs.get(id)?.iter().cloned().collect(),
+                        labels: n.defs.get(id)?.labels.iter().cloned().collect(),
                         timestamp_ms: *ts,
                         value: *value,
                     })
