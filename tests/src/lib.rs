@@ -3,6 +3,8 @@
 //! Tests run the real binaries: `tests/run` builds them first (`cargo build --workspace --bins`).
 #![forbid(unsafe_code)]
 
+pub mod prom;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

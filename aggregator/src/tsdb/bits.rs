@@ -32,27 +32,35 @@ impl BitWriter {
         }
     }
 
-    /// Appends the low `n` bits of `v` (n ≤ 64), high bit first.
+    /// Appends the low `n` bits of `v` (n ≤ 64), high bit first: whole bytes first, then
+    /// single bits, as Prometheus' `bstream.writeBits` does (which decides the byte layout).
     pub fn bits(&mut self, v: u64, n: u32) {
-        let mut n = n;
+        let mut n = n.min(64);
+        let mut u = if n == 0 { 0 } else { v << (64 - n) };
+        while n >= 8 {
+            self.byte((u >> 56) as u8);
+            u <<= 8;
+            n -= 8;
+        }
         while n > 0 {
-            if self.free == 0 {
-                self.bytes.push(0);
-                self.free = 8;
-            }
-            let take = n.min(u32::from(self.free));
-            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            self.free -= take as u8;
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= chunk << self.free;
-            }
-            n -= take;
+            self.bit(u >> 63 == 1);
+            u <<= 1;
+            n -= 1;
         }
     }
 
-    /// Appends a whole byte (aligned or not).
+    /// Appends a whole byte exactly like Prometheus' `bstream.writeByte`: the byte is split
+    /// over the last byte's free bits and a new byte, which is *always* appended, even when
+    /// the write was aligned (it is then entirely free and still part of the chunk).
     pub fn byte(&mut self, b: u8) {
-        self.bits(u64::from(b), 8);
+        if self.free == 0 {
+            self.bytes.push(0);
+            self.free = 8;
+        }
+        if let Some(last) = self.bytes.last_mut() {
+            *last |= b >> (8 - self.free);
+        }
+        self.bytes.push((u16::from(b) << self.free) as u8);
     }
 }
 
@@ -175,10 +183,14 @@ mod tests {
         w.bit(true);
         assert_eq!(w.bytes, vec![0b1011_1111, 0b1000_0000]);
         assert_eq!(w.free_bits(), 7);
+        // Byte writes always leave a trailing (possibly wholly free) byte, as in Prometheus.
         let mut w = BitWriter::default();
         put_varint(&mut w, 1);
         put_uvarint(&mut w, 300);
-        assert_eq!(w.bytes, vec![2, 0xac, 0x02]);
+        assert_eq!(w.bytes, vec![2, 0xac, 0x02, 0]);
+        assert_eq!(w.free_bits(), 8);
+        w.bits(0b101, 3);
+        assert_eq!(w.bytes, vec![2, 0xac, 0x02, 0b1010_0000]);
     }
 
     #[test]

@@ -83,6 +83,11 @@ fn known_byte_vectors() {
     want.extend_from_slice(&[0b1100_0010, 0b0101_1111, 0b1111_1111, 0b0000_0000]);
     assert_eq!(c.bytes(), &want[..]);
 
+    // A one-sample chunk ends with the wholly free byte Prometheus' writeByte leaves.
+    let one = encode(&[(1000, 1.0)]);
+    assert_eq!(one.bytes().len(), 2 + 2 + 8 + 1);
+    assert_eq!(one.bytes().last(), Some(&0));
+
     // An empty chunk is just the header.
     assert_eq!(XorChunk::new().bytes(), &[0, 0]);
     assert_eq!(decode(&[0, 0]).unwrap(), vec![]);
