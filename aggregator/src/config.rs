@@ -60,6 +60,17 @@ pub struct StorageConfig {
     pub liveness_interval_secs: u64,
     /// A connected node silent for longer than this many seconds counts as down.
     pub node_stale_after_secs: u64,
+    /// Directory of the write-ahead log; unset: no WAL (an aggregator restart loses the
+    /// samples it held; agents' spools cover only what was not yet acknowledged).
+    pub wal_dir: Option<PathBuf>,
+    /// `fdatasync` each batch before acknowledging it (survives power loss). `false`: the
+    /// batch is in the page cache before the ack (survives a crash of the process only).
+    pub wal_fsync: bool,
+    /// Size at which a new WAL segment is started, bytes.
+    pub wal_segment_bytes: u64,
+    /// Largest total WAL size, bytes; beyond it the oldest segments are deleted (bounds disk
+    /// use and replay time).
+    pub wal_max_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -68,6 +79,10 @@ impl Default for StorageConfig {
             retention_secs: 24 * 3600,
             liveness_interval_secs: 10,
             node_stale_after_secs: 60,
+            wal_dir: None,
+            wal_fsync: true,
+            wal_segment_bytes: 64 << 20,
+            wal_max_bytes: 4 << 30,
         }
     }
 }

@@ -52,6 +52,7 @@ pub struct Metrics {
     pub remote_read_requests: AtomicU64,
     pub remote_read_errors: AtomicU64,
     pub remote_read_frames: AtomicU64,
+    pub wal_replayed_records: AtomicU64,
     rejected: [AtomicU64; 4],
     pub cert_not_after: AtomicI64,
 }
@@ -157,6 +158,12 @@ impl Metrics {
             "counter",
             "STREAMED_XOR_CHUNKS frames sent.",
             g(&self.remote_read_frames),
+        );
+        one(
+            "hvscope_aggregator_wal_replayed_records",
+            "gauge",
+            "Write-ahead log records replayed at start.",
+            g(&self.wal_replayed_records),
         );
         render_storage(&mut one, db);
         let exp = self.cert_not_after.load(Ordering::Relaxed);

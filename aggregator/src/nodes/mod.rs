@@ -4,6 +4,7 @@
 //! sample is also appended to the TSDB head ([`Db`]); liveness series are in [`liveness`].
 
 pub mod liveness;
+mod wal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,6 +13,7 @@ use hvscope_proto::v1::{Batch, Finding, Hello, Label, SeriesDef, Severity};
 use serde::Serialize;
 
 use crate::tsdb::{Db, SeriesHandle};
+use crate::wal::Wal;
 
 /// One agent process on one boot of a node: sequences restart with each.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -49,6 +51,10 @@ pub struct Node {
     defs: HashMap<u64, Def>,
     latest: HashMap<u64, (i64, f64)>,
     pub findings: Vec<Finding>,
+    /// WAL segment the ids in `wal_defined` were written to.
+    wal_segment: u64,
+    /// Series ids whose definition the current WAL segment holds.
+    wal_defined: std::collections::HashSet<u64>,
 }
 
 /// What applying a batch did.
@@ -60,6 +66,8 @@ pub enum Applied {
     Duplicate,
     /// Samples reference series never defined on this node: ask for a resend from here.
     UnknownSeries { unknown: usize },
+    /// The write-ahead log refused the batch: nothing applied, no ack.
+    NotDurable { error: String },
 }
 
 /// Converts wire labels to stored labels: sorted, `node` replaced by the certificate's name.
@@ -107,6 +115,7 @@ impl Node {
     fn apply(
         &mut self,
         db: &Db,
+        wal: Option<&Wal>,
         batch: &Batch,
         samples: &[(u64, f64)],
         strict: bool,
@@ -127,6 +136,13 @@ impl Node {
             .count();
         if unknown > 0 && strict {
             return Applied::UnknownSeries { unknown };
+        }
+        if let Some(wal) = wal
+            && let Err(e) = wal.append(|segment| self.wal_record(segment, batch, samples))
+        {
+            return Applied::NotDurable {
+                error: e.to_string(),
+            };
         }
         let mut stored = 0;
         for &(id, v) in samples {
@@ -159,6 +175,7 @@ impl Node {
 pub struct NodeStore {
     nodes: RwLock<BTreeMap<String, Arc<Mutex<Node>>>>,
     db: Arc<Db>,
+    wal: Option<Arc<Wal>>,
 }
 
 fn lock(n: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
@@ -171,7 +188,18 @@ impl NodeStore {
         Self {
             nodes: RwLock::default(),
             db,
+            wal: None,
         }
+    }
+
+    /// Logs every applied batch to `wal` before it is applied (and acknowledged).
+    pub fn set_wal(&mut self, wal: Arc<Wal>) {
+        self.wal = Some(wal);
+    }
+
+    /// The write-ahead log, when configured.
+    pub fn wal(&self) -> Option<&Arc<Wal>> {
+        self.wal.as_ref()
     }
 
     /// The TSDB head samples are appended to.
@@ -221,7 +249,14 @@ impl NodeStore {
         strict: bool,
         now_ms: i64,
     ) -> Applied {
-        lock(&self.node(node)).apply(&self.db, batch, samples, strict, now_ms)
+        lock(&self.node(node)).apply(
+            &self.db,
+            self.wal.as_deref(),
+            batch,
+            samples,
+            strict,
+            now_ms,
+        )
     }
 
     /// Number of nodes known.
