@@ -135,12 +135,15 @@ impl Db {
 
     /// Appends one sample through `handle`; re-registers the series if retention removed it.
     pub fn append(&self, handle: &mut SeriesHandle, t: i64, v: f64) -> Appended {
-        let removed = lock(handle).removed;
-        if removed {
-            let labels = lock(handle).labels.clone();
+        let mut s = lock(handle);
+        if s.removed {
+            let labels = s.labels.clone();
+            drop(s);
             *handle = self.series(&labels);
+            s = lock(handle);
         }
-        let r = lock(handle).append(t, v);
+        let r = s.append(t, v);
+        drop(s);
         match r {
             Appended::Stored { bytes } => {
                 self.counters.samples.fetch_add(1, Ordering::Relaxed);

@@ -63,8 +63,8 @@ impl MemSeries {
             return Appended::OutOfOrder;
         }
         if self.head.is_full() {
-            let mut full = std::mem::take(&mut self.head);
-            full.shrink();
+            // Closed chunks are copied into exactly-sized shared buffers.
+            let full = std::mem::take(&mut self.head);
             self.closed.push_back(ChunkRef {
                 min_time_ms: full.min_time(),
                 max_time_ms: full.max_time(),

@@ -42,7 +42,15 @@ impl XorChunk {
     /// An empty chunk (two zero header bytes).
     pub fn new() -> Self {
         Self {
-            w: BitWriter::from_parts(vec![0, 0], 0),
+            // Prometheus starts chunks with room for 128 bytes, about a full chunk.
+            w: BitWriter::from_parts(
+                {
+                    let mut v = Vec::with_capacity(128);
+                    v.extend_from_slice(&[0, 0]);
+                    v
+                },
+                0,
+            ),
             num: 0,
             t: 0,
             v: 0.0,
@@ -86,11 +94,6 @@ impl XorChunk {
     /// Bytes held (capacity included).
     pub fn heap_bytes(&self) -> usize {
         self.w.bytes.capacity()
-    }
-
-    /// Releases spare capacity (called when the chunk is closed).
-    pub fn shrink(&mut self) {
-        self.w.bytes.shrink_to_fit();
     }
 
     /// Appends a sample. Timestamps should increase; the caller enforces order.
