@@ -25,6 +25,31 @@ use crate::tsdb::Db;
 pub const STREAMED_CONTENT_TYPE: &str =
     "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse";
 
+/// Frames are handed to the HTTP body in writes of about this size (one series' frame is
+/// often a few hundred bytes; a write each would dominate the cost).
+const WRITE_BYTES: usize = 64 << 10;
+
+/// Joins whole frames into writes of at least `target` bytes (the last one may be smaller).
+struct Coalesce<I> {
+    frames: I,
+    target: usize,
+}
+
+impl<I: Iterator<Item = Vec<u8>>> Iterator for Coalesce<I> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        let mut out = self.frames.next()?;
+        while out.len() < self.target {
+            match self.frames.next() {
+                Some(f) => out.extend_from_slice(&f),
+                None => break,
+            }
+        }
+        Some(out)
+    }
+}
+
 /// What the handler reads.
 #[derive(Clone)]
 pub struct ReadState {
@@ -168,15 +193,21 @@ async fn serve(s: ReadState, body: Bytes) -> Result<Response, ReadError> {
             let frames = queries
                 .into_iter()
                 .flat_map(move |(i, sel)| codec::frames(i, sel, max))
-                .map(move |f| {
-                    // The permit lives as long as the body is being produced.
-                    let _held = &permit;
+                .inspect(move |_| {
                     metrics.remote_read_frames.fetch_add(1, Ordering::Relaxed);
-                    Ok::<_, Infallible>(Bytes::from(f))
                 });
+            let writes = Coalesce {
+                frames,
+                target: WRITE_BYTES.min(max.max(1)),
+            }
+            .map(move |w| {
+                // The permit lives as long as the body is being produced.
+                let _held = &permit;
+                Ok::<_, Infallible>(Bytes::from(w))
+            });
             Ok((
                 [(header::CONTENT_TYPE, STREAMED_CONTENT_TYPE)],
-                Body::from_stream(tokio_stream::iter(frames)),
+                Body::from_stream(tokio_stream::iter(writes)),
             )
                 .into_response())
         }
@@ -190,4 +221,30 @@ pub fn router(state: ReadState) -> Router {
         .route("/api/v1/read", post(read))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesce_keeps_frames_whole_and_in_order() {
+        let frames = (0u8..10).map(|i| vec![i; 10]);
+        let writes: Vec<Vec<u8>> = Coalesce { frames, target: 25 }.collect();
+        assert_eq!(
+            writes.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![30, 30, 30, 10]
+        );
+        let all: Vec<u8> = writes.concat();
+        let want: Vec<u8> = (0u8..10).flat_map(|i| vec![i; 10]).collect();
+        assert_eq!(all, want);
+        assert_eq!(
+            Coalesce {
+                frames: std::iter::empty::<Vec<u8>>(),
+                target: 5
+            }
+            .count(),
+            0
+        );
+    }
 }
