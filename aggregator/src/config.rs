@@ -50,6 +50,78 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// Time-series storage.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Seconds of samples kept in memory; older chunks are dropped (checked every minute).
+    pub retention_secs: u64,
+    /// Seconds between two liveness samples (`hvscope_node_up`, last report) per node.
+    pub liveness_interval_secs: u64,
+    /// A connected node silent for longer than this many seconds counts as down.
+    pub node_stale_after_secs: u64,
+    /// Directory of the write-ahead log; unset: no WAL (an aggregator restart loses the
+    /// samples it held; agents' spools cover only what was not yet acknowledged).
+    pub wal_dir: Option<PathBuf>,
+    /// `fdatasync` each batch before acknowledging it (survives power loss). `false`: the
+    /// batch is in the page cache before the ack (survives a crash of the process only).
+    pub wal_fsync: bool,
+    /// Size at which a new WAL segment is started, bytes.
+    pub wal_segment_bytes: u64,
+    /// Largest total WAL size, bytes; beyond it the oldest segments are deleted (bounds disk
+    /// use and replay time).
+    pub wal_max_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            retention_secs: 24 * 3600,
+            liveness_interval_secs: 10,
+            node_stale_after_secs: 60,
+            wal_dir: None,
+            wal_fsync: true,
+            wal_segment_bytes: 64 << 20,
+            wal_max_bytes: 4 << 30,
+        }
+    }
+}
+
+/// `POST /api/v1/read` (Prometheus remote-read) limits; each breach is answered with an HTTP
+/// error naming the limit.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteReadConfig {
+    /// Largest compressed request body, bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Largest request once snappy-decoded, bytes (413 beyond, checked before decoding).
+    pub max_decoded_bytes: usize,
+    /// Most queries in one request (400 beyond).
+    pub max_queries: usize,
+    /// Most matchers in one query (400 beyond).
+    pub max_matchers_per_query: usize,
+    /// Most samples in one `SAMPLES` response (422 beyond; streamed chunks are not limited).
+    pub max_samples_per_response: usize,
+    /// Target size of one `STREAMED_XOR_CHUNKS` frame, bytes.
+    pub max_frame_bytes: usize,
+    /// Remote reads served at once; more are refused with 503.
+    pub max_concurrent_reads: usize,
+}
+
+impl Default for RemoteReadConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 << 20,
+            max_decoded_bytes: 32 << 20,
+            max_queries: 64,
+            max_matchers_per_query: 256,
+            max_samples_per_response: 50_000_000,
+            max_frame_bytes: 1 << 20,
+            max_concurrent_reads: 10,
+        }
+    }
+}
+
 /// The aggregator's configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +129,10 @@ pub struct Config {
     pub grpc: GrpcConfig,
     pub http: HttpConfig,
     pub tls: TlsConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub remote_read: RemoteReadConfig,
 }
 
 fn default_handshake_timeout_secs() -> u64 {
@@ -94,6 +170,17 @@ mod tests {
         assert_eq!(c.grpc.listen.port(), 4317);
         assert_eq!(c.grpc.handshake_timeout_secs, 10);
         let e = Config::parse(&format!("{ok}bogus=1\n"), Path::new("x.toml")).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        assert_eq!(c.storage.retention_secs, 86_400);
+        assert_eq!(c.remote_read.max_body_bytes, 32 << 20);
+        let tuned =
+            format!("{ok}[storage]\nretention_secs=60\n[remote_read]\nmax_concurrent_reads=2\n");
+        let c = Config::parse(&tuned, Path::new("x")).unwrap();
+        assert_eq!(c.storage.retention_secs, 60);
+        assert_eq!(c.storage.liveness_interval_secs, 10);
+        assert_eq!(c.remote_read.max_concurrent_reads, 2);
+        let e =
+            Config::parse(&format!("{ok}[storage]\nretention=1\n"), Path::new("x")).unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
         let e = Config::parse("[grpc]\nlisten='nope'", Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().starts_with("x.toml: "), "{e}");

@@ -85,6 +85,8 @@ pub async fn run(
             cert: dir.0.join("aggregator.pem"),
             key: dir.0.join("aggregator-key.pem"),
         },
+        storage: Default::default(),
+        remote_read: Default::default(),
     };
     let running = crate::start(config, rx.clone()).await?;
     println!(

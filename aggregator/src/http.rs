@@ -1,5 +1,6 @@
 //! The HTTP API: `GET /api/v1/nodes` (JSON view of nodes and findings), `GET /metrics`
-//! (self-metrics), `GET /-/healthy`. Handlers only wire HTTP to the node store and metrics.
+//! (self-metrics), `GET /-/healthy`, and `POST /api/v1/read` (Prometheus remote-read, see
+//! [`crate::remote_read`]). Handlers only wire HTTP to the node store and metrics.
 
 use std::sync::Arc;
 
@@ -10,14 +11,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use crate::config::RemoteReadConfig;
 use crate::metrics::Metrics;
 use crate::nodes::NodeStore;
+use crate::remote_read::handler::{self as read, ReadState};
 
 /// What the handlers read.
 #[derive(Clone)]
 pub struct HttpState {
     pub store: Arc<NodeStore>,
     pub metrics: Arc<Metrics>,
+    pub remote_read: RemoteReadConfig,
 }
 
 #[derive(Deserialize)]
@@ -37,15 +41,21 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(s.store.len()),
+        s.metrics.render(s.store.len(), &s.store.db().stats()),
     )
 }
 
 /// The router.
 pub fn router(state: HttpState) -> Router {
+    let reads = ReadState::new(
+        state.store.db().clone(),
+        state.metrics.clone(),
+        state.remote_read.clone(),
+    );
     Router::new()
         .route("/api/v1/nodes", get(nodes))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "ok\n" }))
         .with_state(state)
+        .merge(read::router(reads))
 }

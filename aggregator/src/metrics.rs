@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::tsdb::DbStats;
+
 /// Why a connection on the gRPC port was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
@@ -47,6 +49,10 @@ pub struct Metrics {
     pub sequence_gaps: AtomicU64,
     pub unknown_series_samples: AtomicU64,
     pub stream_errors: AtomicU64,
+    pub remote_read_requests: AtomicU64,
+    pub remote_read_errors: AtomicU64,
+    pub remote_read_frames: AtomicU64,
+    pub wal_replayed_records: AtomicU64,
     rejected: [AtomicU64; 4],
     pub cert_not_after: AtomicI64,
 }
@@ -64,8 +70,9 @@ impl Metrics {
         self.rejected[i].load(Ordering::Relaxed)
     }
 
-    /// Renders the text exposition format; `nodes` is the number of known nodes.
-    pub fn render(&self, nodes: usize) -> String {
+    /// Renders the text exposition format; `nodes` is the number of known nodes, `db` the
+    /// storage figures.
+    pub fn render(&self, nodes: usize, db: &DbStats) -> String {
         let mut o = String::with_capacity(2048);
         let mut one = |name: &str, kind: &str, help: &str, v: f64| {
             let _ = write!(
@@ -134,6 +141,31 @@ impl Metrics {
             "Agent streams that ended with an error.",
             g(&self.stream_errors),
         );
+        one(
+            "hvscope_aggregator_remote_read_requests_total",
+            "counter",
+            "Remote-read requests received.",
+            g(&self.remote_read_requests),
+        );
+        one(
+            "hvscope_aggregator_remote_read_errors_total",
+            "counter",
+            "Remote-read requests refused (bad input, limits, busy).",
+            g(&self.remote_read_errors),
+        );
+        one(
+            "hvscope_aggregator_remote_read_frames_total",
+            "counter",
+            "STREAMED_XOR_CHUNKS frames sent.",
+            g(&self.remote_read_frames),
+        );
+        one(
+            "hvscope_aggregator_wal_replayed_records",
+            "gauge",
+            "Write-ahead log records replayed at start.",
+            g(&self.wal_replayed_records),
+        );
+        render_storage(&mut one, db);
         let exp = self.cert_not_after.load(Ordering::Relaxed);
         if exp > 0 {
             one(
@@ -160,6 +192,66 @@ impl Metrics {
     }
 }
 
+/// Storage figures: sizes, and the memory per sample and per series.
+fn render_storage(one: &mut impl FnMut(&str, &str, &str, f64), s: &DbStats) {
+    one(
+        "hvscope_aggregator_tsdb_series",
+        "gauge",
+        "Series in the in-memory head.",
+        s.series as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_samples",
+        "gauge",
+        "Samples held in the head.",
+        s.samples as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_chunk_bytes",
+        "gauge",
+        "Bytes of XOR chunk data held.",
+        s.chunk_bytes as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_bytes_per_sample",
+        "gauge",
+        "Chunk bytes per sample held.",
+        if s.samples > 0 {
+            s.chunk_bytes as f64 / s.samples as f64
+        } else {
+            0.0
+        },
+    );
+    one(
+        "hvscope_aggregator_tsdb_series_overhead_bytes",
+        "gauge",
+        "Estimated bytes per series outside chunks (labels, index, structures).",
+        if s.series > 0 {
+            s.overhead_bytes as f64 / s.series as f64
+        } else {
+            0.0
+        },
+    );
+    one(
+        "hvscope_aggregator_tsdb_label_pairs",
+        "gauge",
+        "Distinct label pairs in the inverted index.",
+        s.label_pairs as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_samples_appended_total",
+        "counter",
+        "Samples appended to the head.",
+        s.appended_total as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_out_of_order_samples_total",
+        "counter",
+        "Samples dropped because their timestamp was not after the series' newest.",
+        s.out_of_order_total as f64,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +261,14 @@ mod tests {
         let m = Metrics::default();
         m.reject(RejectReason::UntrustedCertificate);
         m.reject(RejectReason::UntrustedCertificate);
-        let t = m.render(3);
+        let db = DbStats {
+            series: 2,
+            samples: 10,
+            chunk_bytes: 15,
+            ..Default::default()
+        };
+        let t = m.render(3, &db);
+        assert!(t.contains("hvscope_aggregator_tsdb_bytes_per_sample 1.5"));
         assert!(t.contains(
             "hvscope_aggregator_rejected_connections_total{reason=\"untrusted_certificate\"} 2"
         ));

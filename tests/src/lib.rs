@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ovs;
+pub mod prom;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

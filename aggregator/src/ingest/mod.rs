@@ -1,6 +1,7 @@
 //! The gRPC `Ingest` service: one task per agent stream. The node is named by the verified
 //! client certificate attached to the connection ([`PeerIdentity`]), never by the payload.
-//! A batch is acknowledged only once it has been applied.
+//! A batch is acknowledged only once it has been applied: written to the write-ahead log (when
+//! configured) and appended to the node store and the TSDB.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -115,6 +116,11 @@ impl IngestService {
                         .fetch_add(dropped as u64, Ordering::Relaxed);
                     debug!(%node, seq = batch.seq, samples = n, "batch applied");
                     aggregator_message::Msg::Ack(Ack { seq: batch.seq })
+                }
+                Applied::NotDurable { error } => {
+                    // No ack: the agent keeps the batch and sends it again after reconnecting.
+                    warn!(%node, seq = batch.seq, %error, "batch not written to the wal; closing the stream");
+                    return Err(Status::unavailable(format!("write-ahead log: {error}")));
                 }
                 Applied::Duplicate => {
                     self.metrics

@@ -1,12 +1,19 @@
 //! Live state of every node: connection, identity of the agent instance, the latest value of
 //! each series, and the open findings. Applying a batch is idempotent per
-//! (node, agent instance, sequence): a batch received twice is applied once.
+//! (node, agent instance, sequence): a batch received twice is applied once. Every applied
+//! sample is also appended to the TSDB head ([`Db`]); liveness series are in [`liveness`].
+
+pub mod liveness;
+mod wal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use hvscope_proto::v1::{Batch, Finding, Hello, Label, SeriesDef, Severity};
 use serde::Serialize;
+
+use crate::tsdb::{Db, SeriesHandle};
+use crate::wal::Wal;
 
 /// One agent process on one boot of a node: sequences restart with each.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -18,12 +25,21 @@ pub struct Instance {
 /// A series as stored: labels with `node` stamped by the aggregator.
 pub type Labels = Arc<Vec<(String, String)>>;
 
+/// A series defined by an agent: its stored labels and its handle in the TSDB.
+#[derive(Debug, Clone)]
+struct Def {
+    labels: Labels,
+    series: SeriesHandle,
+}
+
 /// State of one node.
 #[derive(Debug, Default)]
 pub struct Node {
     pub name: String,
     pub streams: u32,
     pub last_seen_ms: i64,
+    /// Collection time of the newest applied batch (ms), 0 before the first.
+    pub last_batch_ms: i64,
     pub hello: Hello,
     pub instance: Instance,
     /// Highest sequence applied for `instance`.
@@ -32,9 +48,13 @@ pub struct Node {
     pub stream_first_seq: Option<u64>,
     pub batches: u64,
     pub samples: u64,
-    defs: HashMap<u64, Labels>,
+    defs: HashMap<u64, Def>,
     latest: HashMap<u64, (i64, f64)>,
     pub findings: Vec<Finding>,
+    /// WAL segment the ids in `wal_defined` were written to.
+    wal_segment: u64,
+    /// Series ids whose definition the current WAL segment holds.
+    wal_defined: std::collections::HashSet<u64>,
 }
 
 /// What applying a batch did.
@@ -46,6 +66,8 @@ pub enum Applied {
     Duplicate,
     /// Samples reference series never defined on this node: ask for a resend from here.
     UnknownSeries { unknown: usize },
+    /// The write-ahead log refused the batch: nothing applied, no ack.
+    NotDurable { error: String },
 }
 
 /// Converts wire labels to stored labels: sorted, `node` replaced by the certificate's name.
@@ -92,6 +114,8 @@ impl Node {
     /// reference undefined series (first attempt); otherwise those samples are dropped.
     fn apply(
         &mut self,
+        db: &Db,
+        wal: Option<&Wal>,
         batch: &Batch,
         samples: &[(u64, f64)],
         strict: bool,
@@ -102,7 +126,9 @@ impl Node {
             return Applied::Duplicate;
         }
         for SeriesDef { id, labels } in &batch.defs {
-            self.defs.insert(*id, stamp_labels(labels, &self.name));
+            let labels = stamp_labels(labels, &self.name);
+            let series = db.series(&labels);
+            self.defs.insert(*id, Def { labels, series });
         }
         let unknown = samples
             .iter()
@@ -111,13 +137,22 @@ impl Node {
         if unknown > 0 && strict {
             return Applied::UnknownSeries { unknown };
         }
+        if let Some(wal) = wal
+            && let Err(e) = wal.append(|segment| self.wal_record(segment, batch, samples))
+        {
+            return Applied::NotDurable {
+                error: e.to_string(),
+            };
+        }
         let mut stored = 0;
         for &(id, v) in samples {
-            if self.defs.contains_key(&id) {
+            if let Some(def) = self.defs.get_mut(&id) {
+                db.append(&mut def.series, batch.timestamp_ms, v);
                 self.latest.insert(id, (batch.timestamp_ms, v));
                 stored += 1;
             }
         }
+        self.last_batch_ms = self.last_batch_ms.max(batch.timestamp_ms);
         let gap = if self.last_seq > 0 {
             batch.seq - self.last_seq - 1
         } else {
@@ -139,6 +174,8 @@ impl Node {
 #[derive(Debug, Default)]
 pub struct NodeStore {
     nodes: RwLock<BTreeMap<String, Arc<Mutex<Node>>>>,
+    db: Arc<Db>,
+    wal: Option<Arc<Wal>>,
 }
 
 fn lock(n: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
@@ -146,6 +183,30 @@ fn lock(n: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
 }
 
 impl NodeStore {
+    /// A store whose samples go to `db`.
+    pub fn with_db(db: Arc<Db>) -> Self {
+        Self {
+            nodes: RwLock::default(),
+            db,
+            wal: None,
+        }
+    }
+
+    /// Logs every applied batch to `wal` before it is applied (and acknowledged).
+    pub fn set_wal(&mut self, wal: Arc<Wal>) {
+        self.wal = Some(wal);
+    }
+
+    /// The write-ahead log, when configured.
+    pub fn wal(&self) -> Option<&Arc<Wal>> {
+        self.wal.as_ref()
+    }
+
+    /// The TSDB head samples are appended to.
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
     fn node(&self, name: &str) -> Arc<Mutex<Node>> {
         if let Some(n) = self
             .nodes
@@ -188,7 +249,14 @@ impl NodeStore {
         strict: bool,
         now_ms: i64,
     ) -> Applied {
-        lock(&self.node(node)).apply(batch, samples, strict, now_ms)
+        lock(&self.node(node)).apply(
+            &self.db,
+            self.wal.as_deref(),
+            batch,
+            samples,
+            strict,
+            now_ms,
+        )
     }
 
     /// Number of nodes known.
@@ -281,7 +349,7 @@ impl NodeView {
                 .iter()
                 .filter_map(|(id, (ts, value))| {
                     Some(SeriesView {
-                        labels: n.defs.get(id)?.iter().cloned().collect(),
+                        labels: n.defs.get(id)?.labels.iter().cloned().collect(),
                         timestamp_ms: *ts,
                         value: *value,
                     })
@@ -330,95 +398,5 @@ impl NodeView {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hello(boot: &str) -> Hello {
-        Hello {
-            boot_id: boot.into(),
-            started_ms: 1,
-            labels: vec![Label {
-                name: "node".into(),
-                value: "liar".into(),
-            }],
-            ..Default::default()
-        }
-    }
-
-    fn def(id: u64, name: &str) -> SeriesDef {
-        SeriesDef {
-            id,
-            labels: vec![
-                Label {
-                    name: "__name__".into(),
-                    value: name.into(),
-                },
-                Label {
-                    name: "node".into(),
-                    value: "liar".into(),
-                },
-            ],
-        }
-    }
-
-    fn batch(seq: u64, defs: Vec<SeriesDef>) -> Batch {
-        Batch {
-            seq,
-            timestamp_ms: seq as i64 * 1000,
-            defs,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn duplicates_apply_once_and_node_label_is_stamped() {
-        let s = NodeStore::default();
-        assert_eq!(s.open_stream("node-a", &hello("b1"), 0), 0);
-        let b1 = batch(1, vec![def(1, "m")]);
-        assert_eq!(
-            s.apply("node-a", &b1, &[(1, 5.0)], true, 0),
-            Applied::New { samples: 1, gap: 0 }
-        );
-        assert_eq!(
-            s.apply("node-a", &b1, &[(1, 5.0)], true, 0),
-            Applied::Duplicate
-        );
-        let v = s.view(true);
-        let n = &v.nodes[0];
-        assert_eq!(n.node, "node-a");
-        assert_eq!(n.batches, 1);
-        assert!(n.labels.is_empty(), "the hello's node label is not kept");
-        let series = n.series_values.as_ref().unwrap();
-        assert_eq!(series[0].labels["node"], "node-a");
-        // reconnect of the same instance: resume after what was applied
-        s.close_stream("node-a", 0);
-        assert_eq!(s.open_stream("node-a", &hello("b1"), 0), 2);
-        // a new boot starts over
-        assert_eq!(s.open_stream("node-a", &hello("b2"), 0), 0);
-        assert_eq!(s.view(false).nodes[0].series, 0);
-    }
-
-    #[test]
-    fn unknown_series_and_gaps() {
-        let s = NodeStore::default();
-        s.open_stream("n", &hello("b"), 0);
-        assert_eq!(
-            s.apply("n", &batch(1, vec![]), &[(9, 1.0)], true, 0),
-            Applied::UnknownSeries { unknown: 1 }
-        );
-        assert_eq!(
-            s.apply(
-                "n",
-                &batch(1, vec![def(2, "x")]),
-                &[(9, 1.0), (2, 1.0)],
-                false,
-                0
-            ),
-            Applied::New { samples: 1, gap: 0 }
-        );
-        assert_eq!(
-            s.apply("n", &batch(5, vec![]), &[(2, 2.0)], true, 0),
-            Applied::New { samples: 1, gap: 3 }
-        );
-    }
-}
+#[path = "tests.rs"]
+mod tests;

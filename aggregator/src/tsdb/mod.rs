@@ -1,0 +1,268 @@
+//! The aggregator's time-series storage: an in-memory head of Prometheus-compatible XOR chunks
+//! per series ([`xor`], [`series`]), an inverted label index ([`index`]) queried with
+//! Prometheus matchers ([`matcher`]), and time-based retention. Readers get stored chunk bytes
+//! as they are, so remote-read can stream them without re-encoding.
+//!
+//! Locking: one `RwLock` over the index (taken for writing only when a series is created or
+//! removed) and one `Mutex` per series. Writers hold [`SeriesHandle`]s and append without the
+//! index lock.
+
+pub mod bits;
+pub mod index;
+pub mod matcher;
+pub mod series;
+pub mod xor;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use tracing::debug;
+
+pub use index::SeriesRef;
+pub use series::{Appended, ChunkRef, MemSeries};
+
+use crate::nodes::Labels;
+use index::Index;
+use matcher::Matcher;
+
+/// Default retention: 24 hours.
+pub const DEFAULT_RETENTION_MS: i64 = 24 * 3600 * 1000;
+
+/// A writer's handle on one series.
+pub type SeriesHandle = Arc<Mutex<MemSeries>>;
+
+fn lock(s: &Mutex<MemSeries>) -> MutexGuard<'_, MemSeries> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_ref: SeriesRef,
+    series: HashMap<SeriesRef, SeriesHandle>,
+    by_labels: HashMap<Labels, SeriesRef>,
+    index: Index,
+}
+
+/// Counters kept on the write path.
+#[derive(Debug, Default)]
+struct Counters {
+    samples: AtomicU64,
+    chunk_bytes: AtomicU64,
+    overhead_bytes: AtomicU64,
+    out_of_order: AtomicU64,
+    appended_total: AtomicU64,
+}
+
+/// Storage figures (exported as self-metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DbStats {
+    pub series: u64,
+    pub samples: u64,
+    /// Bytes of XOR chunk data (closed and open chunks).
+    pub chunk_bytes: u64,
+    /// Estimated bytes per series outside chunks: labels, index postings, structures.
+    pub overhead_bytes: u64,
+    pub label_pairs: u64,
+    pub out_of_order_total: u64,
+    pub appended_total: u64,
+}
+
+/// A selected series with its chunks in `[mint, maxt]`.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    pub labels: Labels,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// The head.
+#[derive(Debug)]
+pub struct Db {
+    retention_ms: i64,
+    inner: RwLock<Inner>,
+    counters: Counters,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Self::new(DEFAULT_RETENTION_MS)
+    }
+}
+
+fn overhead_of(labels: &Labels) -> u64 {
+    let pairs: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
+    // series struct, map entries (by ref, by labels), postings slots
+    (pairs + std::mem::size_of::<MemSeries>() + 96 + labels.len() * 8) as u64
+}
+
+impl Db {
+    /// A head keeping `retention_ms` of data.
+    pub fn new(retention_ms: i64) -> Self {
+        Self {
+            retention_ms,
+            inner: RwLock::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
+    /// The series with exactly `labels` (sorted), created when new.
+    pub fn series(&self, labels: &Labels) -> SeriesHandle {
+        {
+            let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(h) = r.by_labels.get(labels).and_then(|id| r.series.get(id)) {
+                return h.clone();
+            }
+        }
+        let mut w = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = w.by_labels.get(labels).and_then(|id| w.series.get(id)) {
+            return h.clone();
+        }
+        w.next_ref += 1;
+        let id = w.next_ref;
+        let h = Arc::new(Mutex::new(MemSeries::new(labels.clone())));
+        w.series.insert(id, h.clone());
+        w.by_labels.insert(labels.clone(), id);
+        w.index.add(id, labels);
+        self.counters
+            .overhead_bytes
+            .fetch_add(overhead_of(labels), Ordering::Relaxed);
+        h
+    }
+
+    /// Appends one sample through `handle`; re-registers the series if retention removed it.
+    pub fn append(&self, handle: &mut SeriesHandle, t: i64, v: f64) -> Appended {
+        let mut s = lock(handle);
+        if s.removed {
+            let labels = s.labels.clone();
+            drop(s);
+            *handle = self.series(&labels);
+            s = lock(handle);
+        }
+        let r = s.append(t, v);
+        drop(s);
+        match r {
+            Appended::Stored { bytes } => {
+                self.counters.samples.fetch_add(1, Ordering::Relaxed);
+                self.counters.appended_total.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .chunk_bytes
+                    .fetch_add(bytes as u64, Ordering::Relaxed);
+            }
+            Appended::OutOfOrder => {
+                self.counters.out_of_order.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+
+    /// Appends to the series with `labels` (looked up each time: use handles on hot paths).
+    pub fn append_labels(&self, labels: &Labels, t: i64, v: f64) -> Appended {
+        let mut h = self.series(labels);
+        self.append(&mut h, t, v)
+    }
+
+    /// Series matching every matcher, sorted by labels, with their chunks in `[mint, maxt]`;
+    /// series without such chunks are left out.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Selected> {
+        let handles: Vec<SeriesHandle> = {
+            let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            r.index
+                .select(matchers)
+                .iter()
+                .filter_map(|id| r.series.get(id).cloned())
+                .collect()
+        };
+        let mut out: Vec<Selected> = handles
+            .iter()
+            .filter_map(|h| {
+                let s = lock(h);
+                let chunks = s.chunks(mint, maxt);
+                (!chunks.is_empty()).then(|| Selected {
+                    labels: s.labels.clone(),
+                    chunks,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Drops data older than the retention before `now_ms`; series left empty leave the
+    /// index. Returns the number of series removed.
+    pub fn gc(&self, now_ms: i64) -> usize {
+        let cutoff = now_ms.saturating_sub(self.retention_ms);
+        let handles: Vec<(SeriesRef, SeriesHandle)> = {
+            let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            r.series.iter().map(|(k, v)| (*k, v.clone())).collect()
+        };
+        let mut empty = Vec::new();
+        for (id, h) in handles {
+            let mut s = lock(&h);
+            let (samples, bytes) = s.truncate_before(cutoff);
+            self.counters.samples.fetch_sub(samples, Ordering::Relaxed);
+            self.counters
+                .chunk_bytes
+                .fetch_sub(bytes as u64, Ordering::Relaxed);
+            if s.max_time().is_none() {
+                empty.push(id);
+            }
+        }
+        if empty.is_empty() {
+            return 0;
+        }
+        let mut w = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let mut removed = 0;
+        for id in empty {
+            let Some(h) = w.series.get(&id).cloned() else {
+                continue;
+            };
+            let mut s = lock(&h);
+            // An append may have raced in since the scan.
+            if s.max_time().is_some() {
+                continue;
+            }
+            s.removed = true;
+            let labels = s.labels.clone();
+            drop(s);
+            w.series.remove(&id);
+            w.by_labels.remove(&labels);
+            w.index.remove(id, &labels);
+            self.counters
+                .overhead_bytes
+                .fetch_sub(overhead_of(&labels), Ordering::Relaxed);
+            removed += 1;
+        }
+        debug!(
+            removed,
+            cutoff_ms = cutoff,
+            "retention removed empty series"
+        );
+        removed
+    }
+
+    /// Current figures.
+    pub fn stats(&self) -> DbStats {
+        let (series, label_pairs) = {
+            let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            (r.series.len() as u64, r.index.pairs() as u64)
+        };
+        let c = &self.counters;
+        DbStats {
+            series,
+            samples: c.samples.load(Ordering::Relaxed),
+            chunk_bytes: c.chunk_bytes.load(Ordering::Relaxed),
+            overhead_bytes: c.overhead_bytes.load(Ordering::Relaxed),
+            label_pairs,
+            out_of_order_total: c.out_of_order.load(Ordering::Relaxed),
+            appended_total: c.appended_total.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,71 @@
+use super::matcher::MatchKind;
+use super::*;
+
+fn l(pairs: &[(&str, &str)]) -> Labels {
+    Arc::new(
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+    )
+}
+
+fn eq(n: &str, v: &str) -> Matcher {
+    Matcher::new(MatchKind::Equal, n, v).unwrap()
+}
+
+#[test]
+fn append_select_and_stats() {
+    let db = Db::new(3_600_000);
+    let a = l(&[("__name__", "up"), ("node", "a")]);
+    let b = l(&[("__name__", "up"), ("node", "b")]);
+    let mut ha = db.series(&a);
+    for i in 0..200 {
+        db.append(&mut ha, 1_000_000 + i * 10_000, i as f64);
+    }
+    db.append_labels(&b, 1_000_000, 7.0);
+    assert_eq!(db.append(&mut ha, 5, 1.0), Appended::OutOfOrder);
+    let sel = db.select(&[eq("__name__", "up")], i64::MIN, i64::MAX);
+    assert_eq!(sel.len(), 2);
+    assert_eq!(sel[0].labels, a, "sorted by labels");
+    assert_eq!(sel[0].chunks.len(), 2);
+    let none = db.select(&[eq("__name__", "up")], 0, 999_999);
+    assert!(none.is_empty(), "series without data in range are left out");
+    let s = db.stats();
+    assert_eq!(s.series, 2);
+    assert_eq!(s.samples, 201);
+    assert_eq!(s.out_of_order_total, 1);
+    let held: usize = sel
+        .iter()
+        .flat_map(|x| x.chunks.iter())
+        .map(|c| c.data.len())
+        .sum();
+    assert_eq!(s.chunk_bytes, held as u64);
+    assert!(s.overhead_bytes > 0);
+}
+
+#[test]
+fn retention_removes_old_data_and_series_come_back() {
+    let db = Db::new(1_000);
+    let a = l(&[("__name__", "m")]);
+    let mut h = db.series(&a);
+    for i in 0..130 {
+        db.append(&mut h, i, 1.0);
+    }
+    assert_eq!(db.gc(1_125), 0, "the newest chunk is still in retention");
+    assert_eq!(db.stats().samples, 10);
+    assert_eq!(db.gc(10_000), 1);
+    let s = db.stats();
+    assert_eq!(
+        (s.series, s.samples, s.chunk_bytes, s.overhead_bytes),
+        (0, 0, 0, 0)
+    );
+    // The stale handle re-registers the series on its next append.
+    db.append(&mut h, 20_000, 2.0);
+    let sel = db.select(&[eq("__name__", "m")], 0, i64::MAX);
+    assert_eq!(sel.len(), 1);
+    assert_eq!(
+        xor::decode(&sel[0].chunks[0].data).unwrap(),
+        vec![(20_000, 2.0)]
+    );
+}

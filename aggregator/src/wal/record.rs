@@ -1,0 +1,153 @@
+//! WAL records and their framing, pure. A record is one applied batch of one node (with the
+//! agent instance it came from) or a checkpoint of a node's state. On disk each record is
+//! `u32 LE length | u32 LE CRC32-Castagnoli | protobuf`. Reading stops at the first frame that
+//! is short, over the size limit, or fails its checksum: that is the torn tail.
+
+use hvscope_proto::v1::{Batch, Label};
+use prost::Message;
+
+const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+/// Largest record accepted on replay (the ingest message limit plus headroom).
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// One WAL record.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WalRecord {
+    /// Node name (from its certificate).
+    #[prost(string, tag = "1")]
+    pub node: String,
+    /// Agent instance: boot id and agent start.
+    #[prost(string, tag = "2")]
+    pub boot_id: String,
+    #[prost(int64, tag = "3")]
+    pub started_ms: i64,
+    /// The hello's static labels (rack, …).
+    #[prost(message, repeated, tag = "4")]
+    pub hello_labels: Vec<Label>,
+    /// The batch as applied. Its `defs` hold every series the batch uses that this WAL
+    /// segment has not defined yet for the node, so each segment replays on its own.
+    #[prost(message, optional, tag = "5")]
+    pub batch: Option<Batch>,
+}
+
+/// Why reading stopped before the end of a segment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TornTail {
+    #[error("partial frame header at byte {offset}")]
+    ShortHeader { offset: usize },
+    #[error("frame at byte {offset} declares {len} bytes, over the {MAX_RECORD_BYTES}-byte limit")]
+    TooLong { offset: usize, len: usize },
+    #[error("frame at byte {offset} is cut short")]
+    ShortBody { offset: usize },
+    #[error("frame at byte {offset} fails its checksum")]
+    Checksum { offset: usize },
+    #[error("frame at byte {offset} is not a record: {message}")]
+    Decode { offset: usize, message: String },
+}
+
+/// Appends the frame of `record` to `out`.
+pub fn encode(record: &WalRecord, out: &mut Vec<u8>) {
+    let body = record.encode_to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&CASTAGNOLI.checksum(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+}
+
+/// Every whole record of a segment, the length of the valid prefix, and why reading stopped
+/// early (`None`: the segment ended cleanly).
+pub fn decode_all(buf: &[u8]) -> (Vec<WalRecord>, usize, Option<TornTail>) {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < buf.len() {
+        let Some(head) = buf.get(off..off + 8) else {
+            return (out, off, Some(TornTail::ShortHeader { offset: off }));
+        };
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if len > MAX_RECORD_BYTES {
+            return (out, off, Some(TornTail::TooLong { offset: off, len }));
+        }
+        let Some(body) = buf.get(off + 8..off + 8 + len) else {
+            return (out, off, Some(TornTail::ShortBody { offset: off }));
+        };
+        if CASTAGNOLI.checksum(body) != crc {
+            return (out, off, Some(TornTail::Checksum { offset: off }));
+        }
+        match WalRecord::decode(body) {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                let message = e.to_string();
+                return (
+                    out,
+                    off,
+                    Some(TornTail::Decode {
+                        offset: off,
+                        message,
+                    }),
+                );
+            }
+        }
+        off += 8 + len;
+    }
+    (out, off, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u64) -> WalRecord {
+        WalRecord {
+            node: "n1".into(),
+            boot_id: "b".into(),
+            started_ms: 7,
+            hello_labels: vec![],
+            batch: Some(Batch {
+                seq,
+                timestamp_ms: seq as i64 * 1000,
+                id_deltas: vec![1, 1],
+                values: vec![1.5, f64::NAN],
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_torn_tails() {
+        let mut buf = Vec::new();
+        for s in 1..=3 {
+            encode(&rec(s), &mut buf);
+        }
+        let (all, good, torn) = decode_all(&buf);
+        assert_eq!(all.len(), 3);
+        assert_eq!((good, torn), (buf.len(), None));
+        assert_eq!(all[2].batch.as_ref().unwrap().seq, 3);
+        let one = {
+            let mut b = Vec::new();
+            encode(&rec(1), &mut b);
+            b.len()
+        };
+        // cut anywhere in the last record: the first two survive
+        for cut in [buf.len() - 1, buf.len() - one + 3, buf.len() - one + 9] {
+            let (r, good, torn) = decode_all(&buf[..cut]);
+            assert_eq!(r.len(), 2, "cut at {cut}");
+            assert_eq!(good, 2 * one);
+            assert!(torn.is_some());
+        }
+        let mut flipped = buf.clone();
+        flipped[one + 12] ^= 0x40;
+        let (r, good, torn) = decode_all(&flipped);
+        assert_eq!((r.len(), good), (1, one));
+        assert_eq!(torn, Some(TornTail::Checksum { offset: one }));
+        let mut huge = buf.clone();
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            decode_all(&huge).2,
+            Some(TornTail::TooLong { offset: 0, .. })
+        ));
+        // zero padding (a preallocated or zeroed tail) decodes as an empty record at worst
+        let (r, _, _) = decode_all(&[0u8; 3]);
+        assert!(r.is_empty());
+    }
+}

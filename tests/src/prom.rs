@@ -1,0 +1,233 @@
+//! A real Prometheus (Debian's `prometheus` 2.42 on PATH) started by hand for the tests, with a
+//! temp dir and a free port, plus a small binary HTTP/1.1 POST client and remote-read helpers.
+//! Without the binary, tests skip loudly; under CI (`CI=true`) they fail.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hvscope_aggregator::remote_read::codec::read_frame;
+use hvscope_aggregator::remote_read::proto::{
+    ChunkedReadResponse, LabelMatcher, MatcherType, Query, ReadRequest, ReadResponse,
+};
+use prost::Message;
+
+use crate::{Proc, TempDir, free_port, get_json, http_get, in_ci, wait_for};
+
+/// A running Prometheus.
+pub struct Prometheus {
+    pub addr: SocketAddr,
+    pub proc: Proc,
+    pub dir: TempDir,
+}
+
+fn prometheus_bin() -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| PathBuf::from(d).join("prometheus"))
+        .find(|p| p.is_file())
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (YAML; `{self}` in it is replaced by its own address).
+    /// `None` (after a loud message) when it cannot run outside CI; panics in CI.
+    pub fn start(tag: &str, config: &str) -> Option<Self> {
+        let Some(bin) = prometheus_bin() else {
+            let msg = "prometheus is not installed (tests/run installs Debian's `prometheus`)";
+            assert!(!in_ci(), "{msg}");
+            eprintln!("SKIPPED: {msg}");
+            return None;
+        };
+        let dir = TempDir::new(tag);
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let yml = dir.join("prometheus.yml");
+        std::fs::write(&yml, config.replace("{self}", &addr.to_string())).expect("write yml");
+        let data = dir.join("data");
+        let args = [
+            format!("--config.file={}", yml.display()),
+            format!("--storage.tsdb.path={}", data.display()),
+            format!("--web.listen-address={addr}"),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let proc = Proc::spawn(&bin, &args, &[], dir.join("prometheus.log"));
+        let p = Self { addr, proc, dir };
+        let ready = wait_for(Duration::from_secs(15), || {
+            http_get(addr, "/-/ready").ok().filter(|r| r.0 == 200)
+        });
+        if ready.is_none() {
+            let msg = format!("prometheus did not become ready: {}", p.proc.log());
+            assert!(!in_ci(), "{msg}");
+            eprintln!("SKIPPED: {msg}");
+            return None;
+        }
+        Some(p)
+    }
+
+    /// `GET /api/v1/<path>` as JSON; panics with the body on an error status.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let v = get_json(self.addr, &format!("/api/v1/{path}"))
+            .unwrap_or_else(|e| panic!("prometheus /api/v1/{path}: {e}\n{}", self.proc.log()));
+        assert_eq!(v["status"], "success", "{v}");
+        v["data"].clone()
+    }
+}
+
+/// Percent-encodes a query parameter.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An HTTP answer: status, lower-cased headers, body.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `POST path` with `body` and extra header lines; reads the whole answer (chunked or not).
+pub fn http_post(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpReply, String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    // The server may answer (413) before reading everything: a failed write is not fatal.
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no header end in {} bytes", buf.len()))?;
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let raw = &buf[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(raw)? } else { raw.to_vec() };
+    Ok(HttpReply {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut s: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = s
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("chunk size line")?;
+        let size = std::str::from_utf8(&s[..eol]).map_err(|e| e.to_string())?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|e| e.to_string())?;
+        s = &s[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if s.len() < size + 2 {
+            return Err("truncated chunk".into());
+        }
+        out.extend_from_slice(&s[..size]);
+        s = &s[size + 2..];
+    }
+}
+
+/// A matcher for a remote-read query.
+pub fn matcher(kind: MatcherType, name: &str, value: &str) -> LabelMatcher {
+    LabelMatcher {
+        r#type: kind as i32,
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+/// A one-query `ReadRequest`.
+pub fn read_request(start: i64, end: i64, m: Vec<LabelMatcher>, accepted: &[i32]) -> ReadRequest {
+    ReadRequest {
+        queries: vec![Query {
+            start_timestamp_ms: start,
+            end_timestamp_ms: end,
+            matchers: m,
+            hints: None,
+        }],
+        accepted_response_types: accepted.to_vec(),
+    }
+}
+
+/// POSTs a remote-read request (snappy, as Prometheus sends it).
+pub fn post_read(addr: SocketAddr, req: &ReadRequest) -> HttpReply {
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .expect("snappy");
+    let headers = [
+        ("Content-Type", "application/x-protobuf"),
+        ("Content-Encoding", "snappy"),
+        ("X-Prometheus-Remote-Read-Version", "0.1.0"),
+    ];
+    http_post(addr, "/api/v1/read", &headers, &body).expect("remote read POST")
+}
+
+/// Decodes a `SAMPLES` answer.
+pub fn samples_response(r: &HttpReply) -> ReadResponse {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(&r.body)
+        .expect("snappy answer");
+    ReadResponse::decode(raw.as_slice()).expect("ReadResponse")
+}
+
+/// Decodes a `STREAMED_XOR_CHUNKS` answer into its frames.
+pub fn streamed_response(r: &HttpReply) -> Vec<ChunkedReadResponse> {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let mut rest = r.body.as_slice();
+    let mut out = Vec::new();
+    while let Some((msg, used)) = read_frame(rest, 64 << 20).expect("frame") {
+        out.push(msg);
+        rest = &rest[used..];
+    }
+    out
+}
