@@ -172,13 +172,30 @@ impl ConfigError {
     }
 }
 
+/// Parses a TOML document into `T`, naming `path` in errors (agent and aggregator configs).
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.message().to_owned(),
+    })
+}
+
+/// Reads `path` and parses it with [`parse_toml`].
+pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_toml(&text, path)
+}
+
 impl Config {
     /// Parses a TOML document (no defaults from the kernel yet).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_owned(),
-        })?;
+        let config: Self = parse_toml(text, path)?;
         // sections whose mistakes would otherwise surface only at collection time
         config
             .ovs

@@ -5,18 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// The configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-}
+/// The configuration could not be loaded (shared with the agent: read or parse errors).
+pub use hvscope_agent::config::ConfigError;
 
 /// gRPC ingest listener.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -142,19 +132,12 @@ fn default_handshake_timeout_secs() -> u64 {
 impl Config {
     /// Parses a TOML document.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_owned(),
-        })
+        hvscope_agent::config::parse_toml(text, path)
     }
 
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        hvscope_agent::config::load_toml(path)
     }
 }
 

@@ -48,7 +48,11 @@ fn counts_seconds_above_threshold() {
         .unwrap();
     assert_eq!(delayed.value, 2.0);
     assert!(delayed.labels.get("domain_uuid").is_some());
-    assert_eq!(delayed.labels.get("domain_name"), None, "names live in hvscope_vm_info");
+    assert_eq!(
+        delayed.labels.get("domain_name"),
+        None,
+        "names live in hvscope_vm_info"
+    );
 }
 
 #[test]

@@ -118,7 +118,6 @@ pub fn sample(root: &HostRoot, targets: &[SliTarget]) -> Vec<VmSample> {
     out
 }
 
-
 /// Reads the domain's cgroup figures: from the v2 directory first (one directory holds
 /// everything where its controllers are enabled), then only the v1 files for what v2 lacked —
 /// a dozen small reads per VM, not every control file of every hierarchy.
