@@ -408,3 +408,26 @@ pub fn elf_dynamic_facts(b: &[u8]) -> (bool, usize) {
     }
     (interp, needed)
 }
+
+/// The repository's top directory.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_path_buf()
+}
+
+/// Debian's cloud kernel (`/boot/vmlinuz-*cloud-amd64`, newest), if installed: the guest kernel
+/// of the QEMU boot tests.
+pub fn cloud_kernel() -> Option<PathBuf> {
+    let mut k: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.to_str()
+                .is_some_and(|s| s.contains("vmlinuz-") && s.ends_with("cloud-amd64"))
+        })
+        .collect();
+    k.sort();
+    k.pop()
+}

@@ -4,34 +4,13 @@
 //! aggregator on the host's loopback (through QEMU's guestfwd) as a connected node with its real
 //! `/proc` series within 10 s.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hvscope_e2e::{Cluster, Proc, TempDir, in_ci, musl_agent, path_str, wait_for};
 
 const NODE: &str = "compute-boot-1";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The cloud kernel, if installed.
-fn kernel() -> Option<PathBuf> {
-    let mut k: Vec<PathBuf> = std::fs::read_dir("/boot")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.to_str()
-                .is_some_and(|s| s.contains("vmlinuz-") && s.ends_with("cloud-amd64"))
-        })
-        .collect();
-    k.sort();
-    k.pop()
-}
 
 fn sh(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
@@ -41,7 +20,10 @@ fn sh(cmd: &str) {
 #[test]
 fn a_booting_node_reports_within_ten_seconds() {
     let missing: Vec<&str> = [
-        (kernel().is_none(), "linux-image-cloud-amd64"),
+        (
+            hvscope_e2e::cloud_kernel().is_none(),
+            "linux-image-cloud-amd64",
+        ),
         (!Path::new("/bin/busybox").exists(), "busybox-static"),
         (
             Command::new("qemu-system-x86_64")
@@ -70,7 +52,7 @@ fn a_booting_node_reports_within_ten_seconds() {
     let work = TempDir::new("boot-img");
 
     // The image as an image pipeline would get it.
-    let st = Command::new(repo().join("image/build"))
+    let st = Command::new(hvscope_e2e::repo().join("image/build"))
         .arg(work.join("image"))
         .env("NO_BUILD", "1")
         .status()
@@ -92,9 +74,9 @@ fn a_booting_node_reports_within_ten_seconds() {
         work.join("prov.cpio.gz").display()
     ));
     let base = work.join("base.cpio.gz");
-    let st = Command::new(repo().join("tests/guest/mkinitrd"))
+    let st = Command::new(hvscope_e2e::repo().join("tests/guest/mkinitrd"))
         .arg(&base)
-        .arg(repo().join("tests/guest/init-agent.sh"))
+        .arg(hvscope_e2e::repo().join("tests/guest/init-agent.sh"))
         .status()
         .unwrap();
     assert!(st.success());
@@ -152,7 +134,7 @@ fn boot_once(
     initrd: &Path,
     serial_log: &Path,
 ) -> (Option<Duration>, Option<serde_json::Value>, String) {
-    let kernel = kernel().unwrap();
+    let kernel = hvscope_e2e::cloud_kernel().unwrap();
     let fwd = format!(
         "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:4317-cmd:busybox nc 127.0.0.1 {}",
         c.grpc_port

@@ -7,7 +7,7 @@
 //! target), the route restored (no iSCSI findings again).
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,26 +15,6 @@ use hvscope_e2e::{Proc, TempDir, free_port, in_ci, musl_agent, path_str, wait_fo
 
 const T1: &str = "iqn.2026-11.test.hvscope:disk1";
 const T2: &str = "iqn.2026-11.test.hvscope:disk2";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn kernel() -> Option<PathBuf> {
-    let mut k: Vec<PathBuf> = std::fs::read_dir("/boot")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.to_str()
-                .is_some_and(|s| s.contains("vmlinuz-") && s.ends_with("cloud-amd64"))
-        })
-        .collect();
-    k.sort();
-    k.pop()
-}
 
 fn runs(cmd: &str, arg: &str) -> bool {
     Command::new(cmd)
@@ -174,7 +154,10 @@ fn sessions_up(serial: &str, phase: &str) -> Vec<(String, f64)> {
 #[test]
 fn session_down_follows_a_real_kernel_initiator() {
     let missing: Vec<&str> = [
-        (kernel().is_none(), "linux-image-cloud-amd64"),
+        (
+            hvscope_e2e::cloud_kernel().is_none(),
+            "linux-image-cloud-amd64",
+        ),
         (!Path::new("/bin/busybox").exists(), "busybox-static"),
         (!runs("qemu-system-x86_64", "--version"), "qemu-system-x86"),
         (
@@ -209,16 +192,16 @@ fn session_down_follows_a_real_kernel_initiator() {
         }
     };
 
-    let st = Command::new(repo().join("image/build"))
+    let st = Command::new(hvscope_e2e::repo().join("image/build"))
         .arg(work.join("image"))
         .env("NO_BUILD", "1")
         .status()
         .unwrap();
     assert!(st.success(), "image/build");
     let base = work.join("base.cpio.gz");
-    let st = Command::new(repo().join("tests/guest/mkinitrd"))
+    let st = Command::new(hvscope_e2e::repo().join("tests/guest/mkinitrd"))
         .arg(&base)
-        .arg(repo().join("tests/guest/init-iscsi.sh"))
+        .arg(hvscope_e2e::repo().join("tests/guest/init-iscsi.sh"))
         .env("ISCSI", "1")
         .status()
         .unwrap();
@@ -256,7 +239,7 @@ fn session_down_follows_a_real_kernel_initiator() {
             "-nographic",
             "-no-reboot",
             "-kernel",
-            path_str(&kernel().unwrap()),
+            path_str(&hvscope_e2e::cloud_kernel().unwrap()),
             "-initrd",
             path_str(&initrd),
             "-append",

@@ -12,13 +12,6 @@ use hvscope_e2e::{bin, in_ci, wait_for};
 const A: (&str, &str) = ("hvscope-live-a", "0d6c5b4a-0000-4a7f-9e15-2d6c0a4b7f11");
 const B: (&str, &str) = ("hvscope-live-b", "0d6c5b4a-0000-4d8b-b6a2-9c1e8f0d3a22");
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn sh(cmd: &str) -> Result<String, String> {
     let out = Command::new("sh")
         .arg("-c")
@@ -41,13 +34,13 @@ impl Drop for Libvirtd {
     fn drop(&mut self) {
         let _ = sh(&format!(
             "{} stop",
-            repo().join("tests/libvirt/libvirtd").display()
+            hvscope_e2e::repo().join("tests/libvirt/libvirtd").display()
         ));
     }
 }
 
 fn define(name: &str, uuid: &str, cpu: u32, kind: &str) {
-    let xml = std::fs::read_to_string(repo().join("tests/libvirt/domain.xml"))
+    let xml = std::fs::read_to_string(hvscope_e2e::repo().join("tests/libvirt/domain.xml"))
         .unwrap()
         .replace("@TYPE@", kind)
         .replace("@NAME@", name)
@@ -134,7 +127,7 @@ fn live_pinning_findings_follow_the_host() {
         eprintln!("SKIPPED (not CI): libvirt live test needs {missing:?}");
         return;
     }
-    let script = repo().join("tests/libvirt/libvirtd");
+    let script = hvscope_e2e::repo().join("tests/libvirt/libvirtd");
     if let Err(e) = sh(&format!(
         "{0} setup && {0} stop && {0} start",
         script.display()

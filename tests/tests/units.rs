@@ -6,13 +6,6 @@ use std::process::Command;
 
 use hvscope_e2e::{TempDir, in_ci, target_dir};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn systemd_analyze() -> bool {
     let ok = Command::new("systemd-analyze")
         .arg("--version")
@@ -31,7 +24,7 @@ fn systemd_analyze() -> bool {
 /// A copy of `unit` whose ExecStart points at the freshly built binary (verify refuses units
 /// whose binary does not exist).
 fn localised(unit: &str, dir: &TempDir) -> PathBuf {
-    let text = std::fs::read_to_string(repo().join("systemd").join(unit)).unwrap();
+    let text = std::fs::read_to_string(hvscope_e2e::repo().join("systemd").join(unit)).unwrap();
     let bin = unit.trim_end_matches(".service");
     let text = text.replace(
         &format!("/usr/bin/{bin}"),
