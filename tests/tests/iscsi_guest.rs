@@ -34,7 +34,8 @@ struct Tgt {
 
 impl Tgt {
     fn start(dir: &TempDir, port: u16) -> Result<Self, String> {
-        let ctl = (20000 + (std::process::id() % 20000) + u32::from(port % 1000)).to_string();
+        // tgtd's control port must be 0..=32767 (it names the management socket).
+        let ctl = (1000 + (std::process::id() + u32::from(port)) % 30000).to_string();
         let proc = Proc::spawn(
             Path::new("tgtd"),
             &[
