@@ -13,21 +13,40 @@ use audit::{Dirty, FlowAudit};
 use super::{Check, Finding, Severity};
 use crate::snapshot::Snapshot;
 
+/// One of the audit's fixed dirty-flow kinds, with its id and severity.
+pub struct FlowCheck {
+    id: &'static str,
+    severity: Severity,
+    dirty: fn(&FlowAudit) -> &Dirty,
+}
+
 /// `ovs.flow_missing_port`: output to, or `in_port` of, a port no interface on the bridge has.
-pub struct FlowMissingPort;
+pub const FLOW_MISSING_PORT: FlowCheck = FlowCheck {
+    id: "ovs.flow_missing_port",
+    severity: Severity::Critical,
+    dirty: |a| &a.missing_port,
+};
 /// `ovs.flow_stale_cookie`: a cookie outside the configured owned set.
-pub struct FlowStaleCookie;
+pub const FLOW_STALE_COOKIE: FlowCheck = FlowCheck {
+    id: "ovs.flow_stale_cookie",
+    severity: Severity::Warning,
+    dirty: |a| &a.stale_cookie,
+};
 /// `ovs.flow_unknown_mac`: a VM-prefix MAC that no interface's attached-mac carries.
-pub struct FlowUnknownMac;
+pub const FLOW_UNKNOWN_MAC: FlowCheck = FlowCheck {
+    id: "ovs.flow_unknown_mac",
+    severity: Severity::Warning,
+    dirty: |a| &a.unknown_mac,
+};
 /// `ovs.flow_rule`: an operator rule matched.
 pub struct FlowRule;
 
 /// The four OVS checks.
 pub fn checks() -> Vec<Box<dyn Check>> {
     vec![
-        Box::new(FlowMissingPort),
-        Box::new(FlowStaleCookie),
-        Box::new(FlowUnknownMac),
+        Box::new(FLOW_MISSING_PORT),
+        Box::new(FLOW_STALE_COOKIE),
+        Box::new(FLOW_UNKNOWN_MAC),
         Box::new(FlowRule),
     ]
 }
@@ -73,58 +92,14 @@ fn findings(id: &str, severity: Severity, bridge: &str, d: &Dirty, out: &mut Vec
     }
 }
 
-impl Check for FlowMissingPort {
+impl Check for FlowCheck {
     fn id(&self) -> &'static str {
-        "ovs.flow_missing_port"
+        self.id
     }
     fn run(&self, snap: &Snapshot) -> Vec<Finding> {
         let mut out = Vec::new();
         for (bridge, a) in audits(snap) {
-            findings(
-                self.id(),
-                Severity::Critical,
-                bridge,
-                &a.missing_port,
-                &mut out,
-            );
-        }
-        out
-    }
-}
-
-impl Check for FlowStaleCookie {
-    fn id(&self) -> &'static str {
-        "ovs.flow_stale_cookie"
-    }
-    fn run(&self, snap: &Snapshot) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (bridge, a) in audits(snap) {
-            findings(
-                self.id(),
-                Severity::Warning,
-                bridge,
-                &a.stale_cookie,
-                &mut out,
-            );
-        }
-        out
-    }
-}
-
-impl Check for FlowUnknownMac {
-    fn id(&self) -> &'static str {
-        "ovs.flow_unknown_mac"
-    }
-    fn run(&self, snap: &Snapshot) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (bridge, a) in audits(snap) {
-            findings(
-                self.id(),
-                Severity::Warning,
-                bridge,
-                &a.unknown_mac,
-                &mut out,
-            );
+            findings(self.id, self.severity, bridge, (self.dirty)(a), &mut out);
         }
         out
     }

@@ -120,15 +120,15 @@ fn real_capture_gives_exactly_the_scenario_findings() {
 #[test]
 fn no_owned_cookies_means_no_stale_cookie_check() {
     let snap = snapshot(FLOWS_OF10, &OvsConfig::default());
-    assert!(FlowStaleCookie.run(&snap).is_empty());
-    assert_eq!(FlowMissingPort.run(&snap).len(), 3);
+    assert!(FLOW_STALE_COOKIE.run(&snap).is_empty());
+    assert_eq!(FLOW_MISSING_PORT.run(&snap).len(), 3);
 }
 
 #[test]
 fn findings_are_bounded_with_a_count() {
     let mut cfg = neutron_cfg();
     cfg.max_findings_per_check = 1;
-    let f = FlowMissingPort.run(&snapshot(FLOWS_OF10, &cfg));
+    let f = FLOW_MISSING_PORT.run(&snapshot(FLOWS_OF10, &cfg));
     assert_eq!(f.len(), 2);
     assert_eq!(f[1].subject["more_flows"], "2");
     assert!(f[1].message.contains("3 in all"), "{}", f[1].message);
@@ -154,7 +154,7 @@ actions_contains = "NORMAL"
     )
     .unwrap();
     let snap = snapshot(FLOWS_OF13, &cfg);
-    assert!(FlowUnknownMac.run(&snap).is_empty());
+    assert!(FLOW_UNKNOWN_MAC.run(&snap).is_empty());
     let f = FlowRule.run(&snap);
     let mut got: Vec<_> = f
         .iter()
