@@ -84,6 +84,18 @@ pub fn stamp_labels(labels: &[Label], node: &str) -> Labels {
 }
 
 impl Node {
+    /// Makes `inst` the node's agent instance; a new boot or a restarted agent starts its ids
+    /// and sequences afresh, so what belonged to the previous one is dropped.
+    pub(crate) fn switch_instance(&mut self, inst: Instance) {
+        if inst != self.instance {
+            self.instance = inst;
+            self.last_seq = 0;
+            self.defs.clear();
+            self.latest.clear();
+            self.findings.clear();
+        }
+    }
+
     /// Records a new stream from `hello`; returns the sequence the agent may resume from
     /// (0: unknown, send everything).
     fn open(&mut self, hello: &Hello, now_ms: i64) -> u64 {
@@ -91,14 +103,7 @@ impl Node {
             boot_id: hello.boot_id.clone(),
             started_ms: hello.started_ms,
         };
-        if inst != self.instance {
-            // A new boot or a restarted agent: its ids and sequences start afresh.
-            self.instance = inst;
-            self.last_seq = 0;
-            self.defs.clear();
-            self.latest.clear();
-            self.findings.clear();
-        }
+        self.switch_instance(inst);
         self.hello = hello.clone();
         self.streams += 1;
         self.stream_first_seq = None;

@@ -73,13 +73,7 @@ impl NodeStore {
             boot_id: rec.boot_id.clone(),
             started_ms: rec.started_ms,
         };
-        if inst != n.instance {
-            n.instance = inst;
-            n.last_seq = 0;
-            n.defs.clear();
-            n.latest.clear();
-            n.findings.clear();
-        }
+        n.switch_instance(inst);
         n.hello.boot_id = rec.boot_id;
         n.hello.started_ms = rec.started_ms;
         n.hello.labels = rec.hello_labels;
