@@ -34,6 +34,11 @@ impl Prometheus {
     /// Starts Prometheus with `config` (YAML; `{self}` in it is replaced by its own address).
     /// `None` (after a loud message) when it cannot run outside CI; panics in CI.
     pub fn start(tag: &str, config: &str) -> Option<Self> {
+        Self::start_with_flags(tag, config, &[])
+    }
+
+    /// [`Prometheus::start`] with extra command-line flags (`--web.enable-remote-write-receiver`).
+    pub fn start_with_flags(tag: &str, config: &str, flags: &[&str]) -> Option<Self> {
         let Some(bin) = prometheus_bin() else {
             let msg = "prometheus is not installed (tests/run installs Debian's `prometheus`)";
             assert!(!in_ci(), "{msg}");
@@ -50,7 +55,8 @@ impl Prometheus {
             format!("--storage.tsdb.path={}", data.display()),
             format!("--web.listen-address={addr}"),
         ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend_from_slice(flags);
         let proc = Proc::spawn(&bin, &args, &[], dir.join("prometheus.log"));
         let p = Self { addr, proc, dir };
         let ready = wait_for(Duration::from_secs(15), || {
