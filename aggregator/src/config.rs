@@ -19,12 +19,16 @@ pub struct GrpcConfig {
     pub handshake_timeout_secs: u64,
 }
 
-/// HTTP listener (node view and self-metrics).
+/// HTTP listener (node view, self-metrics, remote-read).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address of the HTTP API (`/api/v1/nodes`, `/metrics`).
+    /// Address of the HTTP API (`/api/v1/nodes`, `/metrics`, `/api/v1/read`).
     pub listen: SocketAddr,
+    /// File of bearer tokens (one per line). When set, every route but `/-/healthy` requires
+    /// `Authorization: Bearer <token>`; the file is re-read when it changes.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 /// The aggregator's certificate and the CA that signs agents' client certificates. Re-read when
@@ -152,6 +156,7 @@ mod tests {
         let c = Config::parse(ok, Path::new("x")).unwrap();
         assert_eq!(c.grpc.listen.port(), 4317);
         assert_eq!(c.grpc.handshake_timeout_secs, 10);
+        assert_eq!(c.http.bearer_token_file, None);
         let e = Config::parse(&format!("{ok}bogus=1\n"), Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
         assert_eq!(c.storage.retention_secs, 86_400);
