@@ -54,6 +54,9 @@ pub struct StorageConfig {
     pub liveness_interval_secs: u64,
     /// A connected node silent for longer than this many seconds counts as down.
     pub node_stale_after_secs: u64,
+    /// Every node of a rack (two or more) down, gone silent within this many seconds of each
+    /// other: `hvscope_rack_down{rack}` is 1.
+    pub rack_down_window_secs: u64,
     /// Directory of the write-ahead log; unset: no WAL (an aggregator restart loses the
     /// samples it held; agents' spools cover only what was not yet acknowledged).
     pub wal_dir: Option<PathBuf>,
@@ -73,6 +76,7 @@ impl Default for StorageConfig {
             retention_secs: 24 * 3600,
             liveness_interval_secs: 10,
             node_stale_after_secs: 60,
+            rack_down_window_secs: 30,
             wal_dir: None,
             wal_fsync: true,
             wal_segment_bytes: 64 << 20,
