@@ -19,12 +19,16 @@ pub struct GrpcConfig {
     pub handshake_timeout_secs: u64,
 }
 
-/// HTTP listener (node view and self-metrics).
+/// HTTP listener (node view, self-metrics, remote-read).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address of the HTTP API (`/api/v1/nodes`, `/metrics`).
+    /// Address of the HTTP API (`/api/v1/nodes`, `/metrics`, `/api/v1/read`).
     pub listen: SocketAddr,
+    /// File of bearer tokens (one per line). When set, every route but `/-/healthy` requires
+    /// `Authorization: Bearer <token>`; the file is re-read when it changes.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 /// The aggregator's certificate and the CA that signs agents' client certificates. Re-read when
@@ -50,6 +54,9 @@ pub struct StorageConfig {
     pub liveness_interval_secs: u64,
     /// A connected node silent for longer than this many seconds counts as down.
     pub node_stale_after_secs: u64,
+    /// Every node of a rack (two or more) down, gone silent within this many seconds of each
+    /// other: `hvscope_rack_down{rack}` is 1.
+    pub rack_down_window_secs: u64,
     /// Directory of the write-ahead log; unset: no WAL (an aggregator restart loses the
     /// samples it held; agents' spools cover only what was not yet acknowledged).
     pub wal_dir: Option<PathBuf>,
@@ -69,6 +76,7 @@ impl Default for StorageConfig {
             retention_secs: 24 * 3600,
             liveness_interval_secs: 10,
             node_stale_after_secs: 60,
+            rack_down_window_secs: 30,
             wal_dir: None,
             wal_fsync: true,
             wal_segment_bytes: 64 << 20,
@@ -152,6 +160,7 @@ mod tests {
         let c = Config::parse(ok, Path::new("x")).unwrap();
         assert_eq!(c.grpc.listen.port(), 4317);
         assert_eq!(c.grpc.handshake_timeout_secs, 10);
+        assert_eq!(c.http.bearer_token_file, None);
         let e = Config::parse(&format!("{ok}bogus=1\n"), Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
         assert_eq!(c.storage.retention_secs, 86_400);

@@ -79,6 +79,7 @@ pub async fn run(
         },
         http: HttpConfig {
             listen: "127.0.0.1:0".parse().expect("literal address"),
+            bearer_token_file: None,
         },
         tls: TlsConfig {
             ca: dir.0.join("ca.pem"),

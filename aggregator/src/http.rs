@@ -1,6 +1,8 @@
 //! The HTTP API: `GET /api/v1/nodes` (JSON view of nodes and findings), `GET /metrics`
 //! (self-metrics), `GET /-/healthy`, and `POST /api/v1/read` (Prometheus remote-read, see
-//! [`crate::remote_read`]). Handlers only wire HTTP to the node store and metrics.
+//! [`crate::remote_read`]). Handlers only wire HTTP to the node store and metrics. With a
+//! bearer token file configured, every route but `/-/healthy` requires a token
+//! ([`crate::auth`]).
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use crate::auth::{AuthState, require_token};
 use crate::config::RemoteReadConfig;
 use crate::metrics::Metrics;
 use crate::nodes::NodeStore;
@@ -22,6 +25,8 @@ pub struct HttpState {
     pub store: Arc<NodeStore>,
     pub metrics: Arc<Metrics>,
     pub remote_read: RemoteReadConfig,
+    /// Bearer-token protection, when configured.
+    pub auth: Option<AuthState>,
 }
 
 #[derive(Deserialize)]
@@ -52,10 +57,14 @@ pub fn router(state: HttpState) -> Router {
         state.metrics.clone(),
         state.remote_read.clone(),
     );
-    Router::new()
+    let auth = state.auth.clone();
+    let mut api = Router::new()
         .route("/api/v1/nodes", get(nodes))
         .route("/metrics", get(metrics))
-        .route("/-/healthy", get(|| async { "ok\n" }))
         .with_state(state)
-        .merge(read::router(reads))
+        .merge(read::router(reads));
+    if let Some(auth) = auth {
+        api = api.route_layer(axum::middleware::from_fn_with_state(auth, require_token));
+    }
+    api.route("/-/healthy", get(|| async { "ok\n" }))
 }

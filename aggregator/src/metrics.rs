@@ -53,6 +53,7 @@ pub struct Metrics {
     pub remote_read_errors: AtomicU64,
     pub remote_read_frames: AtomicU64,
     pub wal_replayed_records: AtomicU64,
+    pub http_unauthorized: AtomicU64,
     rejected: [AtomicU64; 4],
     pub cert_not_after: AtomicI64,
 }
@@ -158,6 +159,12 @@ impl Metrics {
             "counter",
             "STREAMED_XOR_CHUNKS frames sent.",
             g(&self.remote_read_frames),
+        );
+        one(
+            "hvscope_aggregator_http_unauthorized_total",
+            "counter",
+            "HTTP requests refused for a missing or wrong bearer token.",
+            g(&self.http_unauthorized),
         );
         one(
             "hvscope_aggregator_wal_replayed_records",

@@ -3,6 +3,7 @@
 //! Tests run the real binaries: `tests/run` builds them first (`cargo build --workspace --bins`).
 #![forbid(unsafe_code)]
 
+pub mod feed;
 pub mod ovs;
 pub mod prom;
 

@@ -34,6 +34,11 @@ impl Prometheus {
     /// Starts Prometheus with `config` (YAML; `{self}` in it is replaced by its own address).
     /// `None` (after a loud message) when it cannot run outside CI; panics in CI.
     pub fn start(tag: &str, config: &str) -> Option<Self> {
+        Self::start_with_flags(tag, config, &[])
+    }
+
+    /// [`Prometheus::start`] with extra command-line flags (`--web.enable-remote-write-receiver`).
+    pub fn start_with_flags(tag: &str, config: &str, flags: &[&str]) -> Option<Self> {
         let Some(bin) = prometheus_bin() else {
             let msg = "prometheus is not installed (tests/run installs Debian's `prometheus`)";
             assert!(!in_ci(), "{msg}");
@@ -50,7 +55,8 @@ impl Prometheus {
             format!("--storage.tsdb.path={}", data.display()),
             format!("--web.listen-address={addr}"),
         ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend_from_slice(flags);
         let proc = Proc::spawn(&bin, &args, &[], dir.join("prometheus.log"));
         let p = Self { addr, proc, dir };
         let ready = wait_for(Duration::from_secs(15), || {
@@ -110,12 +116,23 @@ pub fn http_post(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<HttpReply, String> {
+    http_request(addr, "POST", path, headers, body)
+}
+
+/// `method path` with `body` and extra header lines; reads the whole answer.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpReply, String> {
     let mut s =
         TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
     let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {

@@ -58,7 +58,12 @@ fn kill_9_mid_stream_loses_no_applied_sample() {
         .as_u64()
         .unwrap();
     assert!(before.len() > 50, "{}", before.len());
+    let newest_ts = before.iter().map(|s| s.1).max().unwrap();
     c.aggregator.as_mut().unwrap().kill(); // SIGKILL, mid-stream
+    let killed_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
 
     // A write cut short by the crash: half a record at the end of the newest segment.
     let newest = std::fs::read_dir(&wal)
@@ -105,6 +110,32 @@ fn kill_9_mid_stream_loses_no_applied_sample() {
     assert!(
         first > last_seq,
         "resumed at {first}, {last_seq} was durable before the kill"
+    );
+
+    // Liveness after the restart, recomputed from the replayed batches: the node counts as up
+    // from the first tick on (it has the staleness window to reconnect, like a live stream),
+    // and its last report is at least the newest sample that was durable before the kill.
+    let live = |name: &str| {
+        let m = vec![
+            matcher(MatcherType::Eq, "__name__", name),
+            matcher(MatcherType::Eq, "node", "node-a"),
+        ];
+        let r = samples_response(&post_read(
+            c.http,
+            &read_request(killed_ms, i64::MAX, m, &[]),
+        ));
+        r.results[0]
+            .timeseries
+            .iter()
+            .flat_map(|t| t.samples.iter().map(|s| s.value))
+            .collect::<Vec<f64>>()
+    };
+    let up = live("hvscope_node_up");
+    assert!(!up.is_empty() && up.iter().all(|v| *v == 1.0), "{up:?}");
+    let report = live("hvscope_node_last_report_timestamp_seconds");
+    assert!(
+        report[0] >= newest_ts as f64 / 1000.0,
+        "{report:?} vs {newest_ts}"
     );
     drop(agent);
 }

@@ -55,6 +55,9 @@ pub struct Node {
     wal_segment: u64,
     /// Series ids whose definition the current WAL segment holds.
     wal_defined: std::collections::HashSet<u64>,
+    /// Replayed from the WAL, no stream since this aggregator started: counted up within the
+    /// staleness window (see [`liveness`]).
+    pub awaiting_reconnect: bool,
 }
 
 /// What applying a batch did.
@@ -106,6 +109,7 @@ impl Node {
         self.switch_instance(inst);
         self.hello = hello.clone();
         self.streams += 1;
+        self.awaiting_reconnect = false;
         self.stream_first_seq = None;
         self.last_seen_ms = now_ms;
         if self.last_seq > 0 {
@@ -242,6 +246,7 @@ impl NodeStore {
         let n = self.node(node);
         let mut n = lock(&n);
         n.streams = n.streams.saturating_sub(1);
+        n.awaiting_reconnect = false;
         n.last_seen_ms = now_ms;
     }
 

@@ -104,7 +104,12 @@ impl IntoResponse for ReadError {
             ReadError::Codec(_) => StatusCode::BAD_REQUEST,
             ReadError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, format!("remote read: {self}\n")).into_response()
+        let mut r = (status, format!("remote read: {self}\n")).into_response();
+        if matches!(self, ReadError::Busy { .. }) {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
