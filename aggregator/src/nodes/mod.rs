@@ -25,12 +25,38 @@ pub struct Instance {
 /// A series as stored: labels with `node` stamped by the aggregator.
 pub type Labels = Arc<Vec<(String, String)>>;
 
-/// A series defined by an agent: its stored labels and its handle in the TSDB.
+/// A series defined by an agent: its stored labels, its handle in the TSDB and its latest
+/// sample (one map lookup per sample on the append path).
 #[derive(Debug, Clone)]
 struct Def {
     labels: Labels,
     series: SeriesHandle,
+    latest: Option<(i64, f64)>,
 }
+
+/// Hasher for the agent's series ids (small integers from an authenticated agent): one
+/// multiply instead of SipHash on the per-sample lookup.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        // Fibonacci hashing; hashbrown takes its control bits from the top of the hash.
+        self.0 = (self.0 ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// State of one node.
 #[derive(Debug, Default)]
@@ -48,8 +74,7 @@ pub struct Node {
     pub stream_first_seq: Option<u64>,
     pub batches: u64,
     pub samples: u64,
-    defs: HashMap<u64, Def>,
-    latest: HashMap<u64, (i64, f64)>,
+    defs: IdMap<Def>,
     pub findings: Vec<Finding>,
     /// WAL segment the ids in `wal_defined` were written to.
     wal_segment: u64,
@@ -94,7 +119,6 @@ impl Node {
             self.instance = inst;
             self.last_seq = 0;
             self.defs.clear();
-            self.latest.clear();
             self.findings.clear();
         }
     }
@@ -137,7 +161,15 @@ impl Node {
         for SeriesDef { id, labels } in &batch.defs {
             let labels = stamp_labels(labels, &self.name);
             let series = db.series(&labels);
-            self.defs.insert(*id, Def { labels, series });
+            let latest = self.defs.get(id).and_then(|d| d.latest);
+            self.defs.insert(
+                *id,
+                Def {
+                    labels,
+                    series,
+                    latest,
+                },
+            );
         }
         let unknown = samples
             .iter()
@@ -154,13 +186,16 @@ impl Node {
             };
         }
         let mut stored = 0;
+        let t = batch.timestamp_ms;
+        let mut appender = db.appender();
         for &(id, v) in samples {
             if let Some(def) = self.defs.get_mut(&id) {
-                db.append(&mut def.series, batch.timestamp_ms, v);
-                self.latest.insert(id, (batch.timestamp_ms, v));
+                appender.append(&mut def.series, t, v);
+                def.latest = Some((t, v));
                 stored += 1;
             }
         }
+        drop(appender);
         self.last_batch_ms = self.last_batch_ms.max(batch.timestamp_ms);
         let gap = if self.last_seq > 0 {
             batch.seq - self.last_seq - 1
@@ -355,13 +390,14 @@ impl NodeView {
     fn of(n: &Node, with_series: bool) -> Self {
         let series_values = with_series.then(|| {
             let mut v: Vec<SeriesView> = n
-                .latest
-                .iter()
-                .filter_map(|(id, (ts, value))| {
+                .defs
+                .values()
+                .filter_map(|d| {
+                    let (timestamp_ms, value) = d.latest?;
                     Some(SeriesView {
-                        labels: n.defs.get(id)?.labels.iter().cloned().collect(),
-                        timestamp_ms: *ts,
-                        value: *value,
+                        labels: d.labels.iter().cloned().collect(),
+                        timestamp_ms,
+                        value,
                     })
                 })
                 .collect();
@@ -372,7 +408,7 @@ impl NodeView {
             node: n.name.clone(),
             connected: n.streams > 0,
             last_seen_ms: n.last_seen_ms,
-            series: n.latest.len(),
+            series: n.defs.values().filter(|d| d.latest.is_some()).count(),
             findings: n
                 .findings
                 .iter()

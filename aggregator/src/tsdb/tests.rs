@@ -69,3 +69,37 @@ fn retention_removes_old_data_and_series_come_back() {
         vec![(20_000, 2.0)]
     );
 }
+
+#[test]
+fn batch_appender_counts_once_per_batch_like_single_appends() {
+    let one = Db::new(i64::MAX / 4);
+    let many = Db::new(i64::MAX / 4);
+    let labels: Vec<Labels> = (0..5)
+        .map(|i| l(&[("__name__", "m"), ("i", &i.to_string())]))
+        .collect();
+    let mut h1: Vec<SeriesHandle> = labels.iter().map(|x| one.series(x)).collect();
+    let mut h2: Vec<SeriesHandle> = labels.iter().map(|x| many.series(x)).collect();
+    for k in 0..300i64 {
+        let t = if k == 7 { 0 } else { 1_000 + k * 10_000 }; // one out-of-order batch
+        for (i, h) in h1.iter_mut().enumerate() {
+            one.append(h, t, (k * i as i64) as f64);
+        }
+        let mut a = many.appender();
+        for (i, h) in h2.iter_mut().enumerate() {
+            a.append(h, t, (k * i as i64) as f64);
+        }
+        if k == 100 {
+            // counters are published when the appender is dropped
+            assert_eq!(many.stats().samples, one.stats().samples - 5);
+        }
+    }
+    assert_eq!(one.stats(), many.stats());
+    assert_eq!(many.stats().samples, 299 * 5);
+    assert_eq!(many.stats().out_of_order_total, 5);
+    let a = one.select(&[], i64::MIN, i64::MAX);
+    let b = many.select(&[], i64::MIN, i64::MAX);
+    assert_eq!(
+        a.iter().map(|s| &s.chunks).collect::<Vec<_>>(),
+        b.iter().map(|s| &s.chunks).collect::<Vec<_>>()
+    );
+}
