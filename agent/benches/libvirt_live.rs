@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use hvscope_agent::config::Config;
 use hvscope_agent::host_root::HostRoot;
 use hvscope_agent::snapshot::Collector;
+use hvscope_agent::sources;
 
 const DOMAINS: u32 = 22;
 const ROUNDS: u32 = 40;
@@ -172,7 +173,75 @@ fn main() {
         agent_cpu += thread_cpu() - a0;
         vms = snap.libvirt.vms.len();
     }
+    // The same collection's parts, measured one by one in the same run (warm state each).
+    let root = HostRoot::default();
+    let config = Config::default();
+    let running = vec!["libvirtd|virtqemud".to_owned()];
+    let mut lv = sources::libvirt::reader::LibvirtSource::default();
+    let mut part = [0.0f64; 7];
+    let mut errs = Vec::new();
+    let mut mounts = None;
+    for round in 0..=ROUNDS {
+        let mut t = [0.0f64; 7];
+        let a = thread_cpu();
+        let host = sources::host::collect(&root, &config.host.daemons, &mut errs);
+        let b = thread_cpu();
+        let _ = sources::host::collect(&root, &running, &mut errs);
+        let c1 = thread_cpu();
+        mounts = host.mounts.clone();
+        let l = lv.collect(&root, mounts.as_deref(), &mut errs);
+        let d = thread_cpu();
+        let _ = sources::ovs::collect(&root, &config.ovs, &mut errs);
+        let e = thread_cpu();
+        let _ = sources::iscsi::collect(&root, &mut errs);
+        let f = thread_cpu();
+        c.sample_sli();
+        let g = thread_cpu();
+        let mut threads = 0;
+        for vm in &l.vms {
+            for th in &vm.threads {
+                threads += 1;
+                let pid = vm.domain.pid.unwrap_or(0);
+                let _ = std::fs::read_to_string(format!("/proc/{pid}/task/{}/schedstat", th.tid));
+            }
+        }
+        let h = thread_cpu();
+        (t[0], t[1], t[2], t[3], t[4], t[5], t[6]) = (
+            b - a,
+            c1 - b,
+            d - c1,
+            e - d,
+            f - e,
+            g - f,
+            (h - g) / threads.max(1) as f64,
+        );
+        errs.clear();
+        if round > 0 {
+            for (p, v) in part.iter_mut().zip(t) {
+                *p += v;
+            }
+        }
+    }
+    let _ = mounts;
     let n = ROUNDS as f64;
+    let ms = |v: f64| v / n * 1e3;
+    println!(
+        "  parts (same run, {ROUNDS} rounds each, ms CPU): host {:.2} (of which the full process scan \
+         while a configured daemon is down: {:.2}); libvirt VMs {:.2}; ovs {:.2}; iscsi {:.2}; \
+         one SLI sample {:.2}; one thread schedstat open+read+close {:.1} us",
+        ms(part[0]),
+        ms(part[0] - part[1]),
+        ms(part[2]),
+        ms(part[3]),
+        ms(part[4]),
+        ms(part[5]),
+        part[6] / n * 1e6
+    );
+    println!(
+        "  ratios vs exporter + libvirtd: libvirt/VM part alone {:.1}x, full collection {:.1}x",
+        (exp_cpu + lvd_cpu) / part[2],
+        (exp_cpu + lvd_cpu) / agent_cpu
+    );
     let exporter_total = (exp_cpu + lvd_cpu) / n;
     println!(
         "{DOMAINS} live KVM domains, {ROUNDS} interleaved rounds:\n  \
