@@ -52,8 +52,8 @@ fn needs_cmdline(comm: &str) -> bool {
 pub struct ProcessScan {
     /// Processes (not threads) listed in `/proc`.
     pub count: usize,
-    /// True when every process was examined; false when each required daemon was confirmed
-    /// at a pid it had in the previous collection, and the others were not read.
+    /// True when every process was examined; false when only new pids and the daemons'
+    /// previous pids were (see [`read`]).
     pub full_scan: bool,
     /// The processes examined (every one on a full scan, else the daemons' own).
     pub examined: Vec<Process>,
@@ -88,56 +88,79 @@ fn read_one(root: &HostRoot, pid: u32) -> Option<Process> {
     })
 }
 
-/// Where each daemon was found last, per host root: (root, daemon list, pids per daemon).
-type LastSeen = Vec<(std::path::PathBuf, Vec<DaemonStatus>)>;
-static LAST_SEEN: std::sync::Mutex<LastSeen> = std::sync::Mutex::new(Vec::new());
-const REMEMBERED_ROOTS: usize = 16;
+/// What the previous collection of one host root learnt: the daemons' statuses, every pid
+/// listed then (sorted), and how many collections ago every process was last read.
+struct Seen {
+    root: std::path::PathBuf,
+    statuses: Vec<DaemonStatus>,
+    pids: Vec<u32>,
+    since_full: u32,
+}
 
-/// Each daemon confirmed (alive, same name) at one of its previous pids, or `None` when any
-/// daemon was not: then every process must be read.
-fn confirm_last(
-    root: &HostRoot,
-    daemons: &[String],
-    pids: &[u32],
-) -> Option<(Vec<Process>, Vec<DaemonStatus>)> {
+static LAST_SEEN: std::sync::Mutex<Vec<Seen>> = std::sync::Mutex::new(Vec::new());
+const REMEMBERED_ROOTS: usize = 16;
+/// Every process is read again at least this often (in collections). In between, only pids
+/// that are new since the last collection and the daemons' own pids are read: a process that
+/// `exec`s into a daemon at a pid already seen (a wrapper script's `exec`) is found at the next
+/// full scan, at most this many collections late.
+pub const FULL_SCAN_EVERY: u32 = 6;
+
+/// The pids worth reading when the last collection of this root is recent: new ones and the
+/// daemons' previous ones still listed. `None`: read every process.
+fn incremental_candidates(root: &HostRoot, daemons: &[String], pids: &[u32]) -> Option<Vec<u32>> {
     if daemons.is_empty() {
         return None;
     }
     let last = LAST_SEEN.lock().unwrap_or_else(|p| p.into_inner());
-    let (_, seen) = last.iter().find(|(r, _)| r == root.root())?;
-    let mut examined = Vec::new();
-    let mut out = Vec::new();
-    for d in daemons {
-        let prev = seen.iter().find(|s| &s.daemon == d)?;
-        let found: Vec<Process> = prev
-            .pids
+    let seen = last.iter().find(|s| s.root == root.root())?;
+    let same_daemons = seen.statuses.len() == daemons.len()
+        && seen
+            .statuses
             .iter()
-            .filter(|p| pids.binary_search(p).is_ok())
-            .filter_map(|p| read_one(root, *p))
-            .collect();
-        let status = daemon_status(d, &found);
-        if !status.up() {
-            return None;
-        }
-        examined.extend(found);
-        out.push(status);
+            .zip(daemons)
+            .all(|(s, d)| &s.daemon == d);
+    if !same_daemons || seen.since_full + 1 >= FULL_SCAN_EVERY {
+        return None;
     }
-    Some((examined, out))
+    let mut wanted: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|p| seen.pids.binary_search(p).is_err())
+        .chain(
+            seen.statuses
+                .iter()
+                .flat_map(|s| s.pids.iter().copied())
+                .filter(|p| pids.binary_search(p).is_ok()),
+        )
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    Some(wanted)
 }
 
-fn remember(root: &HostRoot, daemons: &[DaemonStatus]) {
+fn remember(root: &HostRoot, statuses: &[DaemonStatus], pids: Vec<u32>, full: bool) {
     let mut last = LAST_SEEN.lock().unwrap_or_else(|p| p.into_inner());
-    last.retain(|(r, _)| r != root.root());
+    let since_full = match last.iter().position(|s| s.root == root.root()) {
+        Some(i) => last.remove(i).since_full + 1,
+        None => 0,
+    };
     if last.len() >= REMEMBERED_ROOTS {
         last.remove(0);
     }
-    last.push((root.root().to_path_buf(), daemons.to_vec()));
+    last.push(Seen {
+        root: root.root().to_path_buf(),
+        statuses: statuses.to_vec(),
+        pids,
+        since_full: if full { 0 } else { since_full },
+    });
 }
 
 /// Lists the host's processes and finds the required `daemons` (alternatives separated by
-/// `|`). When every daemon is still alive at a pid it had last time, only those are read;
-/// otherwise every process is. Processes that exit while being read are skipped; so are ones
-/// whose files cannot be read (hidepid), which is logged at debug level.
+/// `|`). Every [`FULL_SCAN_EVERY`] collections every process is read; in between only pids
+/// that appeared since the previous collection and the daemons' previous pids are (a daemon
+/// that restarts gets a new pid, and a pid reused by a daemon is re-read). Processes that exit
+/// while being read are skipped; so are ones whose files cannot be read (hidepid), which is
+/// logged at debug level.
 pub fn read(root: &HostRoot, daemons: &[String]) -> Result<ProcessScan, SysError> {
     let names = list_dir(root, std::path::Path::new("proc"))?.ok_or_else(|| {
         SysError::Read(ReadError::Gone {
@@ -147,23 +170,23 @@ pub fn read(root: &HostRoot, daemons: &[String]) -> Result<ProcessScan, SysError
     let mut pids: Vec<u32> = names.iter().filter_map(|n| n.parse().ok()).collect();
     pids.truncate(MAX_DIR_ENTRIES);
     pids.sort_unstable();
-    if let Some((examined, statuses)) = confirm_last(root, daemons, &pids) {
-        return Ok(ProcessScan {
-            count: pids.len(),
-            full_scan: false,
-            examined,
-            daemons: statuses,
-        });
-    }
-    let examined: Vec<Process> = pids.iter().filter_map(|p| read_one(root, *p)).collect();
+    let candidates = incremental_candidates(root, daemons, &pids);
+    let full_scan = candidates.is_none();
+    let examined: Vec<Process> = candidates
+        .as_deref()
+        .unwrap_or(&pids)
+        .iter()
+        .filter_map(|p| read_one(root, *p))
+        .collect();
     let statuses: Vec<DaemonStatus> = daemons
         .iter()
         .map(|d| daemon_status(d, &examined))
         .collect();
-    remember(root, &statuses);
+    let count = pids.len();
+    remember(root, &statuses, pids, full_scan);
     Ok(ProcessScan {
-        count: pids.len(),
-        full_scan: true,
+        count,
+        full_scan,
         examined,
         daemons: statuses,
     })
@@ -188,7 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn confirmed_daemons_skip_the_full_scan_until_one_moves() {
+    fn between_full_scans_only_new_pids_and_daemon_pids_are_read() {
         let dir = std::env::temp_dir().join(format!("hvscope-procs-{}", std::process::id()));
         let put = |pid: u32, comm: &str, state: char| {
             let d = dir.join(format!("proc/{pid}"));
@@ -203,22 +226,47 @@ mod tests {
         put(11, "libvirtd", 'S');
         put(12, "bash", 'S');
         let root = HostRoot::new(&dir);
-        let want = ["iscsid".to_owned(), "libvirtd|virtqemud".to_owned()];
+        let want = [
+            "iscsid".to_owned(),
+            "libvirtd|virtqemud".to_owned(),
+            "ovs-vswitchd".to_owned(),
+        ];
         let first = read(&root, &want).unwrap();
-        assert!(first.full_scan && first.daemons.iter().all(DaemonStatus::up));
+        assert!(first.full_scan);
+        assert_eq!(
+            first
+                .daemons
+                .iter()
+                .map(DaemonStatus::up)
+                .collect::<Vec<_>>(),
+            [true, true, false]
+        );
         let second = read(&root, &want).unwrap();
-        assert!(!second.full_scan, "both confirmed at their pids");
+        assert!(!second.full_scan, "nothing new: only the daemons' pids");
         assert_eq!((second.count, second.examined.len()), (3, 2));
         // libvirtd exits and pid 11 is reused by something else; virtqemud starts at 13.
         put(11, "sleep", 'S');
         put(13, "virtqemud", 'S');
         let third = read(&root, &want).unwrap();
-        assert!(third.full_scan);
+        assert!(!third.full_scan);
         assert_eq!(third.daemons[1].pids, vec![13]);
-        // A zombie at the remembered pid is not confirmation either.
+        // A zombie at the daemon's pid is not running.
         put(13, "virtqemud", 'Z');
-        let fourth = read(&root, &want).unwrap();
-        assert!(fourth.full_scan && !fourth.daemons[1].up());
+        assert!(!read(&root, &want).unwrap().daemons[1].up());
+        // A new pid running the missing daemon is found at once.
+        put(14, "ovs-vswitchd", 'S');
+        assert_eq!(read(&root, &want).unwrap().daemons[2].pids, vec![14]);
+        // A process that execs into a daemon at a pid already seen is found by the next full
+        // scan, within FULL_SCAN_EVERY collections.
+        std::fs::remove_dir_all(dir.join("proc/14")).unwrap();
+        assert!(!read(&root, &want).unwrap().daemons[2].up());
+        put(12, "ovs-vswitchd", 'S');
+        let found = (0..FULL_SCAN_EVERY)
+            .map(|_| read(&root, &want).unwrap())
+            .find(|scan| scan.daemons[2].up())
+            .expect("found within one full-scan period");
+        assert!(found.full_scan);
+        assert_eq!(found.daemons[2].pids, vec![12]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
