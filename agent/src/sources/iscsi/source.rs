@@ -273,14 +273,14 @@ impl IscsiSource {
             keep
         });
         for n in names {
-            if !self.blocks.contains_key(&n) {
-                let dir = if n.starts_with("dm-") {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.blocks.entry(n) {
+                let dir = if e.key().starts_with("dm-") {
                     None
                 } else {
-                    read::block_lun_dir(root, &n)
+                    read::block_lun_dir(root, e.key())
                 };
                 mark(&dir);
-                self.blocks.insert(n, dir);
+                e.insert(dir);
             }
         }
         true
