@@ -1,12 +1,17 @@
 //! Cost of one iSCSI collection on a large node: a synthetic tree (same layout as the real guest
 //! captures) with 512 sessions, each with a controller LUN and two disk LUNs (1024 block
 //! devices, 1024 by-path links, 1024 diskstats lines) plus 256 multipath maps over pairs of
-//! them. Prints wall and on-CPU time per cycle (on-CPU from `/proc/thread-self/schedstat`, ns)
-//! and the number of findings and series, as a sanity check of what was read.
+//! them. One [`IscsiSource`] collects `ISCSI_BENCH_CYCLES` times (default 50), as the daemon
+//! does: the first (cold) cycle walks everything, the others are steady (one in
+//! `RESCAN_EVERY` is a full rescan again). Prints on-CPU time (from
+//! `/proc/thread-self/schedstat`, ns) of the cold cycle and of the steady ones (median, mean,
+//! max), for the collection alone and with checks and series, and the number of findings and
+//! series, as a sanity check of what was read. `ISCSI_BENCH_ONESHOT=1` collects with the
+//! one-shot [`collect`] every cycle instead (no state kept: every cycle is cold).
 //!
-//! Run: `cargo bench -p hvscope-agent --bench iscsi_collect`. Syscalls per cycle: run the bench
-//! binary under `strace -f -c` with `ISCSI_BENCH_CYCLES=1` and then `=11`, and take the
-//! difference / 10 (tree building is excluded that way).
+//! Run: `cargo bench -p hvscope-agent --bench iscsi_collect`. Syscalls: run the bench binary
+//! under `strace -f -c` with `ISCSI_BENCH_CYCLES=0`, `=1` and `=11`: cold = (1) - (0), steady
+//! per cycle = ((11) - (1)) / 10 (tree building is excluded that way).
 
 use std::time::Instant;
 
@@ -14,7 +19,7 @@ use hvscope_agent::checks::iscsi::findings;
 use hvscope_agent::host_root::HostRoot;
 use hvscope_agent::series::SeriesBuf;
 use hvscope_agent::sources::iscsi::testtree::{TestLun, TestTree};
-use hvscope_agent::sources::iscsi::{IscsiConfig, collect, series::series};
+use hvscope_agent::sources::iscsi::{IscsiConfig, IscsiSource, collect, series::series};
 
 const SESSIONS: u32 = 512;
 
@@ -65,29 +70,61 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
+    let oneshot = std::env::var_os("ISCSI_BENCH_ONESHOT").is_some();
     let t0 = Instant::now();
     let tree = build();
     eprintln!("tree built in {:.1} s", t0.elapsed().as_secs_f64());
     let root = HostRoot::new(tree.root());
     let cfg = IscsiConfig::default();
-    let (mut n_findings, mut n_series, mut n_sessions, mut n_stats) = (0, 0, 0, 0);
-    let (cpu0, wall0) = (on_cpu_ns(), Instant::now());
+    let mut source = IscsiSource::default();
+    let (mut n_findings, mut n_series, mut n_sessions, mut n_stats, mut n_rates) = (0, 0, 0, 0, 0);
+    let (mut read_ns, mut all_ns) = (Vec::new(), Vec::new());
     for _ in 0..cycles {
+        let cpu0 = on_cpu_ns();
         let mut errors = Vec::new();
-        let st = collect(&root, &mut errors);
+        let st = if oneshot {
+            collect(&root, &mut errors)
+        } else {
+            source.collect(&root, &mut errors)
+        };
+        let cpu1 = on_cpu_ns();
         assert!(errors.is_empty(), "{errors:?}");
         let f = findings(&st, None, &cfg);
         let mut out = SeriesBuf::default();
         series(&st, &mut out);
+        read_ns.push(cpu1 - cpu0);
+        all_ns.push(on_cpu_ns() - cpu0);
         (n_findings, n_series) = (f.len(), out.samples.len());
-        (n_sessions, n_stats) = (st.sessions.len(), st.diskstats.len());
+        (n_sessions, n_stats, n_rates) = (st.sessions.len(), st.diskstats.len(), st.rates.len());
     }
-    let (cpu, wall) = (on_cpu_ns() - cpu0, wall0.elapsed());
     println!(
-        "iscsi collection: {n_sessions} sessions, {n_stats} devices in diskstats, {n_series} series, \
-         {n_findings} findings; per cycle over {cycles} cycles: on-CPU {:.2} ms, wall {:.2} ms \
-         (read + checks + series)",
-        cpu as f64 / 1e6 / f64::from(cycles),
-        wall.as_secs_f64() * 1e3 / f64::from(cycles)
+        "iscsi collection ({}): {n_sessions} sessions, {n_stats} devices in diskstats, {n_rates} \
+         with rates, {n_series} series, {n_findings} findings, {} attribute files open",
+        if oneshot { "one-shot" } else { "IscsiSource" },
+        source.open_files()
     );
+    for (what, v) in [
+        ("collect", &read_ns),
+        ("collect + checks + series", &all_ns),
+    ] {
+        let Some((&cold, steady)) = v.split_first() else {
+            continue;
+        };
+        let mut s = steady.to_vec();
+        s.sort_unstable();
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let mean = if s.is_empty() {
+            0.0
+        } else {
+            ms(s.iter().sum::<u64>()) / s.len() as f64
+        };
+        println!(
+            "  {what}: on-CPU cold {:.2} ms; steady over {} cycles: median {:.2} ms, mean {:.2} ms, max {:.2} ms",
+            ms(cold),
+            s.len(),
+            ms(s.get(s.len() / 2).copied().unwrap_or(0)),
+            mean,
+            ms(s.last().copied().unwrap_or(0)),
+        );
+    }
 }

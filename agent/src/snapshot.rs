@@ -45,6 +45,8 @@ pub struct Collector {
     disk_sli: DiskDelaySli,
     /// The host devices behind each VM's kernel-iSCSI disks, from the last collection's join.
     disk_vms: Vec<VmDevices>,
+    /// The iSCSI source (keeps session handles and the diskstats of the last collection).
+    iscsi: sources::iscsi::IscsiSource,
     started: std::time::Instant,
 }
 
@@ -60,6 +62,7 @@ impl Collector {
             sli_targets: Vec::new(),
             disk_sli: DiskDelaySli::new(config.iscsi.delay_threshold_ms, 5_000),
             disk_vms: Vec::new(),
+            iscsi: sources::iscsi::IscsiSource::default(),
             started: std::time::Instant::now(),
         }
     }
@@ -96,7 +99,7 @@ impl Collector {
             .libvirt
             .collect(&self.root, host.mounts.as_deref(), &mut errors);
         let ovs = sources::ovs::collect(&self.root, &self.ovs, &mut errors);
-        let iscsi = sources::iscsi::collect(&self.root, &mut errors);
+        let iscsi = self.iscsi.collect(&self.root, &mut errors);
         self.sli_targets = libvirt.vms.iter().map(|v| v.sli_target()).collect();
         let domains: Vec<_> = libvirt.vms.iter().map(|v| &*v.domain).collect();
         self.disk_vms =

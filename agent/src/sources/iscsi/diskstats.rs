@@ -148,6 +148,7 @@ pub fn delta(prev: &DiskStat, cur: &DiskStat, interval_ms: u64) -> Option<DiskRa
 /// the devices present at the last call only, so it stays bounded by the device count.
 #[derive(Debug, Default)]
 pub struct RateTracker {
+    /// Time and the reading, sorted by device name.
     prev: Option<(i64, Vec<DiskStat>)>,
 }
 
@@ -159,12 +160,19 @@ impl RateTracker {
             Some((t, prev)) if now_ms > *t => {
                 let dt = now_ms.saturating_sub(*t) as u64;
                 cur.iter()
-                    .filter_map(|c| delta(prev.iter().find(|p| p.name == c.name)?, c, dt))
+                    .filter_map(|c| {
+                        let i = prev
+                            .binary_search_by(|p| p.name.as_str().cmp(&c.name))
+                            .ok()?;
+                        delta(&prev[i], c, dt)
+                    })
                     .collect()
             }
             _ => Vec::new(),
         };
-        self.prev = Some((now_ms, cur.to_vec()));
+        let mut keep = cur.to_vec();
+        keep.sort_by(|a, b| a.name.cmp(&b.name));
+        self.prev = Some((now_ms, keep));
         out
     }
 }

@@ -14,6 +14,7 @@ pub mod diskstats;
 pub mod join;
 mod read;
 pub mod series;
+pub mod source;
 pub mod sysfs;
 
 use std::collections::BTreeMap;
@@ -23,10 +24,11 @@ use serde::Serialize;
 
 pub use config::IscsiConfig;
 pub use diskstats::DiskStat;
-pub use read::{collect, read_diskstats};
+pub use read::read_diskstats;
+pub use source::IscsiSource;
 use sysfs::{ConnState, SessionState};
 
-use crate::host_root::ReadError;
+use crate::host_root::{HostRoot, ReadError};
 
 /// Upper bound of the entries read from one directory (sessions, block devices, links, LUNs).
 pub const MAX_ENTRIES: usize = 16384;
@@ -80,6 +82,16 @@ pub struct IscsiState {
     pub multipath: Vec<Multipath>,
     /// `proc/diskstats` lines of the sessions' disks and the multipath devices.
     pub diskstats: Vec<DiskStat>,
+    /// Their rates since the previous collection of the same [`IscsiSource`] (empty on the
+    /// first, and for a one-shot [`collect`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rates: Vec<diskstats::DiskRates>,
+}
+
+/// Reads the initiator state below `root` once (no state kept, no file left open); see
+/// [`IscsiSource::collect`].
+pub fn collect(root: &HostRoot, errors: &mut Vec<crate::sources::SourceError>) -> IscsiState {
+    IscsiSource::new(0).collect(root, errors)
 }
 
 /// One `sys/class/iscsi_session/sessionN`.

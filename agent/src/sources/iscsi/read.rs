@@ -1,80 +1,26 @@
-//! The thin reader: lists the sysfs class directories and the session device trees, reads the
-//! attributes, and hands the text to the pure parsers in [`sysfs`](super::sysfs) and
-//! [`diskstats`](super::diskstats).
+//! The thin reader: lists directories, resolves links, reads attributes (once, or keeping the
+//! file open to read it again next cycle), and hands the text to the pure parsers in
+//! [`sysfs`](super::sysfs) and [`diskstats`](super::diskstats). What is kept between cycles and
+//! when it is read again is [`IscsiSource`](super::IscsiSource)'s business.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::sysfs::{self, ConnState, SessionState};
-use super::{Connection, IscsiError, IscsiState, Lun, MAX_ENTRIES, Multipath, Session, diskstats};
+use super::{Connection, IscsiError, Lun, MAX_ENTRIES, Multipath, Session, diskstats};
 use crate::host_root::{HostRoot, ReadError};
-use crate::sources::SourceError;
 
-/// Source part names (for [`SourceError::source`]).
+/// Source part names (for [`SourceError::source`](crate::sources::SourceError)).
 pub const PART_SESSIONS: &str = "iscsi.sessions";
 pub const PART_DISKSTATS: &str = "proc.diskstats";
+/// `sys/block` (the block devices of the LUNs and the multipath maps).
+pub const PART_MULTIPATH: &str = "iscsi.multipath";
 
 /// Sysfs attributes are at most a page; one read of this size returns the whole of it.
-const ATTR_BYTES: usize = 4096;
-
-/// Reads the initiator state below `root`. A host without the iSCSI transport (no
-/// `sys/class/iscsi_session`) has no sessions, which is not an error; a session that cannot be
-/// read is kept with its `error` and reported in `errors` as `iscsi.session.<name>`.
-pub fn collect(root: &HostRoot, errors: &mut Vec<SourceError>) -> IscsiState {
-    let mut st = IscsiState::default();
-    match list(root, "sys/class/iscsi_session") {
-        Ok(names) => {
-            let mut names: Vec<_> = names
-                .into_iter()
-                .filter_map(|n| Some((sysfs::session_number(&n)?, n)))
-                .collect();
-            names.sort();
-            for (_, name) in names {
-                let s = read_session(root, &name);
-                if let Some(e) = &s.error {
-                    tracing::debug!(session = %name, error = %e, "iscsi session unreadable");
-                    errors.push(SourceError::new(format!("iscsi.session.{name}"), e));
-                }
-                st.sessions.push(s);
-            }
-        }
-        // No iSCSI transport loaded: no sessions.
-        Err(IscsiError::Read(ReadError::Gone { .. })) => {}
-        Err(e) => errors.push(SourceError::new(PART_SESSIONS, e)),
-    }
-    for (dir, map) in [
-        ("dev/disk/by-path", &mut st.by_path),
-        ("dev/disk/by-id", &mut st.by_id),
-    ] {
-        match links(root, dir) {
-            Ok(m) => *map = m,
-            Err(e) => errors.push(SourceError::new(format!("iscsi.{}", &dir[9..]), e)),
-        }
-    }
-    match read_multipath(root) {
-        Ok(m) => st.multipath = m,
-        Err(e) => errors.push(SourceError::new("iscsi.multipath", e)),
-    }
-    let wanted: BTreeSet<&str> = st
-        .sessions
-        .iter()
-        .flat_map(|s| s.disks())
-        .chain(st.multipath.iter().map(|m| m.device.as_str()))
-        .collect();
-    if !wanted.is_empty() {
-        match read_diskstats(root) {
-            Ok(all) => {
-                st.diskstats = all
-                    .into_iter()
-                    .filter(|d| wanted.contains(d.name.as_str()))
-                    .collect()
-            }
-            Err(e) => errors.push(SourceError::new(PART_DISKSTATS, e)),
-        }
-    }
-    st
-}
+pub(super) const ATTR_BYTES: usize = 4096;
 
 /// Reads and parses `proc/diskstats`.
 pub fn read_diskstats(root: &HostRoot) -> Result<Vec<diskstats::DiskStat>, IscsiError> {
@@ -85,18 +31,88 @@ pub fn read_diskstats(root: &HostRoot) -> Result<Vec<diskstats::DiskStat>, Iscsi
     })
 }
 
-fn read_session(root: &HostRoot, name: &str) -> Session {
+/// How many more attribute files may be kept open this cycle.
+#[derive(Debug)]
+pub(super) struct Fds {
+    pub left: usize,
+}
+
+/// An attribute read again every cycle: its open file, read at offset 0 (sysfs regenerates the
+/// text on every read from 0; a removed device's attribute fails with ENODEV), or, past the fd
+/// budget, its path, opened anew each time.
+#[derive(Debug)]
+pub(super) enum Attr {
+    Open(File),
+    Path(PathBuf),
+}
+
+impl Attr {
+    /// The trimmed text, `None` when it cannot be read or is not UTF-8.
+    pub fn read<'b>(&self, buf: &'b mut [u8; ATTR_BYTES]) -> Option<&'b str> {
+        let n = match self {
+            Self::Open(f) => f.read_at(buf, 0).ok()?,
+            Self::Path(p) => File::open(p).ok()?.read(buf).ok()?,
+        };
+        Some(std::str::from_utf8(&buf[..n]).ok()?.trim())
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self, Self::Open(_))
+    }
+}
+
+/// The handles of a session's attributes that change while it lives (states, timeouts), in the
+/// order of the session's connections and LUNs.
+#[derive(Debug)]
+pub(super) struct Volatile {
+    pub state: Attr,
+    pub target_state: Option<Attr>,
+    pub recovery_tmo: Option<Attr>,
+    pub conns: Vec<(Attr, PathBuf)>,
+    pub luns: Vec<Attr>,
+}
+
+impl Volatile {
+    /// Open files held.
+    pub fn open_files(&self) -> usize {
+        let opt = |a: &Option<Attr>| usize::from(a.as_ref().is_some_and(Attr::is_open));
+        usize::from(self.state.is_open())
+            + opt(&self.target_state)
+            + opt(&self.recovery_tmo)
+            + self.conns.iter().filter(|(a, _)| a.is_open()).count()
+            + self.luns.iter().filter(|a| a.is_open()).count()
+    }
+}
+
+/// Reads session `name` completely. The block devices of its LUNs come from `blocks` (LUN
+/// directory → device name, from the `sys/block` links). A session that cannot be read is
+/// returned with its `error` and no handles.
+pub(super) fn read_session(
+    root: &HostRoot,
+    name: &str,
+    blocks: &HashMap<PathBuf, String>,
+    fds: &mut Fds,
+) -> (Session, Option<Volatile>) {
     let mut s = Session {
         name: name.to_owned(),
         ..Default::default()
     };
-    if let Err(e) = fill_session(root, name, &mut s) {
-        s.error = Some(e.to_string());
+    match fill_session(root, name, blocks, fds, &mut s) {
+        Ok(v) => (s, Some(v)),
+        Err(e) => {
+            s.error = Some(e.to_string());
+            (s, None)
+        }
     }
-    s
 }
 
-fn fill_session(root: &HostRoot, name: &str, s: &mut Session) -> Result<(), IscsiError> {
+fn fill_session(
+    root: &HostRoot,
+    name: &str,
+    blocks: &HashMap<PathBuf, String>,
+    fds: &mut Fds,
+    s: &mut Session,
+) -> Result<Volatile, IscsiError> {
     let link = PathBuf::from("sys/class/iscsi_session").join(name);
     let class_dir = resolve(root, &link)?;
     let (dev_dir, host) =
@@ -106,62 +122,106 @@ fn fill_session(root: &HostRoot, name: &str, s: &mut Session) -> Result<(), Iscs
     s.host = host;
     s.target = attr(root, &class_dir.join("targetname"))?;
     let state_path = class_dir.join("state");
-    let state = attr(root, &state_path)?;
-    s.state = Some(
-        SessionState::parse(&state).ok_or_else(|| IscsiError::UnknownValue {
-            path: root.path(&state_path),
-            what: "session state",
-            value: state,
-        })?,
-    );
-    s.target_state = opt_attr(root, &class_dir.join("target_state"));
-    s.recovery_tmo_secs =
-        opt_attr(root, &class_dir.join("recovery_tmo")).and_then(|v| v.parse().ok());
+    let (state, state_h) = kept_attr(root, &state_path, fds)?;
+    s.state = Some(parse_session_state(root, &state_path, state)?);
+    let (target_state, target_state_h) = opt_kept_attr(root, &class_dir.join("target_state"), fds);
+    s.target_state = target_state;
+    let (tmo, tmo_h) = opt_kept_attr(root, &class_dir.join("recovery_tmo"), fds);
+    s.recovery_tmo_secs = tmo.and_then(|v| v.parse().ok());
     s.tpgt = opt_attr(root, &class_dir.join("tpgt")).and_then(|v| v.parse().ok());
     s.initiator = opt_attr(root, &class_dir.join("initiatorname"));
     s.iface = opt_attr(root, &class_dir.join("ifacename"));
     let host_dir = PathBuf::from("sys/class/iscsi_host").join(&s.host);
     s.local_address = opt_attr(root, &host_dir.join("ipaddress"));
 
+    let mut v = Volatile {
+        state: state_h,
+        target_state: target_state_h,
+        recovery_tmo: tmo_h,
+        conns: Vec::new(),
+        luns: Vec::new(),
+    };
     let mut entries = list(root, &dev_dir)?;
     entries.sort();
     for e in &entries {
         if e.starts_with("connection") {
             let dir = dev_dir.join(e).join("iscsi_connection").join(e);
-            s.connections.push(read_connection(root, e, &dir)?);
+            let (c, h) = read_connection(root, e, &dir, fds)?;
+            s.connections.push(c);
+            v.conns.push((h, dir));
         } else if let Some(t) = e.strip_prefix("target") {
             if sysfs::parse_hctl(&format!("{t}:0")).is_none() {
                 continue;
             }
-            read_luns(root, &dev_dir.join(e), &mut s.luns)?;
+            read_luns(
+                root,
+                &dev_dir.join(e),
+                blocks,
+                fds,
+                &mut s.luns,
+                &mut v.luns,
+            )?;
         }
     }
-    Ok(())
+    Ok(v)
 }
 
-fn read_connection(root: &HostRoot, name: &str, dir: &Path) -> Result<Connection, IscsiError> {
+pub(super) fn parse_session_state(
+    root: &HostRoot,
+    path: &Path,
+    state: String,
+) -> Result<SessionState, IscsiError> {
+    SessionState::parse(&state).ok_or_else(|| IscsiError::UnknownValue {
+        path: root.path(path),
+        what: "session state",
+        value: state,
+    })
+}
+
+fn read_connection(
+    root: &HostRoot,
+    name: &str,
+    dir: &Path,
+    fds: &mut Fds,
+) -> Result<(Connection, Attr), IscsiError> {
     let state_path = dir.join("state");
-    let state = attr(root, &state_path)?;
+    let (state, h) = kept_attr(root, &state_path, fds)?;
     let state = ConnState::parse(&state).ok_or_else(|| IscsiError::UnknownValue {
         path: root.path(&state_path),
         what: "connection state",
         value: state,
     })?;
-    let pair = |a: &str, p: &str| {
-        Some(sysfs::portal(
-            &opt_attr(root, &dir.join(a))?,
-            &opt_attr(root, &dir.join(p))?,
-        ))
-    };
-    Ok(Connection {
-        name: name.to_owned(),
-        state: Some(state),
-        portal: pair("persistent_address", "persistent_port"),
-        current: pair("address", "port"),
-    })
+    Ok((
+        Connection {
+            name: name.to_owned(),
+            state: Some(state),
+            portal: portal_pair(root, dir, "persistent_address", "persistent_port"),
+            current: current_portal(root, dir),
+        },
+        h,
+    ))
 }
 
-fn read_luns(root: &HostRoot, target_dir: &Path, out: &mut Vec<Lun>) -> Result<(), IscsiError> {
+/// `address:port` of a connection's live TCP connection (absent while it is down).
+pub(super) fn current_portal(root: &HostRoot, conn_dir: &Path) -> Option<String> {
+    portal_pair(root, conn_dir, "address", "port")
+}
+
+fn portal_pair(root: &HostRoot, dir: &Path, a: &str, p: &str) -> Option<String> {
+    Some(sysfs::portal(
+        &opt_attr(root, &dir.join(a))?,
+        &opt_attr(root, &dir.join(p))?,
+    ))
+}
+
+fn read_luns(
+    root: &HostRoot,
+    target_dir: &Path,
+    blocks: &HashMap<PathBuf, String>,
+    fds: &mut Fds,
+    out: &mut Vec<Lun>,
+    handles: &mut Vec<Attr>,
+) -> Result<(), IscsiError> {
     let mut names: Vec<_> = list(root, target_dir)?
         .into_iter()
         .filter_map(|n| Some((sysfs::parse_hctl(&n)?, n)))
@@ -169,39 +229,31 @@ fn read_luns(root: &HostRoot, target_dir: &Path, out: &mut Vec<Lun>) -> Result<(
     names.sort();
     for (hctl, name) in names {
         let dir = target_dir.join(&name);
-        let block = match list(root, dir.join("block")) {
-            Ok(mut b) => {
-                b.sort();
-                b.into_iter().next()
-            }
-            Err(IscsiError::Read(ReadError::Gone { .. })) => None,
-            Err(e) => return Err(e),
-        };
+        let (state, h) = kept_attr(root, &dir.join("state"), fds)?;
         out.push(Lun {
-            hctl: name,
             lun: hctl[3],
             scsi_type: opt_attr(root, &dir.join("type")).and_then(|v| v.parse().ok()),
-            state: Some(attr(root, &dir.join("state"))?),
-            block,
+            state: Some(state),
+            block: blocks.get(&dir).cloned(),
+            hctl: name,
         });
+        handles.push(h);
     }
     Ok(())
 }
 
-fn read_multipath(root: &HostRoot) -> Result<Vec<Multipath>, IscsiError> {
-    let names = match list(root, "sys/block") {
-        Ok(n) => n,
-        Err(IscsiError::Read(ReadError::Gone { .. })) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
+/// The device-mapper devices among `names` (a `sys/block` listing) that have slaves.
+pub(super) fn read_multipath<'a>(
+    root: &HostRoot,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<Vec<Multipath>, IscsiError> {
     let mut dms: Vec<_> = names
-        .into_iter()
         .filter_map(|n| Some((n.strip_prefix("dm-")?.parse::<u32>().ok()?, n)))
         .collect();
     dms.sort();
     let mut out = Vec::new();
     for (_, dev) in dms {
-        let dir = PathBuf::from("sys/block").join(&dev);
+        let dir = PathBuf::from("sys/block").join(dev);
         let mut slaves = match list(root, dir.join("slaves")) {
             Ok(s) => s,
             Err(IscsiError::Read(ReadError::Gone { .. })) => continue,
@@ -214,16 +266,24 @@ fn read_multipath(root: &HostRoot) -> Result<Vec<Multipath>, IscsiError> {
         out.push(Multipath {
             name: opt_attr(root, &dir.join("dm/name")),
             uuid: opt_attr(root, &dir.join("dm/uuid")),
-            device: dev,
+            device: dev.clone(),
             slaves,
         });
     }
     Ok(out)
 }
 
+/// The LUN directory a `sys/block/<name>` link points at (one `readlink`), `None` for devices
+/// that are not SCSI LUNs and links that vanished.
+pub(super) fn block_lun_dir(root: &HostRoot, name: &str) -> Option<PathBuf> {
+    let link = PathBuf::from("sys/block").join(name);
+    let resolved = resolve(root, &link).ok()?;
+    sysfs::block_lun_dir(&resolved, name).map(Path::to_path_buf)
+}
+
 /// `dir`'s symlinks as link name → the last component of their target (udev's `../../sda`).
 /// A missing directory is empty.
-fn links(root: &HostRoot, dir: &str) -> Result<BTreeMap<String, String>, IscsiError> {
+pub(super) fn links(root: &HostRoot, dir: &str) -> Result<BTreeMap<String, String>, IscsiError> {
     let names = match list(root, dir) {
         Ok(n) => n,
         Err(IscsiError::Read(ReadError::Gone { .. })) => return Ok(BTreeMap::new()),
@@ -243,7 +303,7 @@ fn links(root: &HostRoot, dir: &str) -> Result<BTreeMap<String, String>, IscsiEr
 }
 
 /// The names in directory `rel`, bounded by [`MAX_ENTRIES`].
-fn list(root: &HostRoot, rel: impl AsRef<Path>) -> Result<Vec<String>, IscsiError> {
+pub(super) fn list(root: &HostRoot, rel: impl AsRef<Path>) -> Result<Vec<String>, IscsiError> {
     let path = root.path(rel);
     let rd = std::fs::read_dir(&path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
@@ -281,8 +341,8 @@ fn resolve(root: &HostRoot, link: &Path) -> Result<PathBuf, IscsiError> {
     Ok(sysfs::resolve_link(link, &target))
 }
 
-/// A required attribute, trimmed.
-fn attr(root: &HostRoot, rel: &Path) -> Result<String, IscsiError> {
+/// Opens and reads an attribute; the open file when `keep` (else it is closed).
+fn open_read(root: &HostRoot, rel: &Path, keep: bool) -> Result<(String, Option<File>), ReadError> {
     let path = root.path(rel);
     let io = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {
@@ -294,20 +354,54 @@ fn attr(root: &HostRoot, rel: &Path) -> Result<String, IscsiError> {
             }
         }
     };
-    let mut f = std::fs::File::open(&path).map_err(io)?;
+    let f = File::open(&path).map_err(io)?;
     // One read: sysfs returns the whole attribute at once (the usual read_to_end would cost a
     // second syscall per attribute, thousands per cycle on a busy node).
     let mut buf = [0u8; ATTR_BYTES];
-    let n = f.read(&mut buf).map_err(io)?;
+    let n = f.read_at(&mut buf, 0).map_err(io)?;
     let text =
         std::str::from_utf8(&buf[..n]).map_err(|_| ReadError::NotUtf8 { path: path.clone() })?;
-    Ok(text.trim().to_owned())
+    Ok((text.trim().to_owned(), keep.then_some(f)))
+}
+
+/// A required attribute, trimmed.
+fn attr(root: &HostRoot, rel: &Path) -> Result<String, IscsiError> {
+    Ok(open_read(root, rel, false)?.0)
+}
+
+/// A required attribute read again every cycle: its text and its handle (the open file while
+/// `fds` allows).
+fn kept_attr(root: &HostRoot, rel: &Path, fds: &mut Fds) -> Result<(String, Attr), IscsiError> {
+    let (text, f) = open_read(root, rel, fds.left > 0)?;
+    Ok((text, handle(root, rel, f, fds)))
+}
+
+fn handle(root: &HostRoot, rel: &Path, f: Option<File>, fds: &mut Fds) -> Attr {
+    match f {
+        Some(f) => {
+            fds.left -= 1;
+            Attr::Open(f)
+        }
+        None => Attr::Path(root.path(rel)),
+    }
 }
 
 /// An attribute that may be absent or unreadable (ENOTCONN on a down connection); `(null)` is
 /// the kernel's spelling of unset.
 fn opt_attr(root: &HostRoot, rel: &Path) -> Option<String> {
-    attr(root, rel)
-        .ok()
-        .filter(|v| !v.is_empty() && v != "(null)")
+    opt_value(attr(root, rel).ok())
+}
+
+/// [`opt_attr`] read again every cycle: no handle when the attribute does not exist.
+fn opt_kept_attr(root: &HostRoot, rel: &Path, fds: &mut Fds) -> (Option<String>, Option<Attr>) {
+    match open_read(root, rel, fds.left > 0) {
+        Ok((text, f)) => (opt_value(Some(text)), Some(handle(root, rel, f, fds))),
+        Err(ReadError::Gone { .. }) => (None, None),
+        // Exists but unreadable now: read it again next cycle.
+        Err(_) => (None, Some(Attr::Path(root.path(rel)))),
+    }
+}
+
+pub(super) fn opt_value(v: Option<String>) -> Option<String> {
+    v.filter(|v| !v.is_empty() && v != "(null)")
 }

@@ -1,6 +1,6 @@
-//! Series of the iSCSI source: session and connection state, LUNs, multipath paths, and the
-//! block device counters of `proc/diskstats` (rates and latency are computed by PromQL from the
-//! counters, and by the collector's [`DiskRates`] for the last interval).
+//! Series of the iSCSI source: session and connection state, LUNs, multipath paths, the block
+//! device counters of `proc/diskstats`, and the collector's [`DiskRates`] over its last interval
+//! (average latency, I/O rate, utilization; PromQL can derive the same from the counters).
 
 use super::IscsiState;
 use super::diskstats::{DiskRates, SECTOR_BYTES};
@@ -154,6 +154,7 @@ pub fn series(st: &IscsiState, out: &mut SeriesBuf) {
             out.push(name, help, &l, v);
         }
     }
+    rate_series(&st.rates, out);
 }
 
 /// Appends the collector's per-device rates over its last interval.
@@ -162,21 +163,21 @@ pub fn rate_series(rates: &[DiskRates], out: &mut SeriesBuf) {
         let l = [("device", r.name.as_str())];
         if let Some(lat) = r.avg_latency_secs {
             out.push(
-                "hvscope_disk_latency_seconds",
-                "Average time per I/O completed in the last collection interval.",
+                "hvscope_disk_io_latency_seconds",
+                "Average time per I/O completed in the last collection interval (absent when none completed).",
                 &l,
                 lat,
             );
         }
         out.push(
-            "hvscope_disk_iops",
-            "I/Os completed per second in the last interval.",
+            "hvscope_disk_ios_per_second",
+            "I/Os completed per second over the last collection interval.",
             &l,
             r.iops,
         );
         out.push(
-            "hvscope_disk_utilisation_ratio",
-            "Fraction of the last interval with I/O in flight.",
+            "hvscope_disk_utilization_ratio",
+            "Fraction of the last collection interval with I/O in flight (0..1).",
             &l,
             r.utilisation,
         );

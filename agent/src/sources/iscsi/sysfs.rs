@@ -157,6 +157,31 @@ pub fn session_device_dir(class_dir: &Path) -> Option<(PathBuf, String)> {
         .then(|| (session_dir.to_path_buf(), host.to_owned()))
 }
 
+/// The LUN directory (`…/sessionN/targetH:C:T/H:C:T:L`) of a `sys/block/<name>` link resolved
+/// below the root (`…/H:C:T:L/block/<name>`); `None` for devices that are not SCSI LUNs (dm, loop,
+/// virtio) or a path of another shape.
+pub fn block_lun_dir<'a>(resolved: &'a Path, name: &str) -> Option<&'a Path> {
+    if resolved.file_name()? != name {
+        return None;
+    }
+    let block = resolved.parent()?;
+    if block.file_name()? != "block" {
+        return None;
+    }
+    let lun = block.parent()?;
+    parse_hctl(lun.file_name()?.to_str()?)?;
+    Some(lun)
+}
+
+/// The session (`session3`) whose device directory holds `path`: the last component of the form
+/// `sessionN`.
+pub fn session_of_path(path: &Path) -> Option<&str> {
+    path.components().rev().find_map(|c| match c {
+        Component::Normal(s) => s.to_str().filter(|s| session_number(s).is_some()),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +256,31 @@ mod tests {
         );
         assert_eq!(resolve_link(link, Path::new("/sys/x")), Path::new("sys/x"));
         assert!(session_device_dir(Path::new("sys/class/iscsi_session/session1")).is_none());
+    }
+
+    #[test]
+    fn block_links_name_their_lun_and_session() {
+        let p = Path::new("sys/devices/platform/host0/session1/target0:0:0/0:0:0:1/block/sda");
+        assert_eq!(
+            block_lun_dir(p, "sda"),
+            Some(Path::new(
+                "sys/devices/platform/host0/session1/target0:0:0/0:0:0:1"
+            ))
+        );
+        assert_eq!(session_of_path(p), Some("session1"));
+        assert_eq!(block_lun_dir(p, "sdb"), None);
+        assert_eq!(
+            block_lun_dir(Path::new("sys/devices/virtual/block/dm-0"), "dm-0"),
+            None
+        );
+        assert_eq!(
+            block_lun_dir(Path::new("sys/devices/x/0:0:0/block/sda"), "sda"),
+            None
+        );
+        assert_eq!(block_lun_dir(Path::new("sda"), "sda"), None);
+        assert_eq!(
+            session_of_path(Path::new("sys/devices/pci0000:00/sessionx")),
+            None
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The reader against the real guest captures and synthetic trees, including bad input.
 
+use super::source;
 use super::sysfs::{ConnState, SessionState};
 use super::testtree::{TestLun, TestTree};
 use super::*;
@@ -302,7 +303,153 @@ fn series_of_the_failed_capture() {
         rates
             .samples
             .iter()
-            .all(|s| s.labels.name() != "hvscope_disk_latency_seconds")
+            .all(|s| s.labels.name() != "hvscope_disk_io_latency_seconds")
     );
     assert_eq!(rates.samples.len(), 2);
+}
+
+/// A kept source must read exactly what a fresh one-shot collection reads, cycle after cycle,
+/// whatever changed in between.
+#[test]
+fn steady_cycles_equal_fresh_collections() {
+    fn same(src: &mut IscsiSource, root: &HostRoot) -> IscsiState {
+        let mut e1 = Vec::new();
+        let mut kept = src.collect(root, &mut e1);
+        let (fresh, e2) = read(root);
+        kept.rates.clear();
+        assert_eq!(kept, fresh);
+        assert_eq!(e1, e2);
+        kept
+    }
+    let mut t = TestTree::new("steady");
+    for sid in 1..=3 {
+        let (a, b) = (format!("sd{}", 2 * sid), format!("sd{}", 2 * sid + 1));
+        t.session(
+            sid,
+            &format!("iqn.t:{sid}"),
+            &format!("10.0.0.{sid}"),
+            "LOGGED_IN",
+            "up",
+            &[
+                TestLun {
+                    lun: 0,
+                    block: None,
+                    state: "running",
+                },
+                TestLun::disk(1, &a),
+                TestLun::disk(2, &b),
+            ],
+        );
+    }
+    t.multipath(0, "mpatha", &["sd2", "sd4"]);
+    let root = HostRoot::new(t.root());
+    let mut src = IscsiSource::new(64);
+    let st = same(&mut src, &root);
+    assert_eq!(st.sessions.len(), 3);
+    assert!(src.open_files() > 0, "volatile attributes are kept open");
+    same(&mut src, &root);
+
+    // Session 2 fails: session, connection and LUN states are re-read on kept files.
+    let s2 = "sys/devices/platform/host1/session2";
+    t.write(&format!("{s2}/iscsi_session/session2/state"), "FAILED\n");
+    t.write(
+        &format!("{s2}/connection2:0/iscsi_connection/connection2:0/state"),
+        "failed\n",
+    );
+    std::fs::remove_file(t.root().join(format!(
+        "{s2}/connection2:0/iscsi_connection/connection2:0/address"
+    )))
+    .unwrap();
+    t.write(&format!("{s2}/target1:0:0/1:0:0:1/state"), "blocked\n");
+    t.write(&format!("{s2}/iscsi_session/session2/recovery_tmo"), "5\n");
+    let st = same(&mut src, &root);
+    assert!(!st.sessions[1].is_up());
+    assert_eq!(st.sessions[1].recovery_tmo_secs, Some(5));
+    assert_eq!(st.sessions[1].connections[0].current, None);
+    assert_eq!(st.active_paths(&st.multipath[0]), 1);
+
+    // An unknown state string: that session's error, the next cycle as in the first.
+    t.write(&format!("{s2}/iscsi_session/session2/state"), "WEIRD\n");
+    let st = same(&mut src, &root);
+    assert!(st.sessions[1].error.is_some());
+    t.write(&format!("{s2}/iscsi_session/session2/state"), "LOGGED_IN\n");
+    same(&mut src, &root);
+
+    // A new session with a new disk, a new multipath map over it, a removed session.
+    t.session(
+        4,
+        "iqn.t:4",
+        "10.0.0.4",
+        "LOGGED_IN",
+        "up",
+        &[TestLun::disk(1, "sd9")],
+    );
+    t.multipath(1, "mpathb", &["sd9", "sd3"]);
+    let st = same(&mut src, &root);
+    assert_eq!(st.sessions.len(), 4);
+    assert_eq!(st.multipath.len(), 2);
+    std::fs::remove_file(t.root().join("sys/class/iscsi_session/session1")).unwrap();
+    let st = same(&mut src, &root);
+    assert_eq!(st.sessions[0].name, "session2");
+
+    // A LUN of session 3 goes away (its device and directory), then a new one appears.
+    let s3 = "sys/devices/platform/host2/session3/target2:0:0";
+    std::fs::remove_dir_all(t.root().join(format!("{s3}/2:0:0:2"))).unwrap();
+    std::fs::remove_file(t.root().join("sys/block/sd7")).unwrap();
+    let st = same(&mut src, &root);
+    assert_eq!(st.sessions[1].luns.len(), 2);
+    t.write(&format!("{s3}/2:0:0:3/state"), "running\n");
+    t.write(&format!("{s3}/2:0:0:3/block/sd8/dev"), "8:0\n");
+    t.link(
+        "sys/block/sd8",
+        "../devices/platform/host2/session3/target2:0:0/2:0:0:3/block/sd8",
+    );
+    let st = same(&mut src, &root);
+    assert_eq!(st.sessions[1].disks().collect::<Vec<_>>(), ["sd6", "sd8"]);
+    // Past the safety-net rescan, still the same.
+    for _ in 0..source::RESCAN_EVERY + 1 {
+        same(&mut src, &root);
+    }
+}
+
+#[test]
+fn rates_from_the_second_cycle() {
+    let mut t = TestTree::new("rates");
+    t.session(
+        1,
+        "iqn.t:a",
+        "10.0.0.1",
+        "LOGGED_IN",
+        "up",
+        &[TestLun::disk(1, "sda")],
+    );
+    let root = HostRoot::new(t.root());
+    let mut src = IscsiSource::new(0);
+    let mut errors = Vec::new();
+    assert!(src.collect(&root, &mut errors).rates.is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // 100 more reads taking 5000 ms more: 50 ms each.
+    std::fs::write(
+        t.root().join("proc/diskstats"),
+        "   8       0 sda 200 0 1600 6000 0 0 0 0 0 1010 6000 0 0 0 0 0 0\n",
+    )
+    .unwrap();
+    let st = src.collect(&root, &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(st.rates.len(), 1);
+    let r = &st.rates[0];
+    assert_eq!((r.name.as_str(), r.completed), ("sda", 100));
+    assert_eq!(r.avg_latency_secs, Some(0.05));
+    let mut out = crate::series::SeriesBuf::default();
+    series::series(&st, &mut out);
+    let get = |name: &str| {
+        out.samples
+            .iter()
+            .find(|s| s.labels.name() == name && s.labels.get("device") == Some("sda"))
+            .map(|s| s.value)
+    };
+    assert_eq!(get("hvscope_disk_io_latency_seconds"), Some(0.05));
+    assert!(get("hvscope_disk_ios_per_second").unwrap() > 0.0);
+    let u = get("hvscope_disk_utilization_ratio").unwrap();
+    assert!((0.0..=1.0).contains(&u), "{u}");
 }

@@ -1,0 +1,369 @@
+//! The iSCSI source with what it keeps between collections. Sessions, their connections, LUNs
+//! and block devices almost never change between cycles, so a steady cycle reads only:
+//! - the listings of `sys/class/iscsi_session` and `sys/block` (what appeared or vanished);
+//! - the volatile attributes of each known session (session and connection state,
+//!   `target_state`, `recovery_tmo`, each LUN's `state`), with `pread` at offset 0 on files kept
+//!   open (up to an fd budget, [`fd_budget`]; past it by path);
+//! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed);
+//! - `proc/diskstats`, once.
+//!
+//! A session is read completely (its tree walked) when it is new, when a block device of it
+//! appeared or vanished, when a volatile attribute cannot be read or parsed (the device went away:
+//! ENODEV), while it is in error, and every [`RESCAN_EVERY`] cycles for all sessions. New
+//! `sys/block` entries cost one `readlink` each (the link names the session and LUN); multipath
+//! maps are read again when `sys/block` changed. The results equal a fresh [`collect`](super::collect).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::diskstats::RateTracker;
+use super::read::{self, ATTR_BYTES, Attr, Fds, Volatile};
+use super::sysfs::{self, ConnState, SessionState};
+use super::{IscsiError, IscsiState, Multipath, Session};
+use crate::host_root::{HostRoot, ReadError};
+use crate::sources::SourceError;
+
+/// Every this many cycles every session is read completely (a safety net for changes no listing
+/// shows, such as a LUN without a block device added to a live session).
+pub const RESCAN_EVERY: u64 = 30;
+
+/// Most attribute files kept open (each holds a page of kernel memory for its sysfs buffer).
+pub const MAX_OPEN_ATTRS: usize = 4096;
+
+/// The attribute files the source may keep open: half the soft `RLIMIT_NOFILE`, at most
+/// [`MAX_OPEN_ATTRS`].
+pub fn fd_budget() -> usize {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    usize::try_from(soft / 2).map_or(MAX_OPEN_ATTRS, |n| n.min(MAX_OPEN_ATTRS))
+}
+
+#[derive(Debug)]
+struct Cached {
+    session: Session,
+    handles: Volatile,
+}
+
+/// A directory's identity and change times, to re-list it only when it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirStamp {
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl DirStamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        }
+    }
+}
+
+/// Whether a listing taken when the directory had stamp `prev` still holds for `cur`. A change
+/// less than 2 s before `now_ns` is not trusted (the clock behind mtime is coarse: a second change
+/// in the same tick leaves the stamp alone), so a recently changed directory is listed again.
+pub fn listing_holds(prev: Option<&DirStamp>, cur: &DirStamp, now_ns: i128) -> bool {
+    prev == Some(cur) && now_ns - cur.mtime_ns.max(cur.ctime_ns) > 2_000_000_000
+}
+
+#[derive(Debug, Default)]
+struct LinkDir {
+    stamp: Option<DirStamp>,
+    map: BTreeMap<String, String>,
+}
+
+/// The iSCSI source: reads the initiator state, keeping what does not change between cycles.
+#[derive(Debug)]
+pub struct IscsiSource {
+    sessions: BTreeMap<u32, Cached>,
+    /// `sys/block` entries → the LUN directory their link points at (`None`: not a SCSI LUN).
+    blocks: BTreeMap<String, Option<PathBuf>>,
+    multipath: Option<Vec<Multipath>>,
+    by_path: LinkDir,
+    by_id: LinkDir,
+    cycle: u64,
+    budget: usize,
+    rates: RateTracker,
+    started: Instant,
+}
+
+impl Default for IscsiSource {
+    fn default() -> Self {
+        Self::new(fd_budget())
+    }
+}
+
+impl IscsiSource {
+    /// A source keeping at most `fd_budget` attribute files open.
+    pub fn new(fd_budget: usize) -> Self {
+        Self {
+            sessions: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+            multipath: None,
+            by_path: LinkDir::default(),
+            by_id: LinkDir::default(),
+            cycle: 0,
+            budget: fd_budget,
+            rates: RateTracker::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Attribute files held open now.
+    pub fn open_files(&self) -> usize {
+        self.sessions.values().map(|c| c.handles.open_files()).sum()
+    }
+
+    /// Reads the initiator state below `root`. A host without the iSCSI transport (no
+    /// `sys/class/iscsi_session`) has no sessions, which is not an error; a session that cannot
+    /// be read is kept with its `error` and reported in `errors` as `iscsi.session.<name>`.
+    /// From the second call on, `rates` holds each device's rates since the previous call.
+    pub fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> IscsiState {
+        if self.cycle.is_multiple_of(RESCAN_EVERY) {
+            self.sessions.clear();
+            self.blocks.clear();
+            self.multipath = None;
+            self.by_path = LinkDir::default();
+            self.by_id = LinkDir::default();
+        }
+        self.cycle += 1;
+        let mut st = IscsiState::default();
+        let mut dirty: BTreeSet<String> = BTreeSet::new();
+        let blocks_changed = self.update_blocks(root, errors, &mut dirty);
+        let by_lun: HashMap<PathBuf, String> = {
+            let mut m = HashMap::new();
+            for (name, dir) in &self.blocks {
+                if let Some(d) = dir {
+                    m.entry(d.clone()).or_insert_with(|| name.clone());
+                }
+            }
+            m
+        };
+        match read::list(root, "sys/class/iscsi_session") {
+            Ok(names) => {
+                let mut names: Vec<_> = names
+                    .into_iter()
+                    .filter_map(|n| Some((sysfs::session_number(&n)?, n)))
+                    .collect();
+                names.sort();
+                self.sessions
+                    .retain(|n, _| names.binary_search_by_key(n, |(k, _)| *k).is_ok());
+                let mut fds = Fds {
+                    left: self.budget.saturating_sub(self.open_files()),
+                };
+                let mut buf = [0u8; ATTR_BYTES];
+                for (num, name) in names {
+                    if !dirty.contains(&name)
+                        && let Some(c) = self.sessions.get_mut(&num)
+                    {
+                        if refresh(root, c, &mut buf) {
+                            st.sessions.push(c.session.clone());
+                            continue;
+                        }
+                        fds.left += c.handles.open_files();
+                        self.sessions.remove(&num);
+                    }
+                    let (s, handles) = read::read_session(root, &name, &by_lun, &mut fds);
+                    if let Some(e) = &s.error {
+                        tracing::debug!(session = %name, error = %e, "iscsi session unreadable");
+                        errors.push(SourceError::new(format!("iscsi.session.{name}"), e));
+                    }
+                    st.sessions.push(s.clone());
+                    if let Some(handles) = handles {
+                        self.sessions.insert(
+                            num,
+                            Cached {
+                                session: s,
+                                handles,
+                            },
+                        );
+                    }
+                }
+            }
+            // No iSCSI transport loaded: no sessions.
+            Err(IscsiError::Read(ReadError::Gone { .. })) => self.sessions.clear(),
+            Err(e) => {
+                self.sessions.clear();
+                errors.push(SourceError::new(read::PART_SESSIONS, e));
+            }
+        }
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        for (dir, cache, out) in [
+            ("dev/disk/by-path", &mut self.by_path, &mut st.by_path),
+            ("dev/disk/by-id", &mut self.by_id, &mut st.by_id),
+        ] {
+            match read_link_dir(root, dir, cache, now_ns) {
+                Ok(()) => out.clone_from(&cache.map),
+                Err(e) => errors.push(SourceError::new(format!("iscsi.{}", &dir[9..]), e)),
+            }
+        }
+        if blocks_changed || self.multipath.is_none() {
+            match read::read_multipath(root, self.blocks.keys()) {
+                Ok(m) => self.multipath = Some(m),
+                Err(e) => {
+                    self.multipath = None;
+                    errors.push(SourceError::new(read::PART_MULTIPATH, e));
+                }
+            }
+        }
+        st.multipath = self.multipath.clone().unwrap_or_default();
+        let wanted: BTreeSet<&str> = st
+            .sessions
+            .iter()
+            .flat_map(|s| s.disks())
+            .chain(st.multipath.iter().map(|m| m.device.as_str()))
+            .collect();
+        if !wanted.is_empty() {
+            match read::read_diskstats(root) {
+                Ok(all) => {
+                    st.diskstats = all
+                        .into_iter()
+                        .filter(|d| wanted.contains(d.name.as_str()))
+                        .collect()
+                }
+                Err(e) => errors.push(SourceError::new(read::PART_DISKSTATS, e)),
+            }
+        }
+        let now_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        st.rates = self.rates.update(now_ms, &st.diskstats);
+        st
+    }
+
+    /// Lists `sys/block`; readlinks new entries; marks the sessions of added and removed LUN
+    /// devices dirty. True when the listing changed.
+    fn update_blocks(
+        &mut self,
+        root: &HostRoot,
+        errors: &mut Vec<SourceError>,
+        dirty: &mut BTreeSet<String>,
+    ) -> bool {
+        let mut names = match read::list(root, "sys/block") {
+            Ok(n) => n,
+            Err(IscsiError::Read(ReadError::Gone { .. })) => Vec::new(),
+            Err(e) => {
+                errors.push(SourceError::new(read::PART_MULTIPATH, e));
+                Vec::new()
+            }
+        };
+        names.sort();
+        if names.len() == self.blocks.len()
+            && names.iter().zip(self.blocks.keys()).all(|(a, b)| a == b)
+        {
+            return false;
+        }
+        let mut mark = |dir: &Option<PathBuf>| {
+            if let Some(s) = dir.as_deref().and_then(sysfs::session_of_path) {
+                dirty.insert(s.to_owned());
+            }
+        };
+        self.blocks.retain(|n, dir| {
+            let keep = names.binary_search(n).is_ok();
+            if !keep {
+                mark(dir);
+            }
+            keep
+        });
+        for n in names {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.blocks.entry(n) {
+                let dir = if e.key().starts_with("dm-") {
+                    None
+                } else {
+                    read::block_lun_dir(root, e.key())
+                };
+                mark(&dir);
+                e.insert(dir);
+            }
+        }
+        true
+    }
+}
+
+/// Re-reads the volatile attributes of a cached session; false when one cannot be read or
+/// parsed (the session is then read completely).
+fn refresh(root: &HostRoot, c: &mut Cached, buf: &mut [u8; ATTR_BYTES]) -> bool {
+    let (s, h) = (&mut c.session, &c.handles);
+    let Some(state) = h.state.read(buf).and_then(SessionState::parse) else {
+        return false;
+    };
+    s.state = Some(state);
+    let opt = |a: &Option<Attr>, buf: &mut [u8; ATTR_BYTES]| {
+        read::opt_value(a.as_ref()?.read(buf).map(str::to_owned))
+    };
+    let ts = opt(&h.target_state, buf);
+    if ts != s.target_state {
+        s.target_state = ts;
+    }
+    s.recovery_tmo_secs = opt(&h.recovery_tmo, buf).and_then(|v| v.parse().ok());
+    for (conn, (a, dir)) in s.connections.iter_mut().zip(&h.conns) {
+        let Some(cs) = a.read(buf).and_then(ConnState::parse) else {
+            return false;
+        };
+        if conn.state != Some(cs) {
+            conn.state = Some(cs);
+            conn.current = read::current_portal(root, dir);
+        }
+    }
+    for (lun, a) in s.luns.iter_mut().zip(&h.luns) {
+        let Some(v) = a.read(buf) else {
+            return false;
+        };
+        if lun.state.as_deref() != Some(v) {
+            lun.state = Some(v.to_owned());
+        }
+    }
+    true
+}
+
+fn read_link_dir(
+    root: &HostRoot,
+    dir: &str,
+    cache: &mut LinkDir,
+    now_ns: i128,
+) -> Result<(), IscsiError> {
+    let stamp = match std::fs::metadata(root.path(dir)) {
+        Ok(m) => Some(DirStamp::of(&m)),
+        Err(_) => None,
+    };
+    if let Some(s) = &stamp
+        && listing_holds(cache.stamp.as_ref(), s, now_ns)
+    {
+        return Ok(());
+    }
+    cache.stamp = None;
+    cache.map = read::links(root, dir)?;
+    cache.stamp = stamp;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_hold_only_for_old_unchanged_stamps() {
+        let s = DirStamp {
+            ino: 1,
+            size: 40,
+            mtime_ns: 10_000_000_000,
+            ctime_ns: 10_000_000_000,
+        };
+        assert!(listing_holds(Some(&s), &s, 13_000_000_000));
+        // Changed within the last 2 s: the coarse clock may hide a second change.
+        assert!(!listing_holds(Some(&s), &s, 11_000_000_000));
+        assert!(!listing_holds(None, &s, 13_000_000_000));
+        let grown = DirStamp {
+            size: 60,
+            ..s.clone()
+        };
+        assert!(!listing_holds(Some(&s), &grown, 13_000_000_000));
+    }
+}
