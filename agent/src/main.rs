@@ -110,6 +110,7 @@ fn load_config_waiting(path: &std::path::Path, wait: Duration) -> Result<Config,
 
 fn run(config_path: PathBuf, wait_for_config_secs: u64) -> anyhow::Result<()> {
     let config = load_config_waiting(&config_path, Duration::from_secs(wait_for_config_secs))?;
+    raise_open_file_limit();
     let agent = Agent::new(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -123,6 +124,22 @@ fn run(config_path: PathBuf, wait_for_config_secs: u64) -> anyhow::Result<()> {
         agent.run(rx).await;
     });
     Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one (the agent uses no `select()`): the iSCSI
+/// source keeps up to half the soft limit of sysfs attribute files open for `pread`, and
+/// systemd's default soft limit of 1024 would leave a large node reading most of them by path.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(%error, soft, hard, "could not raise the open-file limit");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not read the open-file limit"),
+    }
 }
 
 async fn wait_for_signal() {
