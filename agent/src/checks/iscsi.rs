@@ -13,7 +13,7 @@
 use super::{Check, Finding, Severity};
 use crate::snapshot::Snapshot;
 use crate::sources::iscsi::join::{self, Backing, DiskMapping};
-use crate::sources::iscsi::{IscsiConfig, IscsiState, Multipath, Session};
+use crate::sources::iscsi::{DiskIndex, IscsiConfig, IscsiState, Multipath, Session};
 use crate::sources::libvirt::Domain;
 
 pub const SESSION_DOWN: &str = "iscsi.session_down";
@@ -197,16 +197,17 @@ pub fn expected_paths(m: &Multipath, cfg: &IscsiConfig) -> usize {
 
 /// `iscsi.path_degraded`: a multipath map over iSCSI disks with fewer active paths than expected.
 pub fn path_degraded(st: &IscsiState, cfg: &IscsiConfig) -> Vec<Finding> {
+    let index = DiskIndex::new(st);
     st.multipath
         .iter()
-        .filter(|m| m.is_multipath() || m.slaves.iter().any(|s| st.session_of_disk(s).is_some()))
+        .filter(|m| m.is_multipath() || m.slaves.iter().any(|s| index.session(s).is_some()))
         .filter_map(|m| {
-            let (active, expected) = (st.active_paths(m), expected_paths(m, cfg));
+            let (active, expected) = (index.active_paths(m), expected_paths(m, cfg));
             (active < expected).then(|| {
                 let down: Vec<&str> = m
                     .slaves
                     .iter()
-                    .filter(|s| !st.path_active(s))
+                    .filter(|s| !index.path_active(s))
                     .map(String::as_str)
                     .collect();
                 Finding::new(

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::IscsiState;
 use super::sysfs::parse_by_path;
+use super::{DiskIndex, IscsiState};
 use crate::sources::libvirt::model::{Disk, DiskSource, Domain};
 
 /// What backs one domain disk.
@@ -62,6 +62,7 @@ pub fn join(st: &IscsiState, domains: &[Domain]) -> Vec<DiskMapping> {
 
 /// [`join`] over borrowed domains (as a snapshot holds them).
 pub fn join_refs(st: &IscsiState, domains: &[&Domain]) -> Vec<DiskMapping> {
+    let index = DiskIndex::new(st);
     domains
         .iter()
         .filter(|d| d.state != "shutoff")
@@ -71,7 +72,7 @@ pub fn join_refs(st: &IscsiState, domains: &[&Domain]) -> Vec<DiskMapping> {
                 domain_uuid: d.uuid.clone(),
                 disk: disk.target.clone(),
                 source: source_text(disk),
-                backing: backing(st, &disk.source),
+                backing: backing_in(st, &index, &disk.source),
             })
         })
         .collect()
@@ -88,6 +89,11 @@ fn source_text(disk: &Disk) -> String {
 
 /// What backs one disk source.
 pub fn backing(st: &IscsiState, source: &DiskSource) -> Backing {
+    backing_in(st, &DiskIndex::new(st), source)
+}
+
+/// [`backing`] with the state's [`DiskIndex`] built once by the caller.
+fn backing_in(st: &IscsiState, index: &DiskIndex<'_>, source: &DiskSource) -> Backing {
     match source {
         DiskSource::Network {
             protocol,
@@ -104,12 +110,12 @@ pub fn backing(st: &IscsiState, source: &DiskSource) -> Backing {
                 .map(|(h, p)| super::sysfs::portal(h, &p.to_string()))
                 .collect(),
         },
-        DiskSource::Block { dev } => block_backing(st, dev),
+        DiskSource::Block { dev } => block_backing(st, index, dev),
         _ => Backing::NotIscsi,
     }
 }
 
-fn block_backing(st: &IscsiState, dev: &str) -> Backing {
+fn block_backing(st: &IscsiState, index: &DiskIndex<'_>, dev: &str) -> Backing {
     let rel = dev.strip_prefix("/dev/").unwrap_or(dev);
     let by_path = rel.strip_prefix("disk/by-path/").and_then(parse_by_path);
     let missing = |reason: String| Backing::Missing {
@@ -144,7 +150,7 @@ fn block_backing(st: &IscsiState, dev: &str) -> Backing {
     let mut sessions: Vec<String> = Vec::new();
     let mut iscsi_disks = Vec::new();
     for d in &disks {
-        if let Some(s) = st.session_of_disk(d) {
+        if let Some(s) = index.session(d) {
             iscsi_disks.push(d.clone());
             if !sessions.contains(&s.name) {
                 sessions.push(s.name.clone());

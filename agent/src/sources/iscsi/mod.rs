@@ -191,6 +191,51 @@ impl Multipath {
     }
 }
 
+/// Block device → its session and LUN, built once where many lookups follow (the checks, the
+/// series and the join ask for every multipath slave and every domain disk: a linear search
+/// each was quadratic in the number of LUNs).
+pub struct DiskIndex<'a> {
+    by_disk: std::collections::HashMap<&'a str, (&'a Session, &'a Lun)>,
+}
+
+impl<'a> DiskIndex<'a> {
+    /// Indexes every LUN's block device (the first session holding it wins, as a linear
+    /// search in session order would have it).
+    pub fn new(st: &'a IscsiState) -> Self {
+        let mut by_disk = std::collections::HashMap::new();
+        for s in &st.sessions {
+            for l in &s.luns {
+                if let Some(dev) = l.block.as_deref() {
+                    by_disk.entry(dev).or_insert((s, l));
+                }
+            }
+        }
+        Self { by_disk }
+    }
+
+    /// The session whose LUNs include block device `dev`.
+    pub fn session(&self, dev: &str) -> Option<&'a Session> {
+        self.by_disk.get(dev).map(|(s, _)| *s)
+    }
+
+    /// The LUN behind block device `dev`.
+    pub fn lun(&self, dev: &str) -> Option<&'a Lun> {
+        self.by_disk.get(dev).map(|(_, l)| *l)
+    }
+
+    /// Whether SCSI disk `dev` is an active path: its LUN `running` under a session that is up.
+    pub fn path_active(&self, dev: &str) -> bool {
+        self.by_disk
+            .get(dev)
+            .is_some_and(|(s, l)| s.is_up() && l.state.as_deref() == Some("running"))
+    }
+
+    /// Active paths of multipath map `m`.
+    pub fn active_paths(&self, m: &Multipath) -> usize {
+        m.slaves.iter().filter(|s| self.path_active(s)).count()
+    }
+}
+
 impl IscsiState {
     /// The session whose LUNs include block device `dev`.
     pub fn session_of_disk(&self, dev: &str) -> Option<&Session> {

@@ -2,8 +2,8 @@
 //! device counters of `proc/diskstats`, and the collector's [`DiskRates`] over its last interval
 //! (average latency, I/O rate, utilization; PromQL can derive the same from the counters).
 
-use super::IscsiState;
 use super::diskstats::{DiskRates, SECTOR_BYTES};
+use super::{DiskIndex, IscsiState};
 use crate::series::SeriesBuf;
 
 /// Appends the series of `st`. Sessions that could not be read emit nothing (they are an
@@ -87,6 +87,7 @@ pub fn series(st: &IscsiState, out: &mut SeriesBuf) {
             );
         }
     }
+    let index = DiskIndex::new(st);
     for m in &st.multipath {
         let labels = [
             ("device", m.device.as_str()),
@@ -102,7 +103,7 @@ pub fn series(st: &IscsiState, out: &mut SeriesBuf) {
             "hvscope_iscsi_multipath_active_paths",
             "Paths of a device-mapper device whose LUN is running under a session that is up.",
             &labels,
-            st.active_paths(m) as f64,
+            index.active_paths(m) as f64,
         );
     }
     for d in &st.diskstats {

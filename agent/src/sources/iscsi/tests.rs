@@ -148,6 +148,17 @@ fn multipath_maps_and_active_paths() {
     assert!(m.is_multipath());
     assert_eq!(m.slaves, ["sda", "sdb"]);
     assert_eq!(st.active_paths(m), 1);
+    // The index answers what the linear searches answer, for present and absent devices.
+    let index = super::DiskIndex::new(&st);
+    assert_eq!(index.active_paths(m), 1);
+    for dev in ["sda", "sdb", "sdz", "dm-0"] {
+        assert_eq!(
+            index.session(dev).map(|s| &s.name),
+            st.session_of_disk(dev).map(|s| &s.name)
+        );
+        assert_eq!(index.lun(dev), st.lun_of_disk(dev));
+        assert_eq!(index.path_active(dev), st.path_active(dev), "{dev}");
+    }
     assert_eq!(
         st.diskstats
             .iter()
