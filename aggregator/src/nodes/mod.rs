@@ -314,15 +314,19 @@ impl NodeStore {
         self.len() == 0
     }
 
-    /// The JSON view of every node (`GET /api/v1/nodes`).
-    pub fn view(&self, with_series: bool) -> NodesView {
-        let nodes: Vec<Arc<Mutex<Node>>> = self
-            .nodes
+    /// Every node's handle, taken under the map's read lock and used without it.
+    pub(super) fn handles(&self) -> Vec<Arc<Mutex<Node>>> {
+        self.nodes
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// The JSON view of every node (`GET /api/v1/nodes`).
+    pub fn view(&self, with_series: bool) -> NodesView {
+        let nodes: Vec<Arc<Mutex<Node>>> = self.handles();
         NodesView {
             nodes: nodes
                 .iter()
