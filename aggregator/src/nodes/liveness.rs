@@ -83,9 +83,8 @@ impl NodeStore {
     /// Nodes replayed from the WAL at start have no stream yet: count them as last heard from
     /// at `now_ms` and up until they reconnect or `stale_after_ms` passes.
     pub fn resume_after_restart(&self, now_ms: i64) -> usize {
-        let nodes: Vec<_> = self.handles();
         let mut resumed = 0;
-        for n in nodes {
+        for n in self.handles() {
             let mut n = lock(&n);
             if n.streams == 0 && n.last_batch_ms > 0 {
                 n.awaiting_reconnect = true;
@@ -101,7 +100,7 @@ impl NodeStore {
     /// after a restart) and it was heard from within `stale_after_ms`. Returns the number of
     /// nodes up.
     pub fn record_liveness(&self, now_ms: i64, stale_after_ms: i64, rack_window_ms: i64) -> usize {
-        let nodes: Vec<_> = self.handles();
+        let nodes = self.handles();
         let mut up_count = 0;
         let mut states = Vec::with_capacity(nodes.len());
         for n in nodes {

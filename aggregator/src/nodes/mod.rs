@@ -326,7 +326,7 @@ impl NodeStore {
 
     /// The JSON view of every node (`GET /api/v1/nodes`).
     pub fn view(&self, with_series: bool) -> NodesView {
-        let nodes: Vec<Arc<Mutex<Node>>> = self.handles();
+        let nodes = self.handles();
         NodesView {
             nodes: nodes
                 .iter()

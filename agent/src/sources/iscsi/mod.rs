@@ -191,9 +191,9 @@ impl Multipath {
     }
 }
 
-/// Block device → its session and LUN, built once where many lookups follow (the checks, the
-/// series and the join ask for every multipath slave and every domain disk: a linear search
-/// each was quadratic in the number of LUNs).
+/// Block device → its session and LUN: the lookups of the checks, the series and the join (for
+/// every multipath slave and every domain disk) through one index built per pass, not a search
+/// of every session's LUNs per lookup.
 pub struct DiskIndex<'a> {
     by_disk: std::collections::HashMap<&'a str, (&'a Session, &'a Lun)>,
 }
@@ -237,32 +237,6 @@ impl<'a> DiskIndex<'a> {
 }
 
 impl IscsiState {
-    /// The session whose LUNs include block device `dev`.
-    pub fn session_of_disk(&self, dev: &str) -> Option<&Session> {
-        self.sessions.iter().find(|s| s.disks().any(|d| d == dev))
-    }
-
-    /// The LUN behind block device `dev`.
-    pub fn lun_of_disk(&self, dev: &str) -> Option<&Lun> {
-        self.sessions
-            .iter()
-            .flat_map(|s| &s.luns)
-            .find(|l| l.block.as_deref() == Some(dev))
-    }
-
-    /// Whether SCSI disk `dev` is an active path: its LUN `running` under a session that is up.
-    pub fn path_active(&self, dev: &str) -> bool {
-        self.session_of_disk(dev).is_some_and(Session::is_up)
-            && self
-                .lun_of_disk(dev)
-                .is_some_and(|l| l.state.as_deref() == Some("running"))
-    }
-
-    /// Active paths of multipath map `m`.
-    pub fn active_paths(&self, m: &Multipath) -> usize {
-        m.slaves.iter().filter(|s| self.path_active(s)).count()
-    }
-
     /// The dm device `dev` (`dm-0`), if it is one.
     pub fn dm(&self, dev: &str) -> Option<&Multipath> {
         self.multipath.iter().find(|m| m.device == dev)

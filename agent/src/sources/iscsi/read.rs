@@ -123,7 +123,13 @@ fn fill_session(
     s.target = attr(root, &class_dir.join("targetname"))?;
     let state_path = class_dir.join("state");
     let (state, state_h) = kept_attr(root, &state_path, fds)?;
-    s.state = Some(parse_session_state(root, &state_path, state)?);
+    s.state = Some(known(
+        root,
+        &state_path,
+        "session state",
+        state,
+        SessionState::parse,
+    )?);
     let (target_state, target_state_h) = opt_kept_attr(root, &class_dir.join("target_state"), fds);
     s.target_state = target_state;
     let (tmo, tmo_h) = opt_kept_attr(root, &class_dir.join("recovery_tmo"), fds);
@@ -166,15 +172,18 @@ fn fill_session(
     Ok(v)
 }
 
-pub(super) fn parse_session_state(
+/// `value` (read from `path`) parsed by `parse`; an unknown value is an error naming the file.
+fn known<T>(
     root: &HostRoot,
     path: &Path,
-    state: String,
-) -> Result<SessionState, IscsiError> {
-    SessionState::parse(&state).ok_or_else(|| IscsiError::UnknownValue {
+    what: &'static str,
+    value: String,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, IscsiError> {
+    parse(&value).ok_or_else(|| IscsiError::UnknownValue {
         path: root.path(path),
-        what: "session state",
-        value: state,
+        what,
+        value,
     })
 }
 
@@ -186,11 +195,13 @@ fn read_connection(
 ) -> Result<(Connection, Attr), IscsiError> {
     let state_path = dir.join("state");
     let (state, h) = kept_attr(root, &state_path, fds)?;
-    let state = ConnState::parse(&state).ok_or_else(|| IscsiError::UnknownValue {
-        path: root.path(&state_path),
-        what: "connection state",
-        value: state,
-    })?;
+    let state = known(
+        root,
+        &state_path,
+        "connection state",
+        state,
+        ConnState::parse,
+    )?;
     Ok((
         Connection {
             name: name.to_owned(),

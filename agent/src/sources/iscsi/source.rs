@@ -298,10 +298,7 @@ fn refresh(root: &HostRoot, c: &mut Cached, buf: &mut [u8; ATTR_BYTES]) -> bool 
     let opt = |a: &Option<Attr>, buf: &mut [u8; ATTR_BYTES]| {
         read::opt_value(a.as_ref()?.read(buf).map(str::to_owned))
     };
-    let ts = opt(&h.target_state, buf);
-    if ts != s.target_state {
-        s.target_state = ts;
-    }
+    s.target_state = opt(&h.target_state, buf);
     s.recovery_tmo_secs = opt(&h.recovery_tmo, buf).and_then(|v| v.parse().ok());
     for (conn, (a, dir)) in s.connections.iter_mut().zip(&h.conns) {
         let Some(cs) = a.read(buf).and_then(ConnState::parse) else {

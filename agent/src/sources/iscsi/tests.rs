@@ -64,17 +64,19 @@ fn healthy_guest_capture() {
             .iter()
             .all(|l| l.state.as_deref() == Some("running"))
     );
-    assert_eq!(st.session_of_disk("sdb").unwrap().name, "session2");
+    let index = super::DiskIndex::new(&st);
+    assert_eq!(index.session("sdb").unwrap().name, "session2");
+    assert!(index.session("sdz").is_none() && index.lun("sdz").is_none());
     // Each by-path link names the portal, target and LUN of the session owning its disk.
     assert_eq!(st.by_path.len(), 2);
     for (name, dev) in &st.by_path {
         let b = sysfs::parse_by_path(name).unwrap();
-        let s = st.session_of_disk(dev).unwrap();
+        let s = index.session(dev).unwrap();
         assert_eq!(
             (b.target.as_str(), Some(b.portal.as_str())),
             (s.target.as_str(), s.portal())
         );
-        assert_eq!(st.lun_of_disk(dev).unwrap().lun, b.lun);
+        assert_eq!(index.lun(dev).unwrap().lun, b.lun);
     }
     assert_eq!(st.by_id["wwn-0x60000000000000000e00000000010001"], "sda");
     assert!(st.multipath.is_empty());
@@ -147,18 +149,18 @@ fn multipath_maps_and_active_paths() {
     );
     assert!(m.is_multipath());
     assert_eq!(m.slaves, ["sda", "sdb"]);
-    assert_eq!(st.active_paths(m), 1);
-    // The index answers what the linear searches answer, for present and absent devices.
     let index = super::DiskIndex::new(&st);
     assert_eq!(index.active_paths(m), 1);
-    for dev in ["sda", "sdb", "sdz", "dm-0"] {
-        assert_eq!(
-            index.session(dev).map(|s| &s.name),
-            st.session_of_disk(dev).map(|s| &s.name)
-        );
-        assert_eq!(index.lun(dev), st.lun_of_disk(dev));
-        assert_eq!(index.path_active(dev), st.path_active(dev), "{dev}");
-    }
+    // sda: LUN running under a LOGGED_IN session; sdb: its session FAILED; sdz, dm-0: no LUN.
+    let active: Vec<bool> = ["sda", "sdb", "sdz", "dm-0"]
+        .iter()
+        .map(|d| index.path_active(d))
+        .collect();
+    assert_eq!(active, [true, false, false, false]);
+    assert_eq!(
+        index.session("sdb").map(|s| s.name.as_str()),
+        Some("session2")
+    );
     assert_eq!(
         st.diskstats
             .iter()
@@ -377,7 +379,7 @@ fn steady_cycles_equal_fresh_collections() {
     assert!(!st.sessions[1].is_up());
     assert_eq!(st.sessions[1].recovery_tmo_secs, Some(5));
     assert_eq!(st.sessions[1].connections[0].current, None);
-    assert_eq!(st.active_paths(&st.multipath[0]), 1);
+    assert_eq!(super::DiskIndex::new(&st).active_paths(&st.multipath[0]), 1);
 
     // An unknown state string: that session's error, the next cycle as in the first.
     t.write(&format!("{s2}/iscsi_session/session2/state"), "WEIRD\n");
