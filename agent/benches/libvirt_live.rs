@@ -109,7 +109,8 @@ fn main() {
             .replace("@NAME@", &name)
             .replace("@UUID@", &format!("0d6c5b4a-0000-4000-8000-{d:012x}"))
             .replace("@NOVA@", &name)
-            .replace("@CPU@", &(d % 2).to_string());
+            .replace("@CPU@", &(d % 2).to_string())
+            .replace("@DEVICES@", "");
         let p = std::env::temp_dir().join(format!("{name}.xml"));
         std::fs::write(&p, xml).expect("write xml");
         assert!(

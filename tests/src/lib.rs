@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod feed;
+pub mod libvirt;
 pub mod ovs;
 pub mod prom;
 

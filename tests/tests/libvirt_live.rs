@@ -3,58 +3,15 @@
 //! behind libvirt's back → exactly one `pinning.affinity_drift`; two domains' dedicated vCPUs on
 //! one CPU → exactly one `pinning.dedicated_overlap`; each restored → clear.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use hvscope_e2e::{bin, in_ci, wait_for};
+use hvscope_e2e::libvirt::{Libvirtd, sh, vcpu0_tid};
+use hvscope_e2e::{bin, wait_for};
 
 const A: (&str, &str) = ("hvscope-live-a", "0d6c5b4a-0000-4a7f-9e15-2d6c0a4b7f11");
 const B: (&str, &str) = ("hvscope-live-b", "0d6c5b4a-0000-4d8b-b6a2-9c1e8f0d3a22");
-
-fn sh(cmd: &str) -> Result<String, String> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{cmd}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-struct Libvirtd;
-impl Drop for Libvirtd {
-    fn drop(&mut self) {
-        let _ = sh(&format!(
-            "{} stop",
-            hvscope_e2e::repo().join("tests/libvirt/libvirtd").display()
-        ));
-    }
-}
-
-fn define(name: &str, uuid: &str, cpu: u32, kind: &str) {
-    let xml = std::fs::read_to_string(hvscope_e2e::repo().join("tests/libvirt/domain.xml"))
-        .unwrap()
-        .replace("@TYPE@", kind)
-        .replace("@NAME@", name)
-        .replace("@UUID@", uuid)
-        .replace("@NOVA@", &format!("nova-{name}"))
-        .replace("@CPU@", &cpu.to_string());
-    let path = std::env::temp_dir().join(format!("{name}.xml"));
-    std::fs::write(&path, xml).unwrap();
-    sh(&format!(
-        "virsh -c qemu:///system define {} && virsh -c qemu:///system start {name}",
-        path.display()
-    ))
-    .unwrap();
-}
 
 /// Pinning findings of `hvscope-agent check --format json` on the live host.
 fn pinning_findings() -> Vec<serde_json::Value> {
@@ -83,12 +40,6 @@ fn expect(what: &str, ok: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_js
     r.unwrap_or_else(|| panic!("{what}: got {last:#?}"))
 }
 
-fn vcpu0_tid(name: &str) -> u32 {
-    let xml = std::fs::read_to_string(format!("/run/libvirt/qemu/{name}.xml")).unwrap();
-    let at = xml.find("<vcpu id='0' pid='").expect("domstatus vcpu 0");
-    xml[at + 18..].split('\'').next().unwrap().parse().unwrap()
-}
-
 /// The cpuset cgroup file confining a thread (v1 `cpuset` hierarchy, else cgroup v2).
 fn cpuset_file(tid: u32) -> PathBuf {
     let cg = std::fs::read_to_string(format!("/proc/{tid}/cgroup")).unwrap();
@@ -109,41 +60,11 @@ fn cpuset_file(tid: u32) -> PathBuf {
 
 #[test]
 fn live_pinning_findings_follow_the_host() {
-    let missing: Vec<&str> = [
-        "libvirtd",
-        "virsh",
-        "virtlogd",
-        "qemu-system-x86_64",
-        "taskset",
-    ]
-    .into_iter()
-    .filter(|b| sh(&format!("command -v {b}")).is_err())
-    .collect();
-    if !missing.is_empty() {
-        assert!(
-            !in_ci(),
-            "libvirt live test cannot run, missing {missing:?}"
-        );
-        eprintln!("SKIPPED (not CI): libvirt live test needs {missing:?}");
+    let Some(libvirtd) = Libvirtd::start(&["taskset"]) else {
         return;
-    }
-    let script = hvscope_e2e::repo().join("tests/libvirt/libvirtd");
-    if let Err(e) = sh(&format!(
-        "{0} setup && {0} stop && {0} start",
-        script.display()
-    )) {
-        assert!(!in_ci(), "libvirtd did not start: {e}");
-        eprintln!("SKIPPED (not CI): libvirtd did not start: {e}");
-        return;
-    }
-    let _guard = Libvirtd;
-    let kind = if Path::new("/dev/kvm").exists() {
-        "kvm"
-    } else {
-        "qemu"
     };
-    define(A.0, A.1, 0, kind);
-    define(B.0, B.1, 1, kind);
+    libvirtd.define(A.0, A.1, 0, "");
+    libvirtd.define(B.0, B.1, 1, "");
 
     // Clean: each domain's single vCPU alone on its CPU.
     expect("clean host", |f| f.is_empty());
