@@ -7,7 +7,8 @@
 //! others are steady (one in `RESCAN_EVERY` is a full rescan again). Prints on-CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`; a running thread's schedstat only advances at scheduler ticks,
 //! 4 ms apart on an idle machine) of the cold cycle and of the steady ones (median, mean, max),
-//! for the collection alone and with checks and series, and the number of findings and
+//! for the collection alone, with checks and series, and with what the daemon then does to the
+//! series (a static label added, registry ids assigned), and the number of findings and
 //! series, as a sanity check of what was read. `ISCSI_BENCH_ONESHOT=1` collects with the
 //! one-shot [`collect`] every cycle instead (no state kept: every cycle is cold).
 //!
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use hvscope_agent::checks::iscsi::findings;
 use hvscope_agent::host_root::HostRoot;
-use hvscope_agent::series::SeriesBuf;
+use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::sources::iscsi::testtree::{TestLun, TestTree};
 use hvscope_agent::sources::iscsi::{IscsiConfig, IscsiSource, collect, series::series};
 
@@ -83,8 +84,9 @@ fn main() {
     let cfg = IscsiConfig::default();
     let mut source = IscsiSource::default();
     let (mut n_findings, mut n_series, mut n_sessions, mut n_stats, mut n_rates) = (0, 0, 0, 0, 0);
-    let (mut read_ns, mut all_ns) = (Vec::new(), Vec::new());
-    for _ in 0..cycles {
+    let (mut read_ns, mut all_ns, mut wire_ns) = (Vec::new(), Vec::new(), Vec::new());
+    let mut registry = Registry::default();
+    for seq in 0..cycles {
         let cpu0 = on_cpu_ns();
         let mut errors = Vec::new();
         let st = if oneshot {
@@ -99,6 +101,11 @@ fn main() {
         series(&st, &mut out);
         read_ns.push(cpu1 - cpu0);
         all_ns.push(on_cpu_ns() - cpu0);
+        // What the daemon does next with the series (`run.rs`): static labels, then ids.
+        out.add_static_labels([("rack", "bench")]);
+        let ids = registry.assign(&out, u64::from(seq));
+        wire_ns.push(on_cpu_ns() - cpu0);
+        assert_eq!(ids.len(), out.samples.len());
         (n_findings, n_series) = (f.len(), out.samples.len());
         (n_sessions, n_stats, n_rates) = (st.sessions.len(), st.diskstats.len(), st.rates.len());
     }
@@ -111,6 +118,7 @@ fn main() {
     for (what, v) in [
         ("collect", &read_ns),
         ("collect + checks + series", &all_ns),
+        ("... + static labels + registry ids", &wire_ns),
     ] {
         let Some((&cold, steady)) = v.split_first() else {
             continue;
