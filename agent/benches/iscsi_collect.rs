@@ -2,10 +2,13 @@
 //! captures) with 512 sessions, each with a controller LUN and two disk LUNs (1024 block
 //! devices, 1024 by-path links, 1024 diskstats lines) plus 256 multipath maps over pairs of
 //! them. One [`IscsiSource`] collects `ISCSI_BENCH_CYCLES` times (default 50), as the daemon
-//! does: the first (cold) cycle walks everything, the others are steady (one in
-//! `RESCAN_EVERY` is a full rescan again). Prints on-CPU time (from
-//! `/proc/thread-self/schedstat`, ns) of the cold cycle and of the steady ones (median, mean,
-//! max), for the collection alone and with checks and series, and the number of findings and
+//! does, starting 2.5 s after the tree was written (a steady node's directories are older than
+//! the 2 s below which a listing is not trusted): the first (cold) cycle walks everything, the
+//! others are steady (one in `RESCAN_EVERY` is a full rescan again). Prints on-CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`; a running thread's schedstat only advances at scheduler ticks,
+//! 4 ms apart on an idle machine) of the cold cycle and of the steady ones (median, mean, max),
+//! for the collection alone, with checks and series, and with what the daemon then does to the
+//! series (a static label added, registry ids assigned), and the number of findings and
 //! series, as a sanity check of what was read. `ISCSI_BENCH_ONESHOT=1` collects with the
 //! one-shot [`collect`] every cycle instead (no state kept: every cycle is cold).
 //!
@@ -17,17 +20,16 @@ use std::time::Instant;
 
 use hvscope_agent::checks::iscsi::findings;
 use hvscope_agent::host_root::HostRoot;
-use hvscope_agent::series::SeriesBuf;
+use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::sources::iscsi::testtree::{TestLun, TestTree};
 use hvscope_agent::sources::iscsi::{IscsiConfig, IscsiSource, collect, series::series};
 
 const SESSIONS: u32 = 512;
 
 fn on_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .expect("clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec()).unwrap_or(0)
 }
 
 fn build() -> TestTree {
@@ -74,12 +76,17 @@ fn main() {
     let t0 = Instant::now();
     let tree = build();
     eprintln!("tree built in {:.1} s", t0.elapsed().as_secs_f64());
+    // The source does not trust a directory listing (`dev/disk/by-path`) changed less than 2 s
+    // ago (coarse mtimes); a node's tree is older than that, so let the fresh one age (wall
+    // time, no CPU) rather than measure re-listings a steady node does not do.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     let root = HostRoot::new(tree.root());
     let cfg = IscsiConfig::default();
     let mut source = IscsiSource::default();
     let (mut n_findings, mut n_series, mut n_sessions, mut n_stats, mut n_rates) = (0, 0, 0, 0, 0);
-    let (mut read_ns, mut all_ns) = (Vec::new(), Vec::new());
-    for _ in 0..cycles {
+    let (mut read_ns, mut all_ns, mut wire_ns) = (Vec::new(), Vec::new(), Vec::new());
+    let mut registry = Registry::default();
+    for seq in 0..cycles {
         let cpu0 = on_cpu_ns();
         let mut errors = Vec::new();
         let st = if oneshot {
@@ -94,6 +101,11 @@ fn main() {
         series(&st, &mut out);
         read_ns.push(cpu1 - cpu0);
         all_ns.push(on_cpu_ns() - cpu0);
+        // What the daemon does next with the series (`run.rs`): static labels, then ids.
+        out.add_static_labels([("rack", "bench")]);
+        let ids = registry.assign(&out, u64::from(seq));
+        wire_ns.push(on_cpu_ns() - cpu0);
+        assert_eq!(ids.len(), out.samples.len());
         (n_findings, n_series) = (f.len(), out.samples.len());
         (n_sessions, n_stats, n_rates) = (st.sessions.len(), st.diskstats.len(), st.rates.len());
     }
@@ -106,6 +118,7 @@ fn main() {
     for (what, v) in [
         ("collect", &read_ns),
         ("collect + checks + series", &all_ns),
+        ("... + static labels + registry ids", &wire_ns),
     ] {
         let Some((&cold, steady)) = v.split_first() else {
             continue;

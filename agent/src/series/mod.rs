@@ -8,9 +8,11 @@ pub mod text;
 
 pub use registry::Registry;
 
-/// A label set: `(name, value)` pairs sorted by name, `__name__` included.
+/// A label set: `(name, value)` pairs sorted by name, `__name__` included. Cloning shares the
+/// pairs (a source may keep label sets and push them again each collection, and the registry
+/// keeps the same ones); [`set`](Self::set) copies them first when they are shared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<(String, String)>);
+pub struct Labels(std::sync::Arc<Vec<(String, String)>>);
 
 impl Labels {
     /// Builds a label set from a metric name and extra labels (sorted here).
@@ -23,7 +25,7 @@ impl Labels {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         v.sort();
-        Self(v)
+        Self(std::sync::Arc::new(v))
     }
 
     /// The metric name (`__name__`), or "" when absent.
@@ -46,9 +48,10 @@ impl Labels {
 
     /// Adds or replaces a label, keeping the order.
     pub fn set(&mut self, name: &str, value: &str) {
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
-            Ok(i) => self.0[i].1 = value.to_owned(),
-            Err(i) => self.0.insert(i, (name.to_owned(), value.to_owned())),
+        let v = std::sync::Arc::make_mut(&mut self.0);
+        match v.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+            Ok(i) => v[i].1 = value.to_owned(),
+            Err(i) => v.insert(i, (name.to_owned(), value.to_owned())),
         }
     }
 }
@@ -73,6 +76,16 @@ impl SeriesBuf {
     pub fn push(&mut self, name: &str, help: &'static str, labels: &[(&str, &str)], value: f64) {
         self.samples.push(Sample {
             labels: Labels::new(name, labels),
+            value,
+            help,
+        });
+    }
+
+    /// Adds a sample with a label set built before (`__name__` included): a clone of `labels`
+    /// shares its pairs, nothing is formatted.
+    pub fn push_labels(&mut self, labels: &Labels, help: &'static str, value: f64) {
+        self.samples.push(Sample {
+            labels: labels.clone(),
             value,
             help,
         });
@@ -105,5 +118,17 @@ mod tests {
         assert_eq!(l.get("a"), Some("4"));
         assert_eq!(l.pairs()[2].0, "b");
         assert_eq!(l.name(), "m");
+    }
+
+    #[test]
+    fn setting_a_shared_label_set_leaves_the_other_alone() {
+        let kept = Labels::new("m", &[("device", "sda")]);
+        let mut buf = SeriesBuf::default();
+        buf.push_labels(&kept, "", 1.0);
+        buf.push_labels(&kept, "", 2.0);
+        buf.add_static_labels([("rack", "r1")]);
+        assert_eq!(buf.samples[1].labels.get("rack"), Some("r1"));
+        assert_eq!(kept.get("rack"), None, "the kept set is not changed");
+        assert_eq!(kept.pairs().len(), 2);
     }
 }

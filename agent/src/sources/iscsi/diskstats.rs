@@ -56,20 +56,37 @@ pub const SECTOR_BYTES: u64 = 512;
 /// Parses the whole file. Lines with fewer than the 14 classic fields are an error (the file
 /// is the kernel's, so a short line means it is not diskstats).
 pub fn parse(text: &str) -> Result<Vec<DiskStat>, ParseError> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(parse_line)
-        .collect()
+    parse_some(text, |_| true)
 }
 
-fn parse_line(line: &str) -> Result<DiskStat, ParseError> {
-    let f: Vec<&str> = line.split_ascii_whitespace().collect();
-    if f.len() < 14 {
-        return Err(ParseError::new(format!(
-            "diskstats line has {} fields, expected at least 14",
-            f.len()
-        )));
+/// [`parse`], keeping only the devices `keep` accepts (the others are checked for their field
+/// count only, not parsed).
+pub fn parse_some(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<DiskStat>, ParseError> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut f = [""; 20];
+        let mut n = 0;
+        for (slot, field) in f.iter_mut().zip(line.split_ascii_whitespace()) {
+            *slot = field;
+            n += 1;
+        }
+        if n == 0 {
+            continue;
+        }
+        if n < 14 {
+            return Err(ParseError::new(format!(
+                "diskstats line has {n} fields, expected at least 14"
+            )));
+        }
+        if keep(f[2]) {
+            out.push(parse_fields(&f[..n])?);
+        }
     }
+    Ok(out)
+}
+
+/// One line's fields (at least 14; those past the 20 known are ignored).
+fn parse_fields(f: &[&str]) -> Result<DiskStat, ParseError> {
     let n = |i: usize| -> Result<u64, ParseError> {
         match f.get(i) {
             None => Ok(0),
@@ -148,7 +165,7 @@ pub fn delta(prev: &DiskStat, cur: &DiskStat, interval_ms: u64) -> Option<DiskRa
 /// the devices present at the last call only, so it stays bounded by the device count.
 #[derive(Debug, Default)]
 pub struct RateTracker {
-    /// Time and the reading, sorted by device name.
+    /// Time and the reading, in the order it came.
     prev: Option<(i64, Vec<DiskStat>)>,
 }
 
@@ -159,20 +176,37 @@ impl RateTracker {
         let out = match &self.prev {
             Some((t, prev)) if now_ms > *t => {
                 let dt = now_ms.saturating_sub(*t) as u64;
+                // The devices come in the kernel's order, the same as last time unless one came
+                // or went: match by position, by name only where the position does not.
+                let mut by_name: Option<std::collections::HashMap<&str, &DiskStat>> = None;
                 cur.iter()
-                    .filter_map(|c| {
-                        let i = prev
-                            .binary_search_by(|p| p.name.as_str().cmp(&c.name))
-                            .ok()?;
-                        delta(&prev[i], c, dt)
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        let p = match prev.get(i) {
+                            Some(p) if p.name == c.name => p,
+                            _ => *by_name
+                                .get_or_insert_with(|| {
+                                    prev.iter().map(|p| (p.name.as_str(), p)).collect()
+                                })
+                                .get(c.name.as_str())?,
+                        };
+                        delta(p, c, dt)
                     })
                     .collect()
             }
             _ => Vec::new(),
         };
-        let mut keep = cur.to_vec();
-        keep.sort_by(|a, b| a.name.cmp(&b.name));
-        self.prev = Some((now_ms, keep));
+        let (t, prev) = self.prev.get_or_insert_with(|| (now_ms, Vec::new()));
+        *t = now_ms;
+        // A copy reusing the names' buffers (no allocation while the devices stay).
+        prev.truncate(cur.len());
+        let kept = prev.len();
+        for (p, c) in prev.iter_mut().zip(cur) {
+            let mut name = std::mem::take(&mut p.name);
+            name.clone_from(&c.name);
+            *p = DiskStat { name, ..*c };
+        }
+        prev.extend_from_slice(&cur[kept..]);
         out
     }
 }
@@ -239,5 +273,47 @@ mod tests {
         assert_eq!(r.len(), 1, "sdb is new: no rate yet");
         assert_eq!(r[0].avg_latency_secs, Some(0.05));
         assert!(t.update(2000, &b).is_empty(), "clock did not advance");
+    }
+
+    #[test]
+    fn tracker_matches_devices_by_name_when_they_move() {
+        let a =
+            parse("8 0 sda 100 0 800 1000 0 0 0 0 0 900 0\n8 16 sdb 10 0 80 100 0 0 0 0 0 90 0")
+                .unwrap();
+        let b = parse(
+            "8 32 sdc 1 0 8 1 0 0 0 0 0 1 0\n8 16 sdb 20 0 160 300 0 0 0 0 0 190 0\n\
+             8 0 sda 110 0 880 1500 0 0 0 0 0 1400 0",
+        )
+        .unwrap();
+        let mut t = RateTracker::default();
+        t.update(1000, &a);
+        let r = t.update(2000, &b);
+        let lat: Vec<_> = r
+            .iter()
+            .map(|r| (r.name.as_str(), r.avg_latency_secs))
+            .collect();
+        assert_eq!(lat, [("sdb", Some(0.02)), ("sda", Some(0.05))]);
+        // sdc gets its rate once it has a previous reading; sda went away.
+        let c =
+            parse("8 32 sdc 3 0 8 5 0 0 0 0 0 1 0\n8 16 sdb 20 0 160 300 0 0 0 0 0 190 0").unwrap();
+        let r = t.update(3000, &c);
+        let lat: Vec<_> = r
+            .iter()
+            .map(|r| (r.name.as_str(), r.avg_latency_secs))
+            .collect();
+        assert_eq!(lat, [("sdc", Some(0.002)), ("sdb", None)]);
+    }
+
+    #[test]
+    fn only_the_wanted_lines_are_parsed() {
+        let text = "8 0 sda 1 0 8 2 3 0 16 4 0 5 6\n253 0 dm-0 x 0 8 2 3 0 16 4 0 5 6\n";
+        let s = parse_some(text, |n| n == "sda").unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].name, "sda");
+        assert!(parse(text).is_err(), "the other line is not a number");
+        assert!(
+            parse_some("8 0 sda 1 2 3\n", |_| false).is_err(),
+            "short lines still are"
+        );
     }
 }

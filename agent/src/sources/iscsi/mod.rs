@@ -19,6 +19,7 @@ pub mod sysfs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -68,24 +69,30 @@ pub enum IscsiError {
     },
 }
 
-/// Everything read of the initiator.
+/// Everything read of the initiator. What rarely changes (each session, the link maps, the
+/// multipath maps) is shared with the [`IscsiSource`] that read it, so a steady collection hands
+/// out the same values again instead of copying them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IscsiState {
     /// By session number.
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<Arc<Session>>,
     /// `dev/disk/by-path` link name → device name (`sda`); links that do not point at a
     /// device name are left out.
-    pub by_path: BTreeMap<String, String>,
+    pub by_path: Arc<BTreeMap<String, String>>,
     /// `dev/disk/by-id` link name → device name.
-    pub by_id: BTreeMap<String, String>,
+    pub by_id: Arc<BTreeMap<String, String>>,
     /// Device-mapper devices with at least one slave.
-    pub multipath: Vec<Multipath>,
+    pub multipath: Arc<Vec<Multipath>>,
     /// `proc/diskstats` lines of the sessions' disks and the multipath devices.
     pub diskstats: Vec<DiskStat>,
     /// Their rates since the previous collection of the same [`IscsiSource`] (empty on the
     /// first, and for a one-shot [`collect`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rates: Vec<diskstats::DiskRates>,
+    /// The label sets of the series of the previous states of the same source (see
+    /// [`series::LabelCache`]); not part of the state: ignored by equality, not serialized.
+    #[serde(skip)]
+    pub labels: series::LabelCache,
 }
 
 /// Reads the initiator state below `root` once (no state kept, no file left open); see
@@ -202,11 +209,12 @@ impl<'a> DiskIndex<'a> {
     /// Indexes every LUN's block device (the first session holding it wins, as a linear
     /// search in session order would have it).
     pub fn new(st: &'a IscsiState) -> Self {
-        let mut by_disk = std::collections::HashMap::new();
+        let n = st.sessions.iter().map(|s| s.luns.len()).sum();
+        let mut by_disk = std::collections::HashMap::with_capacity(n);
         for s in &st.sessions {
             for l in &s.luns {
                 if let Some(dev) = l.block.as_deref() {
-                    by_disk.entry(dev).or_insert((s, l));
+                    by_disk.entry(dev).or_insert((&**s, l));
                 }
             }
         }

@@ -31,6 +31,18 @@ pub fn read_diskstats(root: &HostRoot) -> Result<Vec<diskstats::DiskStat>, Iscsi
     })
 }
 
+/// Reads `proc/diskstats`, parsing the lines of the devices in `wanted` only.
+pub(super) fn read_diskstats_of(
+    root: &HostRoot,
+    wanted: &std::collections::HashSet<String>,
+) -> Result<Vec<diskstats::DiskStat>, IscsiError> {
+    let text = root.read_string("proc/diskstats")?;
+    diskstats::parse_some(&text, |name| wanted.contains(name)).map_err(|source| IscsiError::Parse {
+        path: root.path("proc/diskstats"),
+        source,
+    })
+}
+
 /// How many more attribute files may be kept open this cycle.
 #[derive(Debug)]
 pub(super) struct Fds {
@@ -61,26 +73,24 @@ impl Attr {
     }
 }
 
-/// The handles of a session's attributes that change while it lives (states, timeouts), in the
-/// order of the session's connections and LUNs.
+/// The handles of the attributes of a session read again every cycle: its state, each
+/// connection's state and the state of each LUN that has a block device, in the order of the
+/// session's connections and LUNs. Everything else of a session (names, portals, timeouts,
+/// `target_state`, LUNs without a block device) is read when the session is read completely.
 #[derive(Debug)]
 pub(super) struct Volatile {
     pub state: Attr,
-    pub target_state: Option<Attr>,
-    pub recovery_tmo: Option<Attr>,
-    pub conns: Vec<(Attr, PathBuf)>,
-    pub luns: Vec<Attr>,
+    pub conns: Vec<Attr>,
+    /// Index in the session's `luns`, and its `state`.
+    pub luns: Vec<(usize, Attr)>,
 }
 
 impl Volatile {
     /// Open files held.
     pub fn open_files(&self) -> usize {
-        let opt = |a: &Option<Attr>| usize::from(a.as_ref().is_some_and(Attr::is_open));
         usize::from(self.state.is_open())
-            + opt(&self.target_state)
-            + opt(&self.recovery_tmo)
-            + self.conns.iter().filter(|(a, _)| a.is_open()).count()
-            + self.luns.iter().filter(|a| a.is_open()).count()
+            + self.conns.iter().filter(|a| a.is_open()).count()
+            + self.luns.iter().filter(|(_, a)| a.is_open()).count()
     }
 }
 
@@ -130,10 +140,9 @@ fn fill_session(
         state,
         SessionState::parse,
     )?);
-    let (target_state, target_state_h) = opt_kept_attr(root, &class_dir.join("target_state"), fds);
-    s.target_state = target_state;
-    let (tmo, tmo_h) = opt_kept_attr(root, &class_dir.join("recovery_tmo"), fds);
-    s.recovery_tmo_secs = tmo.and_then(|v| v.parse().ok());
+    s.target_state = opt_attr(root, &class_dir.join("target_state"));
+    s.recovery_tmo_secs =
+        opt_attr(root, &class_dir.join("recovery_tmo")).and_then(|v| v.parse().ok());
     s.tpgt = opt_attr(root, &class_dir.join("tpgt")).and_then(|v| v.parse().ok());
     s.initiator = opt_attr(root, &class_dir.join("initiatorname"));
     s.iface = opt_attr(root, &class_dir.join("ifacename"));
@@ -142,8 +151,6 @@ fn fill_session(
 
     let mut v = Volatile {
         state: state_h,
-        target_state: target_state_h,
-        recovery_tmo: tmo_h,
         conns: Vec::new(),
         luns: Vec::new(),
     };
@@ -154,7 +161,7 @@ fn fill_session(
             let dir = dev_dir.join(e).join("iscsi_connection").join(e);
             let (c, h) = read_connection(root, e, &dir, fds)?;
             s.connections.push(c);
-            v.conns.push((h, dir));
+            v.conns.push(h);
         } else if let Some(t) = e.strip_prefix("target") {
             if sysfs::parse_hctl(&format!("{t}:0")).is_none() {
                 continue;
@@ -214,7 +221,7 @@ fn read_connection(
 }
 
 /// `address:port` of a connection's live TCP connection (absent while it is down).
-pub(super) fn current_portal(root: &HostRoot, conn_dir: &Path) -> Option<String> {
+fn current_portal(root: &HostRoot, conn_dir: &Path) -> Option<String> {
     portal_pair(root, conn_dir, "address", "port")
 }
 
@@ -231,7 +238,7 @@ fn read_luns(
     blocks: &HashMap<PathBuf, String>,
     fds: &mut Fds,
     out: &mut Vec<Lun>,
-    handles: &mut Vec<Attr>,
+    handles: &mut Vec<(usize, Attr)>,
 ) -> Result<(), IscsiError> {
     let mut names: Vec<_> = list(root, target_dir)?
         .into_iter()
@@ -240,15 +247,23 @@ fn read_luns(
     names.sort();
     for (hctl, name) in names {
         let dir = target_dir.join(&name);
-        let (state, h) = kept_attr(root, &dir.join("state"), fds)?;
+        let block = blocks.get(&dir).cloned();
+        // Only the LUNs with a block device are paths I/O goes through: their state is read
+        // every cycle; a controller LUN's with the rest of the session.
+        let state = if block.is_some() {
+            let (state, h) = kept_attr(root, &dir.join("state"), fds)?;
+            handles.push((out.len(), h));
+            state
+        } else {
+            attr(root, &dir.join("state"))?
+        };
         out.push(Lun {
             lun: hctl[3],
             scsi_type: opt_attr(root, &dir.join("type")).and_then(|v| v.parse().ok()),
             state: Some(state),
-            block: blocks.get(&dir).cloned(),
+            block,
             hctl: name,
         });
-        handles.push(h);
     }
     Ok(())
 }
@@ -311,6 +326,31 @@ pub(super) fn links(root: &HostRoot, dir: &str) -> Result<BTreeMap<String, Strin
         }
     }
     Ok(out)
+}
+
+/// Whether directory `rel` holds exactly the `known` names, `len` of them (compared one by one
+/// as they are listed: no name is copied). Any error is a change (the caller lists again).
+pub(super) fn same_names(
+    root: &HostRoot,
+    rel: &str,
+    len: usize,
+    known: impl Fn(&str) -> bool,
+) -> bool {
+    let Ok(rd) = std::fs::read_dir(root.path(rel)) else {
+        return false;
+    };
+    let mut n = 0;
+    for e in rd {
+        let Ok(e) = e else { return false };
+        // Names that are not UTF-8 are not listed by `list` either.
+        if let Some(name) = e.file_name().to_str() {
+            if n == len || !known(name) {
+                return false;
+            }
+            n += 1;
+        }
+    }
+    n == len
 }
 
 /// The names in directory `rel`, bounded by [`MAX_ENTRIES`].
@@ -401,16 +441,6 @@ fn handle(root: &HostRoot, rel: &Path, f: Option<File>, fds: &mut Fds) -> Attr {
 /// the kernel's spelling of unset.
 fn opt_attr(root: &HostRoot, rel: &Path) -> Option<String> {
     opt_value(attr(root, rel).ok())
-}
-
-/// [`opt_attr`] read again every cycle: no handle when the attribute does not exist.
-fn opt_kept_attr(root: &HostRoot, rel: &Path, fds: &mut Fds) -> (Option<String>, Option<Attr>) {
-    match open_read(root, rel, fds.left > 0) {
-        Ok((text, f)) => (opt_value(Some(text)), Some(handle(root, rel, f, fds))),
-        Err(ReadError::Gone { .. }) => (None, None),
-        // Exists but unreadable now: read it again next cycle.
-        Err(_) => (None, Some(Attr::Path(root.path(rel)))),
-    }
 }
 
 pub(super) fn opt_value(v: Option<String>) -> Option<String> {

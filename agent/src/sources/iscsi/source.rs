@@ -1,31 +1,43 @@
 //! The iSCSI source with what it keeps between collections. Sessions, their connections, LUNs
 //! and block devices almost never change between cycles, so a steady cycle reads only:
 //! - the listings of `sys/class/iscsi_session` and `sys/block` (what appeared or vanished);
-//! - the volatile attributes of each known session (session and connection state,
-//!   `target_state`, `recovery_tmo`, each LUN's `state`), with `pread` at offset 0 on files kept
-//!   open (up to an fd budget, [`fd_budget`]; past it by path);
+//! - the attributes a failure changes, for each known session: the session `state`, each
+//!   connection's `state` and the `state` of each LUN that has a block device (a path I/O goes
+//!   through), with `pread` at offset 0 on files kept open (up to an fd budget, [`fd_budget`];
+//!   past it by path). A failed session or connection, a blocked or offline disk is therefore
+//!   seen in the first cycle after it happened;
 //! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed);
 //! - `proc/diskstats`, once.
 //!
 //! A session is read completely (its tree walked) when it is new, when a block device of it
-//! appeared or vanished, when a volatile attribute cannot be read or parsed (the device went away:
-//! ENODEV), while it is in error, and every [`RESCAN_EVERY`] cycles for all sessions. New
-//! `sys/block` entries cost one `readlink` each (the link names the session and LUN); multipath
-//! maps are read again when `sys/block` changed. The results equal a fresh [`collect`](super::collect).
+//! appeared or vanished, when one of those states changed or cannot be read or parsed (the device
+//! went away: ENODEV), while it is in error, and every [`RESCAN_EVERY`] cycles for all sessions.
+//! So its other attributes — `targetname`, `tpgt`, `initiatorname`, `ifacename`, the host's
+//! address, the connections' portals, `target_state`, `recovery_tmo`, and the state of LUNs
+//! without a block device (array controllers) — are as fresh as its last state change, and at
+//! most [`RESCAN_EVERY`] cycles old. New `sys/block` entries cost one `readlink` each (the link
+//! names the session and LUN); multipath maps are read again when `sys/block` changed. Apart
+//! from those attributes between rescans, the results equal a fresh [`collect`](super::collect).
+//!
+//! Unchanged sessions, link maps and multipath maps are handed out as the same [`Arc`]s cycle
+//! after cycle, and the series label sets are kept with them ([`LabelCache`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::diskstats::RateTracker;
-use super::read::{self, ATTR_BYTES, Attr, Fds, Volatile};
+use super::read::{self, ATTR_BYTES, Fds, Volatile};
+use super::series::LabelCache;
 use super::sysfs::{self, ConnState, SessionState};
 use super::{IscsiError, IscsiState, Multipath, Session};
 use crate::host_root::{HostRoot, ReadError};
 use crate::sources::SourceError;
 
 /// Every this many cycles every session is read completely (a safety net for changes no listing
-/// shows, such as a LUN without a block device added to a live session).
+/// shows, such as a LUN without a block device added to a live session, and the bound on how old
+/// a session's attributes other than its states may be).
 pub const RESCAN_EVERY: u64 = 30;
 
 /// Most attribute files kept open (each holds a page of kernel memory for its sysfs buffer).
@@ -41,7 +53,7 @@ pub fn fd_budget() -> usize {
 
 #[derive(Debug)]
 struct Cached {
-    session: Session,
+    session: Arc<Session>,
     handles: Volatile,
 }
 
@@ -76,7 +88,7 @@ pub fn listing_holds(prev: Option<&DirStamp>, cur: &DirStamp, now_ns: i128) -> b
 #[derive(Debug, Default)]
 struct LinkDir {
     stamp: Option<DirStamp>,
-    map: BTreeMap<String, String>,
+    map: Arc<BTreeMap<String, String>>,
 }
 
 /// The iSCSI source: reads the initiator state, keeping what does not change between cycles.
@@ -85,12 +97,16 @@ pub struct IscsiSource {
     sessions: BTreeMap<u32, Cached>,
     /// `sys/block` entries → the LUN directory their link points at (`None`: not a SCSI LUN).
     blocks: BTreeMap<String, Option<PathBuf>>,
-    multipath: Option<Vec<Multipath>>,
+    multipath: Option<Arc<Vec<Multipath>>>,
     by_path: LinkDir,
     by_id: LinkDir,
+    /// The devices whose `proc/diskstats` lines are kept (the sessions' disks and the multipath
+    /// maps); `None` after a session or the multipath maps changed.
+    wanted: Option<HashSet<String>>,
     cycle: u64,
     budget: usize,
     rates: RateTracker,
+    labels: LabelCache,
     started: Instant,
 }
 
@@ -109,9 +125,11 @@ impl IscsiSource {
             multipath: None,
             by_path: LinkDir::default(),
             by_id: LinkDir::default(),
+            wanted: None,
             cycle: 0,
             budget: fd_budget,
             rates: RateTracker::default(),
+            labels: LabelCache::default(),
             started: Instant::now(),
         }
     }
@@ -134,18 +152,15 @@ impl IscsiSource {
             self.by_id = LinkDir::default();
         }
         self.cycle += 1;
-        let mut st = IscsiState::default();
+        let mut st = IscsiState {
+            labels: self.labels.clone(),
+            ..Default::default()
+        };
         let mut dirty: BTreeSet<String> = BTreeSet::new();
         let blocks_changed = self.update_blocks(root, errors, &mut dirty);
-        let by_lun: HashMap<PathBuf, String> = {
-            let mut m = HashMap::new();
-            for (name, dir) in &self.blocks {
-                if let Some(d) = dir {
-                    m.entry(d.clone()).or_insert_with(|| name.clone());
-                }
-            }
-            m
-        };
+        // LUN directory → block device, for the sessions read completely (none, most cycles).
+        let mut by_lun: Option<HashMap<PathBuf, String>> = None;
+        let mut sessions_changed = false;
         match read::list(root, "sys/class/iscsi_session") {
             Ok(names) => {
                 let mut names: Vec<_> = names
@@ -153,29 +168,34 @@ impl IscsiSource {
                     .filter_map(|n| Some((sysfs::session_number(&n)?, n)))
                     .collect();
                 names.sort();
+                let before = self.sessions.len();
                 self.sessions
                     .retain(|n, _| names.binary_search_by_key(n, |(k, _)| *k).is_ok());
+                sessions_changed |= self.sessions.len() != before;
                 let mut fds = Fds {
                     left: self.budget.saturating_sub(self.open_files()),
                 };
                 let mut buf = [0u8; ATTR_BYTES];
                 for (num, name) in names {
                     if !dirty.contains(&name)
-                        && let Some(c) = self.sessions.get_mut(&num)
+                        && let Some(c) = self.sessions.get(&num)
                     {
-                        if refresh(root, c, &mut buf) {
-                            st.sessions.push(c.session.clone());
+                        if unchanged(c, &mut buf) {
+                            st.sessions.push(Arc::clone(&c.session));
                             continue;
                         }
                         fds.left += c.handles.open_files();
                         self.sessions.remove(&num);
                     }
-                    let (s, handles) = read::read_session(root, &name, &by_lun, &mut fds);
+                    sessions_changed = true;
+                    let by_lun = by_lun.get_or_insert_with(|| lun_devices(&self.blocks));
+                    let (s, handles) = read::read_session(root, &name, by_lun, &mut fds);
                     if let Some(e) = &s.error {
                         tracing::debug!(session = %name, error = %e, "iscsi session unreadable");
                         errors.push(SourceError::new(format!("iscsi.session.{name}"), e));
                     }
-                    st.sessions.push(s.clone());
+                    let s = Arc::new(s);
+                    st.sessions.push(Arc::clone(&s));
                     if let Some(handles) = handles {
                         self.sessions.insert(
                             num,
@@ -188,8 +208,12 @@ impl IscsiSource {
                 }
             }
             // No iSCSI transport loaded: no sessions.
-            Err(IscsiError::Read(ReadError::Gone { .. })) => self.sessions.clear(),
+            Err(IscsiError::Read(ReadError::Gone { .. })) => {
+                sessions_changed = true;
+                self.sessions.clear();
+            }
             Err(e) => {
+                sessions_changed = true;
                 self.sessions.clear();
                 errors.push(SourceError::new(read::PART_SESSIONS, e));
             }
@@ -202,13 +226,14 @@ impl IscsiSource {
             ("dev/disk/by-id", &mut self.by_id, &mut st.by_id),
         ] {
             match read_link_dir(root, dir, cache, now_ns) {
-                Ok(()) => out.clone_from(&cache.map),
+                Ok(()) => *out = Arc::clone(&cache.map),
                 Err(e) => errors.push(SourceError::new(format!("iscsi.{}", &dir[9..]), e)),
             }
         }
         if blocks_changed || self.multipath.is_none() {
+            sessions_changed = true;
             match read::read_multipath(root, self.blocks.keys()) {
-                Ok(m) => self.multipath = Some(m),
+                Ok(m) => self.multipath = Some(Arc::new(m)),
                 Err(e) => {
                     self.multipath = None;
                     errors.push(SourceError::new(read::PART_MULTIPATH, e));
@@ -216,20 +241,20 @@ impl IscsiSource {
             }
         }
         st.multipath = self.multipath.clone().unwrap_or_default();
-        let wanted: BTreeSet<&str> = st
-            .sessions
-            .iter()
-            .flat_map(|s| s.disks())
-            .chain(st.multipath.iter().map(|m| m.device.as_str()))
-            .collect();
+        if sessions_changed {
+            self.wanted = None;
+        }
+        let wanted = self.wanted.get_or_insert_with(|| {
+            st.sessions
+                .iter()
+                .flat_map(|s| s.disks())
+                .chain(st.multipath.iter().map(|m| m.device.as_str()))
+                .map(str::to_owned)
+                .collect()
+        });
         if !wanted.is_empty() {
-            match read::read_diskstats(root) {
-                Ok(all) => {
-                    st.diskstats = all
-                        .into_iter()
-                        .filter(|d| wanted.contains(d.name.as_str()))
-                        .collect()
-                }
+            match read::read_diskstats_of(root, wanted) {
+                Ok(stats) => st.diskstats = stats,
                 Err(e) => errors.push(SourceError::new(read::PART_DISKSTATS, e)),
             }
         }
@@ -246,6 +271,13 @@ impl IscsiSource {
         errors: &mut Vec<SourceError>,
         dirty: &mut BTreeSet<String>,
     ) -> bool {
+        if !self.blocks.is_empty()
+            && read::same_names(root, "sys/block", self.blocks.len(), |n| {
+                self.blocks.contains_key(n)
+            })
+        {
+            return false;
+        }
         let mut names = match read::list(root, "sys/block") {
             Ok(n) => n,
             Err(IscsiError::Read(ReadError::Gone { .. })) => Vec::new(),
@@ -287,37 +319,34 @@ impl IscsiSource {
     }
 }
 
-/// Re-reads the volatile attributes of a cached session; false when one cannot be read or
-/// parsed (the session is then read completely).
-fn refresh(root: &HostRoot, c: &mut Cached, buf: &mut [u8; ATTR_BYTES]) -> bool {
-    let (s, h) = (&mut c.session, &c.handles);
-    let Some(state) = h.state.read(buf).and_then(SessionState::parse) else {
+/// LUN directory → its block device, from the `sys/block` links.
+fn lun_devices(blocks: &BTreeMap<String, Option<PathBuf>>) -> HashMap<PathBuf, String> {
+    let mut m = HashMap::new();
+    for (name, dir) in blocks {
+        if let Some(d) = dir {
+            m.entry(d.clone()).or_insert_with(|| name.clone());
+        }
+    }
+    m
+}
+
+/// Reads the states of a cached session again (session, connections, LUNs with a block device);
+/// true when each reads as the cached value. False when one changed or cannot be read or parsed:
+/// the session is then read completely.
+fn unchanged(c: &Cached, buf: &mut [u8; ATTR_BYTES]) -> bool {
+    let (s, h) = (&c.session, &c.handles);
+    if h.state.read(buf).and_then(SessionState::parse) != s.state {
         return false;
-    };
-    s.state = Some(state);
-    let opt = |a: &Option<Attr>, buf: &mut [u8; ATTR_BYTES]| {
-        read::opt_value(a.as_ref()?.read(buf).map(str::to_owned))
-    };
-    s.target_state = opt(&h.target_state, buf);
-    s.recovery_tmo_secs = opt(&h.recovery_tmo, buf).and_then(|v| v.parse().ok());
-    for (conn, (a, dir)) in s.connections.iter_mut().zip(&h.conns) {
-        let Some(cs) = a.read(buf).and_then(ConnState::parse) else {
+    }
+    for (conn, a) in s.connections.iter().zip(&h.conns) {
+        if a.read(buf).and_then(ConnState::parse) != conn.state {
             return false;
-        };
-        if conn.state != Some(cs) {
-            conn.state = Some(cs);
-            conn.current = read::current_portal(root, dir);
         }
     }
-    for (lun, a) in s.luns.iter_mut().zip(&h.luns) {
-        let Some(v) = a.read(buf) else {
-            return false;
-        };
-        if lun.state.as_deref() != Some(v) {
-            lun.state = Some(v.to_owned());
-        }
-    }
-    true
+    h.luns.iter().all(|(i, a)| {
+        let cached = s.luns.get(*i).and_then(|l| l.state.as_deref());
+        a.read(buf).is_some_and(|v| Some(v) == cached)
+    })
 }
 
 fn read_link_dir(
@@ -336,7 +365,7 @@ fn read_link_dir(
         return Ok(());
     }
     cache.stamp = None;
-    cache.map = read::links(root, dir)?;
+    cache.map = Arc::new(read::links(root, dir)?);
     cache.stamp = stamp;
     Ok(())
 }

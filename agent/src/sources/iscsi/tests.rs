@@ -6,6 +6,7 @@ use super::testtree::{TestLun, TestTree};
 use super::*;
 use crate::host_root::HostRoot;
 use crate::sources::SourceError;
+use std::sync::Arc;
 
 const T1: &str = "iqn.2010-10.org.openstack:volume-5d0c3f6e-7a21-4b9e-8f3d-2c6a1e9b0d47";
 const T2: &str = "iqn.2010-10.org.openstack:volume-9b8e1d2c-4f3a-4c6b-a7e5-0f1d2c3b4a59";
@@ -69,7 +70,7 @@ fn healthy_guest_capture() {
     assert!(index.session("sdz").is_none() && index.lun("sdz").is_none());
     // Each by-path link names the portal, target and LUN of the session owning its disk.
     assert_eq!(st.by_path.len(), 2);
-    for (name, dev) in &st.by_path {
+    for (name, dev) in st.by_path.iter() {
         let b = sysfs::parse_by_path(name).unwrap();
         let s = index.session(dev).unwrap();
         assert_eq!(
@@ -332,6 +333,8 @@ fn steady_cycles_equal_fresh_collections() {
         kept.rates.clear();
         assert_eq!(kept, fresh);
         assert_eq!(e1, e2);
+        // The series from the label sets kept since earlier cycles are those of a fresh read.
+        assert_eq!(series_of(&kept), series_of(&fresh));
         kept
     }
     let mut t = TestTree::new("steady");
@@ -419,10 +422,168 @@ fn steady_cycles_equal_fresh_collections() {
     );
     let st = same(&mut src, &root);
     assert_eq!(st.sessions[1].disks().collect::<Vec<_>>(), ["sd6", "sd8"]);
+    // One device goes and another comes in the same cycle: as many `sys/block` entries as before.
+    std::fs::remove_dir_all(t.root().join(format!("{s3}/2:0:0:3"))).unwrap();
+    std::fs::remove_file(t.root().join("sys/block/sd8")).unwrap();
+    t.write(&format!("{s3}/2:0:0:4/state"), "running\n");
+    t.write(&format!("{s3}/2:0:0:4/block/sd10/dev"), "8:0\n");
+    t.link(
+        "sys/block/sd10",
+        "../devices/platform/host2/session3/target2:0:0/2:0:0:4/block/sd10",
+    );
+    let st = same(&mut src, &root);
+    assert_eq!(st.sessions[1].disks().collect::<Vec<_>>(), ["sd6", "sd10"]);
     // Past the safety-net rescan, still the same.
     for _ in 0..source::RESCAN_EVERY + 1 {
         same(&mut src, &root);
     }
+}
+
+fn series_of(st: &IscsiState) -> Vec<crate::series::Sample> {
+    let mut out = crate::series::SeriesBuf::default();
+    series::series(st, &mut out);
+    out.samples
+}
+
+fn three_sessions(tag: &str) -> TestTree {
+    let mut t = TestTree::new(tag);
+    for sid in 1..=3 {
+        let (a, b) = (format!("sd{}", 2 * sid), format!("sd{}", 2 * sid + 1));
+        t.session(
+            sid,
+            &format!("iqn.t:{sid}"),
+            &format!("10.0.0.{sid}"),
+            "LOGGED_IN",
+            "up",
+            &[
+                TestLun {
+                    lun: 0,
+                    block: None,
+                    state: "running",
+                },
+                TestLun::disk(1, &a),
+                TestLun::disk(2, &b),
+            ],
+        );
+    }
+    t
+}
+
+/// What a steady cycle reads again: each state a failure changes, seen in the very next cycle,
+/// one at a time.
+#[test]
+fn every_state_change_is_seen_in_the_next_cycle() {
+    let t = three_sessions("states");
+    let root = HostRoot::new(t.root());
+    let mut src = IscsiSource::new(64);
+    let mut errors = Vec::new();
+    let st = src.collect(&root, &mut errors);
+    assert!(st.sessions.iter().all(|s| s.is_up()));
+    let s2 = "sys/devices/platform/host1/session2";
+    let session = format!("{s2}/iscsi_session/session2/state");
+    let conn = format!("{s2}/connection2:0/iscsi_connection/connection2:0/state");
+    let disk = format!("{s2}/target1:0:0/1:0:0:2/state");
+    for (file, down, up) in [
+        (&session, "FAILED", "LOGGED_IN"),
+        (&conn, "failed", "up"),
+        (&disk, "offline", "running"),
+    ] {
+        t.write(file, &format!("{down}\n"));
+        let st = src.collect(&root, &mut errors);
+        let (fresh, _) = read(&root);
+        assert_eq!(st.sessions, fresh.sessions, "{file} -> {down}");
+        let sda = DiskIndex::new(&st);
+        if file == &disk {
+            assert!(st.sessions[1].is_up());
+            assert!(!sda.path_active("sd5"), "offline disk seen at once");
+        } else {
+            assert!(!st.sessions[1].is_up(), "{file} -> {down} seen at once");
+        }
+        assert!(st.sessions[0].is_up() && st.sessions[2].is_up());
+        t.write(file, &format!("{up}\n"));
+        let st = src.collect(&root, &mut errors);
+        assert!(st.sessions[1].is_up() && DiskIndex::new(&st).path_active("sd5"));
+    }
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// The attributes not read every cycle: as fresh as the session's last state change, at most
+/// `RESCAN_EVERY` cycles old.
+#[test]
+fn other_attributes_follow_state_changes_and_rescans() {
+    let t = three_sessions("config");
+    let root = HostRoot::new(t.root());
+    let mut src = IscsiSource::new(64);
+    let mut errors = Vec::new();
+    let first = src.collect(&root, &mut errors);
+    let cls = "sys/devices/platform/host0/session1/iscsi_session/session1";
+    t.write(&format!("{cls}/recovery_tmo"), "5\n");
+    t.write(&format!("{cls}/target_state"), "UNBINDING\n");
+    t.write(
+        "sys/devices/platform/host0/session1/target0:0:0/0:0:0:0/state",
+        "offline\n",
+    );
+    let st = src.collect(&root, &mut errors);
+    assert!(
+        Arc::ptr_eq(&st.sessions[0], &first.sessions[0]),
+        "no state changed: the session is the one read before"
+    );
+    assert_eq!(st.sessions[0].recovery_tmo_secs, Some(120));
+    // A state change reads the whole session again.
+    t.write(&format!("{cls}/state"), "FAILED\n");
+    let st = src.collect(&root, &mut errors);
+    let s1 = &st.sessions[0];
+    assert_eq!(s1.recovery_tmo_secs, Some(5));
+    assert_eq!(s1.target_state.as_deref(), Some("UNBINDING"));
+    assert_eq!(s1.luns[0].state.as_deref(), Some("offline"));
+    // Without one, the next full rescan does.
+    let cls3 = "sys/devices/platform/host2/session3/iscsi_session/session3";
+    t.write(&format!("{cls3}/recovery_tmo"), "7\n");
+    let mut seen = None;
+    for i in 1..=source::RESCAN_EVERY {
+        let st = src.collect(&root, &mut errors);
+        if st.sessions[2].recovery_tmo_secs == Some(7) {
+            seen = Some(i);
+            break;
+        }
+    }
+    assert!(seen.is_some(), "seen within RESCAN_EVERY cycles");
+    let (fresh, _) = read(&root);
+    let mut st = src.collect(&root, &mut errors);
+    st.rates.clear();
+    assert_eq!(st, fresh);
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// Label sets kept between cycles are dropped with their session, and a changed session gets new
+/// ones.
+#[test]
+fn kept_series_follow_removed_and_changed_sessions() {
+    let t = three_sessions("series");
+    let root = HostRoot::new(t.root());
+    let mut src = IscsiSource::new(64);
+    let mut errors = Vec::new();
+    let count = |st: &IscsiState, name: &str, session: &str| {
+        series_of(st)
+            .iter()
+            .filter(|s| s.labels.name() == name && s.labels.get("session") == Some(session))
+            .map(|s| s.value)
+            .collect::<Vec<_>>()
+    };
+    let st = src.collect(&root, &mut errors);
+    assert_eq!(count(&st, "hvscope_iscsi_session_up", "session2"), [1.0]);
+    let st = src.collect(&root, &mut errors);
+    assert_eq!(count(&st, "hvscope_iscsi_session_up", "session2"), [1.0]);
+    t.write(
+        "sys/devices/platform/host1/session2/iscsi_session/session2/state",
+        "FAILED\n",
+    );
+    let st = src.collect(&root, &mut errors);
+    assert_eq!(count(&st, "hvscope_iscsi_session_up", "session2"), [0.0]);
+    std::fs::remove_file(t.root().join("sys/class/iscsi_session/session2")).unwrap();
+    let st = src.collect(&root, &mut errors);
+    assert!(count(&st, "hvscope_iscsi_session_up", "session2").is_empty());
+    assert_eq!(count(&st, "hvscope_iscsi_session_up", "session3"), [1.0]);
 }
 
 #[test]
