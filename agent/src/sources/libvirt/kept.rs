@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use super::model::Domain;
 use super::reader::Role;
+use crate::cpuset::CpuSet;
 use crate::host_root::{HostRoot, KeptFile, ReadError};
 use crate::sources::cgroup::{CgroupDir, Hierarchy, stats::CgroupStats};
 use crate::sources::proc::pressure::{self, Pressure};
@@ -140,6 +141,9 @@ pub(super) struct Task {
     pub tid: u32,
     pub role: Role,
     pub comm: Arc<str>,
+    /// The affinity mask last returned by `sched_getaffinity` and its CPU set (converted again
+    /// only when the mask changes).
+    pub affinity: Option<(nix::sched::CpuSet, CpuSet)>,
 }
 
 /// The QEMU threads as last listed.
@@ -459,11 +463,13 @@ mod tests {
                     tid: 10,
                     role: Role::Emulator,
                     comm: "qemu".into(),
+                    affinity: None,
                 },
                 Task {
                     tid: 12,
                     role: Role::Vcpu(0),
                     comm: "CPU 0/KVM".into(),
+                    affinity: None,
                 },
             ],
         };

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use tracing::debug;
 
-use super::kept::{self, CgroupFiles, Fds, Miss, Task, Tasks, VmState};
+use super::kept::{self, CgroupFiles, Fds, Miss, Slot, Task, Tasks, VmState};
 use super::model::Domain;
 use super::novaconf::{self, NovaCpuSets};
 use super::xml;
@@ -90,6 +90,9 @@ pub struct LibvirtSource {
     budget: usize,
     /// Scratch buffer of the reads.
     buf: Vec<u8>,
+    /// `proc/swaps`, to know whether the host has swap at all.
+    swaps: Slot,
+    page_size: Option<u64>,
 }
 
 impl Default for LibvirtSource {
@@ -136,12 +139,31 @@ impl LibvirtSource {
             cycle: 0,
             budget: fd_budget,
             buf: Vec::new(),
+            swaps: Slot::default(),
+            page_size: nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+                .ok()
+                .flatten()
+                .and_then(|p| u64::try_from(p).ok()),
         }
+    }
+
+    /// The page size when, on the live host, no swap device is active (`proc/swaps` lists
+    /// none): then no process has swap, and a QEMU process's RSS and thread count come from
+    /// its `stat` line (read anyway for CPU time) instead of the costlier `status` file.
+    fn swapless_page_size(&mut self, root: &HostRoot, fds: &mut Fds) -> Option<u64> {
+        if !root.is_live() {
+            return None;
+        }
+        let text = self
+            .swaps
+            .read(root, || "proc/swaps".into(), fds, &mut self.buf)
+            .ok()?;
+        no_swap_devices(text).then_some(self.page_size).flatten()
     }
 
     /// Files held open now.
     pub fn open_files(&self) -> usize {
-        self.vms.values().map(VmState::open_files).sum()
+        self.swaps.open_files() + self.vms.values().map(VmState::open_files).sum::<usize>()
     }
 
     fn fds(&self) -> Fds {
@@ -192,6 +214,7 @@ impl LibvirtSource {
         names.sort();
         self.parsed.retain(|k, _| names.binary_search(k).is_ok());
         let mut fds = self.fds();
+        let swapless = self.swapless_page_size(root, &mut fds);
         let mut buf = std::mem::take(&mut self.buf);
         let mut vms = BTreeMap::new();
         for name in names {
@@ -215,6 +238,7 @@ impl LibvirtSource {
                 cg_mounts: &cg_mounts,
                 fds: &mut fds,
                 buf: &mut buf,
+                swapless,
             };
             match read.vm(&mut st, pid) {
                 Ok(Some(vm)) => {
@@ -351,12 +375,29 @@ impl LibvirtSource {
     }
 }
 
+/// Whether `proc/swaps` lists no device: a header line and nothing else (a device's line
+/// comes in the same read as the header).
+fn no_swap_devices(swaps: &str) -> bool {
+    let mut lines = swaps.lines();
+    lines.next().is_some_and(|h| h.starts_with("Filename")) && lines.next().is_none()
+}
+
+/// The QEMU process's own figures.
+struct Figures {
+    rss_bytes: Option<u64>,
+    swap_bytes: Option<u64>,
+    threads: Option<u64>,
+    cpu_seconds: Option<f64>,
+}
+
 /// What reading one VM needs besides its state.
 struct Reading<'a> {
     root: &'a HostRoot,
     cg_mounts: &'a CgroupMounts,
     fds: &'a mut Fds,
     buf: &'a mut Vec<u8>,
+    /// The page size when the host has no swap (see [`LibvirtSource::swapless_page_size`]).
+    swapless: Option<u64>,
 }
 
 impl Reading<'_> {
@@ -367,20 +408,50 @@ impl Reading<'_> {
             cg_mounts,
             fds,
             buf,
+            swapless,
         } = self;
-        let status = match st
-            .status
-            .read(root, || format!("proc/{pid}/status").into(), fds, buf)
-        {
-            Ok(t) => pidstatus::parse(t).map_err(|e| format!("proc/{pid}/status: {e}"))?,
-            Err(Miss::Gone) => return Ok(None),
-            Err(Miss::Failed(e)) => return Err(e.to_string()),
+        let status = match swapless {
+            Some(page) => {
+                let stat = match st
+                    .stat
+                    .read(root, || format!("proc/{pid}/stat").into(), fds, buf)
+                {
+                    Ok(t) => t,
+                    Err(Miss::Gone) => return Ok(None),
+                    Err(Miss::Failed(e)) => return Err(e.to_string()),
+                };
+                let c = pidstat::counts(stat).map_err(|e| format!("proc/{pid}/stat: {e}"))?;
+                Figures {
+                    rss_bytes: Some(c.rss_pages.saturating_mul(page)),
+                    swap_bytes: Some(0),
+                    threads: Some(c.threads),
+                    cpu_seconds: pidstat::cpu_seconds(stat).ok(),
+                }
+            }
+            None => {
+                let status =
+                    match st
+                        .status
+                        .read(root, || format!("proc/{pid}/status").into(), fds, buf)
+                    {
+                        Ok(t) => {
+                            pidstatus::parse(t).map_err(|e| format!("proc/{pid}/status: {e}"))?
+                        }
+                        Err(Miss::Gone) => return Ok(None),
+                        Err(Miss::Failed(e)) => return Err(e.to_string()),
+                    };
+                Figures {
+                    rss_bytes: status.vm_rss_bytes,
+                    swap_bytes: status.vm_swap_bytes,
+                    threads: status.threads,
+                    cpu_seconds: st
+                        .stat
+                        .read(root, || format!("proc/{pid}/stat").into(), fds, buf)
+                        .ok()
+                        .and_then(|t| pidstat::cpu_seconds(t).ok()),
+                }
+            }
         };
-        let cpu_seconds = st
-            .stat
-            .read(root, || format!("proc/{pid}/stat").into(), fds, buf)
-            .ok()
-            .and_then(|t| pidstat::cpu_seconds(t).ok());
         // Threads: the last listing while the thread count is unchanged and every listed
         // thread is still there; else listed again (at most once per collection).
         let mut fresh = !st.tasks.holds(status.threads);
@@ -413,9 +484,9 @@ impl Reading<'_> {
         Ok(Some(Vm {
             domain: st.domain.clone(),
             threads,
-            rss_bytes: status.vm_rss_bytes,
-            swap_bytes: status.vm_swap_bytes,
-            cpu_seconds,
+            rss_bytes: status.rss_bytes,
+            swap_bytes: status.swap_bytes,
+            cpu_seconds: status.cpu_seconds,
             cgroup,
             cgroup_v2_dir,
         }))
@@ -454,7 +525,12 @@ fn list_tasks(root: &HostRoot, st: &VmState, pid: u32) -> Result<Option<Tasks>, 
             }
         };
         let role = role_of(tid, &comm, &vcpu_of);
-        tasks.push(Task { tid, role, comm });
+        tasks.push(Task {
+            tid,
+            role,
+            comm,
+            affinity: None,
+        });
     }
     Ok(Some(Tasks {
         // The count of what was listed: when the process counts as many threads later and all
@@ -480,7 +556,7 @@ fn read_threads(
         tasks, schedstat, ..
     } = st;
     let mut threads = Vec::with_capacity(tasks.tasks.len());
-    for task in &tasks.tasks {
+    for task in &mut tasks.tasks {
         let tid = task.tid;
         let thread = |affinity, sched| Thread {
             tid,
@@ -491,7 +567,7 @@ fn read_threads(
         };
         if task.role == Role::Kernel {
             let alive = if live {
-                live_affinity(tid).is_some()
+                live_affinity(tid, &mut task.affinity).is_some()
             } else {
                 root.path(format!("proc/{pid}/task/{tid}")).exists()
             };
@@ -500,7 +576,7 @@ fn read_threads(
             continue;
         }
         let affinity = if live {
-            let a = live_affinity(tid);
+            let a = live_affinity(tid, &mut task.affinity);
             gone |= a.is_none();
             a
         } else {
@@ -533,16 +609,24 @@ fn read_threads(
     (threads, gone)
 }
 
-/// `sched_getaffinity(tid)`: one syscall instead of reading and parsing a status file.
-fn live_affinity(tid: u32) -> Option<CpuSet> {
+/// `sched_getaffinity(tid)`: one syscall instead of reading and parsing a status file. The
+/// mask is turned into a CPU set only when it differs from the last one (`last`).
+fn live_affinity(tid: u32, last: &mut Option<(nix::sched::CpuSet, CpuSet)>) -> Option<CpuSet> {
     let tid = i32::try_from(tid).ok()?;
     let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(tid)).ok()?;
+    if let Some((mask, cpus)) = last
+        && *mask == set
+    {
+        return Some(cpus.clone());
+    }
     let n = nix::sched::CpuSet::count();
-    Some(CpuSet::of(
+    let cpus = CpuSet::of(
         (0..n)
             .filter(|&i| set.is_set(i).unwrap_or(false))
             .map(|i| i as u32),
-    ))
+    );
+    *last = Some((set, cpus.clone()));
+    Some(cpus)
 }
 
 #[cfg(test)]

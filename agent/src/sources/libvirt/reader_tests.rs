@@ -321,6 +321,7 @@ fn the_live_host_keeps_files_open_within_the_budget() {
             cg_mounts: &cg_mounts,
             fds: &mut fds,
             buf: &mut buf,
+            swapless: None,
         };
         let vm = read.vm(&mut st2, pid).unwrap().unwrap();
         assert!(vm.rss_bytes.is_some() && vm.cpu_seconds.is_some());
@@ -337,9 +338,42 @@ fn the_live_host_keeps_files_open_within_the_budget() {
         cg_mounts: &cg_mounts,
         fds: &mut fds,
         buf: &mut buf,
+        swapless: None,
     };
     let again = read.vm(&mut st, pid).unwrap().unwrap();
     let sched = again.threads.iter().find(|t| t.tid == pid).unwrap().sched;
     assert!(sched.unwrap().run_ns > 0);
     assert_eq!(st.open_files(), 3);
+    // Without swap on the host, RSS and the thread count come from the stat line alone: the
+    // status file is not opened, and the figures agree with it.
+    let mut st = VmState::new(st.domain.clone());
+    let mut fds = Fds { left: 10 };
+    let read = Reading {
+        root: &root,
+        cg_mounts: &cg_mounts,
+        fds: &mut fds,
+        buf: &mut buf,
+        swapless: Some(4096),
+    };
+    let vm = read.vm(&mut st, pid).unwrap().unwrap();
+    assert_eq!(st.open_files(), 2, "stat and the vCPU's schedstat");
+    assert_eq!(vm.swap_bytes, Some(0));
+    let status = crate::sources::proc::pidstatus::parse(
+        &root.read_string(format!("proc/{pid}/status")).unwrap(),
+    )
+    .unwrap();
+    let (a, b) = (vm.rss_bytes.unwrap(), status.vm_rss_bytes.unwrap());
+    assert!(a.abs_diff(b) < 64 << 20, "{a} vs {b}");
+    assert!(vm.cpu_seconds.is_some() && !vm.threads.is_empty());
+}
+
+#[test]
+fn swap_devices_are_told_from_the_header() {
+    let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+    assert!(no_swap_devices(header));
+    assert!(!no_swap_devices(&format!(
+        "{header}/dev/zram0                              partition\t4194300\t\t0\t\t100\n"
+    )));
+    assert!(!no_swap_devices(""));
+    assert!(!no_swap_devices("garbage\n"));
 }

@@ -124,7 +124,7 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Interface>>, SysError> {
 }
 
 /// A link's speed is read again at least every this many collections of one host root.
-pub const SPEED_REREAD_EVERY: u32 = 6;
+pub const SPEED_REREAD_EVERY: u32 = 30;
 
 /// What the last read of one link's speed saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,8 +139,10 @@ struct SpeedSeen {
 
 /// Whether the speed `seen` read still holds for `link`: the same link (index), no carrier
 /// change or operstate change since, and read fewer than [`SPEED_REREAD_EVERY`] collections ago.
+/// A bond's or team's speed (the sum of its active members') is always read.
 fn speed_holds(seen: &SpeedSeen, link: &NlLink) -> bool {
-    seen.index == link.index
+    !matches!(link.kind.as_deref(), Some("bond" | "team"))
+        && seen.index == link.index
         && seen.operstate == link.operstate
         && seen.carrier_changes == link.carrier_changes
         && seen.age + 1 < SPEED_REREAD_EVERY
@@ -159,9 +161,10 @@ const SPEED_ROOTS: usize = 16;
 /// for every link every collection (a host with dozens of VM taps pays most of its interface
 /// cost there), while it changes only with the link. So it is read again only for a new link,
 /// after a carrier change (`IFLA_CARRIER_CHANGES` moved: renegotiation drops the carrier) or an
-/// operstate change, and at least every [`SPEED_REREAD_EVERY`] collections (a bond's speed
-/// follows its members' without a carrier change of its own): a change is seen at most that
-/// many collections late.
+/// operstate change, and at least every [`SPEED_REREAD_EVERY`] collections (5 minutes at the
+/// default 10 s interval; a speed change without any carrier event is that late at most). A
+/// bond's speed follows its members' without a carrier change of its own: bonds and teams are
+/// read every collection.
 pub fn from_netlink(root: &HostRoot, links: &[NlLink]) -> Result<Vec<Interface>, SysError> {
     let mut cache = SPEEDS.lock().unwrap_or_else(|p| p.into_inner());
     let prev = match cache.iter().position(|(r, _)| r == root.root()) {
@@ -291,6 +294,14 @@ mod tests {
             ..seen
         };
         assert!(speed_holds(&nearly, &link));
+        let bond = NlLink {
+            kind: Some("bond".into()),
+            ..link
+        };
+        assert!(
+            !speed_holds(&nearly, &bond),
+            "a bond's speed is always read"
+        );
     }
 
     #[test]
