@@ -2,7 +2,9 @@
 //! through a [`HostRoot`], so the same code runs against the live host (`/`) and against fixture
 //! trees in tests.
 
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Reads larger than this are refused: host files the agent parses are small, and a hostile or
@@ -72,6 +74,127 @@ impl HostRoot {
         let bytes = read_bounded(&path, MAX_FILE_BYTES)?;
         String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 { path })
     }
+
+    /// A handle on host file `rel` to read it again and again (see [`KeptFile`]). On the live
+    /// host and when `keep`, the file stays open; otherwise the path is kept and opened anew on
+    /// each read. Fails like a read when the file does not exist or cannot be opened.
+    pub fn keep(&self, rel: impl AsRef<Path>, keep: bool) -> Result<KeptFile, ReadError> {
+        let path = self.path(rel);
+        let file = File::open(&path).map_err(|e| io_error(&path, e))?;
+        Ok(KeptFile {
+            file: (keep && self.is_live()).then_some(file),
+            path,
+        })
+    }
+}
+
+/// A host file read again every collection. On the live host it is kept open and read with
+/// `pread` at offset 0: procfs, sysfs and cgroupfs produce the text anew on every read from
+/// offset 0, and once the process, thread, cgroup or device behind the file is gone the read
+/// fails (ESRCH, ENODEV; a recycled pid is another `struct pid`), so a kept file never shows
+/// another object's figures. It saves the path walk, open and close of each read. Below a
+/// fixture tree (regular files, which may be rewritten or removed) the path is opened anew on
+/// each read.
+///
+/// The same pattern, with its own budget, serves the iSCSI source's sysfs attributes.
+#[derive(Debug)]
+pub struct KeptFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl KeptFile {
+    /// True when the file is held open (it counts against an fd budget).
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The host path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The whole text of a file the kernel produces in one piece, read into `buf` (reused
+    /// between reads) with one `pread` at offset 0: a one-value sysfs attribute, a
+    /// `/proc/<pid>/{stat,status,schedstat,cgroup}`, a cgroup control file (`cpu.stat`,
+    /// `io.stat`, `*.pressure`, …), a regular file. A multi-record file (`/proc/mounts`,
+    /// `smaps`) hands out a page per read: use [`read_all`](Self::read_all). Bounded by
+    /// [`MAX_FILE_BYTES`]; a vanished object (ENOENT, ESRCH, ENODEV) is [`ReadError::Gone`].
+    pub fn read<'b>(&self, buf: &'b mut Vec<u8>) -> Result<&'b str, ReadError> {
+        self.read_with(buf, false)
+    }
+
+    /// Like [`read`](Self::read), for any file: reads on until end of file (one more `pread`).
+    pub fn read_all<'b>(&self, buf: &'b mut Vec<u8>) -> Result<&'b str, ReadError> {
+        self.read_with(buf, true)
+    }
+
+    fn read_with<'b>(&self, buf: &'b mut Vec<u8>, to_eof: bool) -> Result<&'b str, ReadError> {
+        let n = match &self.file {
+            Some(f) => pread_whole(f, &self.path, buf, to_eof)?,
+            None => {
+                let f = File::open(&self.path).map_err(|e| io_error(&self.path, e))?;
+                pread_whole(&f, &self.path, buf, to_eof)?
+            }
+        };
+        std::str::from_utf8(&buf[..n]).map_err(|_| ReadError::NotUtf8 {
+            path: self.path.clone(),
+        })
+    }
+}
+
+/// Reads `f` from offset 0 into `buf` (grown to a page at least). A one-piece pseudo-file is
+/// generated anew by a read at offset 0 and handed out whole when it fits: a short read is its
+/// end, and one that fills the buffer is read again from 0 into a buffer twice the size (so the
+/// text stays one snapshot). With `to_eof`, reads go on at the next offset until one returns 0.
+fn pread_whole(f: &File, path: &Path, buf: &mut Vec<u8>, to_eof: bool) -> Result<usize, ReadError> {
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
+    let mut n = 0;
+    loop {
+        let got = f
+            .read_at(&mut buf[n..], n as u64)
+            .map_err(|e| io_error(path, e))?;
+        n += got;
+        if n < buf.len() && (!to_eof || got == 0) {
+            return Ok(n);
+        }
+        if n == buf.len() {
+            if buf.len() as u64 > MAX_FILE_BYTES {
+                return Err(ReadError::TooLarge {
+                    path: path.to_path_buf(),
+                    limit: MAX_FILE_BYTES,
+                });
+            }
+            // One byte past the limit tells a file of exactly the limit from a longer one.
+            let len = (buf.len() * 2).min(MAX_FILE_BYTES as usize + 1);
+            buf.resize(len, 0);
+            if !to_eof {
+                n = 0;
+            }
+        }
+    }
+}
+
+/// An I/O error on `path` as a [`ReadError`]: the object behind the file vanished
+/// (ENOENT, or ESRCH / ENODEV on a file kept open) is [`ReadError::Gone`].
+fn io_error(path: &Path, source: std::io::Error) -> ReadError {
+    let gone = source.kind() == std::io::ErrorKind::NotFound
+        || matches!(
+            source.raw_os_error(),
+            Some(nix::libc::ESRCH | nix::libc::ENODEV)
+        );
+    if gone {
+        ReadError::Gone {
+            path: path.to_path_buf(),
+        }
+    } else {
+        ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// Reads at most `limit` bytes of `path`; a longer file is an error, not a truncation.
@@ -134,5 +257,59 @@ mod tests {
             Err(ReadError::NotUtf8 { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn kept_file_below_a_fixture_sees_rewrites_and_removal() {
+        let dir = std::env::temp_dir().join(format!("hvscope-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = HostRoot::new(&dir);
+        assert!(matches!(r.keep("nope", true), Err(ReadError::Gone { .. })));
+        std::fs::write(dir.join("f"), "one\n").unwrap();
+        let k = r.keep("f", true).unwrap();
+        assert!(!k.is_open(), "below a fixture tree the path is kept");
+        let mut buf = Vec::new();
+        assert_eq!(k.read(&mut buf).unwrap(), "one\n");
+        // Replaced by rename (a new inode), as tools rewrite files: the new text is read.
+        std::fs::write(dir.join("g"), "two\n").unwrap();
+        std::fs::rename(dir.join("g"), dir.join("f")).unwrap();
+        assert_eq!(k.read(&mut buf).unwrap(), "two\n");
+        // Longer than the first buffer: read whole.
+        let long = "x".repeat(10_000);
+        std::fs::write(dir.join("f"), &long).unwrap();
+        assert_eq!(k.read(&mut buf).unwrap(), long);
+        assert_eq!(k.read_all(&mut buf).unwrap(), long);
+        std::fs::remove_file(dir.join("f")).unwrap();
+        assert!(matches!(k.read(&mut buf), Err(ReadError::Gone { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn kept_proc_file_is_fresh_and_fails_once_the_process_is_gone() {
+        let r = HostRoot::default();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let k = r.keep(format!("proc/{}/stat", child.id()), true).unwrap();
+        assert!(k.is_open());
+        let mut buf = Vec::new();
+        let first = k.read(&mut buf).unwrap().to_owned();
+        assert!(
+            first.starts_with(&format!("{} (sleep) ", child.id())),
+            "{first}"
+        );
+        // The same handle reads again (offset 0 regenerates the text).
+        assert_eq!(k.read(&mut buf).unwrap().split(' ').nth(1), Some("(sleep)"));
+        // A pseudo-file larger than a page is read whole through the kept handle.
+        // A multi-record file hands out a page per read: read_all goes on to its end.
+        let smaps = r.keep("proc/self/smaps", true).unwrap();
+        let text = smaps.read_all(&mut buf).unwrap().to_owned();
+        assert!(text.len() > 8192 && text.ends_with('\n'), "{}", text.len());
+        assert!(smaps.read(&mut buf).unwrap().len() < text.len());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Reaped: the pid is gone, and so is what the kept handle reads.
+        assert!(matches!(k.read(&mut buf), Err(ReadError::Gone { .. })));
     }
 }

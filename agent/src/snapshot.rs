@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::sli::disk_delay::{DiskDelaySli, VmDevices, VmDiskSli};
 use crate::sli::{Sli, SliTotals};
-use crate::sources::libvirt::reader::{self, Libvirt, LibvirtSource, SliTarget};
+use crate::sources::libvirt::reader::{Libvirt, LibvirtSource};
 use crate::sources::{self, SourceError, host::Host};
 
 /// Everything read in one collection.
@@ -38,10 +38,11 @@ pub struct Collector {
     root: HostRoot,
     /// Daemons whose liveness is collected (from `[host] daemons`).
     daemons: Vec<String>,
+    /// The libvirt source (keeps parsed status files and the VMs' open files, which the SLI
+    /// sampler reads too).
     libvirt: LibvirtSource,
     ovs: crate::sources::ovs::config::OvsConfig,
     sli: Sli,
-    sli_targets: Vec<SliTarget>,
     disk_sli: DiskDelaySli,
     /// The host devices behind each VM's kernel-iSCSI disks, from the last collection's join.
     disk_vms: Vec<VmDevices>,
@@ -59,7 +60,6 @@ impl Collector {
             libvirt: LibvirtSource::default(),
             ovs: config.ovs.clone(),
             sli: Sli::new(config.sli.clone()),
-            sli_targets: Vec::new(),
             disk_sli: DiskDelaySli::new(config.iscsi.delay_threshold_ms, 5_000),
             disk_vms: Vec::new(),
             iscsi: sources::iscsi::IscsiSource::default(),
@@ -77,7 +77,7 @@ impl Collector {
             .ok()
             .and_then(|s| crate::sources::proc::pressure::parse(&s).ok())
             .map(|p| (p.some.total_seconds * 1e6).round() as u64);
-        let samples = reader::sample(&self.root, &self.sli_targets);
+        let samples = self.libvirt.sample(&self.root);
         self.sli.record(t, host, &samples);
         if !self.disk_vms.is_empty()
             && let Ok(stats) = sources::iscsi::read_diskstats(&self.root)
@@ -100,7 +100,6 @@ impl Collector {
             .collect(&self.root, host.mounts.as_deref(), &mut errors);
         let ovs = sources::ovs::collect(&self.root, &self.ovs, &mut errors);
         let iscsi = self.iscsi.collect(&self.root, &mut errors);
-        self.sli_targets = libvirt.vms.iter().map(|v| v.sli_target()).collect();
         let domains: Vec<_> = libvirt.vms.iter().map(|v| &*v.domain).collect();
         self.disk_vms =
             crate::sli::disk_delay::vm_devices(&sources::iscsi::join::join_refs(&iscsi, &domains));

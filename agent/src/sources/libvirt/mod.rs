@@ -1,6 +1,7 @@
 //! libvirt domains from their live status files, never through libvirtd (a hung libvirtd must
 //! not hang the agent, and the agent is static: no C library).
 
+mod kept;
 pub mod model;
 pub mod novaconf;
 pub mod reader;

@@ -4,13 +4,15 @@
 //! statistics. One unreadable or half-written status file affects that domain only; a domain
 //! that vanishes between listing and reading is skipped quietly.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
 use tracing::debug;
 
+use super::kept::{self, CgroupFiles, Fds, Miss, Slot, Task, Tasks, VmState};
 use super::model::Domain;
 use super::novaconf::{self, NovaCpuSets};
 use super::xml;
@@ -18,9 +20,9 @@ use crate::cpuset::CpuSet;
 use crate::host_root::{HostRoot, ReadError};
 use crate::sli::VmSample;
 use crate::sources::SourceError;
-use crate::sources::cgroup::{self, CgroupMounts, Hierarchy, stats::CgroupStats};
+use crate::sources::cgroup::{self, CgroupMounts, stats::CgroupStats};
 use crate::sources::proc::mounts::Mount;
-use crate::sources::proc::{pidstat, pidstatus, pressure, schedstat, schedstat::SchedStat};
+use crate::sources::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
 
 /// What a QEMU thread is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,126 +66,6 @@ pub struct Vm {
     pub cgroup_v2_dir: Option<std::path::PathBuf>,
 }
 
-impl Vm {
-    /// What the SLI sampler needs to read this VM between collections.
-    pub fn sli_target(&self) -> SliTarget {
-        SliTarget {
-            uuid: Arc::from(self.domain.uuid.as_str()),
-            pid: self.domain.pid.unwrap_or(0),
-            vcpus: self.domain.vcpus,
-            vcpu_tids: self.domain.vcpu_threads.values().copied().collect(),
-            cgroup_v2_dir: self.cgroup_v2_dir.clone(),
-        }
-    }
-}
-
-/// One VM as the 1 s SLI sampler reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SliTarget {
-    pub uuid: Arc<str>,
-    pub pid: u32,
-    pub vcpus: u32,
-    pub vcpu_tids: Vec<u32>,
-    pub cgroup_v2_dir: Option<std::path::PathBuf>,
-}
-
-/// Reads one SLI sample of each target: Σ vCPU schedstat wait and the cgroup's memory PSI.
-/// A target whose threads cannot be read (the VM is stopping) is left out.
-pub fn sample(root: &HostRoot, targets: &[SliTarget]) -> Vec<VmSample> {
-    let mut out = Vec::with_capacity(targets.len());
-    'vm: for t in targets {
-        let mut wait = 0u64;
-        for tid in &t.vcpu_tids {
-            match root
-                .read_string(format!("proc/{}/task/{tid}/schedstat", t.pid))
-                .ok()
-                .and_then(|s| schedstat::parse(&s).ok())
-            {
-                Some(s) => wait = wait.saturating_add(s.wait_ns),
-                None => continue 'vm,
-            }
-        }
-        let memory_stall_us = t.cgroup_v2_dir.as_ref().and_then(|d| {
-            let text = root.read_string(d.join("memory.pressure")).ok()?;
-            let p = pressure::parse(&text).ok()?;
-            Some((p.some.total_seconds * 1e6).round() as u64)
-        });
-        out.push(VmSample {
-            uuid: t.uuid.clone(),
-            vcpus: t.vcpus,
-            vcpu_wait_ns: wait,
-            memory_stall_us,
-        });
-    }
-    out
-}
-
-/// Reads the domain's cgroup figures: from the v2 directory first (one directory holds
-/// everything where its controllers are enabled), then only the v1 files for what v2 lacked —
-/// a dozen small reads per VM, not every control file of every hierarchy.
-fn read_cgroups(root: &HostRoot, dirs: &[cgroup::CgroupDir]) -> Option<CgroupStats> {
-    use crate::sources::sys::parse_u64;
-    use cgroup::stats::{parse_blkio_service_bytes, parse_flat_keyed, parse_io_stat, parse_limit};
-    let read = |dir: &std::path::Path, file: &str| root.read_string(dir.join(file)).ok();
-    let v1 = |ctrl: &str| {
-        dirs.iter()
-            .find(|d| matches!(&d.hierarchy, Hierarchy::V1(c) if c.iter().any(|x| x == ctrl)))
-    };
-    let key = |kv: &[(String, u64)], k: &str| kv.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-    let mut s = CgroupStats::default();
-    if let Some(d) = dirs.iter().find(|d| d.hierarchy == Hierarchy::V2) {
-        if let Some(kv) = read(&d.dir, "cpu.stat").and_then(|t| parse_flat_keyed(&t).ok()) {
-            s.cpu_usage_seconds = key(&kv, "usage_usec").map(|v| v as f64 / 1e6);
-            s.cpu_throttled_seconds = key(&kv, "throttled_usec").map(|v| v as f64 / 1e6);
-            s.cpu_throttled_periods = key(&kv, "nr_throttled");
-        }
-        s.memory_bytes = read(&d.dir, "memory.current").and_then(|t| parse_u64(&t).ok());
-        if s.memory_bytes.is_some() {
-            s.memory_limit_bytes = read(&d.dir, "memory.max")
-                .and_then(|t| parse_limit(&t).ok())
-                .flatten();
-        }
-        if let Some((r, w)) = read(&d.dir, "io.stat").and_then(|t| parse_io_stat(&t).ok()) {
-            (s.io_read_bytes, s.io_written_bytes) = (Some(r), Some(w));
-        }
-        let psi = |f| read(&d.dir, f).and_then(|t| pressure::parse(&t).ok());
-        s.cpu_pressure = psi("cpu.pressure");
-        s.memory_pressure = psi("memory.pressure");
-        s.io_pressure = psi("io.pressure");
-    }
-    if s.cpu_usage_seconds.is_none()
-        && let Some(d) = v1("cpuacct")
-    {
-        s.cpu_usage_seconds = read(&d.dir, "cpuacct.usage")
-            .and_then(|t| parse_u64(&t).ok())
-            .map(|ns| ns as f64 / 1e9);
-    }
-    if s.cpu_throttled_periods.is_none()
-        && let Some(kv) = v1("cpu")
-            .and_then(|d| read(&d.dir, "cpu.stat"))
-            .and_then(|t| parse_flat_keyed(&t).ok())
-    {
-        s.cpu_throttled_seconds = key(&kv, "throttled_time").map(|v| v as f64 / 1e9);
-        s.cpu_throttled_periods = key(&kv, "nr_throttled");
-    }
-    if s.memory_bytes.is_none()
-        && let Some(d) = v1("memory")
-    {
-        s.memory_bytes = read(&d.dir, "memory.usage_in_bytes").and_then(|t| parse_u64(&t).ok());
-        s.memory_limit_bytes = read(&d.dir, "memory.limit_in_bytes")
-            .and_then(|t| parse_limit(&t).ok())
-            .flatten();
-    }
-    if s.io_read_bytes.is_none()
-        && let Some((r, w)) = v1("blkio")
-            .and_then(|d| read(&d.dir, "blkio.throttle.io_service_bytes"))
-            .and_then(|t| parse_blkio_service_bytes(&t).ok())
-    {
-        (s.io_read_bytes, s.io_written_bytes) = (Some(r), Some(w));
-    }
-    (s != CgroupStats::default()).then_some(s)
-}
-
 /// The libvirt part of a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Libvirt {
@@ -196,11 +78,27 @@ pub struct Libvirt {
 
 type Stamp = (SystemTime, u64);
 
-/// State kept between collections: parsed status files and thread names.
-#[derive(Debug, Default)]
+/// State kept between collections: parsed status files, and per running VM its kept files,
+/// cgroup location and thread listing ([`kept`](super::kept)).
+#[derive(Debug)]
 pub struct LibvirtSource {
     parsed: HashMap<String, (Stamp, Arc<Domain>)>,
-    comms: HashMap<(u32, u32), Arc<str>>,
+    /// The VMs read at the last collection, by domain name.
+    vms: BTreeMap<String, VmState>,
+    nova: Option<(Stamp, Result<NovaCpuSets, String>)>,
+    cycle: u64,
+    budget: usize,
+    /// Scratch buffer of the reads.
+    buf: Vec<u8>,
+    /// `proc/swaps`, to know whether the host has swap at all.
+    swaps: Slot,
+    page_size: Option<u64>,
+}
+
+impl Default for LibvirtSource {
+    fn default() -> Self {
+        Self::new(kept::fd_budget())
+    }
 }
 
 /// Most status files considered (bounds work on a broken host).
@@ -224,7 +122,56 @@ fn role_of(tid: u32, comm: &str, vcpu_of: &HashMap<u32, u32>) -> Role {
     Role::Emulator
 }
 
+fn stamp_of(meta: &std::fs::Metadata) -> Stamp {
+    (
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        meta.len(),
+    )
+}
+
 impl LibvirtSource {
+    /// A source keeping at most `fd_budget` files open.
+    pub fn new(fd_budget: usize) -> Self {
+        Self {
+            parsed: HashMap::new(),
+            vms: BTreeMap::new(),
+            nova: None,
+            cycle: 0,
+            budget: fd_budget,
+            buf: Vec::new(),
+            swaps: Slot::default(),
+            page_size: nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+                .ok()
+                .flatten()
+                .and_then(|p| u64::try_from(p).ok()),
+        }
+    }
+
+    /// The page size when, on the live host, no swap device is active (`proc/swaps` lists
+    /// none): then no process has swap, and a QEMU process's RSS and thread count come from
+    /// its `stat` line (read anyway for CPU time) instead of the costlier `status` file.
+    fn swapless_page_size(&mut self, root: &HostRoot, fds: &mut Fds) -> Option<u64> {
+        if !root.is_live() {
+            return None;
+        }
+        let text = self
+            .swaps
+            .read(root, || "proc/swaps".into(), fds, &mut self.buf)
+            .ok()?;
+        no_swap_devices(text).then_some(self.page_size).flatten()
+    }
+
+    /// Files held open now.
+    pub fn open_files(&self) -> usize {
+        self.swaps.open_files() + self.vms.values().map(VmState::open_files).sum::<usize>()
+    }
+
+    fn fds(&self) -> Fds {
+        Fds {
+            left: self.budget.saturating_sub(self.open_files()),
+        }
+    }
+
     /// Reads every running domain below `root`.
     pub fn collect(
         &mut self,
@@ -232,21 +179,21 @@ impl LibvirtSource {
         mounts: Option<&[Mount]>,
         errors: &mut Vec<SourceError>,
     ) -> Libvirt {
-        let cg_mounts = mounts.map(CgroupMounts::from_mounts).unwrap_or_default();
-        let mut out = Libvirt::default();
-        match root.read_string("etc/nova/nova.conf") {
-            Ok(t) => match novaconf::parse(&t) {
-                Ok(n) => out.nova = Some(n),
-                Err(e) => errors.push(SourceError::new("nova.conf", e)),
-            },
-            Err(ReadError::Gone { .. }) => {}
-            Err(e) => errors.push(SourceError::new("nova.conf", e)),
+        if self.cycle.is_multiple_of(kept::REVALIDATE_EVERY) {
+            self.vms.clear();
         }
+        self.cycle += 1;
+        let cg_mounts = mounts.map(CgroupMounts::from_mounts).unwrap_or_default();
+        let mut out = Libvirt {
+            nova: self.nova(root, errors),
+            ..Libvirt::default()
+        };
         let dir = root.path("run/libvirt/qemu");
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.parsed.clear();
+                self.vms.clear();
                 return out;
             }
             Err(e) => {
@@ -266,7 +213,10 @@ impl LibvirtSource {
             .collect();
         names.sort();
         self.parsed.retain(|k, _| names.binary_search(k).is_ok());
-        let mut live_pids = Vec::new();
+        let mut fds = self.fds();
+        let swapless = self.swapless_page_size(root, &mut fds);
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut vms = BTreeMap::new();
         for name in names {
             let Some(domain) = self.domain(root, &name, errors) else {
                 continue;
@@ -275,15 +225,112 @@ impl LibvirtSource {
                 continue;
             }
             let Some(pid) = domain.pid else { continue };
-            live_pids.push(pid);
-            match self.vm(root, domain, pid, &cg_mounts) {
-                Ok(Some(vm)) => out.vms.push(vm),
-                Ok(None) => debug!(domain = %name, "qemu process vanished while reading"),
-                Err(e) => errors.push(SourceError::new(format!("libvirt.domain/{name}"), e)),
+            // The kept state belongs to one parse of the status file (one pid, one vCPU set).
+            let mut st = match self.vms.remove(&name) {
+                Some(st) if Arc::ptr_eq(&st.domain, &domain) => st,
+                old => {
+                    fds.left += old.map_or(0, |o| o.open_files());
+                    VmState::new(domain.clone())
+                }
+            };
+            let read = Reading {
+                root,
+                cg_mounts: &cg_mounts,
+                fds: &mut fds,
+                buf: &mut buf,
+                swapless,
+            };
+            match read.vm(&mut st, pid) {
+                Ok(Some(vm)) => {
+                    out.vms.push(vm);
+                    vms.insert(name, st);
+                }
+                Ok(None) => {
+                    fds.left += st.open_files();
+                    debug!(domain = %name, "qemu process vanished while reading");
+                }
+                Err(e) => {
+                    fds.left += st.open_files();
+                    errors.push(SourceError::new(format!("libvirt.domain/{name}"), e));
+                }
             }
         }
-        self.comms.retain(|(pid, _), _| live_pids.contains(pid));
+        // VMs not seen this time (stopped, status unreadable) close their files here.
+        self.vms = vms;
+        self.buf = buf;
         out
+    }
+
+    /// Takes one SLI sample of the VMs read at the last collection: Σ vCPU `schedstat` wait
+    /// and the cgroup's memory PSI, through the files kept open by the collection. A VM whose
+    /// vCPU threads cannot be read (it is stopping) is left out.
+    pub fn sample(&mut self, root: &HostRoot) -> Vec<VmSample> {
+        let mut fds = self.fds();
+        let buf = &mut self.buf;
+        let mut out = Vec::with_capacity(self.vms.len());
+        'vm: for st in self.vms.values_mut() {
+            let pid = st.domain.pid.unwrap_or(0);
+            let mut wait = 0u64;
+            for (tid, slot) in &mut st.schedstat {
+                let rel = || PathBuf::from(format!("proc/{pid}/task/{tid}/schedstat"));
+                match slot
+                    .read(root, rel, &mut fds, buf)
+                    .ok()
+                    .and_then(|t| schedstat::parse(t).ok())
+                {
+                    Some(s) => wait = wait.saturating_add(s.wait_ns),
+                    None => continue 'vm,
+                }
+            }
+            let memory_stall_us = st
+                .cgroup
+                .as_mut()
+                .and_then(|c| c.memory_pressure(root, &mut fds, buf))
+                .map(|p| (p.some.total_seconds * 1e6).round() as u64);
+            out.push(VmSample {
+                uuid: Arc::from(st.domain.uuid.as_str()),
+                vcpus: st.domain.vcpus,
+                vcpu_wait_ns: wait,
+                memory_stall_us,
+            });
+        }
+        out
+    }
+
+    /// Nova's CPU sets, parsed again only when `etc/nova/nova.conf` changed.
+    fn nova(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> Option<NovaCpuSets> {
+        let path = root.path("etc/nova/nova.conf");
+        let stamp = match std::fs::metadata(&path) {
+            Ok(m) => stamp_of(&m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.nova = None;
+                return None;
+            }
+            Err(e) => {
+                self.nova = None;
+                errors.push(SourceError::new(
+                    "nova.conf",
+                    format!("{}: {e}", path.display()),
+                ));
+                return None;
+            }
+        };
+        if self.nova.as_ref().is_none_or(|(s, _)| *s != stamp) {
+            let parsed = match root.read_string("etc/nova/nova.conf") {
+                Ok(t) => novaconf::parse(&t),
+                Err(ReadError::Gone { .. }) => return None,
+                Err(e) => Err(e.to_string()),
+            };
+            self.nova = Some((stamp, parsed));
+        }
+        match &self.nova {
+            Some((_, Ok(n))) => Some(n.clone()),
+            Some((_, Err(e))) => {
+                errors.push(SourceError::new("nova.conf", e));
+                None
+            }
+            None => None,
+        }
     }
 
     fn domain(
@@ -295,10 +342,7 @@ impl LibvirtSource {
         let rel = format!("run/libvirt/qemu/{name}.xml");
         let path = root.path(&rel);
         let meta = std::fs::metadata(&path).ok()?; // vanished: skip quietly
-        let stamp: Stamp = (
-            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            meta.len(),
-        );
+        let stamp = stamp_of(&meta);
         if let Some((s, d)) = self.parsed.get(name)
             && *s == stamp
         {
@@ -329,116 +373,260 @@ impl LibvirtSource {
             }
         }
     }
+}
 
+/// Whether `proc/swaps` lists no device: a header line and nothing else (a device's line
+/// comes in the same read as the header).
+fn no_swap_devices(swaps: &str) -> bool {
+    let mut lines = swaps.lines();
+    lines.next().is_some_and(|h| h.starts_with("Filename")) && lines.next().is_none()
+}
+
+/// The QEMU process's own figures.
+struct Figures {
+    rss_bytes: Option<u64>,
+    swap_bytes: Option<u64>,
+    threads: Option<u64>,
+    cpu_seconds: Option<f64>,
+}
+
+/// What reading one VM needs besides its state.
+struct Reading<'a> {
+    root: &'a HostRoot,
+    cg_mounts: &'a CgroupMounts,
+    fds: &'a mut Fds,
+    buf: &'a mut Vec<u8>,
+    /// The page size when the host has no swap (see [`LibvirtSource::swapless_page_size`]).
+    swapless: Option<u64>,
+}
+
+impl Reading<'_> {
     /// `Ok(None)`: the process is gone.
-    fn vm(
-        &mut self,
-        root: &HostRoot,
-        domain: Arc<Domain>,
-        pid: u32,
-        cg_mounts: &CgroupMounts,
-    ) -> Result<Option<Vm>, String> {
-        let status = match root.read_string(format!("proc/{pid}/status")) {
-            Ok(t) => pidstatus::parse(&t).map_err(|e| format!("proc/{pid}/status: {e}"))?,
-            Err(ReadError::Gone { .. }) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
-        };
-        let cpu_seconds = root
-            .read_string(format!("proc/{pid}/stat"))
-            .ok()
-            .and_then(|t| pidstat::cpu_seconds(&t).ok());
-        let vcpu_of: HashMap<u32, u32> =
-            domain.vcpu_threads.iter().map(|(v, t)| (*t, *v)).collect();
-        let task_dir = root.path(format!("proc/{pid}/task"));
-        let mut tids: Vec<u32> = match std::fs::read_dir(&task_dir) {
-            Ok(d) => d
-                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .take(MAX_THREADS)
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", task_dir.display())),
-        };
-        tids.sort_unstable();
-        let live = root.is_live();
-        let mut threads = Vec::with_capacity(tids.len());
-        for tid in tids {
-            let comm = match self.comms.get(&(pid, tid)) {
-                Some(c) => c.clone(),
-                None => {
-                    let Ok(c) = root.read_string(format!("proc/{pid}/task/{tid}/comm")) else {
-                        continue; // thread exited
-                    };
-                    let c: Arc<str> = Arc::from(c.trim_end_matches('\n'));
-                    self.comms.insert((pid, tid), c.clone());
-                    c
+    fn vm(self, st: &mut VmState, pid: u32) -> Result<Option<Vm>, String> {
+        let Self {
+            root,
+            cg_mounts,
+            fds,
+            buf,
+            swapless,
+        } = self;
+        let status = match swapless {
+            Some(page) => {
+                let stat = match st
+                    .stat
+                    .read(root, || format!("proc/{pid}/stat").into(), fds, buf)
+                {
+                    Ok(t) => t,
+                    Err(Miss::Gone) => return Ok(None),
+                    Err(Miss::Failed(e)) => return Err(e.to_string()),
+                };
+                let c = pidstat::counts(stat).map_err(|e| format!("proc/{pid}/stat: {e}"))?;
+                Figures {
+                    rss_bytes: Some(c.rss_pages.saturating_mul(page)),
+                    swap_bytes: Some(0),
+                    threads: Some(c.threads),
+                    cpu_seconds: pidstat::cpu_seconds(stat).ok(),
                 }
-            };
-            let role = role_of(tid, &comm, &vcpu_of);
-            if role == Role::Kernel {
-                threads.push(Thread {
-                    tid,
-                    role,
-                    comm: comm.to_string(),
-                    affinity: None,
-                    sched: None,
-                });
-                continue;
             }
-            let affinity = if live {
-                live_affinity(tid)
-            } else {
-                root.read_string(format!("proc/{pid}/task/{tid}/status"))
-                    .ok()
-                    .and_then(|t| pidstatus::parse(&t).ok())
-                    .and_then(|s| s.cpus_allowed)
-            };
-            // Scheduler statistics are exported per vCPU only; other threads need affinity.
-            let sched = matches!(role, Role::Vcpu(_))
-                .then(|| {
-                    root.read_string(format!("proc/{pid}/task/{tid}/schedstat"))
+            None => {
+                let status =
+                    match st
+                        .status
+                        .read(root, || format!("proc/{pid}/status").into(), fds, buf)
+                    {
+                        Ok(t) => {
+                            pidstatus::parse(t).map_err(|e| format!("proc/{pid}/status: {e}"))?
+                        }
+                        Err(Miss::Gone) => return Ok(None),
+                        Err(Miss::Failed(e)) => return Err(e.to_string()),
+                    };
+                Figures {
+                    rss_bytes: status.vm_rss_bytes,
+                    swap_bytes: status.vm_swap_bytes,
+                    threads: status.threads,
+                    cpu_seconds: st
+                        .stat
+                        .read(root, || format!("proc/{pid}/stat").into(), fds, buf)
                         .ok()
-                })
-                .flatten()
-                .and_then(|t| schedstat::parse(&t).ok());
-            threads.push(Thread {
-                tid,
-                role,
-                comm: comm.to_string(),
-                affinity,
-                sched,
-            });
+                        .and_then(|t| pidstat::cpu_seconds(t).ok()),
+                }
+            }
+        };
+        // Threads: the last listing while the thread count is unchanged and every listed
+        // thread is still there; else listed again (at most once per collection).
+        let mut fresh = !st.tasks.holds(status.threads);
+        let threads = loop {
+            if fresh {
+                match list_tasks(root, st, pid)? {
+                    Some(t) => st.tasks = t,
+                    None => return Ok(None),
+                }
+            }
+            let (threads, gone) = read_threads(root, st, pid, fds, buf);
+            // A thread that exited after a fresh listing is kept, read as unknown.
+            if !gone || fresh {
+                break threads;
+            }
+            fresh = true;
+        };
+        if st.cgroup.is_none()
+            && let Ok(found) = cgroup::locate_domain(root, pid, cg_mounts)
+        {
+            st.cgroup = Some(CgroupFiles::new(found.map(|d| d.dirs).unwrap_or_default()));
         }
-        let dirs = cgroup::locate_domain(root, pid, cg_mounts)
-            .ok()
-            .flatten()
-            .map(|d| d.dirs)
-            .unwrap_or_default();
-        let cgroup_v2_dir = dirs
-            .iter()
-            .find(|d| d.hierarchy == Hierarchy::V2)
-            .map(|d| d.dir.clone());
+        let (cgroup, cgroup_v2_dir) = match &mut st.cgroup {
+            Some(c) => (
+                c.stats(root, fds, buf),
+                c.v2_dir().map(std::path::Path::to_path_buf),
+            ),
+            None => (None, None),
+        };
         Ok(Some(Vm {
-            domain,
+            domain: st.domain.clone(),
             threads,
-            rss_bytes: status.vm_rss_bytes,
-            swap_bytes: status.vm_swap_bytes,
-            cpu_seconds,
-            cgroup: read_cgroups(root, &dirs),
+            rss_bytes: status.rss_bytes,
+            swap_bytes: status.swap_bytes,
+            cpu_seconds: status.cpu_seconds,
+            cgroup,
             cgroup_v2_dir,
         }))
     }
 }
+/// Lists the QEMU process's threads, naming each (a name is read once per thread: threads
+/// already listed keep theirs). `Ok(None)`: the process is gone.
+fn list_tasks(root: &HostRoot, st: &VmState, pid: u32) -> Result<Option<Tasks>, String> {
+    let task_dir = root.path(format!("proc/{pid}/task"));
+    let mut tids: Vec<u32> = match std::fs::read_dir(&task_dir) {
+        Ok(d) => d
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .take(MAX_THREADS + 1)
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", task_dir.display())),
+    };
+    let complete = tids.len() <= MAX_THREADS;
+    tids.truncate(MAX_THREADS);
+    tids.sort_unstable();
+    let vcpu_of: HashMap<u32, u32> = st
+        .domain
+        .vcpu_threads
+        .iter()
+        .map(|(v, t)| (*t, *v))
+        .collect();
+    let mut tasks = Vec::with_capacity(tids.len());
+    for tid in tids {
+        let comm = match st.tasks.comm(tid) {
+            Some(c) => c,
+            None => {
+                let Ok(c) = root.read_string(format!("proc/{pid}/task/{tid}/comm")) else {
+                    continue; // thread exited
+                };
+                Arc::from(c.trim_end_matches('\n'))
+            }
+        };
+        let role = role_of(tid, &comm, &vcpu_of);
+        tasks.push(Task {
+            tid,
+            role,
+            comm,
+            affinity: None,
+        });
+    }
+    Ok(Some(Tasks {
+        // The count of what was listed: when the process counts as many threads later and all
+        // of these still exist, they are all its threads.
+        count: complete.then_some(tasks.len() as u64),
+        tasks,
+    }))
+}
 
-/// `sched_getaffinity(tid)`: one syscall instead of reading and parsing a status file.
-fn live_affinity(tid: u32) -> Option<CpuSet> {
+/// Reads each listed thread: where it may run (`sched_getaffinity` on the live host, its
+/// `status` file below a fixture tree) and, for vCPUs, `schedstat`. Also says whether a listed
+/// thread is gone (kernel helper threads are only checked for that).
+fn read_threads(
+    root: &HostRoot,
+    st: &mut VmState,
+    pid: u32,
+    fds: &mut Fds,
+    buf: &mut Vec<u8>,
+) -> (Vec<Thread>, bool) {
+    let live = root.is_live();
+    let mut gone = false;
+    let VmState {
+        tasks, schedstat, ..
+    } = st;
+    let mut threads = Vec::with_capacity(tasks.tasks.len());
+    for task in &mut tasks.tasks {
+        let tid = task.tid;
+        let thread = |affinity, sched| Thread {
+            tid,
+            role: task.role,
+            comm: task.comm.to_string(),
+            affinity,
+            sched,
+        };
+        if task.role == Role::Kernel {
+            let alive = if live {
+                live_affinity(tid, &mut task.affinity).is_some()
+            } else {
+                root.path(format!("proc/{pid}/task/{tid}")).exists()
+            };
+            gone |= !alive;
+            threads.push(thread(None, None));
+            continue;
+        }
+        let affinity = if live {
+            let a = live_affinity(tid, &mut task.affinity);
+            gone |= a.is_none();
+            a
+        } else {
+            match root.read_string(format!("proc/{pid}/task/{tid}/status")) {
+                Ok(t) => pidstatus::parse(&t).ok().and_then(|s| s.cpus_allowed),
+                Err(ReadError::Gone { .. }) => {
+                    gone = true;
+                    None
+                }
+                Err(_) => None,
+            }
+        };
+        // Scheduler statistics are exported per vCPU only; other threads need affinity.
+        let sched = match schedstat.iter_mut().find(|(t, _)| *t == tid) {
+            Some((_, slot)) => {
+                let rel = || PathBuf::from(format!("proc/{pid}/task/{tid}/schedstat"));
+                match slot.read(root, rel, fds, buf) {
+                    Ok(t) => schedstat::parse(t).ok(),
+                    Err(Miss::Gone) => {
+                        gone = true;
+                        None
+                    }
+                    Err(Miss::Failed(_)) => None,
+                }
+            }
+            None => None,
+        };
+        threads.push(thread(affinity, sched));
+    }
+    (threads, gone)
+}
+
+/// `sched_getaffinity(tid)`: one syscall instead of reading and parsing a status file. The
+/// mask is turned into a CPU set only when it differs from the last one (`last`).
+fn live_affinity(tid: u32, last: &mut Option<(nix::sched::CpuSet, CpuSet)>) -> Option<CpuSet> {
     let tid = i32::try_from(tid).ok()?;
     let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(tid)).ok()?;
+    if let Some((mask, cpus)) = last
+        && *mask == set
+    {
+        return Some(cpus.clone());
+    }
     let n = nix::sched::CpuSet::count();
-    Some(CpuSet::of(
+    let cpus = CpuSet::of(
         (0..n)
             .filter(|&i| set.is_set(i).unwrap_or(false))
             .map(|i| i as u32),
-    ))
+    );
+    *last = Some((set, cpus.clone()));
+    Some(cpus)
 }
 
 #[cfg(test)]

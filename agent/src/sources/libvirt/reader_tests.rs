@@ -1,4 +1,5 @@
 use super::*;
+use crate::sources::cgroup::CgroupMounts;
 
 impl LibvirtSource {
     /// Collects with the fixture's own mount table.
@@ -76,9 +77,10 @@ fn reads_both_fixture_domains_with_thread_roles() {
             .unwrap()
             .ends_with("unified/machine/qemu-21-instance-0000002a.libvirt-qemu")
     );
-    // The SLI sampler reads the same VM between collections.
-    let samples = sample(&fixture("libvirt-kvm-2vm"), &[a.sli_target()]);
-    assert_eq!(samples.len(), 1);
+    // The SLI sampler reads the same VMs between collections.
+    let samples = src.sample(&fixture("libvirt-kvm-2vm"));
+    assert_eq!(samples.len(), 2);
+    assert_eq!(&*samples[0].uuid, a.domain.uuid.as_str());
     assert!(samples[0].vcpu_wait_ns >= 20924458163);
     assert!(samples[0].memory_stall_us.is_some());
 }
@@ -155,4 +157,223 @@ fn nova_conf_is_read_when_present() {
     let l = LibvirtSource::default().collect_for_test(&root, &mut errors);
     assert_eq!(l.nova.unwrap().dedicated, Some(CpuSet::of([1])));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn tids(l: &Libvirt, vm: usize) -> Vec<u32> {
+    l.vms[vm].threads.iter().map(|t| t.tid).collect()
+}
+
+/// Adds thread `tid` named `comm` to process 25453 of a fixture copy (a copy of thread 25460).
+fn add_thread(dir: &std::path::Path, tid: u32, comm: &str) {
+    let task = dir.join("proc/25453/task");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(task.join("25460"))
+        .arg(task.join(tid.to_string()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(task.join(format!("{tid}/comm")), format!("{comm}\n")).unwrap();
+}
+
+fn set_thread_count(dir: &std::path::Path, n: u32) {
+    let p = dir.join("proc/25453/status");
+    let t = std::fs::read_to_string(&p).unwrap();
+    let t: String = t
+        .lines()
+        .map(|l| {
+            if l.starts_with("Threads:") {
+                format!("Threads:\t{n}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&p, t).unwrap();
+}
+
+#[test]
+fn the_thread_listing_is_kept_while_the_count_holds_and_every_thread_is_there() {
+    let (dir, root) = copy_fixture("libvirt-kvm-2vm", "tasks");
+    let mut src = LibvirtSource::default();
+    let mut errors = vec![];
+    let all = [25453, 25457, 25460, 25461, 25462, 25464];
+    assert_eq!(tids(&src.collect_for_test(&root, &mut errors), 0), all);
+    // A new thread while the process still counts 6 (as the status file says): the listing
+    // holds (on a real host the count would have moved with it).
+    add_thread(&dir, 25470, "worker");
+    assert_eq!(tids(&src.collect_for_test(&root, &mut errors), 0), all);
+    // The count moves: listed again, the new thread named and an emulator thread.
+    set_thread_count(&dir, 7);
+    let l = src.collect_for_test(&root, &mut errors);
+    let w = l.vms[0].threads.iter().find(|t| t.tid == 25470).unwrap();
+    assert_eq!((w.comm.as_str(), w.role), ("worker", Role::Emulator));
+    assert_eq!(l.vms[0].threads.len(), 7);
+    // One thread exits and another starts between two collections: same count, but a listed
+    // thread is gone, so the listing is done again.
+    std::fs::remove_dir_all(dir.join("proc/25453/task/25457")).unwrap();
+    add_thread(&dir, 25471, "worker");
+    let ids = tids(&src.collect_for_test(&root, &mut errors), 0);
+    assert!(ids.contains(&25471) && !ids.contains(&25457), "{ids:?}");
+    // Likewise for a kernel helper thread, of which nothing else is read.
+    std::fs::remove_dir_all(dir.join("proc/25453/task/25464")).unwrap();
+    add_thread(&dir, 25472, "kvm-pit/25453");
+    let l = src.collect_for_test(&root, &mut errors);
+    let ids = tids(&l, 0);
+    assert!(ids.contains(&25472) && !ids.contains(&25464), "{ids:?}");
+    assert_eq!(l.vms[0].threads.last().unwrap().role, Role::Kernel);
+    assert!(errors.is_empty(), "{errors:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_cgroup_is_located_once_per_status_file_and_again_at_revalidation() {
+    let (dir, root) = copy_fixture("libvirt-kvm-2vm", "cglocate");
+    let mut src = LibvirtSource::default();
+    let mut errors = vec![];
+    let first = src.collect_for_test(&root, &mut errors);
+    let cg = first.vms[0].cgroup.clone();
+    assert!(cg.is_some());
+    // The process's cgroup file is not read again while the status file is unchanged...
+    std::fs::write(dir.join("proc/25453/cgroup"), "0::/\n").unwrap();
+    let l = src.collect_for_test(&root, &mut errors);
+    assert_eq!(l.vms[0].cgroup, cg);
+    // ...but the control files are read every time.
+    let usage =
+        dir.join("sys/fs/cgroup/unified/machine/qemu-21-instance-0000002a.libvirt-qemu/cpu.stat");
+    let text = std::fs::read_to_string(&usage).unwrap();
+    std::fs::write(&usage, text.replacen("usage_usec ", "usage_usec 1", 1)).unwrap();
+    let l = src.collect_for_test(&root, &mut errors);
+    assert!(
+        l.vms[0].cgroup.as_ref().unwrap().cpu_usage_seconds
+            > cg.as_ref().unwrap().cpu_usage_seconds
+    );
+    // A rewritten status file starts the VM afresh: located again (now in no domain cgroup).
+    let xml = dir.join("run/libvirt/qemu/instance-0000002a.xml");
+    let t = std::fs::read_to_string(&xml).unwrap();
+    std::fs::write(&xml, format!("{t}\n")).unwrap();
+    let l = src.collect_for_test(&root, &mut errors);
+    assert_eq!(l.vms[0].cgroup, None);
+    assert_eq!(l.vms[0].cgroup_v2_dir, None);
+    // Without a status change, every REVALIDATE_EVERY collections everything is read anew.
+    std::fs::copy(
+        fixture("libvirt-kvm-2vm").path("proc/25453/cgroup"),
+        dir.join("proc/25453/cgroup"),
+    )
+    .unwrap();
+    let mut located = None;
+    for n in 1..=kept::REVALIDATE_EVERY {
+        if src.collect_for_test(&root, &mut errors).vms[0]
+            .cgroup
+            .is_some()
+        {
+            located = Some(n);
+            break;
+        }
+    }
+    assert!(located.is_some(), "never located again");
+    assert!(errors.is_empty(), "{errors:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn vms_that_stop_leave_the_kept_state_and_the_sampler() {
+    let (dir, root) = copy_fixture("libvirt-kvm-2vm", "stop");
+    let mut src = LibvirtSource::default();
+    let mut errors = vec![];
+    assert_eq!(src.collect_for_test(&root, &mut errors).vms.len(), 2);
+    assert_eq!(src.sample(&root).len(), 2);
+    std::fs::remove_file(dir.join("run/libvirt/qemu/instance-0000002b.xml")).unwrap();
+    assert_eq!(src.collect_for_test(&root, &mut errors).vms.len(), 1);
+    assert_eq!(src.vms.len(), 1);
+    let s = src.sample(&root);
+    assert_eq!(s.len(), 1);
+    // A vCPU thread gone between collections: that VM is left out of the sample.
+    std::fs::remove_dir_all(dir.join("proc/25453/task/25462")).unwrap();
+    assert!(src.sample(&root).is_empty());
+    assert!(errors.is_empty(), "{errors:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_live_host_keeps_files_open_within_the_budget() {
+    // This test process as a "VM": its status and stat files and a thread's schedstat are
+    // read through kept files on the live host, within the budget given.
+    let pid = std::process::id();
+    let domain = Arc::new(Domain {
+        name: "self".into(),
+        uuid: "00000000-0000-4000-8000-000000000000".into(),
+        state: "running".into(),
+        pid: Some(pid),
+        vcpu_threads: [(0, pid)].into(),
+        vcpus: 1,
+        ..Domain::default()
+    });
+    let root = HostRoot::default();
+    let mut st = VmState::new(domain);
+    let mut buf = Vec::new();
+    let cg_mounts = CgroupMounts::default();
+    for (budget, open) in [(0, 0), (2, 2), (10, 3)] {
+        let mut st2 = VmState::new(st.domain.clone());
+        let mut fds = Fds { left: budget };
+        let read = Reading {
+            root: &root,
+            cg_mounts: &cg_mounts,
+            fds: &mut fds,
+            buf: &mut buf,
+            swapless: None,
+        };
+        let vm = read.vm(&mut st2, pid).unwrap().unwrap();
+        assert!(vm.rss_bytes.is_some() && vm.cpu_seconds.is_some());
+        let main = vm.threads.iter().find(|t| t.tid == pid).unwrap();
+        assert_eq!(main.role, Role::Vcpu(0));
+        assert!(main.sched.is_some() && main.affinity.is_some());
+        assert_eq!(st2.open_files(), open, "budget {budget}");
+        st = st2;
+    }
+    // Read again through the kept files: the same figures move forward.
+    let mut fds = Fds { left: 0 };
+    let read = Reading {
+        root: &root,
+        cg_mounts: &cg_mounts,
+        fds: &mut fds,
+        buf: &mut buf,
+        swapless: None,
+    };
+    let again = read.vm(&mut st, pid).unwrap().unwrap();
+    let sched = again.threads.iter().find(|t| t.tid == pid).unwrap().sched;
+    assert!(sched.unwrap().run_ns > 0);
+    assert_eq!(st.open_files(), 3);
+    // Without swap on the host, RSS and the thread count come from the stat line alone: the
+    // status file is not opened, and the figures agree with it.
+    let mut st = VmState::new(st.domain.clone());
+    let mut fds = Fds { left: 10 };
+    let read = Reading {
+        root: &root,
+        cg_mounts: &cg_mounts,
+        fds: &mut fds,
+        buf: &mut buf,
+        swapless: Some(4096),
+    };
+    let vm = read.vm(&mut st, pid).unwrap().unwrap();
+    assert_eq!(st.open_files(), 2, "stat and the vCPU's schedstat");
+    assert_eq!(vm.swap_bytes, Some(0));
+    let status = crate::sources::proc::pidstatus::parse(
+        &root.read_string(format!("proc/{pid}/status")).unwrap(),
+    )
+    .unwrap();
+    let (a, b) = (vm.rss_bytes.unwrap(), status.vm_rss_bytes.unwrap());
+    assert!(a.abs_diff(b) < 64 << 20, "{a} vs {b}");
+    assert!(vm.cpu_seconds.is_some() && !vm.threads.is_empty());
+}
+
+#[test]
+fn swap_devices_are_told_from_the_header() {
+    let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+    assert!(no_swap_devices(header));
+    assert!(!no_swap_devices(&format!(
+        "{header}/dev/zram0                              partition\t4194300\t\t0\t\t100\n"
+    )));
+    assert!(!no_swap_devices(""));
+    assert!(!no_swap_devices("garbage\n"));
 }

@@ -14,7 +14,7 @@ pub mod schedstat;
 pub mod stat;
 pub mod vmstat;
 
-use crate::host_root::{HostRoot, ReadError};
+use crate::host_root::{HostRoot, KeptFile, ReadError};
 
 /// A host file's text did not have the expected format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,12 +41,75 @@ pub enum ProcError {
     },
 }
 
-/// Reads `rel` below the root and parses it with `parse`.
+/// Reads `rel` below the root and parses it with `parse`. On the live host the file is kept
+/// open between calls and read with `pread` from offset 0 ([`KeptFile`]; these host-wide files
+/// are a fixed handful, one handle each), which saves the path walk, open and close of every
+/// collection; a kept file that fails is reopened by path.
 pub fn read_parsed<T>(
     root: &HostRoot,
     rel: &'static str,
     parse: fn(&str) -> Result<T, ParseError>,
 ) -> Result<T, ProcError> {
+    if root.is_live() {
+        let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+        let KeptFiles { files, buf } = &mut *kept;
+        let i = match files.iter().position(|(r, _)| *r == rel) {
+            Some(i) => Some(i),
+            None if files.len() < MAX_KEPT => root.keep(rel, true).ok().map(|k| {
+                files.push((rel, k));
+                files.len() - 1
+            }),
+            None => None,
+        };
+        if let Some(i) = i {
+            match files[i].1.read_all(buf) {
+                Ok(text) => {
+                    return parse(text).map_err(|source| ProcError::Parse { file: rel, source });
+                }
+                Err(_) => {
+                    files.swap_remove(i);
+                }
+            }
+        }
+    }
     let text = root.read_string(rel)?;
     parse(&text).map_err(|source| ProcError::Parse { file: rel, source })
+}
+
+/// The live host's `/proc` files kept open by [`read_parsed`], with their read buffer.
+struct KeptFiles {
+    files: Vec<(&'static str, KeptFile)>,
+    buf: Vec<u8>,
+}
+
+static KEPT: std::sync::Mutex<KeptFiles> = std::sync::Mutex::new(KeptFiles {
+    files: Vec::new(),
+    buf: Vec::new(),
+});
+/// At most this many files kept by [`read_parsed`] (the callers name about ten).
+const MAX_KEPT: usize = 32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_files_read_through_kept_handles_match_fresh_reads() {
+        let root = HostRoot::default();
+        for _ in 0..3 {
+            // Multi-record files (mounts, diskstats, vmstat) are read to their end.
+            let kept = read_parsed(&root, "proc/mounts", mounts::parse).unwrap();
+            let fresh = mounts::parse(&root.read_string("proc/mounts").unwrap()).unwrap();
+            assert_eq!(kept, fresh);
+            let kept = read_parsed(&root, "proc/vmstat", vmstat::parse).unwrap();
+            let fresh = vmstat::parse(&root.read_string("proc/vmstat").unwrap()).unwrap();
+            assert_eq!(kept.entries.len(), fresh.entries.len());
+        }
+        let kept = KEPT.lock().unwrap();
+        assert!(
+            kept.files
+                .iter()
+                .any(|(r, k)| *r == "proc/mounts" && k.is_open())
+        );
+    }
 }

@@ -20,6 +20,30 @@ pub fn cpu_seconds(stat: &str) -> Result<f64, ParseError> {
     Ok((ticks()? + ticks()?) as f64 / USER_HZ)
 }
 
+/// What a process's stat line says besides CPU time: thread count (field 20) and resident set
+/// in pages (field 24, the same counters as `VmRSS` of the status file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub threads: u64,
+    pub rss_pages: u64,
+}
+
+/// Thread count and RSS pages of a stat line.
+pub fn counts(stat: &str) -> Result<Counts, ParseError> {
+    let after_comm = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| ParseError::new("stat without comm"))?;
+    // Field 3 (state) is index 0: num_threads (20) is index 17, rss (24) index 21.
+    let mut f = after_comm.split_ascii_whitespace().skip(17);
+    let threads = f.next().and_then(|v| v.parse().ok());
+    let rss_pages = f.nth(3).and_then(|v| v.parse().ok());
+    match (threads, rss_pages) {
+        (Some(threads), Some(rss_pages)) => Ok(Counts { threads, rss_pages }),
+        _ => Err(ParseError::new("stat num_threads/rss missing")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +58,15 @@ mod tests {
             4.0
         );
         assert!(cpu_seconds("garbage").is_err());
+        let pstat = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/stat");
+        assert_eq!(
+            counts(pstat).unwrap(),
+            Counts {
+                threads: 6,
+                rss_pages: 10481
+            }
+        );
+        assert!(counts("1 (x) S 1 2").is_err() && counts("no comm").is_err());
         assert!(cpu_seconds("1 (x) S 1 2").is_err());
     }
 }

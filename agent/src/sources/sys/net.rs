@@ -3,10 +3,12 @@
 //! `bonding_slave/mii_status`. `carrier` and `speed` fail with EINVAL on a down link: read as
 //! unknown (`None`), not as an error.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{SysError, list_dir, parse_i64, parse_u64, parse_word, read_optional};
 use crate::host_root::HostRoot;
+use crate::sources::netlink::NlLink;
 use crate::sources::proc::ParseError;
 
 /// The counters exported per interface, as named in `statistics/`.
@@ -121,12 +123,68 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Interface>>, SysError> {
     Ok(Some(out))
 }
 
+/// A link's speed is read again at least every this many collections of one host root.
+pub const SPEED_REREAD_EVERY: u32 = 30;
+
+/// What the last read of one link's speed saw.
+#[derive(Debug, Clone, PartialEq)]
+struct SpeedSeen {
+    index: u32,
+    operstate: String,
+    carrier_changes: Option<u32>,
+    /// Collections since the speed was read.
+    age: u32,
+    speed_bps: Option<u64>,
+}
+
+/// Whether the speed `seen` read still holds for `link`: the same link (index), no carrier
+/// change or operstate change since, and read fewer than [`SPEED_REREAD_EVERY`] collections ago.
+/// A bond's or team's speed (the sum of its active members') is always read.
+fn speed_holds(seen: &SpeedSeen, link: &NlLink) -> bool {
+    !matches!(link.kind.as_deref(), Some("bond" | "team"))
+        && seen.index == link.index
+        && seen.operstate == link.operstate
+        && seen.carrier_changes == link.carrier_changes
+        && seen.age + 1 < SPEED_REREAD_EVERY
+}
+
+/// Link speeds as last read, per host root (at most [`SPEED_ROOTS`]; one in the daemon).
+type SpeedCache = Vec<(PathBuf, HashMap<String, SpeedSeen>)>;
+static SPEEDS: std::sync::Mutex<SpeedCache> = std::sync::Mutex::new(Vec::new());
+const SPEED_ROOTS: usize = 16;
+
 /// Interfaces from a live netlink dump (link list, state, carrier, MTU, counters, bond
 /// membership), completed from sysfs with what rtnetlink does not carry: speed and a bond
 /// member's MII status (see [`crate::sources::netlink`] for the split).
-pub fn from_netlink(
+///
+/// Speed is ethtool's: each sysfs read is a driver call under the RTNL lock behind a path walk,
+/// for every link every collection (a host with dozens of VM taps pays most of its interface
+/// cost there), while it changes only with the link. So it is read again only for a new link,
+/// after a carrier change (`IFLA_CARRIER_CHANGES` moved: renegotiation drops the carrier) or an
+/// operstate change, and at least every [`SPEED_REREAD_EVERY`] collections (5 minutes at the
+/// default 10 s interval; a speed change without any carrier event is that late at most). A
+/// bond's speed follows its members' without a carrier change of its own: bonds and teams are
+/// read every collection.
+pub fn from_netlink(root: &HostRoot, links: &[NlLink]) -> Result<Vec<Interface>, SysError> {
+    let mut cache = SPEEDS.lock().unwrap_or_else(|p| p.into_inner());
+    let prev = match cache.iter().position(|(r, _)| r == root.root()) {
+        Some(i) => cache.remove(i).1,
+        None => HashMap::new(),
+    };
+    let mut seen = HashMap::with_capacity(links.len());
+    let out = read_links(root, links, &prev, &mut seen);
+    if cache.len() >= SPEED_ROOTS {
+        cache.remove(0);
+    }
+    cache.push((root.root().to_path_buf(), seen));
+    out
+}
+
+fn read_links(
     root: &HostRoot,
-    links: &[crate::sources::netlink::NlLink],
+    links: &[NlLink],
+    prev: &HashMap<String, SpeedSeen>,
+    seen: &mut HashMap<String, SpeedSeen>,
 ) -> Result<Vec<Interface>, SysError> {
     let bonds = crate::sources::netlink::bond_members(links);
     let bond_index: Vec<u32> = links
@@ -138,11 +196,26 @@ pub fn from_netlink(
     for l in links {
         let dir = PathBuf::from("sys/class/net").join(&l.name);
         let member = l.master.is_some_and(|m| bond_index.contains(&m));
+        let speed = match prev.get(&l.name).filter(|s| speed_holds(s, l)) {
+            Some(s) => SpeedSeen {
+                age: s.age + 1,
+                ..s.clone()
+            },
+            None => SpeedSeen {
+                index: l.index,
+                operstate: l.operstate.clone(),
+                carrier_changes: l.carrier_changes,
+                age: 0,
+                speed_bps: read_optional(root, &dir.join("speed"), parse_speed)?.flatten(),
+            },
+        };
+        let speed_bps = speed.speed_bps;
+        seen.insert(l.name.clone(), speed);
         out.push(Interface {
             name: l.name.clone(),
             operstate: l.operstate.clone(),
             carrier: l.carrier,
-            speed_bps: read_optional(root, &dir.join("speed"), parse_speed)?.flatten(),
+            speed_bps,
             mtu: l.mtu.map(u64::from),
             stats: l.stats.map(|s| s.map(Some)).unwrap_or([None; 8]),
             bond_members: bonds
@@ -176,6 +249,94 @@ mod tests {
         assert_eq!(parse_slaves("eth0 eth1\n").unwrap(), vec!["eth0", "eth1"]);
         assert!(parse_slaves("\n").unwrap().is_empty());
         assert!(parse_slaves("a/b").is_err());
+    }
+
+    #[test]
+    fn speed_is_read_again_after_a_carrier_or_state_change_and_at_least_every_n() {
+        let link = NlLink {
+            index: 3,
+            name: "eth0".into(),
+            operstate: "up".into(),
+            carrier_changes: Some(2),
+            ..NlLink::default()
+        };
+        let seen = SpeedSeen {
+            index: 3,
+            operstate: "up".into(),
+            carrier_changes: Some(2),
+            age: 0,
+            speed_bps: Some(10_000_000_000),
+        };
+        assert!(speed_holds(&seen, &link));
+        let flapped = NlLink {
+            carrier_changes: Some(4),
+            ..link.clone()
+        };
+        assert!(!speed_holds(&seen, &flapped));
+        let down = NlLink {
+            operstate: "down".into(),
+            ..link.clone()
+        };
+        assert!(!speed_holds(&seen, &down));
+        // Deleted and created again under the same name: a new index.
+        let again = NlLink {
+            index: 9,
+            ..link.clone()
+        };
+        assert!(!speed_holds(&seen, &again));
+        let old = SpeedSeen {
+            age: SPEED_REREAD_EVERY - 1,
+            ..seen.clone()
+        };
+        assert!(!speed_holds(&old, &link));
+        let nearly = SpeedSeen {
+            age: SPEED_REREAD_EVERY - 2,
+            ..seen
+        };
+        assert!(speed_holds(&nearly, &link));
+        let bond = NlLink {
+            kind: Some("bond".into()),
+            ..link
+        };
+        assert!(
+            !speed_holds(&nearly, &bond),
+            "a bond's speed is always read"
+        );
+    }
+
+    #[test]
+    fn speeds_are_kept_between_collections_until_the_link_changes() {
+        let dir = std::env::temp_dir().join(format!("hvscope-speed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sys/class/net/eth0")).unwrap();
+        let root = HostRoot::new(&dir);
+        let speed = dir.join("sys/class/net/eth0/speed");
+        std::fs::write(&speed, "1000\n").unwrap();
+        let mut link = NlLink {
+            index: 2,
+            name: "eth0".into(),
+            operstate: "up".into(),
+            carrier_changes: Some(1),
+            ..NlLink::default()
+        };
+        let read = |l: &NlLink| from_netlink(&root, std::slice::from_ref(l)).unwrap()[0].speed_bps;
+        assert_eq!(read(&link), Some(1_000_000_000));
+        std::fs::write(&speed, "10000\n").unwrap();
+        assert_eq!(read(&link), Some(1_000_000_000), "kept");
+        link.carrier_changes = Some(3);
+        assert_eq!(
+            read(&link),
+            Some(10_000_000_000),
+            "read after a carrier change"
+        );
+        std::fs::write(&speed, "25000\n").unwrap();
+        let seen_after = (1..=2 * SPEED_REREAD_EVERY).find(|_| read(&link) == Some(25_000_000_000));
+        assert_eq!(
+            seen_after,
+            Some(SPEED_REREAD_EVERY),
+            "read again within the bound"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
