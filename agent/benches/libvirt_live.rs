@@ -43,14 +43,12 @@ fn proc_cpu(pid: u32) -> f64 {
     hvscope_agent::sources::proc::pidstat::cpu_seconds(&s).unwrap_or(0.0)
 }
 
-/// This thread's CPU time, seconds (nanosecond resolution).
+/// This thread's CPU time, seconds (`CLOCK_THREAD_CPUTIME_ID`: exact, where a running thread's
+/// schedstat only advances at scheduler ticks).
 fn thread_cpu() -> f64 {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
-    s.split_whitespace()
-        .next()
-        .and_then(|v| v.parse::<u64>().ok())
-        .expect("run ns") as f64
-        / 1e9
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .expect("clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9
 }
 
 fn scrape(port: u16) -> usize {

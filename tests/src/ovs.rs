@@ -2,7 +2,9 @@
 //! datapath, `datapath_type=netdev`) with every socket, database and log in a temporary
 //! directory laid out as a host root (`<root>/run/openvswitch/db.sock`, `<bridge>.mgmt`), and
 //! `<root>/proc` linked to the real `/proc`. Both daemons run in the foreground as [`Proc`]s,
-//! so they are killed when the lab is dropped, even when a test fails.
+//! so they are killed when the lab is dropped, even when a test fails; the bridges are deleted
+//! first and the tap devices of the bridges and ports it added removed (the userspace
+//! datapath's internal ports are tap devices that outlive a killed ovs-vswitchd).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +21,36 @@ pub struct OvsLab {
     pub rundir: PathBuf,
     pub ovsdb: Proc,
     pub vswitchd: Proc,
+    /// Bridges and ports added, whose kernel tap devices are removed on drop.
+    created: std::sync::Mutex<Vec<String>>,
+}
+
+impl Drop for OvsLab {
+    fn drop(&mut self) {
+        // A test may have left a daemon stopped (SIGSTOP); ovs-vsctl would wait for it.
+        for p in [&self.ovsdb, &self.vswitchd] {
+            let _ = Self::signal(p, "-CONT");
+        }
+        let db = format!("--db=unix:{}", self.rundir.join("db.sock").display());
+        let env = [("OVS_RUNDIR", self.rundir.as_path())];
+        if let Ok(list) = sh("ovs-vsctl", &[&db, "--timeout=5", "list-br"], &env) {
+            for br in list.lines().filter(|l| !l.is_empty()) {
+                let _ = sh(
+                    "ovs-vsctl",
+                    &[&db, "--timeout=5", "--if-exists", "del-br", br],
+                    &env,
+                );
+            }
+        }
+        // A test that killed ovs-vswitchd leaves its tap devices: remove them directly.
+        if let Ok(created) = self.created.lock() {
+            for dev in created.iter() {
+                if Path::new("/sys/class/net").join(dev).exists() {
+                    let _ = sh("ip", &["link", "del", dev], &[]);
+                }
+            }
+        }
+    }
 }
 
 /// Runs `cmd args` with `env`; stdout on success, a one-line reason otherwise.
@@ -100,6 +132,7 @@ impl OvsLab {
             rundir,
             ovsdb,
             vswitchd,
+            created: Default::default(),
         })
     }
 
@@ -139,6 +172,7 @@ impl OvsLab {
             "datapath_type=netdev",
             "fail_mode=secure",
         ])?;
+        self.created_device(bridge);
         let mgmt = self.rundir.join(format!("{bridge}.mgmt"));
         wait_for(Duration::from_secs(10), || mgmt.exists().then_some(()))
             .ok_or_else(|| format!("ovs-vswitchd did not create {}", mgmt.display()))?;
@@ -163,9 +197,16 @@ impl OvsLab {
             format!("external_ids:vm-id={vm}"),
             "external_ids:iface-status=active".to_owned(),
         ];
+        self.created_device(tap);
         let mut args = vec!["add-port", bridge, tap, "--", "set", "interface", tap];
         args.extend(sets.iter().map(String::as_str));
         self.vsctl(&args).map(|_| ())
+    }
+
+    fn created_device(&self, name: &str) {
+        if let Ok(mut c) = self.created.lock() {
+            c.push(name.to_owned());
+        }
     }
 
     /// Sends `sig` (`-STOP`, `-CONT`, …) to a daemon.

@@ -6,7 +6,7 @@
 //!    (`--path.procfs/--path.sysfs/--path.rootfs` for node_exporter, `HostRoot` for the agent).
 //!
 //! Agent: collection + series + Prometheus text in this process, as the daemon does every
-//! interval; CPU from `/proc/thread-self/schedstat` (ns), peak RSS from this process's VmHWM
+//! interval; CPU from `CLOCK_THREAD_CPUTIME_ID` (ns), peak RSS from this process's VmHWM
 //! (an upper bound: the bench binary links the whole agent). node_exporter: a warm daemon,
 //! CPU from utime+stime of `/proc/<pid>/stat` over the scrapes, peak RSS its VmHWM.
 //! Run: `cargo bench -p hvscope-agent --bench host` (needs `prometheus-node-exporter`).
@@ -36,9 +36,8 @@ fn field(status: &str, key: &str) -> u64 {
 }
 
 fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
         .unwrap_or(0)
 }
 
