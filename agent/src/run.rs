@@ -143,13 +143,21 @@ impl Agent {
             .collect();
         let checks = crate::checks::configured(&config);
         let collector = Collector::new(root.clone(), &config);
+        // Static labels (rack, …) go into every series definition that lacks them.
+        let registry = Arc::new(Mutex::new(Registry::with_static_labels(
+            config
+                .labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "node")
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )));
         let stamps = TickStamps::new(config.interval_secs.saturating_mul(1000) as i64);
         Ok(Self {
             collector,
             checks,
             config,
             root,
-            registry: Arc::new(Mutex::new(Registry::default())),
+            registry,
             links,
             seq: 0,
             hello,
@@ -163,7 +171,8 @@ impl Agent {
         &self.links
     }
 
-    /// Collects once and returns the batch (not yet queued), with its series.
+    /// Collects once and returns the batch (not yet queued), with its series as collected (the
+    /// registry adds the static labels to the definitions it sends).
     pub fn collect_batch(&mut self) -> (Batch, SeriesBuf) {
         let started = Instant::now();
         let timestamp_ms = self.stamps.stamp(now_ms());
@@ -173,13 +182,6 @@ impl Agent {
         snap.series(&mut buf);
         crate::checks::series(&findings, &mut buf);
         self.self_series(&mut buf);
-        buf.add_static_labels(
-            self.config
-                .labels
-                .iter()
-                .filter(|(k, _)| k.as_str() != "node")
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
         self.seq += 1;
         let mut samples = self
             .registry

@@ -46,6 +46,23 @@ impl Labels {
         &self.0
     }
 
+    /// The address of the pairs: equal for clones of one set while they share the pairs.
+    pub fn addr(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.0) as usize
+    }
+
+    /// This set plus the `labels` it lacks (explicit labels win), sharing the pairs when it
+    /// lacks none.
+    pub fn with_missing(&self, labels: &[(String, String)]) -> Self {
+        let mut out = self.clone();
+        for (k, v) in labels {
+            if out.get(k).is_none() {
+                out.set(k, v);
+            }
+        }
+        out
+    }
+
     /// Adds or replaces a label, keeping the order.
     pub fn set(&mut self, name: &str, value: &str) {
         let v = std::sync::Arc::make_mut(&mut self.0);
@@ -90,18 +107,6 @@ impl SeriesBuf {
             help,
         });
     }
-
-    /// Adds `labels` (static labels such as rack) to every sample that lacks them.
-    pub fn add_static_labels<'a>(&mut self, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
-        let labels: Vec<_> = labels.into_iter().collect();
-        for s in &mut self.samples {
-            for (k, v) in &labels {
-                if s.labels.get(k).is_none() {
-                    s.labels.set(k, v);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -126,9 +131,33 @@ mod tests {
         let mut buf = SeriesBuf::default();
         buf.push_labels(&kept, "", 1.0);
         buf.push_labels(&kept, "", 2.0);
-        buf.add_static_labels([("rack", "r1")]);
+        assert_eq!(buf.samples[1].labels.addr(), kept.addr(), "pushing shares");
+        buf.samples[1].labels.set("rack", "r1");
         assert_eq!(buf.samples[1].labels.get("rack"), Some("r1"));
+        assert_ne!(buf.samples[1].labels.addr(), kept.addr());
         assert_eq!(kept.get("rack"), None, "the kept set is not changed");
         assert_eq!(kept.pairs().len(), 2);
+        assert_eq!(buf.samples[0].labels.addr(), kept.addr());
+    }
+
+    #[test]
+    fn missing_labels_are_added_and_explicit_ones_win() {
+        let l = Labels::new("m", &[("rack", "mine")]);
+        let statics = [
+            ("rack".to_owned(), "r1".to_owned()),
+            ("dc".to_owned(), "d1".to_owned()),
+        ];
+        let d = l.with_missing(&statics);
+        assert_eq!(d.get("rack"), Some("mine"));
+        assert_eq!(d.get("dc"), Some("d1"));
+        assert_eq!(d.pairs()[0].0, "__name__");
+        assert_eq!(d.pairs()[1].0, "dc", "kept sorted");
+        assert_eq!(l.get("dc"), None, "the original is not changed");
+        let full = Labels::new("m", &[("rack", "x"), ("dc", "y")]);
+        assert_eq!(
+            full.with_missing(&statics).addr(),
+            full.addr(),
+            "nothing copied"
+        );
     }
 }

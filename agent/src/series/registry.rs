@@ -1,79 +1,184 @@
 //! Stable ids for label sets. An id is never reused within one agent process, so a batch kept in
 //! the spool still names the same series when it is re-sent after a reconnect.
+//!
+//! The registry also adds the process's static labels (rack, …) to each series definition, where
+//! the collected label set lacks them, so the per-collection label sets are never copied for it.
+//! The series of a collection are mostly label sets kept by the sources and pushed again each
+//! time (shared [`Labels`]), so the registry remembers the id of each shared set it saw in the
+//! last collections by the address of its pairs: a steady collection neither copies nor hashes
+//! any label set. That is sound because the registry keeps a clone of each remembered set:
+//! while it does, the pairs cannot be freed (their address cannot be reused for other pairs)
+//! nor changed ([`Labels::set`] copies shared pairs first, giving them a new address).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{Labels, SeriesBuf};
 
+/// A hasher for integer keys (ids, addresses): one multiplication, then the well-mixed high bits
+/// rotated down to where the table takes its bucket index.
+#[derive(Debug, Default, Clone, Copy)]
+struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+
 #[derive(Debug)]
 struct Entry {
-    id: u64,
+    /// The definition: the collected labels plus the static ones they lack.
+    labels: Labels,
     /// Sequence number of the last batch that carried this series.
     last_seq: u64,
+}
+
+/// A label set seen recently, by the address of its pairs.
+#[derive(Debug)]
+struct Seen {
+    /// Keeps the pairs alive and shared, so the address keeps naming these pairs.
+    _labels: Labels,
+    id: u64,
+    /// Sequence number of the last batch that carried this very set.
+    seq: u64,
 }
 
 /// Label set ↔ id, with eviction of series no longer referenced by any unacknowledged batch.
 #[derive(Debug, Default)]
 pub struct Registry {
-    ids: HashMap<Arc<Labels>, Entry>,
-    by_id: HashMap<u64, Arc<Labels>>,
+    /// Added to every definition that lacks them; explicit labels win.
+    static_labels: Vec<(String, String)>,
+    ids: HashMap<Labels, u64>,
+    by_id: IntMap<u64, Entry>,
+    /// Collected label sets (without the static labels) seen recently, by address.
+    seen: IntMap<usize, Seen>,
     next_id: u64,
 }
 
 impl Registry {
+    /// A registry adding `labels` (static labels such as rack) to every series definition that
+    /// lacks them.
+    pub fn with_static_labels<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut static_labels: Vec<(String, String)> = Vec::new();
+        for (k, v) in labels {
+            // The first value of a name wins, as when they were added one after the other.
+            if !static_labels.iter().any(|(n, _)| n == k) {
+                static_labels.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        Self {
+            static_labels,
+            ..Self::default()
+        }
+    }
+
     /// Gives every sample of `buf` its id (allocating new ones) and marks them used by batch
     /// `seq`. Returns `(id, value)` pairs in `buf` order.
     pub fn assign(&mut self, buf: &SeriesBuf, seq: u64) -> Vec<(u64, f64)> {
         let mut out = Vec::with_capacity(buf.samples.len());
         for s in &buf.samples {
-            let id = match self.ids.get_mut(&s.labels) {
-                Some(e) => {
-                    e.last_seq = seq;
-                    e.id
+            let addr = s.labels.addr();
+            let id = match self.seen.get_mut(&addr) {
+                Some(seen) => {
+                    seen.seq = seq;
+                    seen.id
                 }
                 None => {
-                    self.next_id += 1;
-                    let id = self.next_id;
-                    let labels = Arc::new(s.labels.clone());
-                    self.by_id.insert(id, labels.clone());
-                    self.ids.insert(labels, Entry { id, last_seq: seq });
+                    let id = self.id_of(&s.labels);
+                    self.seen.insert(
+                        addr,
+                        Seen {
+                            _labels: s.labels.clone(),
+                            id,
+                            seq,
+                        },
+                    );
                     id
                 }
             };
+            if let Some(e) = self.by_id.get_mut(&id) {
+                e.last_seq = seq;
+            }
             out.push((id, s.value));
+        }
+        // Label sets built afresh each collection are remembered once per collection: forget
+        // those not seen in this one when they outnumber the ones seen.
+        if self.seen.len() > 2 * buf.samples.len() + 64 {
+            self.seen.retain(|_, s| s.seq == seq);
         }
         out
     }
 
-    /// The labels of series `id`.
-    pub fn labels(&self, id: u64) -> Option<&Arc<Labels>> {
-        self.by_id.get(&id)
+    /// The id of collected `labels` (without the static labels), allocated if new.
+    fn id_of(&mut self, labels: &Labels) -> u64 {
+        let def = labels.with_missing(&self.static_labels);
+        if let Some(&id) = self.ids.get(&def) {
+            return id;
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        self.ids.insert(def.clone(), id);
+        self.by_id.insert(
+            id,
+            Entry {
+                labels: def,
+                last_seq: 0,
+            },
+        );
+        id
+    }
+
+    /// The labels of series `id` (its definition, static labels included).
+    pub fn labels(&self, id: u64) -> Option<&Labels> {
+        self.by_id.get(&id).map(|e| &e.labels)
     }
 
     /// Forgets series whose last use is older than `oldest_needed_seq` (the oldest batch any
     /// spool still holds, or the next sequence when every spool is empty).
     pub fn evict_older_than(&mut self, oldest_needed_seq: u64) -> usize {
-        let before = self.ids.len();
-        let by_id = &mut self.by_id;
-        self.ids.retain(|_, e| {
+        let before = self.by_id.len();
+        let ids = &mut self.ids;
+        self.by_id.retain(|_, e| {
             let keep = e.last_seq >= oldest_needed_seq;
             if !keep {
-                by_id.remove(&e.id);
+                ids.remove(&e.labels);
             }
             keep
         });
-        before - self.ids.len()
+        let evicted = before - self.by_id.len();
+        if evicted > 0 {
+            // A forgotten series that re-appears gets a fresh id, even as the same label set.
+            let by_id = &self.by_id;
+            self.seen.retain(|_, s| by_id.contains_key(&s.id));
+        }
+        evicted
     }
 
     /// Number of series known.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.by_id.len()
     }
 
     /// True when no series is known.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.by_id.is_empty()
     }
 }
 
@@ -85,6 +190,14 @@ mod tests {
         let mut b = SeriesBuf::default();
         for n in names {
             b.push(n, "", &[], 1.0);
+        }
+        b
+    }
+
+    fn kept(sets: &[&Labels]) -> SeriesBuf {
+        let mut b = SeriesBuf::default();
+        for l in sets {
+            b.push_labels(l, "", 1.0);
         }
         b
     }
@@ -102,5 +215,90 @@ mod tests {
         assert!(r.labels(a[0].0).is_none());
         let c = r.assign(&buf(&["a"]), 3);
         assert!(c[0].0 > b[1].0, "a re-appearing series gets a fresh id");
+    }
+
+    #[test]
+    fn static_labels_go_into_definitions_and_explicit_ones_win() {
+        let mut r = Registry::with_static_labels([("rack", "r1"), ("dc", "d1"), ("rack", "r2")]);
+        let mut b = SeriesBuf::default();
+        b.push("m", "", &[("device", "sda")], 1.0);
+        b.push("m", "", &[("rack", "own")], 2.0);
+        let ids = r.assign(&b, 1);
+        let d0 = r.labels(ids[0].0).unwrap();
+        assert_eq!(d0.get("rack"), Some("r1"), "the first value of a name wins");
+        assert_eq!(d0.get("dc"), Some("d1"));
+        assert_eq!(d0.get("device"), Some("sda"));
+        let d1 = r.labels(ids[1].0).unwrap();
+        assert_eq!(
+            d1.get("rack"),
+            Some("own"),
+            "an explicit label is not overridden"
+        );
+        assert_eq!(d1.get("dc"), Some("d1"));
+        assert_eq!(
+            b.samples[0].labels.get("rack"),
+            None,
+            "samples are not changed"
+        );
+        // A set that already carries the static value is the same series as one lacking it.
+        let mut c = SeriesBuf::default();
+        c.push(
+            "m",
+            "",
+            &[("device", "sda"), ("rack", "r1"), ("dc", "d1")],
+            1.0,
+        );
+        assert_eq!(r.assign(&c, 2)[0].0, ids[0].0);
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn kept_label_sets_keep_their_ids_and_changed_ones_get_new_ids() {
+        let mut r = Registry::with_static_labels([("rack", "r1")]);
+        let mut a = Labels::new("m", &[("device", "sda")]);
+        let b = Labels::new("m", &[("device", "sdb")]);
+        let first = r.assign(&kept(&[&a, &b]), 1);
+        // Same sets, other order, and a rebuilt copy of `a`: same ids.
+        let again = r.assign(&kept(&[&b, &a]), 2);
+        assert_eq!((again[0].0, again[1].0), (first[1].0, first[0].0));
+        let rebuilt = Labels::new("m", &[("device", "sda")]);
+        assert_eq!(r.assign(&kept(&[&rebuilt]), 3)[0].0, first[0].0);
+        // `a` changed in place by its source: a new series, `a`'s old id is not reused for it.
+        a.set("device", "sdc");
+        let changed = r.assign(&kept(&[&a, &b]), 4);
+        assert_ne!(changed[0].0, first[0].0);
+        assert_eq!(changed[1].0, first[1].0);
+        assert_eq!(r.labels(changed[0].0).unwrap().get("device"), Some("sdc"));
+        assert_eq!(r.labels(changed[0].0).unwrap().get("rack"), Some("r1"));
+        assert_eq!(r.labels(first[0].0).unwrap().get("device"), Some("sda"));
+        assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn an_evicted_kept_label_set_gets_a_fresh_id() {
+        let mut r = Registry::default();
+        let a = Labels::new("m", &[("device", "sda")]);
+        let b = Labels::new("m", &[("device", "sdb")]);
+        let first = r.assign(&kept(&[&a, &b]), 1);
+        r.assign(&kept(&[&b]), 2);
+        assert_eq!(r.evict_older_than(2), 1);
+        assert!(r.labels(first[0].0).is_none());
+        let back = r.assign(&kept(&[&a, &b]), 3);
+        assert!(back[0].0 > first[1].0, "fresh id");
+        assert_eq!(back[1].0, first[1].0);
+        assert_eq!(r.labels(back[0].0).unwrap().get("device"), Some("sda"));
+        // The new id is used, so it survives eviction of older batches.
+        assert_eq!(r.evict_older_than(3), 0);
+    }
+
+    #[test]
+    fn label_sets_built_each_collection_are_not_all_remembered() {
+        let mut r = Registry::default();
+        for seq in 1..=200 {
+            let ids = r.assign(&buf(&["a", "b"]), seq);
+            assert_eq!((ids[0].0, ids[1].0), (1, 2));
+        }
+        assert_eq!(r.len(), 2);
+        assert!(r.seen.len() <= 2 * 2 + 64 + 2, "{}", r.seen.len());
     }
 }
