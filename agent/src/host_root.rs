@@ -199,18 +199,7 @@ fn io_error(path: &Path, source: std::io::Error) -> ReadError {
 
 /// Reads at most `limit` bytes of `path`; a longer file is an error, not a truncation.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let io = |source: std::io::Error| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            ReadError::Gone {
-                path: path.to_path_buf(),
-            }
-        } else {
-            ReadError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    };
+    let io = |source: std::io::Error| io_error(path, source);
     let file = std::fs::File::open(path).map_err(io)?;
     // Most host files are attributes under a page: one read fills them, a second sees EOF
     // (an empty Vec would start with small probe reads and regrow).

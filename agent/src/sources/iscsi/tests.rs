@@ -337,26 +337,7 @@ fn steady_cycles_equal_fresh_collections() {
         assert_eq!(series_of(&kept), series_of(&fresh));
         kept
     }
-    let mut t = TestTree::new("steady");
-    for sid in 1..=3 {
-        let (a, b) = (format!("sd{}", 2 * sid), format!("sd{}", 2 * sid + 1));
-        t.session(
-            sid,
-            &format!("iqn.t:{sid}"),
-            &format!("10.0.0.{sid}"),
-            "LOGGED_IN",
-            "up",
-            &[
-                TestLun {
-                    lun: 0,
-                    block: None,
-                    state: "running",
-                },
-                TestLun::disk(1, &a),
-                TestLun::disk(2, &b),
-            ],
-        );
-    }
+    let mut t = three_sessions("steady");
     t.multipath(0, "mpatha", &["sd2", "sd4"]);
     let root = HostRoot::new(t.root());
     let mut src = IscsiSource::new(64);
