@@ -88,6 +88,14 @@ impl HostRoot {
     }
 }
 
+/// The files a source may keep open: `1/share` of the soft `RLIMIT_NOFILE` (the agent raises it
+/// to the hard limit at start; 1024 assumed when unreadable), at most `max`.
+pub fn fd_budget(share: u64, max: usize) -> usize {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    usize::try_from(soft / share.max(1)).map_or(max, |n| n.min(max))
+}
+
 /// A host file read again every collection. On the live host it is kept open and read with
 /// `pread` at offset 0: procfs, sysfs and cgroupfs produce the text anew on every read from
 /// offset 0, and once the process, thread, cgroup or device behind the file is gone the read

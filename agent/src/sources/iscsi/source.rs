@@ -46,9 +46,7 @@ pub const MAX_OPEN_ATTRS: usize = 4096;
 /// The attribute files the source may keep open: half the soft `RLIMIT_NOFILE`, at most
 /// [`MAX_OPEN_ATTRS`].
 pub fn fd_budget() -> usize {
-    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map_or(1024, |(soft, _)| soft);
-    usize::try_from(soft / 2).map_or(MAX_OPEN_ATTRS, |n| n.min(MAX_OPEN_ATTRS))
+    crate::host_root::fd_budget(2, MAX_OPEN_ATTRS)
 }
 
 #[derive(Debug)]

@@ -42,9 +42,7 @@ pub const MAX_KEPT_FILES: usize = 4096;
 /// The files the libvirt source may keep open: a quarter of the soft `RLIMIT_NOFILE` (the iSCSI
 /// source may take half), at most [`MAX_KEPT_FILES`].
 pub fn fd_budget() -> usize {
-    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map_or(1024, |(soft, _)| soft);
-    usize::try_from(soft / 4).map_or(MAX_KEPT_FILES, |n| n.min(MAX_KEPT_FILES))
+    crate::host_root::fd_budget(4, MAX_KEPT_FILES)
 }
 
 /// How many more files may be kept open.
