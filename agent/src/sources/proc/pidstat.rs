@@ -4,14 +4,17 @@
 use super::ParseError;
 use super::stat::USER_HZ;
 
+/// The fields after the parenthesised comm, from field 3 (state) on.
+fn after_comm(stat: &str) -> Result<std::str::SplitAsciiWhitespace<'_>, ParseError> {
+    stat.rsplit_once(')')
+        .map(|(_, r)| r.split_ascii_whitespace())
+        .ok_or_else(|| ParseError::new("stat without comm"))
+}
+
 /// User + system CPU seconds of a stat line (fields 14 and 15).
 pub fn cpu_seconds(stat: &str) -> Result<f64, ParseError> {
-    let after_comm = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or_else(|| ParseError::new("stat without comm"))?;
-    // after_comm starts at field 3 (state): utime is field 14, index 11.
-    let mut f = after_comm.split_ascii_whitespace().skip(11);
+    // Field 3 (state) is index 0: utime is field 14, index 11.
+    let mut f = after_comm(stat)?.skip(11);
     let mut ticks = || -> Result<u64, ParseError> {
         f.next()
             .and_then(|v| v.parse().ok())
@@ -30,12 +33,8 @@ pub struct Counts {
 
 /// Thread count and RSS pages of a stat line.
 pub fn counts(stat: &str) -> Result<Counts, ParseError> {
-    let after_comm = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or_else(|| ParseError::new("stat without comm"))?;
     // Field 3 (state) is index 0: num_threads (20) is index 17, rss (24) index 21.
-    let mut f = after_comm.split_ascii_whitespace().skip(17);
+    let mut f = after_comm(stat)?.skip(17);
     let threads = f.next().and_then(|v| v.parse().ok());
     let rss_pages = f.nth(3).and_then(|v| v.parse().ok());
     match (threads, rss_pages) {
