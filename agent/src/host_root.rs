@@ -75,6 +75,20 @@ impl HostRoot {
         String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 { path })
     }
 
+    /// The whole text of a file the kernel produces in one piece (see [`KeptFile::read`]), read
+    /// into `buf` (reused by the caller) with one open, one `pread` and one close: the usual
+    /// read to end of file costs a second read for every file.
+    pub fn read_once<'b>(
+        &self,
+        rel: impl AsRef<Path>,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<&'b str, ReadError> {
+        let path = self.path(rel);
+        let f = File::open(&path).map_err(|e| io_error(&path, e))?;
+        let n = pread_whole(&f, &path, buf, false)?;
+        std::str::from_utf8(&buf[..n]).map_err(|_| ReadError::NotUtf8 { path })
+    }
+
     /// A handle on host file `rel` to read it again and again (see [`KeptFile`]). On the live
     /// host and when `keep`, the file stays open; otherwise the path is kept and opened anew on
     /// each read. Fails like a read when the file does not exist or cannot be opened.

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{SysError, cpulist, index_of, list_dir, parse_u64, read_optional, read_parsed};
+use super::kept::{read_optional_kept, read_parsed_kept};
+use super::{SysError, cpulist, index_of, list_dir, parse_u64, read_optional};
 use crate::host_root::HostRoot;
 use crate::sources::proc::ParseError;
 
@@ -31,15 +32,17 @@ const BASE: &str = "sys/devices/system/cpu";
 /// Reads the CPU part of `/sys` below `root`.
 pub fn read(root: &HostRoot) -> Result<Cpus, SysError> {
     let base = Path::new(BASE);
-    let online = read_parsed(root, &base.join("online"), |t| {
+    let online = read_parsed_kept(root, &base.join("online"), |t| {
         let v = cpulist::parse(t)?;
         if v.is_empty() {
             return Err(ParseError::new("no CPU online"));
         }
         Ok(v)
     })?;
-    let present = read_optional(root, &base.join("present"), cpulist::parse)?.unwrap_or_default();
-    let isolated = read_optional(root, &base.join("isolated"), cpulist::parse)?.unwrap_or_default();
+    let present =
+        read_optional_kept(root, &base.join("present"), cpulist::parse)?.unwrap_or_default();
+    let isolated =
+        read_optional_kept(root, &base.join("isolated"), cpulist::parse)?.unwrap_or_default();
     if let Some(t) = cached_topology(root, &online) {
         return Ok(Cpus {
             online,

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{SysError, index_of, list_dir, parse_u64, read_optional, read_parsed};
+use super::kept::{list_dir_kept, read_optional_kept, read_parsed_kept};
+use super::{SysError, index_of, parse_u64};
 use crate::host_root::HostRoot;
 
 /// One pool (one page size, host-wide or on one node).
@@ -33,43 +34,43 @@ pub fn parse_dir_name(name: &str) -> Option<u64> {
 fn read_pools(
     root: &HostRoot,
     base: &Path,
+    names: &[String],
     node: Option<u32>,
     out: &mut Vec<Pool>,
 ) -> Result<(), SysError> {
-    for name in list_dir(root, base)?.unwrap_or_default() {
-        let Some(page_size_bytes) = parse_dir_name(&name) else {
+    for name in names {
+        let Some(page_size_bytes) = parse_dir_name(name) else {
             continue;
         };
-        let dir = base.join(&name);
+        let dir = base.join(name);
         out.push(Pool {
             node,
             page_size_bytes,
-            total: read_parsed(root, &dir.join("nr_hugepages"), parse_u64)?,
-            free: read_parsed(root, &dir.join("free_hugepages"), parse_u64)?,
-            reserved: read_optional(root, &dir.join("resv_hugepages"), parse_u64)?,
-            surplus: read_parsed(root, &dir.join("surplus_hugepages"), parse_u64)?,
+            total: read_parsed_kept(root, &dir.join("nr_hugepages"), parse_u64)?,
+            free: read_parsed_kept(root, &dir.join("free_hugepages"), parse_u64)?,
+            reserved: read_optional_kept(root, &dir.join("resv_hugepages"), parse_u64)?,
+            surplus: read_parsed_kept(root, &dir.join("surplus_hugepages"), parse_u64)?,
         });
     }
     Ok(())
 }
 
-/// Reads the host-wide and per-node pools. `None` when the kernel offers no hugepages.
+/// Reads the host-wide and per-node pools. `None` when the kernel offers no hugepages. On the
+/// live host the counters stay open and the listings of pools and nodes are reused
+/// ([`super::kept`]).
 pub fn read(root: &HostRoot) -> Result<Option<Vec<Pool>>, SysError> {
     let global = Path::new("sys/kernel/mm/hugepages");
-    if list_dir(root, global)?.is_none() {
+    let Some(sizes) = list_dir_kept(root, global)? else {
         return Ok(None);
-    }
+    };
     let mut out = Vec::new();
-    read_pools(root, global, None, &mut out)?;
+    read_pools(root, global, &sizes, None, &mut out)?;
     let nodes = Path::new("sys/devices/system/node");
-    for name in list_dir(root, nodes)?.unwrap_or_default() {
+    for name in list_dir_kept(root, nodes)?.unwrap_or_default() {
         if let Some(n) = index_of(&name, "node") {
-            read_pools(
-                root,
-                &nodes.join(&name).join("hugepages"),
-                Some(n),
-                &mut out,
-            )?;
+            let dir = nodes.join(&name).join("hugepages");
+            let sizes = list_dir_kept(root, &dir)?.unwrap_or_default();
+            read_pools(root, &dir, &sizes, Some(n), &mut out)?;
         }
     }
     Ok(Some(out))

@@ -6,6 +6,7 @@
 pub mod cpu;
 pub mod cpulist;
 pub mod hugepages;
+pub mod kept;
 pub mod net;
 pub mod node;
 
@@ -57,7 +58,12 @@ pub fn read_optional<T>(
     rel: &Path,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<Option<T>, SysError> {
-    match read_parsed(root, rel, parse) {
+    optional(read_parsed(root, rel, parse))
+}
+
+/// A read's result with a missing file or an attribute the kernel refuses to answer as `None`.
+fn optional<T>(read: Result<T, SysError>) -> Result<Option<T>, SysError> {
+    match read {
         Ok(v) => Ok(Some(v)),
         Err(SysError::Read(ReadError::Gone { .. })) => Ok(None),
         Err(SysError::Read(ReadError::Io { source, .. }))

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::{SysError, cpulist, index_of, list_dir, read_parsed};
+use super::kept::{list_dir_kept, read_parsed_kept};
+use super::{SysError, cpulist, index_of};
 use crate::host_root::HostRoot;
 use crate::sources::proc::ParseError;
 use crate::sources::proc::meminfo::{self, MemInfo};
@@ -34,10 +35,11 @@ pub fn parse_meminfo(text: &str, node: u32) -> Result<MemInfo, ParseError> {
 const BASE: &str = "sys/devices/system/node";
 
 /// Reads every NUMA node below `root`. `None` when the kernel has no NUMA directory (built
-/// without CONFIG_NUMA).
+/// without CONFIG_NUMA). On the live host the files stay open and the listing of nodes is
+/// reused ([`super::kept`]).
 pub fn read(root: &HostRoot) -> Result<Option<Vec<Node>>, SysError> {
     let base = Path::new(BASE);
-    let Some(names) = list_dir(root, base)? else {
+    let Some(names) = list_dir_kept(root, base)? else {
         return Ok(None);
     };
     let mut nodes = Vec::new();
@@ -48,8 +50,8 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Node>>, SysError> {
         let dir = base.join(&name);
         nodes.push(Node {
             node,
-            cpus: read_parsed(root, &dir.join("cpulist"), cpulist::parse)?,
-            meminfo: read_parsed(root, &dir.join("meminfo"), |t| parse_meminfo(t, node))?,
+            cpus: read_parsed_kept(root, &dir.join("cpulist"), cpulist::parse)?,
+            meminfo: read_parsed_kept(root, &dir.join("meminfo"), |t| parse_meminfo(t, node))?,
         });
     }
     nodes.sort_by_key(|n| n.node);
