@@ -214,26 +214,60 @@ pub fn dump_request(seq: u32) -> Vec<u8> {
     buf
 }
 
-/// Dumps every link of this process's network namespace. The kernel answers a dump
-/// synchronously from its own tables (no daemon is involved that could hang).
-pub fn dump_links() -> Result<Vec<NlLink>, NetlinkError> {
+/// The socket (and receive buffer) of the last dump, reused by the next one: opening, binding
+/// and connecting a netlink socket is five syscalls and a kernel socket allocation per
+/// collection. Dropped after any error, so a reused socket never holds the rest of a dump that
+/// was not read to its end.
+struct DumpSocket {
+    sock: netlink_sys::Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+static SOCKET: std::sync::Mutex<Option<DumpSocket>> = std::sync::Mutex::new(None);
+
+fn open_socket() -> Result<DumpSocket, NetlinkError> {
     use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
     let mut sock = Socket::new(NETLINK_ROUTE).map_err(NetlinkError::Socket)?;
     sock.bind_auto().map_err(NetlinkError::Socket)?;
     sock.connect(&SocketAddr::new(0, 0))
         .map_err(NetlinkError::Socket)?;
-    sock.send(&dump_request(1), 0)
+    Ok(DumpSocket {
+        sock,
+        seq: 0,
+        buf: vec![0u8; 64 << 10],
+    })
+}
+
+/// Dumps every link of this process's network namespace. The kernel answers a dump
+/// synchronously from its own tables (no daemon is involved that could hang).
+pub fn dump_links() -> Result<Vec<NlLink>, NetlinkError> {
+    let mut slot = SOCKET.lock().unwrap_or_else(|p| p.into_inner());
+    let s = match slot.take() {
+        Some(s) => s,
+        None => open_socket()?,
+    };
+    let (s, links) = dump_on(s)?;
+    *slot = Some(s);
+    Ok(links)
+}
+
+/// One dump on `s`; the socket comes back only when the dump was read to its end.
+fn dump_on(mut s: DumpSocket) -> Result<(DumpSocket, Vec<NlLink>), NetlinkError> {
+    s.seq = s.seq.wrapping_add(1);
+    s.sock
+        .send(&dump_request(s.seq), 0)
         .map_err(NetlinkError::Socket)?;
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 << 10];
     // Each datagram carries at least one link; a namespace with more than 64k links is
     // beyond what the agent reads.
     for _ in 0..65_536 {
-        let n = sock
-            .recv(&mut &mut buf[..], 0)
+        let n = s
+            .sock
+            .recv(&mut &mut s.buf[..], 0)
             .map_err(NetlinkError::Socket)?;
-        if parse_datagram(&buf[..n], &mut out)? {
-            return Ok(out);
+        if parse_datagram(&s.buf[..n], &mut out)? {
+            return Ok((s, out));
         }
     }
     Err(NetlinkError::TooLong(65_536))

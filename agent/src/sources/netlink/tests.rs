@@ -124,6 +124,22 @@ fn live_dump_matches_sysfs_names() {
     assert!(lo.stats.is_some() && lo.mtu.is_some());
 }
 
+#[test]
+fn the_socket_is_reused_between_dumps() {
+    let names = || {
+        let mut n: Vec<String> = dump_links().unwrap().into_iter().map(|l| l.name).collect();
+        n.sort_unstable();
+        n
+    };
+    let first = names();
+    let seq = SOCKET.lock().unwrap().as_ref().map(|s| s.seq).unwrap();
+    let second = names();
+    // Other tests dump too: the sequence only moves forward on the kept socket.
+    let after = SOCKET.lock().unwrap().as_ref().map(|s| s.seq).unwrap();
+    assert!(after > seq, "{seq} -> {after}");
+    assert!(first.iter().any(|n| n == "lo") && second.iter().any(|n| n == "lo"));
+}
+
 /// The full decoder of netlink-packet-route, as the agent used before reading only the
 /// attributes it needs: the reference the hand-rolled reader is checked against.
 fn reference(bytes: &[u8]) -> Vec<NlLink> {
