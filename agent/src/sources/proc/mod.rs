@@ -62,7 +62,12 @@ pub fn read_parsed<T>(
             None => None,
         };
         if let Some(i) = i {
-            match files[i].1.read_all(buf) {
+            let read = if ONE_PIECE.contains(&rel) {
+                files[i].1.read(buf)
+            } else {
+                files[i].1.read_all(buf)
+            };
+            match read {
                 Ok(text) => {
                     return parse(text).map_err(|source| ProcError::Parse { file: rel, source });
                 }
@@ -75,6 +80,18 @@ pub fn read_parsed<T>(
     let text = root.read_string(rel)?;
     parse(&text).map_err(|source| ProcError::Parse { file: rel, source })
 }
+
+/// The files [`read_parsed`] is given that the kernel produces in one piece (`single_open`:
+/// one `pread` returns all of it); the others (`mounts`, `diskstats`, `vmstat`, one record at a
+/// time) are read on to end of file.
+const ONE_PIECE: [&str; 6] = [
+    "proc/stat",
+    "proc/meminfo",
+    "proc/loadavg",
+    "proc/pressure/cpu",
+    "proc/pressure/memory",
+    "proc/pressure/io",
+];
 
 /// The live host's `/proc` files kept open by [`read_parsed`], with their read buffer.
 struct KeptFiles {
@@ -101,6 +118,13 @@ mod tests {
             let kept = read_parsed(&root, "proc/mounts", mounts::parse).unwrap();
             let fresh = mounts::parse(&root.read_string("proc/mounts").unwrap()).unwrap();
             assert_eq!(kept, fresh);
+            let kept = read_parsed(&root, "proc/meminfo", meminfo::parse).unwrap();
+            let fresh = meminfo::parse(&root.read_string("proc/meminfo").unwrap()).unwrap();
+            assert_eq!(kept.get("MemTotal"), fresh.get("MemTotal"));
+            let kept = read_parsed(&root, "proc/stat", stat::parse).unwrap();
+            let fresh = stat::parse(&root.read_string("proc/stat").unwrap()).unwrap();
+            assert_eq!(kept.per_cpu.len(), fresh.per_cpu.len());
+            assert_eq!(kept.boot_time_seconds, fresh.boot_time_seconds);
             let kept = read_parsed(&root, "proc/vmstat", vmstat::parse).unwrap();
             let fresh = vmstat::parse(&root.read_string("proc/vmstat").unwrap()).unwrap();
             assert_eq!(kept.entries.len(), fresh.entries.len());
