@@ -136,18 +136,20 @@ pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError
             "needs proc.mounts, which could not be read",
         ));
     }
-    let processes = keep(PARTS[7], processes::read(root, daemons), errors);
+    let stat = keep(
+        PARTS[0],
+        proc::read_parsed(root, "proc/stat", proc::stat::parse),
+        errors,
+    );
+    let forks = stat.as_ref().map(|s| s.forks);
+    let processes = keep(PARTS[7], processes::read(root, daemons, forks), errors);
     let daemons = processes
         .as_ref()
         .map(|p| p.daemons.clone())
         .unwrap_or_default();
     let (net, net_via) = read_net(root);
     Host {
-        stat: keep(
-            PARTS[0],
-            proc::read_parsed(root, "proc/stat", proc::stat::parse),
-            errors,
-        ),
+        stat,
         meminfo: keep(
             PARTS[1],
             proc::read_parsed(root, "proc/meminfo", proc::meminfo::parse),

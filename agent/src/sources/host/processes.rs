@@ -39,12 +39,30 @@ pub fn daemon_status(daemon: &str, procs: &[Process]) -> DaemonStatus {
     }
 }
 
-/// Whether argv is needed to name the process: interpreters, and comms the kernel truncated.
-fn needs_cmdline(comm: &str) -> bool {
-    comm.len() >= 15
-        || ["python", "perl", "ruby", "sh", "bash", "node"]
-            .iter()
-            .any(|p| comm.starts_with(p))
+/// The names a configured daemon list looks for (alternatives split at `|`).
+fn daemon_names(daemons: &[String]) -> Vec<&str> {
+    daemons
+        .iter()
+        .flat_map(|d| d.split('|'))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// Whether argv is needed to tell if a process with this comm is one of the daemons `names`
+/// ([`Process::is_named`]): for interpreters (`python3 /usr/bin/nova-compute`), for a comm the
+/// kernel truncated (15 bytes) from a longer name, and for a comm that starts with a name
+/// without being it (a title rewritten to `nova-compute: worker`). Any other comm names its
+/// process already: reading the argv of every QEMU (`qemu-system-x86`, truncated, kilobytes of
+/// arguments) on every full scan would find nothing.
+fn needs_cmdline(comm: &str, names: &[&str]) -> bool {
+    ["python", "perl", "ruby", "sh", "bash", "node"]
+        .iter()
+        .any(|p| comm.starts_with(p))
+        || names.iter().any(|n| {
+            (comm.len() >= 15 && n.len() > comm.len() && n.starts_with(comm))
+                || (comm.len() > n.len() && comm.starts_with(n))
+        })
 }
 
 /// What one collection learnt about processes.
@@ -55,13 +73,18 @@ pub struct ProcessScan {
     /// True when every process was examined; false when only new pids and the daemons'
     /// previous pids were (see [`read`]).
     pub full_scan: bool,
+    /// False when `/proc` was not listed because no task was created since the last listing
+    /// (live host only; `count` then follows the exits since).
+    pub listed: bool,
     /// The processes examined (every one on a full scan, else the daemons' own).
     pub examined: Vec<Process>,
     pub daemons: Vec<DaemonStatus>,
 }
 
-fn read_one(root: &HostRoot, pid: u32) -> Option<Process> {
-    let stat = match root.read_string(format!("proc/{pid}/stat")) {
+/// Reads one process: its `stat` (one piece: one read), and its `cmdline` where
+/// [`needs_cmdline`] says so. `buf` is reused between processes.
+fn read_one(root: &HostRoot, pid: u32, names: &[&str], buf: &mut Vec<u8>) -> Option<Process> {
+    let stat = match root.read_once(format!("proc/{pid}/stat"), buf) {
         Ok(s) => s,
         Err(ReadError::Gone { .. }) => return None,
         Err(error) => {
@@ -69,11 +92,11 @@ fn read_one(root: &HostRoot, pid: u32) -> Option<Process> {
             return None;
         }
     };
-    let Ok((comm, state)) = process::parse_stat(&stat) else {
+    let Ok((comm, state)) = process::parse_stat(stat) else {
         tracing::debug!(pid, "process stat unparsable");
         return None;
     };
-    let argv = if needs_cmdline(&comm) {
+    let argv = if needs_cmdline(&comm, names) {
         crate::host_root::read_bounded(&root.path(format!("proc/{pid}/cmdline")), 1 << 16)
             .map(|b| process::parse_cmdline(&b))
             .unwrap_or_default()
@@ -89,25 +112,51 @@ fn read_one(root: &HostRoot, pid: u32) -> Option<Process> {
 }
 
 /// What the previous collection of one host root learnt: the daemons' statuses, every pid
-/// listed then (sorted), and how many collections ago every process was last read.
+/// listed then (sorted), the pids that were new then (sorted), and how many collections ago
+/// every process was last read.
 struct Seen {
     root: std::path::PathBuf,
     statuses: Vec<DaemonStatus>,
     pids: Vec<u32>,
+    fresh: Vec<u32>,
     since_full: u32,
+    /// What `/proc` looked like when `pids` were listed (see [`Listed`]).
+    listed: Listed,
+}
+
+/// The live host's task counters at a listing of `/proc`: the fork counter of `/proc/stat`
+/// (`processes`: every task ever created, threads included) and the link count of `/proc`
+/// itself (a constant plus the number of processes). While the fork counter stands still no
+/// task was created, so no pid can be new and the listing still holds but for processes that
+/// exited, whose number the link count tells (a process that exits between the link count and
+/// the listing is counted out twice, until the next listing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Listed {
+    forks: Option<u64>,
+    nlink: Option<u64>,
+    count: usize,
 }
 
 static LAST_SEEN: std::sync::Mutex<Vec<Seen>> = std::sync::Mutex::new(Vec::new());
 const REMEMBERED_ROOTS: usize = 16;
-/// Every process is read again at least this often (in collections). In between, only pids
-/// that are new since the last collection and the daemons' own pids are read: a process that
-/// `exec`s into a daemon at a pid already seen (a wrapper script's `exec`) is found at the next
-/// full scan, at most this many collections late.
-pub const FULL_SCAN_EVERY: u32 = 6;
+/// Every process is read again at least this often (in collections: 5 minutes at the default
+/// 10 s interval). In between, only pids that are new since the last collection, pids that were
+/// new at the last collection, and the daemons' own pids are read. A process that `exec`s into a
+/// daemon at a pid already seen (a wrapper script's `exec`) is therefore found one collection
+/// after it appeared when it execs within that interval (the usual case: a wrapper sets up and
+/// execs at once), and at the next full scan otherwise.
+pub const FULL_SCAN_EVERY: u32 = 30;
 
-/// The pids worth reading when the last collection of this root is recent: new ones and the
-/// daemons' previous ones still listed. `None`: read every process.
-fn incremental_candidates(root: &HostRoot, daemons: &[String], pids: &[u32]) -> Option<Vec<u32>> {
+/// The pids worth reading when the last collection of this root is recent: new ones (in `pids`,
+/// this collection's listing, and not in the last one), the ones new at the last collection,
+/// and the daemons' previous ones still listed. Without a new listing (`pids` is `None`: no task
+/// was created since), the ones new at the last collection and the daemons' previous ones.
+/// `None`: read every process.
+fn incremental_candidates(
+    root: &HostRoot,
+    daemons: &[String],
+    pids: Option<&[u32]>,
+) -> Option<Vec<u32>> {
     if daemons.is_empty() {
         return None;
     }
@@ -122,7 +171,9 @@ fn incremental_candidates(root: &HostRoot, daemons: &[String], pids: &[u32]) -> 
     if !same_daemons || seen.since_full + 1 >= FULL_SCAN_EVERY {
         return None;
     }
+    let listed = |p: &u32| pids.is_none_or(|pids| pids.binary_search(p).is_ok());
     let mut wanted: Vec<u32> = pids
+        .unwrap_or_default()
         .iter()
         .copied()
         .filter(|p| seen.pids.binary_search(p).is_err())
@@ -130,7 +181,8 @@ fn incremental_candidates(root: &HostRoot, daemons: &[String], pids: &[u32]) -> 
             seen.statuses
                 .iter()
                 .flat_map(|s| s.pids.iter().copied())
-                .filter(|p| pids.binary_search(p).is_ok()),
+                .chain(seen.fresh.iter().copied())
+                .filter(listed),
         )
         .collect();
     wanted.sort_unstable();
@@ -138,11 +190,32 @@ fn incremental_candidates(root: &HostRoot, daemons: &[String], pids: &[u32]) -> 
     Some(wanted)
 }
 
-fn remember(root: &HostRoot, statuses: &[DaemonStatus], pids: Vec<u32>, full: bool) {
+fn remember(
+    root: &HostRoot,
+    statuses: &[DaemonStatus],
+    pids: Option<Vec<u32>>,
+    full: bool,
+    listed: Listed,
+) {
     let mut last = LAST_SEEN.lock().unwrap_or_else(|p| p.into_inner());
-    let since_full = match last.iter().position(|s| s.root == root.root()) {
-        Some(i) => last.remove(i).since_full + 1,
-        None => 0,
+    let prev = last
+        .iter()
+        .position(|s| s.root == root.root())
+        .map(|i| last.remove(i));
+    let since_full = prev.as_ref().map_or(0, |s| s.since_full + 1);
+    // Without a new listing nothing is new: the previous one holds.
+    let (pids, fresh) = match (pids, prev) {
+        (Some(pids), Some(s)) => {
+            let fresh = pids
+                .iter()
+                .copied()
+                .filter(|p| s.pids.binary_search(p).is_err())
+                .collect();
+            (pids, fresh)
+        }
+        (Some(pids), None) => (pids, Vec::new()),
+        (None, Some(s)) => (s.pids, Vec::new()),
+        (None, None) => (Vec::new(), Vec::new()),
     };
     if last.len() >= REMEMBERED_ROOTS {
         last.remove(0);
@@ -151,42 +224,95 @@ fn remember(root: &HostRoot, statuses: &[DaemonStatus], pids: Vec<u32>, full: bo
         root: root.root().to_path_buf(),
         statuses: statuses.to_vec(),
         pids,
+        fresh,
         since_full: if full { 0 } else { since_full },
+        listed,
     });
+}
+
+/// The listing of `/proc` kept from the last collection when the live host created no task
+/// since (see [`Listed`]), with the process count moved by the exits since. `None`: list again.
+fn unchanged_listing(root: &HostRoot, forks: Option<u64>, nlink: Option<u64>) -> Option<Listed> {
+    if !root.is_live() {
+        return None;
+    }
+    let (forks, nlink) = (forks?, nlink?);
+    let last = LAST_SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    let seen = last.iter().find(|s| s.root == root.root())?;
+    if seen.listed.forks != Some(forks) {
+        return None;
+    }
+    let before = seen.listed.nlink?;
+    let count = (seen.listed.count as u64 + nlink).saturating_sub(before);
+    Some(Listed {
+        forks: Some(forks),
+        nlink: Some(nlink),
+        count: usize::try_from(count).unwrap_or(usize::MAX),
+    })
+}
+
+fn proc_nlink(root: &HostRoot) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(root.path("proc")).ok().map(|m| m.nlink())
 }
 
 /// Lists the host's processes and finds the required `daemons` (alternatives separated by
 /// `|`). Every [`FULL_SCAN_EVERY`] collections every process is read; in between only pids
-/// that appeared since the previous collection and the daemons' previous pids are (a daemon
-/// that restarts gets a new pid, and a pid reused by a daemon is re-read). Processes that exit
+/// that appeared since the previous collection or at it, and the daemons' previous pids are (a
+/// daemon that restarts gets a new pid, and a pid reused by a daemon is re-read). Processes that exit
 /// while being read are skipped; so are ones whose files cannot be read (hidepid), which is
 /// logged at debug level.
-pub fn read(root: &HostRoot, daemons: &[String]) -> Result<ProcessScan, SysError> {
-    let names = list_dir(root, std::path::Path::new("proc"))?.ok_or_else(|| {
-        SysError::Read(ReadError::Gone {
-            path: root.path("proc"),
-        })
-    })?;
-    let mut pids: Vec<u32> = names.iter().filter_map(|n| n.parse().ok()).collect();
-    pids.truncate(MAX_DIR_ENTRIES);
-    pids.sort_unstable();
-    let candidates = incremental_candidates(root, daemons, &pids);
+///
+/// On the live host `/proc` is listed only when a task was created since the last listing: the
+/// fork counter of `/proc/stat` (`forks`, read by the caller) moved (see [`Listed`]).
+pub fn read(
+    root: &HostRoot,
+    daemons: &[String],
+    forks: Option<u64>,
+) -> Result<ProcessScan, SysError> {
+    let nlink = root.is_live().then(|| proc_nlink(root)).flatten();
+    let held = unchanged_listing(root, forks, nlink)
+        .and_then(|l| Some((l, incremental_candidates(root, daemons, None)?)));
+    let (pids, listed, candidates) = match held {
+        Some((listed, candidates)) => (None, listed, Some(candidates)),
+        None => {
+            let names = list_dir(root, std::path::Path::new("proc"))?.ok_or_else(|| {
+                SysError::Read(ReadError::Gone {
+                    path: root.path("proc"),
+                })
+            })?;
+            let mut pids: Vec<u32> = names.iter().filter_map(|n| n.parse().ok()).collect();
+            pids.truncate(MAX_DIR_ENTRIES);
+            pids.sort_unstable();
+            let listed = Listed {
+                forks,
+                nlink,
+                count: pids.len(),
+            };
+            let candidates = incremental_candidates(root, daemons, Some(&pids));
+            (Some(pids), listed, candidates)
+        }
+    };
     let full_scan = candidates.is_none();
+    let names = daemon_names(daemons);
+    let mut buf = Vec::new();
     let examined: Vec<Process> = candidates
         .as_deref()
-        .unwrap_or(&pids)
+        .or(pids.as_deref())
+        .unwrap_or_default()
         .iter()
-        .filter_map(|p| read_one(root, *p))
+        .filter_map(|p| read_one(root, *p, &names, &mut buf))
         .collect();
     let statuses: Vec<DaemonStatus> = daemons
         .iter()
         .map(|d| daemon_status(d, &examined))
         .collect();
-    let count = pids.len();
-    remember(root, &statuses, pids, full_scan);
+    let was_listed = pids.is_some();
+    remember(root, &statuses, pids, full_scan, listed);
     Ok(ProcessScan {
-        count,
+        count: listed.count,
         full_scan,
+        listed: was_listed,
         examined,
         daemons: statuses,
     })
@@ -201,6 +327,7 @@ mod tests {
         let scan = read(
             &HostRoot::default(),
             &["nonexistent-daemon-xyz|also-not".into()],
+            None,
         )
         .unwrap();
         let me = std::process::id();
@@ -231,7 +358,7 @@ mod tests {
             "libvirtd|virtqemud".to_owned(),
             "ovs-vswitchd".to_owned(),
         ];
-        let first = read(&root, &want).unwrap();
+        let first = read(&root, &want, None).unwrap();
         assert!(first.full_scan);
         assert_eq!(
             first
@@ -241,33 +368,109 @@ mod tests {
                 .collect::<Vec<_>>(),
             [true, true, false]
         );
-        let second = read(&root, &want).unwrap();
+        let second = read(&root, &want, None).unwrap();
         assert!(!second.full_scan, "nothing new: only the daemons' pids");
         assert_eq!((second.count, second.examined.len()), (3, 2));
         // libvirtd exits and pid 11 is reused by something else; virtqemud starts at 13.
         put(11, "sleep", 'S');
         put(13, "virtqemud", 'S');
-        let third = read(&root, &want).unwrap();
+        let third = read(&root, &want, None).unwrap();
         assert!(!third.full_scan);
         assert_eq!(third.daemons[1].pids, vec![13]);
         // A zombie at the daemon's pid is not running.
         put(13, "virtqemud", 'Z');
-        assert!(!read(&root, &want).unwrap().daemons[1].up());
+        assert!(!read(&root, &want, None).unwrap().daemons[1].up());
         // A new pid running the missing daemon is found at once.
         put(14, "ovs-vswitchd", 'S');
-        assert_eq!(read(&root, &want).unwrap().daemons[2].pids, vec![14]);
-        // A process that execs into a daemon at a pid already seen is found by the next full
-        // scan, within FULL_SCAN_EVERY collections.
+        assert_eq!(read(&root, &want, None).unwrap().daemons[2].pids, vec![14]);
         std::fs::remove_dir_all(dir.join("proc/14")).unwrap();
-        assert!(!read(&root, &want).unwrap().daemons[2].up());
+        assert!(!read(&root, &want, None).unwrap().daemons[2].up());
+        // A wrapper that execs into the daemon one collection after it appeared is found then,
+        // without a full scan.
+        put(15, "sh", 'S');
+        assert!(!read(&root, &want, None).unwrap().daemons[2].up());
+        put(15, "ovs-vswitchd", 'S');
+        let execd = read(&root, &want, None).unwrap();
+        assert!(!execd.full_scan);
+        assert_eq!(execd.daemons[2].pids, vec![15]);
+        std::fs::remove_dir_all(dir.join("proc/15")).unwrap();
+        assert!(!read(&root, &want, None).unwrap().daemons[2].up());
+        // A process that execs into a daemon at a pid seen longer ago is found by the next
+        // full scan, within FULL_SCAN_EVERY collections.
         put(12, "ovs-vswitchd", 'S');
         let found = (0..FULL_SCAN_EVERY)
-            .map(|_| read(&root, &want).unwrap())
+            .map(|_| read(&root, &want, None).unwrap())
             .find(|scan| scan.daemons[2].up())
             .expect("found within one full-scan period");
         assert!(found.full_scan);
         assert_eq!(found.daemons[2].pids, vec![12]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn argv_is_read_only_where_it_can_name_a_configured_daemon() {
+        let daemons = [
+            "libvirtd|virtqemud".to_owned(),
+            "nova-compute".to_owned(),
+            "a-daemon-with-a-long-name".to_owned(),
+        ];
+        let names = daemon_names(&daemons);
+        assert_eq!(names.len(), 4);
+        for comm in ["python3", "bash", "sh", "perl", "node"] {
+            assert!(needs_cmdline(comm, &names), "{comm}");
+        }
+        // Truncated from a configured name; a title rewritten from one.
+        assert!(needs_cmdline("a-daemon-with-a", &names));
+        assert!(needs_cmdline("nova-compute: w", &names));
+        assert!(needs_cmdline("libvirtd-x", &names));
+        // The comm names the process already: a daemon, or something no name can be.
+        for comm in [
+            "libvirtd",
+            "nova-compute",
+            "qemu-system-x86",
+            "kworker/0:1-eve",
+            "sshd",
+        ] {
+            assert!(!needs_cmdline(comm, &names), "{comm}");
+        }
+        // Whatever needs_cmdline skips, is_named could not have matched on argv.
+        let qemu = Process {
+            pid: 1,
+            comm: "qemu-system-x86".into(),
+            state: 'S',
+            argv: vec![],
+        };
+        assert!(names.iter().all(|n| !qemu.is_named(n)));
+    }
+
+    #[test]
+    fn the_live_listing_holds_while_no_task_is_created() {
+        let root = HostRoot::default();
+        // A daemon list of its own: other tests read the live root with others.
+        let want = ["hvscope-listing-test-daemon".to_owned()];
+        let forks = || {
+            crate::sources::proc::stat::parse(&root.read_string("proc/stat").unwrap())
+                .unwrap()
+                .forks
+        };
+        let quiet = (0..200).find_map(|_| {
+            // Listed with a fork counter of its own, then read again with the same counter.
+            let f = forks();
+            let first = read(&root, &want, Some(f)).unwrap();
+            let second = read(&root, &want, Some(f)).unwrap();
+            // Other tests share the live root: one may have read it in between with other
+            // daemons (a full scan follows), or created a task.
+            (!first.full_scan && !second.full_scan && forks() == f).then_some((first, second))
+        });
+        let (first, second) = quiet.expect("a moment without new tasks on the test host");
+        assert!(!second.listed);
+        assert_eq!(second.count, first.count);
+        // A moved fork counter lists again.
+        let f = forks();
+        assert!(read(&root, &want, Some(f + 1)).unwrap().listed);
+        // Without the counter (it could not be read), every collection lists.
+        assert!(read(&root, &want, None).unwrap().listed);
+        assert!(read(&root, &want, None).unwrap().listed);
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub struct Process {
     pub comm: String,
     /// One-letter state (`R`, `S`, `D`, `Z`, …).
     pub state: char,
-    /// argv; empty for kernel threads.
+    /// argv; empty for kernel threads, and where the process scan did not need it (its comm
+    /// names the process already).
     pub argv: Vec<String>,
 }
 
