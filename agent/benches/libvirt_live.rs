@@ -4,6 +4,8 @@
 //! metadata and pinning, the exporter on loopback, then measures both in one run.
 //! Run as root: `cargo bench -p hvscope-agent --bench libvirt_live` (needs libvirt-daemon,
 //! qemu-system-x86 and prometheus-libvirt-exporter installed; prints SKIPPED otherwise).
+//! `LIBVIRT_BENCH_ROUNDS` sets the interleaved rounds (default 40);
+//! `LIBVIRT_BENCH_LOOP_SECS=N` then keeps collecting for N seconds, for a profiler to attach.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -17,7 +19,8 @@ use hvscope_agent::snapshot::Collector;
 use hvscope_agent::sources;
 
 const DOMAINS: u32 = 22;
-const ROUNDS: u32 = 40;
+/// Interleaved rounds (`LIBVIRT_BENCH_ROUNDS` overrides).
+const DEFAULT_ROUNDS: u32 = 40;
 const EXPORTER: &str = "/usr/bin/prometheus-libvirt-exporter";
 
 fn repo() -> PathBuf {
@@ -155,12 +158,17 @@ fn main() {
         c.collect();
     }
 
+    let rounds: u32 = std::env::var("LIBVIRT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_ROUNDS);
+    println!("interleaved rounds start (pid {})", std::process::id());
     // Interleaved, so both see the same machine load.
     let (mut exp_cpu, mut lvd_cpu, mut exp_wall, mut agent_cpu, mut agent_wall) =
         (0.0, 0.0, 0.0, 0.0, 0.0);
     let mut bytes = 0;
     let mut vms = 0;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         let (e0, l0, t) = (proc_cpu(exporter), proc_cpu(libvirtd), Instant::now());
         bytes = scrape(port);
         exp_wall += t.elapsed().as_secs_f64();
@@ -177,16 +185,13 @@ fn main() {
     let config = Config::default();
     let running = vec!["libvirtd|virtqemud".to_owned()];
     let mut lv = sources::libvirt::reader::LibvirtSource::default();
-    let mut part = [0.0f64; 7];
+    let mut part = [0.0f64; 6];
     let mut errs = Vec::new();
     let mut mounts = None;
-    for round in 0..=ROUNDS {
-        let mut t = [0.0f64; 7];
+    for round in 0..=rounds {
         let a = thread_cpu();
         let host = sources::host::collect(&root, &config.host.daemons, &mut errs);
         let b = thread_cpu();
-        let _ = sources::host::collect(&root, &running, &mut errs);
-        let c1 = thread_cpu();
         mounts = host.mounts.clone();
         let l = lv.collect(&root, mounts.as_deref(), &mut errs);
         let d = thread_cpu();
@@ -205,15 +210,14 @@ fn main() {
             }
         }
         let h = thread_cpu();
-        (t[0], t[1], t[2], t[3], t[4], t[5], t[6]) = (
+        let t = [
             b - a,
-            c1 - b,
-            d - c1,
+            d - b,
             e - d,
             f - e,
             g - f,
             (h - g) / threads.max(1) as f64,
-        );
+        ];
         errs.clear();
         if round > 0 {
             for (p, v) in part.iter_mut().zip(t) {
@@ -222,28 +226,64 @@ fn main() {
         }
     }
     let _ = mounts;
-    let n = ROUNDS as f64;
+    // The host part when every process is read (a full process scan: the daemon list changes
+    // every call, so no earlier scan holds).
+    let mut full_scan = 0.0;
+    for round in 0..=rounds {
+        let a = thread_cpu();
+        let list = if round % 2 == 0 {
+            &running
+        } else {
+            &config.host.daemons
+        };
+        let _ = sources::host::collect(&root, list, &mut errs);
+        if round > 0 {
+            full_scan += thread_cpu() - a;
+        }
+        errs.clear();
+    }
+    // For a profiler (`perf record -p <pid>`): keep collecting for this many seconds.
+    if let Some(secs) = std::env::var("LIBVIRT_BENCH_LOOP_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        println!(
+            "looping full collections for {secs} s (pid {})",
+            std::process::id()
+        );
+        let (t, a0) = (Instant::now(), thread_cpu());
+        let mut n = 0u32;
+        while t.elapsed() < Duration::from_secs(secs) {
+            c.collect();
+            n += 1;
+        }
+        println!(
+            "  {n} collections, {:.2} ms CPU each",
+            (thread_cpu() - a0) / f64::from(n.max(1)) * 1e3
+        );
+    }
+    let n = f64::from(rounds);
     let ms = |v: f64| v / n * 1e3;
     println!(
-        "  parts (same run, {ROUNDS} rounds each, ms CPU): host {:.2} (of which the full process scan \
-         while a configured daemon is down: {:.2}); libvirt VMs {:.2}; ovs {:.2}; iscsi {:.2}; \
+        "  parts (same run, {rounds} rounds each, ms CPU): host {:.2} (with a full process scan \
+         and /proc listed: {:.2}); libvirt VMs {:.2}; ovs {:.2}; iscsi {:.2}; \
          one SLI sample {:.2}; one thread schedstat open+read+close {:.1} us",
         ms(part[0]),
-        ms(part[0] - part[1]),
+        ms(full_scan),
+        ms(part[1]),
         ms(part[2]),
         ms(part[3]),
         ms(part[4]),
-        ms(part[5]),
-        part[6] / n * 1e6
+        part[5] / n * 1e6
     );
     println!(
         "  ratios vs exporter + libvirtd: libvirt/VM part alone {:.1}x, full collection {:.1}x",
-        (exp_cpu + lvd_cpu) / part[2],
+        (exp_cpu + lvd_cpu) / part[1],
         (exp_cpu + lvd_cpu) / agent_cpu
     );
     let exporter_total = (exp_cpu + lvd_cpu) / n;
     println!(
-        "{DOMAINS} live KVM domains, {ROUNDS} interleaved rounds:\n  \
+        "{DOMAINS} live KVM domains, {rounds} interleaved rounds:\n  \
          prometheus-libvirt-exporter scrape: {:.1} ms CPU in the exporter + {:.1} ms in libvirtd = {:.1} ms, {:.1} ms wall, {bytes} bytes\n  \
          hvscope-agent full collection ({vms} VMs, host + libvirt + pinning inputs): {:.2} ms CPU, {:.2} ms wall\n  \
          ratio (exporter + libvirtd) / agent: {:.1}x",
