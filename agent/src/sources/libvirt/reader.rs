@@ -1,5 +1,5 @@
-//! Reads running domains below the host root: the status files of `run/libvirt/qemu/` (parsed
-//! again only when a file changes), then each domain's QEMU process and threads from `/proc`:
+//! Reads running domains below the host root: the status files of `run/libvirt/qemu/` (looked at
+//! again only when inotify says they were written, parsed again only when they changed), then each domain's QEMU process and threads from `/proc`:
 //! which thread is which vCPU, emulator or I/O thread, where it may run, its scheduler
 //! statistics. One unreadable or half-written status file affects that domain only; a domain
 //! that vanishes between listing and reading is skipped quietly.
@@ -15,6 +15,7 @@ use tracing::debug;
 use super::kept::{self, CgroupFiles, Fds, Miss, Slot, Task, Tasks, VmState};
 use super::model::Domain;
 use super::novaconf::{self, NovaCpuSets};
+use super::watch::{Changes, StatusWatch};
 use super::xml;
 use crate::cpuset::CpuSet;
 use crate::host_root::{HostRoot, ReadError};
@@ -93,6 +94,10 @@ pub struct LibvirtSource {
     /// `proc/swaps`, to know whether the host has swap at all.
     swaps: Slot,
     page_size: Option<u64>,
+    /// Which status files changed since the last collection ([`watch`](super::watch)), and
+    /// the last listing of their directory.
+    watch: Option<StatusWatch>,
+    names: Option<Vec<String>>,
 }
 
 impl Default for LibvirtSource {
@@ -144,7 +149,27 @@ impl LibvirtSource {
                 .ok()
                 .flatten()
                 .and_then(|p| u64::try_from(p).ok()),
+            watch: None,
+            names: None,
         }
+    }
+
+    /// What changed in the status directory `dir` since the last collection, from the inotify
+    /// watch (made again whenever it cannot tell; fixture trees are watched alike); every
+    /// [`kept::REVALIDATE_EVERY`] collections everything.
+    fn status_changes(&mut self, dir: &std::path::Path, revalidate: bool) -> Changes {
+        let changes = self
+            .watch
+            .as_ref()
+            .map_or(Changes::All, StatusWatch::changes);
+        if changes == Changes::All {
+            // Events from now on; what happened before is looked at in full below.
+            self.watch = StatusWatch::new(dir).ok();
+        }
+        if revalidate {
+            return Changes::All;
+        }
+        changes
     }
 
     /// The page size when, on the live host, no swap device is active (`proc/swaps` lists
@@ -179,7 +204,8 @@ impl LibvirtSource {
         mounts: Option<&[Mount]>,
         errors: &mut Vec<SourceError>,
     ) -> Libvirt {
-        if self.cycle.is_multiple_of(kept::REVALIDATE_EVERY) {
+        let revalidate = self.cycle.is_multiple_of(kept::REVALIDATE_EVERY);
+        if revalidate {
             self.vms.clear();
         }
         self.cycle += 1;
@@ -189,36 +215,37 @@ impl LibvirtSource {
             ..Libvirt::default()
         };
         let dir = root.path("run/libvirt/qemu");
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.parsed.clear();
-                self.vms.clear();
-                return out;
-            }
-            Err(e) => {
-                errors.push(SourceError::new(
-                    "libvirt",
-                    format!("{}: {e}", dir.display()),
-                ));
-                return out;
-            }
+        let changes = self.status_changes(&dir, revalidate);
+        let names = match (&changes, self.names.take()) {
+            (Changes::Some { listing: false, .. }, Some(names)) => names,
+            _ => match list_status_files(&dir) {
+                Ok(Some(names)) => names,
+                Ok(None) => {
+                    self.parsed.clear();
+                    self.vms.clear();
+                    return out;
+                }
+                Err(e) => {
+                    errors.push(SourceError::new(
+                        "libvirt",
+                        format!("{}: {e}", dir.display()),
+                    ));
+                    return out;
+                }
+            },
         };
         out.present = true;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|n| n.strip_suffix(".xml").map(str::to_owned))
-            .take(MAX_DOMAINS)
-            .collect();
-        names.sort();
         self.parsed.retain(|k, _| names.binary_search(k).is_ok());
         let mut fds = self.fds();
         let swapless = self.swapless_page_size(root, &mut fds);
         let mut buf = std::mem::take(&mut self.buf);
         let mut vms = BTreeMap::new();
-        for name in names {
-            let Some(domain) = self.domain(root, &name, errors) else {
+        for name in &names {
+            let dirty = match &changes {
+                Changes::All => true,
+                Changes::Some { names, .. } => names.contains(name),
+            };
+            let Some(domain) = self.domain(root, name, dirty, errors) else {
                 continue;
             };
             if domain.state != "running" && domain.state != "paused" {
@@ -226,11 +253,11 @@ impl LibvirtSource {
             }
             let Some(pid) = domain.pid else { continue };
             // The kept state belongs to one parse of the status file (one pid, one vCPU set).
-            let mut st = match self.vms.remove(&name) {
-                Some(st) if Arc::ptr_eq(&st.domain, &domain) => st,
+            let (key, mut st) = match self.vms.remove_entry(name.as_str()) {
+                Some((key, st)) if Arc::ptr_eq(&st.domain, &domain) => (key, st),
                 old => {
-                    fds.left += old.map_or(0, |o| o.open_files());
-                    VmState::new(domain.clone())
+                    fds.left += old.map_or(0, |(_, o)| o.open_files());
+                    (name.clone(), VmState::new(domain.clone()))
                 }
             };
             let read = Reading {
@@ -243,7 +270,7 @@ impl LibvirtSource {
             match read.vm(&mut st, pid) {
                 Ok(Some(vm)) => {
                     out.vms.push(vm);
-                    vms.insert(name, st);
+                    vms.insert(key, st);
                 }
                 Ok(None) => {
                     fds.left += st.open_files();
@@ -257,6 +284,7 @@ impl LibvirtSource {
         }
         // VMs not seen this time (stopped, status unreadable) close their files here.
         self.vms = vms;
+        self.names = Some(names);
         self.buf = buf;
         out
     }
@@ -333,12 +361,18 @@ impl LibvirtSource {
         }
     }
 
+    /// The parsed status file of domain `name`: the last parse unless the file may have
+    /// changed (`dirty`) and its stamp did.
     fn domain(
         &mut self,
         root: &HostRoot,
         name: &str,
+        dirty: bool,
         errors: &mut Vec<SourceError>,
     ) -> Option<Arc<Domain>> {
+        if !dirty && let Some((_, d)) = self.parsed.get(name) {
+            return Some(d.clone());
+        }
         let rel = format!("run/libvirt/qemu/{name}.xml");
         let path = root.path(&rel);
         let meta = std::fs::metadata(&path).ok()?; // vanished: skip quietly
@@ -373,6 +407,24 @@ impl LibvirtSource {
             }
         }
     }
+}
+
+/// The domains with a status file in `dir` (names without `.xml`, sorted, at most
+/// [`MAX_DOMAINS`]); `None` when the directory does not exist.
+fn list_status_files(dir: &std::path::Path) -> std::io::Result<Option<Vec<String>>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".xml").map(str::to_owned))
+        .take(MAX_DOMAINS)
+        .collect();
+    names.sort();
+    Ok(Some(names))
 }
 
 /// Whether `proc/swaps` lists no device: a header line and nothing else (a device's line

@@ -141,6 +141,21 @@ fn unchanged_files_are_not_parsed_again() {
     let third = src.collect_for_test(&root, &mut errors);
     assert!(!Arc::ptr_eq(&first.vms[0].domain, &third.vms[0].domain));
     assert_eq!(first.vms[0].domain, third.vms[0].domain);
+    // libvirt's own rewrite: a new file renamed over the status file, here pausing the domain.
+    let new = dir.join("run/libvirt/qemu/instance-0000002a.xml.new");
+    std::fs::write(&new, t.replacen("state='running'", "state='paused'", 1)).unwrap();
+    std::fs::rename(&new, &xml).unwrap();
+    let fourth = src.collect_for_test(&root, &mut errors);
+    assert_eq!(fourth.vms[0].domain.state, "paused");
+    assert!(Arc::ptr_eq(&third.vms[1].domain, &fourth.vms[1].domain));
+    // A domain whose status file appears is read in the next collection.
+    let other = dir.join("run/libvirt/qemu/instance-0000002b.xml");
+    let moved = dir.join("hvscope-moved.xml");
+    std::fs::rename(&other, &moved).unwrap();
+    assert_eq!(src.collect_for_test(&root, &mut errors).vms.len(), 1);
+    std::fs::rename(&moved, &other).unwrap();
+    assert_eq!(src.collect_for_test(&root, &mut errors).vms.len(), 2);
+    assert!(errors.is_empty(), "{errors:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
