@@ -151,6 +151,19 @@ impl KeptFile {
         self.read_with(buf, true)
     }
 
+    /// Whether `poll` reports `POLLPRI`/`POLLERR` on the open file now (without waiting): the
+    /// kernel's change signal of `/proc/self/mounts` (and of sysfs attributes that notify).
+    /// Reporting it acknowledges it. `None` when the file is not held open or poll fails.
+    pub fn poll_changed(&self) -> Option<bool> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let f = self.file.as_ref()?;
+        let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLPRI)];
+        poll(&mut fds, PollTimeout::ZERO).ok()?;
+        let events = fds[0].revents()?;
+        Some(events.intersects(PollFlags::POLLPRI | PollFlags::POLLERR))
+    }
+
     fn read_with<'b>(&self, buf: &'b mut Vec<u8>, to_eof: bool) -> Result<&'b str, ReadError> {
         let n = match &self.file {
             Some(f) => pread_whole(f, &self.path, buf, to_eof)?,

@@ -122,11 +122,7 @@ fn read_net(root: &HostRoot) -> (Result<Option<Vec<Interface>>, sys::SysError>, 
 /// Reads the host below `root`; `daemons` are the required daemons to look for (each entry
 /// may list alternatives separated by `|`). Each failure is recorded and the rest is read.
 pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError>) -> Host {
-    let mounts = keep(
-        PARTS[6],
-        proc::read_parsed(root, "proc/mounts", proc::mounts::parse),
-        errors,
-    );
+    let mounts = keep(PARTS[6], proc::read_mounts(root), errors);
     let rootfs = mounts
         .as_deref()
         .and_then(|m| keep(PARTS[12], rootfs::collect(root, m), errors));

@@ -81,6 +81,39 @@ pub fn read_parsed<T>(
     parse(&text).map_err(|source| ProcError::Parse { file: rel, source })
 }
 
+/// The mount table (`proc/mounts`), parsed. On the live host it is read again only when it
+/// changed: a kept `/proc/self/mounts` reports every change of this mount namespace to `poll`
+/// with `POLLPRI`/`POLLERR` (the kernel's change notification, which systemd and libmount
+/// use), so an unchanged table costs one `poll` instead of formatting and parsing every mount.
+/// The signal is taken before the read, so a change during the read is seen next time.
+pub fn read_mounts(root: &HostRoot) -> Result<Vec<mounts::Mount>, ProcError> {
+    const REL: &str = "proc/mounts";
+    if !root.is_live() {
+        return read_parsed(root, REL, mounts::parse);
+    }
+    let mut cached = MOUNTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((file, table)) = &*cached
+        && file.poll_changed() == Some(false)
+    {
+        return Ok(table.clone());
+    }
+    let file = match cached.take() {
+        Some((file, _)) => file,
+        None => root.keep(REL, true)?,
+    };
+    let mut buf = Vec::new();
+    let table = match file.read_all(&mut buf) {
+        Ok(text) => mounts::parse(text).map_err(|source| ProcError::Parse { file: REL, source })?,
+        // Reopened next time.
+        Err(e) => return Err(e.into()),
+    };
+    *cached = Some((file, table.clone()));
+    Ok(table)
+}
+
+static MOUNTS: std::sync::Mutex<Option<(KeptFile, Vec<mounts::Mount>)>> =
+    std::sync::Mutex::new(None);
+
 /// The files [`read_parsed`] is given that the kernel produces in one piece (`single_open`:
 /// one `pread` returns all of it); the others (`mounts`, `diskstats`, `vmstat`, one record at a
 /// time) are read on to end of file.
@@ -109,6 +142,44 @@ const MAX_KEPT: usize = 32;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mount_table_is_read_again_only_after_a_change() {
+        let root = HostRoot::default();
+        let fresh = || mounts::parse(&root.read_string("proc/mounts").unwrap()).unwrap();
+        assert_eq!(read_mounts(&root).unwrap(), fresh());
+        assert_eq!(read_mounts(&root).unwrap(), fresh());
+        let file = root.keep("proc/mounts", true).unwrap();
+        assert_eq!(file.poll_changed(), Some(false), "no change since the open");
+        // A mount in a namespace of its own would not be seen here; this test's namespace is
+        // the host's, so mount and unmount a tmpfs below a fresh directory.
+        let dir = std::env::temp_dir().join(format!("hvscope-mnt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "hvscope-test"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            std::fs::remove_dir(&dir).unwrap();
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "mount -t tmpfs failed (the tests run as root in CI)");
+            eprintln!("SKIPPED: the mount change signal needs root to mount a tmpfs");
+            return;
+        }
+        assert_eq!(file.poll_changed(), Some(true));
+        assert_eq!(file.poll_changed(), Some(false), "reported once");
+        let with = read_mounts(&root).unwrap();
+        assert!(with.iter().any(|m| m.device == "hvscope-test"), "{with:?}");
+        let umounted = std::process::Command::new("umount")
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(umounted);
+        std::fs::remove_dir(&dir).unwrap();
+        let without = read_mounts(&root).unwrap();
+        assert!(!without.iter().any(|m| m.device == "hvscope-test"));
+    }
 
     #[test]
     fn live_files_read_through_kept_handles_match_fresh_reads() {
