@@ -258,10 +258,10 @@ fn proc_nlink(root: &HostRoot) -> Option<u64> {
 
 /// Lists the host's processes and finds the required `daemons` (alternatives separated by
 /// `|`). Every [`FULL_SCAN_EVERY`] collections every process is read; in between only pids
-/// that appeared since the previous collection or at it, and the daemons' previous pids are (a
-/// daemon that restarts gets a new pid, and a pid reused by a daemon is re-read). Processes that exit
-/// while being read are skipped; so are ones whose files cannot be read (hidepid), which is
-/// logged at debug level.
+/// that appeared since the previous collection or at it, and the daemons' previous pids are
+/// (a daemon that restarts gets a new pid, and a pid reused by a daemon is re-read). Processes
+/// that exit while being read are skipped; so are ones whose files cannot be read (hidepid),
+/// which is logged at debug level.
 ///
 /// On the live host `/proc` is listed only when a task was created since the last listing: the
 /// fork counter of `/proc/stat` (`forks`, read by the caller) moved (see [`Listed`]).

@@ -1,8 +1,9 @@
 //! Reads running domains below the host root: the status files of `run/libvirt/qemu/` (looked at
-//! again only when inotify says they were written, parsed again only when they changed), then each domain's QEMU process and threads from `/proc`:
-//! which thread is which vCPU, emulator or I/O thread, where it may run, its scheduler
-//! statistics. One unreadable or half-written status file affects that domain only; a domain
-//! that vanishes between listing and reading is skipped quietly.
+//! again only when inotify says they were written, parsed again only when they changed), then
+//! each domain's QEMU process and threads from `/proc`: which thread is which vCPU, emulator or
+//! I/O thread, where it may run, its scheduler statistics. One unreadable or half-written status
+//! file affects that domain only; a domain that vanishes between listing and reading is skipped
+//! quietly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
