@@ -167,8 +167,13 @@ fn main() {
     let (mut exp_cpu, mut lvd_cpu, mut exp_wall, mut agent_cpu, mut agent_wall) =
         (0.0, 0.0, 0.0, 0.0, 0.0);
     let mut bytes = 0;
-    let mut vms = 0;
-    for _ in 0..rounds {
+    let (mut vms, mut series, mut batch_bytes) = (0, 0, 0);
+    // What the daemon does with a collection before sending it (run.rs `collect_batch`):
+    // checks, series, registry ids, the packed batch.
+    let checks = hvscope_agent::checks::configured(&Config::default());
+    let mut registry = hvscope_agent::series::Registry::with_static_labels([("rack", "bench")]);
+    let mut batch_cpu = 0.0;
+    for seq in 0..u64::from(rounds) {
         let (e0, l0, t) = (proc_cpu(exporter), proc_cpu(libvirtd), Instant::now());
         bytes = scrape(port);
         exp_wall += t.elapsed().as_secs_f64();
@@ -177,8 +182,23 @@ fn main() {
         let (a0, t) = (thread_cpu(), Instant::now());
         let snap = c.collect();
         agent_wall += t.elapsed().as_secs_f64();
-        agent_cpu += thread_cpu() - a0;
+        let a1 = thread_cpu();
+        agent_cpu += a1 - a0;
+        let findings = hvscope_agent::checks::run_all(&checks, &snap);
+        let mut buf = hvscope_agent::series::SeriesBuf::default();
+        snap.series(&mut buf);
+        hvscope_agent::checks::series(&findings, &mut buf);
+        let mut samples = registry.assign(&buf, seq);
+        let mut batch = hvscope_proto::v1::Batch {
+            seq,
+            findings: findings.iter().map(|f| f.to_proto()).collect(),
+            ..Default::default()
+        };
+        hvscope_proto::pack_samples(&mut batch, &mut samples);
+        batch_bytes = prost::Message::encoded_len(&batch);
+        batch_cpu += thread_cpu() - a1;
         vms = snap.libvirt.vms.len();
+        series = buf.samples.len();
     }
     // The same collection's parts, measured one by one in the same run (warm state each).
     let root = HostRoot::default();
@@ -286,13 +306,17 @@ fn main() {
         "{DOMAINS} live KVM domains, {rounds} interleaved rounds:\n  \
          prometheus-libvirt-exporter scrape: {:.1} ms CPU in the exporter + {:.1} ms in libvirtd = {:.1} ms, {:.1} ms wall, {bytes} bytes\n  \
          hvscope-agent full collection ({vms} VMs, host + libvirt + pinning inputs): {:.2} ms CPU, {:.2} ms wall\n  \
-         ratio (exporter + libvirtd) / agent: {:.1}x",
+         ratio (exporter + libvirtd) / agent: {:.1}x\n  \
+         then checks, {series} series, registry ids and the packed batch ({batch_bytes} bytes): {:.2} ms CPU; \
+         ratio with them: {:.1}x",
         exp_cpu / n * 1e3,
         lvd_cpu / n * 1e3,
         exporter_total * 1e3,
         exp_wall / n * 1e3,
         agent_cpu / n * 1e3,
         agent_wall / n * 1e3,
-        exporter_total / (agent_cpu / n)
+        exporter_total / (agent_cpu / n),
+        batch_cpu / n * 1e3,
+        exporter_total / ((agent_cpu + batch_cpu) / n),
     );
 }
