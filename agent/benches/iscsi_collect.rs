@@ -4,7 +4,8 @@
 //! them. One [`IscsiSource`] collects `ISCSI_BENCH_CYCLES` times (default 50), as the daemon
 //! does, starting 2.5 s after the tree was written (a steady node's directories are older than
 //! the 2 s below which a listing is not trusted): the first (cold) cycle walks everything, the
-//! others are steady (one in `RESCAN_EVERY` is a full rescan again). Prints on-CPU time
+//! others are steady (each re-reads its share of the sessions completely, about one in
+//! `RESCAN_EVERY`, and its share of the other safety-net re-reads). Prints on-CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`; a running thread's schedstat only advances at scheduler ticks,
 //! 4 ms apart on an idle machine) of the cold cycle and of the steady ones (median, mean, max),
 //! for the collection alone, with checks and series, and with what the daemon then does to the

@@ -61,7 +61,10 @@ pub fn parse(text: &str) -> Result<Vec<DiskStat>, ParseError> {
 
 /// [`parse`], keeping only the devices `keep` accepts (the others are checked for their field
 /// count only, not parsed).
-pub fn parse_some(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<DiskStat>, ParseError> {
+pub fn parse_some(
+    text: &str,
+    mut keep: impl FnMut(&str) -> bool,
+) -> Result<Vec<DiskStat>, ParseError> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut f = [""; 20];

@@ -1,0 +1,304 @@
+//! The complete read of one session: its class attributes, the host's address, its connections,
+//! targets and LUNs. A session read again (its periodic re-read, or after one of its states
+//! changed) hands in what the source kept of it: the kept state files are read again with `pread`
+//! instead of being closed and opened anew, and the SCSI peripheral `type` of a LUN whose kept
+//! `state` file still reads is taken over (a kept sysfs file fails with ENODEV once its device is
+//! removed, and the kernel sets `type` once, when it scans the device: a readable kept file is
+//! the same device, of the same type).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::read::{self, ATTR_BYTES, Attr, Base, Fds, RelDir, Volatile};
+use super::sysfs::{self, ConnState, SessionState};
+use super::{Connection, IscsiError, Lun, Session};
+use crate::host_root::HostRoot;
+
+/// What the source kept of a session read before.
+pub(super) struct Kept {
+    pub session: Arc<Session>,
+    pub handles: Volatile,
+}
+
+/// The kept handles of a session by what they read, to be taken over by a complete read.
+struct Reuse<'a> {
+    state: Option<Attr>,
+    /// Connection name → its `state`.
+    conns: Vec<(&'a str, Attr)>,
+    /// LUN `H:C:T:L` → its `state`, and its `type` as read before.
+    luns: Vec<(&'a str, Attr, Option<u32>)>,
+}
+
+impl<'a> Reuse<'a> {
+    fn new(session: &'a Session, handles: Volatile) -> Self {
+        Self {
+            state: Some(handles.state),
+            conns: session
+                .connections
+                .iter()
+                .map(|c| c.name.as_str())
+                .zip(handles.conns)
+                .collect(),
+            luns: handles
+                .luns
+                .into_iter()
+                .filter_map(|(i, a)| {
+                    let l = session.luns.get(i)?;
+                    Some((l.hctl.as_str(), a, l.scsi_type))
+                })
+                .collect(),
+        }
+    }
+
+    fn none() -> Self {
+        Self {
+            state: None,
+            conns: Vec::new(),
+            luns: Vec::new(),
+        }
+    }
+
+    fn conn(&mut self, name: &str) -> Option<Attr> {
+        let i = self.conns.iter().position(|(n, _)| *n == name)?;
+        Some(self.conns.swap_remove(i).1)
+    }
+
+    fn lun(&mut self, hctl: &str) -> Option<(Attr, Option<u32>)> {
+        let i = self.luns.iter().position(|(n, _, _)| *n == hctl)?;
+        let (_, a, t) = self.luns.swap_remove(i);
+        Some((a, t))
+    }
+}
+
+/// Reading one or more sessions completely in one cycle: the root, the fd budget and a buffer.
+pub(super) struct Reader<'r> {
+    pub root: &'r HostRoot,
+    pub fds: Fds,
+    buf: [u8; ATTR_BYTES],
+}
+
+impl<'r> Reader<'r> {
+    pub fn new(root: &'r HostRoot, fds: Fds) -> Self {
+        Self {
+            root,
+            fds,
+            buf: [0; ATTR_BYTES],
+        }
+    }
+
+    /// Reads session `name` completely. The block devices of its LUNs come from `blocks` (LUN
+    /// directory → device name, from the `sys/block` links); `kept` is what the source kept of
+    /// it (its open files count against the budget again only as they are kept again). A session
+    /// that cannot be read is returned with its `error` and no handles.
+    pub fn session(
+        &mut self,
+        name: &str,
+        blocks: &HashMap<PathBuf, String>,
+        kept: Option<Kept>,
+    ) -> (Session, Option<Volatile>) {
+        let mut s = Session {
+            name: name.to_owned(),
+            ..Default::default()
+        };
+        let res = match kept {
+            Some(k) => {
+                self.fds.left += k.handles.open_files();
+                let reuse = Reuse::new(&k.session, k.handles);
+                self.fill(name, blocks, reuse, &mut s)
+            }
+            None => self.fill(name, blocks, Reuse::none(), &mut s),
+        };
+        match res {
+            Ok(v) => (s, Some(v)),
+            Err(e) => {
+                s.error = Some(e.to_string());
+                (s, None)
+            }
+        }
+    }
+
+    fn fill(
+        &mut self,
+        name: &str,
+        blocks: &HashMap<PathBuf, String>,
+        mut reuse: Reuse<'_>,
+        s: &mut Session,
+    ) -> Result<Volatile, IscsiError> {
+        let link = PathBuf::from("sys/class/iscsi_session").join(name);
+        let class_dir = read::resolve(self.root, &link)?;
+        let (dev_dir, host) =
+            sysfs::session_device_dir(&class_dir).ok_or_else(|| IscsiError::NotSessionDir {
+                path: self.root.path(&class_dir),
+            })?;
+        s.host = host;
+        let class = Base::open(self.root, &class_dir, "targetname")?;
+        s.target = read::read_rel(&class, "targetname", false, &mut self.buf)?.0;
+        let (state, state_h, _) = self.kept(&class, "state", reuse.state.take())?;
+        s.state = Some(known(
+            &class,
+            "state",
+            "session state",
+            state,
+            SessionState::parse,
+        )?);
+        s.target_state = read::opt_rel(&class, "target_state", &mut self.buf);
+        s.recovery_tmo_secs =
+            read::opt_rel(&class, "recovery_tmo", &mut self.buf).and_then(|v| v.parse().ok());
+        s.tpgt = read::opt_rel(&class, "tpgt", &mut self.buf).and_then(|v| v.parse().ok());
+        s.initiator = read::opt_rel(&class, "initiatorname", &mut self.buf);
+        s.iface = read::opt_rel(&class, "ifacename", &mut self.buf);
+        drop(class);
+        let host_dir = PathBuf::from("sys/class/iscsi_host").join(&s.host);
+        s.local_address = Base::open(self.root, &host_dir, "ipaddress")
+            .ok()
+            .and_then(|h| read::opt_rel(&h, "ipaddress", &mut self.buf));
+
+        let mut v = Volatile {
+            state: state_h,
+            conns: Vec::new(),
+            luns: Vec::new(),
+        };
+        let mut dev = read::open_listed(self.root, &dev_dir)?;
+        let mut entries = dev.names()?;
+        entries.sort();
+        for e in &entries {
+            if e.starts_with("connection") {
+                let (c, h) = self.connection(&dev, e, reuse.conn(e))?;
+                s.connections.push(c);
+                v.conns.push(h);
+            } else if let Some(t) = e.strip_prefix("target") {
+                if sysfs::parse_hctl(&format!("{t}:0")).is_none() {
+                    continue;
+                }
+                let mut target = read::open_listed_at(&dev, e)?;
+                let names = target.names()?;
+                let target_dir = dev_dir.join(e);
+                self.luns(&target, &target_dir, names, blocks, &mut reuse, s, &mut v)?;
+            }
+        }
+        Ok(v)
+    }
+
+    /// A state attribute read again every cycle: its text, its handle (the open file while the
+    /// budget allows) and whether it was read through the kept open file `old` (then it is the
+    /// same device's file as before).
+    fn kept(
+        &mut self,
+        dir: &impl RelDir,
+        rel: &str,
+        old: Option<Attr>,
+    ) -> Result<(String, Attr, bool), IscsiError> {
+        if let Some(old @ Attr::Open(_)) = old
+            && let Some(text) = old.read(&mut self.buf)
+        {
+            let text = text.to_owned();
+            self.fds.left = self.fds.left.saturating_sub(1);
+            return Ok((text, old, true));
+        }
+        let (text, f) = read::read_rel(dir, rel, self.fds.left > 0, &mut self.buf)?;
+        let h = match f {
+            Some(f) => {
+                self.fds.left -= 1;
+                Attr::Open(f)
+            }
+            None => Attr::Path(dir.path().join(rel)),
+        };
+        Ok((text, h, false))
+    }
+
+    fn connection(
+        &mut self,
+        dev: &impl RelDir,
+        name: &str,
+        old: Option<Attr>,
+    ) -> Result<(Connection, Attr), IscsiError> {
+        let dir = format!("{name}/iscsi_connection/{name}");
+        let state_rel = format!("{dir}/state");
+        let (state, h, _) = self.kept(dev, &state_rel, old)?;
+        let state = known(dev, &state_rel, "connection state", state, ConnState::parse)?;
+        let portal = self.portal_pair(dev, &dir, "persistent_address", "persistent_port");
+        let current = self.portal_pair(dev, &dir, "address", "port");
+        Ok((
+            Connection {
+                name: name.to_owned(),
+                state: Some(state),
+                portal,
+                current,
+            },
+            h,
+        ))
+    }
+
+    /// `address:port` from two attributes of `dir` (below `base`), when both are readable.
+    fn portal_pair(&mut self, base: &impl RelDir, dir: &str, a: &str, p: &str) -> Option<String> {
+        let address = read::opt_rel(base, &format!("{dir}/{a}"), &mut self.buf)?;
+        let port = read::opt_rel(base, &format!("{dir}/{p}"), &mut self.buf)?;
+        Some(sysfs::portal(&address, &port))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn luns(
+        &mut self,
+        target: &impl RelDir,
+        target_dir: &Path,
+        names: Vec<String>,
+        blocks: &HashMap<PathBuf, String>,
+        reuse: &mut Reuse<'_>,
+        s: &mut Session,
+        v: &mut Volatile,
+    ) -> Result<(), IscsiError> {
+        let mut names: Vec<_> = names
+            .into_iter()
+            .filter_map(|n| Some((sysfs::parse_hctl(&n)?, n)))
+            .collect();
+        names.sort();
+        for (hctl, name) in names {
+            let block = blocks.get(&target_dir.join(&name)).cloned();
+            let state_rel = format!("{name}/state");
+            // Only the LUNs with a block device are paths I/O goes through: their state is read
+            // every cycle; a controller LUN's with the rest of the session.
+            let (state, scsi_type) = if block.is_some() {
+                let (old, old_type) = reuse.lun(&name).unzip();
+                let (state, h, same_device) = self.kept(target, &state_rel, old)?;
+                v.luns.push((s.luns.len(), h));
+                let scsi_type = match old_type {
+                    Some(t) if same_device => t,
+                    _ => self.scsi_type(target, &name),
+                };
+                (state, scsi_type)
+            } else {
+                let state = read::read_rel(target, &state_rel, false, &mut self.buf)?.0;
+                (state, self.scsi_type(target, &name))
+            };
+            s.luns.push(Lun {
+                lun: hctl[3],
+                scsi_type,
+                state: Some(state),
+                block,
+                hctl: name,
+            });
+        }
+        Ok(())
+    }
+
+    fn scsi_type(&mut self, target: &impl RelDir, lun: &str) -> Option<u32> {
+        read::opt_rel(target, &format!("{lun}/type"), &mut self.buf).and_then(|v| v.parse().ok())
+    }
+}
+
+/// `value` (read from `rel` below `dir`) parsed by `parse`; an unknown value is an error naming
+/// the file.
+fn known<T>(
+    dir: &impl RelDir,
+    rel: &str,
+    what: &'static str,
+    value: String,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, IscsiError> {
+    parse(&value).ok_or_else(|| IscsiError::UnknownValue {
+        path: dir.path().join(rel),
+        what,
+        value,
+    })
+}
