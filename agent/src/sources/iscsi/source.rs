@@ -121,7 +121,7 @@ struct LinkDir {
 struct Diskstats {
     file: Option<KeptFile>,
     buf: Vec<u8>,
-    order: Vec<String>,
+    order: Vec<Arc<str>>,
 }
 
 /// The iSCSI source: reads the initiator state, keeping what does not change between cycles.
@@ -602,21 +602,26 @@ impl Diskstats {
         };
         let mut next = self.order.iter();
         let mut in_order = 0;
-        let stats = super::diskstats::parse_some(text, |name| {
-            if next.clone().next().is_some_and(|n| n == name) {
+        let mut stats = Vec::with_capacity(self.order.len());
+        let named = |name: &str| {
+            if let Some(known) = next.clone().next()
+                && **known == *name
+            {
                 next.next();
                 in_order += 1;
-                true
+                Some(Arc::clone(known))
             } else {
-                wanted.contains(name)
+                wanted.contains(name).then(|| name.into())
             }
-        })
-        .map_err(|source| IscsiError::Parse {
-            path: root.path("proc/diskstats"),
-            source,
+        };
+        super::diskstats::parse_into(text, named, &mut stats).map_err(|source| {
+            IscsiError::Parse {
+                path: root.path("proc/diskstats"),
+                source,
+            }
         })?;
         if in_order != self.order.len() || stats.len() != in_order {
-            self.order = stats.iter().map(|d| d.name.clone()).collect();
+            self.order = stats.iter().map(|d| Arc::clone(&d.name)).collect();
         }
         Ok(stats)
     }

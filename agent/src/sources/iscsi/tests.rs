@@ -163,10 +163,7 @@ fn multipath_maps_and_active_paths() {
         Some("session2")
     );
     assert_eq!(
-        st.diskstats
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>(),
+        st.diskstats.iter().map(|d| &*d.name).collect::<Vec<_>>(),
         ["sda", "sdb", "dm-0"]
     );
 }
@@ -593,7 +590,7 @@ fn rates_from_the_second_cycle() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(st.rates.len(), 1);
     let r = &st.rates[0];
-    assert_eq!((r.name.as_str(), r.completed), ("sda", 100));
+    assert_eq!((&*r.name, r.completed), ("sda", 100));
     assert_eq!(r.avg_latency_secs, Some(0.05));
     let mut out = crate::series::SeriesBuf::default();
     series::series(&st, &mut out);
