@@ -64,6 +64,25 @@ impl Attr {
         Some(std::str::from_utf8(&buf[..n]).ok()?.trim())
     }
 
+    /// Whether the attribute reads as `text` ([`read`](Self::read) gives `Some(text)`). A read
+    /// of exactly `text` and the kernel's newline, the usual case, is settled on the bytes.
+    pub fn reads_as(&self, buf: &mut [u8; ATTR_BYTES], text: &str) -> bool {
+        let n = match self {
+            Self::Open(f) => f.read_at(buf, 0),
+            Self::Path(p) => File::open(p).and_then(|f| f.read_at(buf, 0)),
+        };
+        let Ok(n) = n else { return false };
+        let raw = &buf[..n];
+        if raw.len() == text.len() + 1
+            && raw.starts_with(text.as_bytes())
+            && raw[text.len()] == b'\n'
+        {
+            // `text` was trimmed when it was read: `text\n` trims to it.
+            return text.trim() == text;
+        }
+        std::str::from_utf8(raw).is_ok_and(|t| t.trim() == text)
+    }
+
     pub fn is_open(&self) -> bool {
         matches!(self, Self::Open(_))
     }
@@ -153,9 +172,9 @@ fn read_error(path: PathBuf, source: std::io::Error) -> ReadError {
 /// Opens `rel` below `dir` and reads it with one `pread` at offset 0 (sysfs hands out the whole
 /// attribute at once; the usual read to the end would cost a second syscall per attribute,
 /// thousands per cycle on a busy node). Returns the trimmed text, and the open file when `keep`.
-pub(super) fn read_rel(
+pub(super) fn read_rel<R: AsRef<Path> + nix::NixPath + ?Sized>(
     dir: &impl RelDir,
-    rel: &str,
+    rel: &R,
     keep: bool,
     buf: &mut [u8; ATTR_BYTES],
 ) -> Result<(String, Option<File>), ReadError> {
@@ -175,8 +194,24 @@ pub(super) fn read_rel(
 
 /// An attribute that may be absent or unreadable (ENOTCONN on a down connection); `(null)` is
 /// the kernel's spelling of unset.
-pub(super) fn opt_rel(dir: &impl RelDir, rel: &str, buf: &mut [u8; ATTR_BYTES]) -> Option<String> {
+pub(super) fn opt_rel<R: AsRef<Path> + nix::NixPath + ?Sized>(
+    dir: &impl RelDir,
+    rel: &R,
+    buf: &mut [u8; ATTR_BYTES],
+) -> Option<String> {
     opt_value(read_rel(dir, rel, false, buf).ok().map(|(t, _)| t))
+}
+
+/// An optional attribute opened by its host-root-relative path (one file of a directory: no
+/// directory descriptor to open first).
+pub(super) fn opt_path(root: &HostRoot, rel: &Path, buf: &mut [u8; ATTR_BYTES]) -> Option<String> {
+    let f = File::open(root.path(rel)).ok()?;
+    let n = f.read_at(buf, 0).ok()?;
+    opt_value(
+        std::str::from_utf8(&buf[..n])
+            .ok()
+            .map(|t| t.trim().to_owned()),
+    )
 }
 
 pub(super) fn opt_value(v: Option<String>) -> Option<String> {
@@ -205,6 +240,16 @@ pub(super) fn open_listed_at(parent: &impl RelDir, rel: &str) -> Result<Listed, 
     }
 }
 
+/// A failure to open or list a directory, as the failure to read `file` below it by its path
+/// (a missing directory is a missing file).
+pub(super) fn as_read_of(e: IscsiError, file: PathBuf) -> IscsiError {
+    match e {
+        IscsiError::Read(ReadError::Gone { .. }) => ReadError::Gone { path: file }.into(),
+        IscsiError::List { source, .. } => ReadError::Io { path: file, source }.into(),
+        other => other,
+    }
+}
+
 fn list_error(path: PathBuf, source: std::io::Error) -> IscsiError {
     if source.kind() == std::io::ErrorKind::NotFound {
         IscsiError::Read(ReadError::Gone { path })
@@ -214,27 +259,41 @@ fn list_error(path: PathBuf, source: std::io::Error) -> IscsiError {
 }
 
 impl Listed {
-    /// The names in the directory (UTF-8 ones; no `.` or `..`), bounded by [`MAX_ENTRIES`].
+    /// The names in the directory (UTF-8 ones; no `.` or `..`), bounded by [`MAX_ENTRIES`]. The
+    /// directory stays open to reach the files below it.
     pub fn names(&mut self) -> Result<Vec<String>, IscsiError> {
-        let mut out = Vec::new();
-        for e in self.dir.iter() {
-            let e = e.map_err(|e| IscsiError::List {
-                path: self.path.clone(),
-                source: e.into(),
-            })?;
-            let Some(name) = entry_name(e.file_name().to_bytes()) else {
-                continue;
-            };
-            if out.len() == MAX_ENTRIES {
-                return Err(IscsiError::TooMany {
-                    path: self.path.clone(),
-                    limit: MAX_ENTRIES,
-                });
-            }
-            out.push(name.to_owned());
-        }
-        Ok(out)
+        names_of(self.dir.iter(), &self.path)
     }
+
+    /// [`names`](Self::names), closing the directory (without rewinding it first: one syscall
+    /// less).
+    pub fn into_names(self) -> Result<Vec<String>, IscsiError> {
+        names_of(self.dir, &self.path)
+    }
+}
+
+fn names_of(
+    entries: impl IntoIterator<Item = nix::Result<nix::dir::Entry>>,
+    path: &Path,
+) -> Result<Vec<String>, IscsiError> {
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| IscsiError::List {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        let Some(name) = entry_name(e.file_name().to_bytes()) else {
+            continue;
+        };
+        if out.len() == MAX_ENTRIES {
+            return Err(IscsiError::TooMany {
+                path: path.to_path_buf(),
+                limit: MAX_ENTRIES,
+            });
+        }
+        out.push(name.to_owned());
+    }
+    Ok(out)
 }
 
 /// A directory entry's name as listed: UTF-8, not `.` or `..`.
@@ -247,7 +306,7 @@ fn entry_name(bytes: &[u8]) -> Option<&str> {
 
 /// The names in directory `rel`, in the order the kernel lists them, bounded by [`MAX_ENTRIES`].
 pub(super) fn list(root: &HostRoot, rel: impl AsRef<Path>) -> Result<Vec<String>, IscsiError> {
-    open_listed(root, rel.as_ref())?.names()
+    open_listed(root, rel.as_ref())?.into_names()
 }
 
 /// Whether directory `rel` lists exactly `names` in that order (a listing of it by [`list`]: the
@@ -258,12 +317,13 @@ pub(super) fn same_listing(root: &HostRoot, rel: &str, names: &[String]) -> bool
     let Ok(dir) = Dir::open(root.path(rel).as_path(), flags, Mode::empty()) else {
         return false;
     };
-    let mut known = names.iter();
+    let mut known = names.iter().peekable();
     for e in dir {
         let Ok(e) = e else { return false };
-        if let Some(name) = entry_name(e.file_name().to_bytes())
-            && known.next().map(String::as_str) != Some(name)
-        {
+        let name = e.file_name().to_bytes();
+        if known.peek().is_some_and(|k| k.as_bytes() == name) {
+            known.next();
+        } else if entry_name(name).is_some() {
             return false;
         }
     }
@@ -283,13 +343,8 @@ pub(super) fn read_dm(root: &HostRoot, dev: &str) -> Result<Option<Multipath>, I
     }
     slaves.sort();
     let mut buf = [0u8; ATTR_BYTES];
-    let (name, uuid) = match Base::open(root, &dir, "dm/name") {
-        Ok(base) => (
-            opt_rel(&base, "dm/name", &mut buf),
-            opt_rel(&base, "dm/uuid", &mut buf),
-        ),
-        Err(_) => (None, None),
-    };
+    let name = opt_path(root, &dir.join("dm/name"), &mut buf);
+    let uuid = opt_path(root, &dir.join("dm/uuid"), &mut buf);
     Ok(Some(Multipath {
         name,
         uuid,
@@ -311,11 +366,19 @@ pub(super) fn read_multipath<'a>(
     Ok(out)
 }
 
-/// The LUN directory a `sys/block/<name>` link points at (one `readlink`), `None` for devices
-/// that are not SCSI LUNs and links that vanished.
-pub(super) fn block_lun_dir(root: &HostRoot, name: &str) -> Option<PathBuf> {
+/// The target of link `sys/block/<name>` (`None` when it cannot be read), read through `dir`
+/// (`sys/block` opened with [`open_base`]).
+pub(super) fn block_link(dir: &impl RelDir, name: &str) -> Option<PathBuf> {
+    nix::fcntl::readlinkat(dir.fd(), name)
+        .ok()
+        .map(PathBuf::from)
+}
+
+/// The LUN directory `sys/block/<name>` points at when its link's target is `target`, `None`
+/// for devices that are not SCSI LUNs.
+pub(super) fn block_lun_dir(name: &str, target: &Path) -> Option<PathBuf> {
     let link = PathBuf::from("sys/block").join(name);
-    let resolved = resolve(root, &link).ok()?;
+    let resolved = super::sysfs::resolve_link(&link, target);
     super::sysfs::block_lun_dir(&resolved, name).map(Path::to_path_buf)
 }
 
@@ -381,6 +444,30 @@ mod tests {
         match read_rel(&base, "c", false, &mut buf) {
             Err(ReadError::Gone { path }) => assert_eq!(path, t.root().join("d/c")),
             other => panic!("{other:?}"),
+        }
+        // `reads_as` answers as comparing `read` would, whatever the file holds.
+        let contents: [&[u8]; 9] = [
+            b"running\n",
+            b"running",
+            b" running\n",
+            b"running\r\n",
+            b"runnin\n",
+            b"running\n\n",
+            b"\n",
+            b"",
+            b"\xffrunning\n",
+        ];
+        for (i, c) in contents.iter().enumerate() {
+            std::fs::write(t.root().join("d/a"), c).unwrap();
+            for attr in [
+                Attr::Path(t.root().join("d/a")),
+                Attr::Open(File::open(t.root().join("d/a")).unwrap()),
+            ] {
+                for text in ["running", "", " running", "runnin"] {
+                    let by_read = attr.read(&mut buf) == Some(text);
+                    assert_eq!(attr.reads_as(&mut buf, text), by_read, "{i}: {text:?}");
+                }
+            }
         }
         // A missing directory fails as its file would.
         match Base::open(&root, Path::new("e"), "state") {

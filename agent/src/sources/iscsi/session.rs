@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::read::{self, ATTR_BYTES, Attr, Base, Fds, RelDir, Volatile};
+use super::read::{self, ATTR_BYTES, Attr, Fds, RelDir, Volatile};
 use super::sysfs::{self, ConnState, SessionState};
 use super::{Connection, IscsiError, Lun, Session};
 use crate::host_root::HostRoot;
@@ -132,34 +132,39 @@ impl<'r> Reader<'r> {
                 path: self.root.path(&class_dir),
             })?;
         s.host = host;
-        let class = Base::open(self.root, &class_dir, "targetname")?;
-        s.target = read::read_rel(&class, "targetname", false, &mut self.buf)?.0;
-        let (state, state_h, _) = self.kept(&class, "state", reuse.state.take())?;
+        // The session's directory, opened once: its class attributes, connections, targets and
+        // LUNs are read relative to it. Failing to open it fails as reading the first of them by
+        // its path would.
+        let mut dev = read::open_listed(self.root, &dev_dir)
+            .map_err(|e| read::as_read_of(e, self.root.path(&class_dir).join("targetname")))?;
+        // `dev_dir` is `class_dir` less its last two components.
+        let class = class_dir.strip_prefix(&dev_dir).unwrap_or(&class_dir);
+        s.target = read::read_rel(&dev, &class.join("targetname"), false, &mut self.buf)?.0;
+        let state_rel = class.join("state");
+        let (state, state_h, _) = self.kept(&dev, &state_rel, reuse.state.take())?;
         s.state = Some(known(
-            &class,
-            "state",
+            &dev,
+            &state_rel,
             "session state",
             state,
             SessionState::parse,
         )?);
-        s.target_state = read::opt_rel(&class, "target_state", &mut self.buf);
-        s.recovery_tmo_secs =
-            read::opt_rel(&class, "recovery_tmo", &mut self.buf).and_then(|v| v.parse().ok());
-        s.tpgt = read::opt_rel(&class, "tpgt", &mut self.buf).and_then(|v| v.parse().ok());
-        s.initiator = read::opt_rel(&class, "initiatorname", &mut self.buf);
-        s.iface = read::opt_rel(&class, "ifacename", &mut self.buf);
-        drop(class);
-        let host_dir = PathBuf::from("sys/class/iscsi_host").join(&s.host);
-        s.local_address = Base::open(self.root, &host_dir, "ipaddress")
-            .ok()
-            .and_then(|h| read::opt_rel(&h, "ipaddress", &mut self.buf));
+        let mut opt = |attr: &str| read::opt_rel(&dev, &class.join(attr), &mut self.buf);
+        s.target_state = opt("target_state");
+        s.recovery_tmo_secs = opt("recovery_tmo").and_then(|v| v.parse().ok());
+        s.tpgt = opt("tpgt").and_then(|v| v.parse().ok());
+        s.initiator = opt("initiatorname");
+        s.iface = opt("ifacename");
+        let address = PathBuf::from("sys/class/iscsi_host")
+            .join(&s.host)
+            .join("ipaddress");
+        s.local_address = read::opt_path(self.root, &address, &mut self.buf);
 
         let mut v = Volatile {
             state: state_h,
             conns: Vec::new(),
             luns: Vec::new(),
         };
-        let mut dev = read::open_listed(self.root, &dev_dir)?;
         let mut entries = dev.names()?;
         entries.sort();
         for e in &entries {
@@ -171,10 +176,9 @@ impl<'r> Reader<'r> {
                 if sysfs::parse_hctl(&format!("{t}:0")).is_none() {
                     continue;
                 }
-                let mut target = read::open_listed_at(&dev, e)?;
-                let names = target.names()?;
+                let names = read::open_listed_at(&dev, e)?.into_names()?;
                 let target_dir = dev_dir.join(e);
-                self.luns(&target, &target_dir, names, blocks, &mut reuse, s, &mut v)?;
+                self.luns(&dev, e, &target_dir, names, blocks, &mut reuse, s, &mut v)?;
             }
         }
         Ok(v)
@@ -183,10 +187,10 @@ impl<'r> Reader<'r> {
     /// A state attribute read again every cycle: its text, its handle (the open file while the
     /// budget allows) and whether it was read through the kept open file `old` (then it is the
     /// same device's file as before).
-    fn kept(
+    fn kept<R: AsRef<Path> + nix::NixPath + ?Sized>(
         &mut self,
         dir: &impl RelDir,
-        rel: &str,
+        rel: &R,
         old: Option<Attr>,
     ) -> Result<(String, Attr, bool), IscsiError> {
         if let Some(old @ Attr::Open(_)) = old
@@ -215,7 +219,7 @@ impl<'r> Reader<'r> {
     ) -> Result<(Connection, Attr), IscsiError> {
         let dir = format!("{name}/iscsi_connection/{name}");
         let state_rel = format!("{dir}/state");
-        let (state, h, _) = self.kept(dev, &state_rel, old)?;
+        let (state, h, _) = self.kept(dev, state_rel.as_str(), old)?;
         let state = known(dev, &state_rel, "connection state", state, ConnState::parse)?;
         let portal = self.portal_pair(dev, &dir, "persistent_address", "persistent_port");
         let current = self.portal_pair(dev, &dir, "address", "port");
@@ -232,15 +236,18 @@ impl<'r> Reader<'r> {
 
     /// `address:port` from two attributes of `dir` (below `base`), when both are readable.
     fn portal_pair(&mut self, base: &impl RelDir, dir: &str, a: &str, p: &str) -> Option<String> {
-        let address = read::opt_rel(base, &format!("{dir}/{a}"), &mut self.buf)?;
-        let port = read::opt_rel(base, &format!("{dir}/{p}"), &mut self.buf)?;
+        let address = read::opt_rel(base, format!("{dir}/{a}").as_str(), &mut self.buf)?;
+        let port = read::opt_rel(base, format!("{dir}/{p}").as_str(), &mut self.buf)?;
         Some(sysfs::portal(&address, &port))
     }
 
+    /// The LUNs `names` of target directory `target` (below the session's directory `dev`,
+    /// host-root relative `target_dir`).
     #[allow(clippy::too_many_arguments)]
     fn luns(
         &mut self,
-        target: &impl RelDir,
+        dev: &impl RelDir,
+        target: &str,
         target_dir: &Path,
         names: Vec<String>,
         blocks: &HashMap<PathBuf, String>,
@@ -255,21 +262,22 @@ impl<'r> Reader<'r> {
         names.sort();
         for (hctl, name) in names {
             let block = blocks.get(&target_dir.join(&name)).cloned();
-            let state_rel = format!("{name}/state");
+            let lun = format!("{target}/{name}");
+            let state_rel = format!("{lun}/state");
             // Only the LUNs with a block device are paths I/O goes through: their state is read
             // every cycle; a controller LUN's with the rest of the session.
             let (state, scsi_type) = if block.is_some() {
                 let (old, old_type) = reuse.lun(&name).unzip();
-                let (state, h, same_device) = self.kept(target, &state_rel, old)?;
+                let (state, h, same_device) = self.kept(dev, state_rel.as_str(), old)?;
                 v.luns.push((s.luns.len(), h));
                 let scsi_type = match old_type {
                     Some(t) if same_device => t,
-                    _ => self.scsi_type(target, &name),
+                    _ => self.scsi_type(dev, &lun),
                 };
                 (state, scsi_type)
             } else {
-                let state = read::read_rel(target, &state_rel, false, &mut self.buf)?.0;
-                (state, self.scsi_type(target, &name))
+                let state = read::read_rel(dev, state_rel.as_str(), false, &mut self.buf)?.0;
+                (state, self.scsi_type(dev, &lun))
             };
             s.luns.push(Lun {
                 lun: hctl[3],
@@ -282,16 +290,18 @@ impl<'r> Reader<'r> {
         Ok(())
     }
 
-    fn scsi_type(&mut self, target: &impl RelDir, lun: &str) -> Option<u32> {
-        read::opt_rel(target, &format!("{lun}/type"), &mut self.buf).and_then(|v| v.parse().ok())
+    /// The SCSI peripheral type of LUN directory `lun` below `dev`.
+    fn scsi_type(&mut self, dev: &impl RelDir, lun: &str) -> Option<u32> {
+        read::opt_rel(dev, format!("{lun}/type").as_str(), &mut self.buf)
+            .and_then(|v| v.parse().ok())
     }
 }
 
 /// `value` (read from `rel` below `dir`) parsed by `parse`; an unknown value is an error naming
 /// the file.
-fn known<T>(
+fn known<T, R: AsRef<Path> + ?Sized>(
     dir: &impl RelDir,
-    rel: &str,
+    rel: &R,
     what: &'static str,
     value: String,
     parse: impl FnOnce(&str) -> Option<T>,

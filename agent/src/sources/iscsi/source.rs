@@ -71,6 +71,25 @@ struct Cached {
     due: u64,
 }
 
+/// A `sys/block` entry's link: its target as read, and the LUN directory that names (`None`:
+/// not a SCSI LUN; dm devices are not read).
+#[derive(Debug, Default, PartialEq)]
+struct BlockLink {
+    target: Option<PathBuf>,
+    lun: Option<PathBuf>,
+}
+
+impl BlockLink {
+    fn read(dir: Option<&read::Base>, name: &str) -> Self {
+        if name.starts_with("dm-") {
+            return Self::default();
+        }
+        let target = dir.and_then(|d| read::block_link(d, name));
+        let lun = target.as_deref().and_then(|t| read::block_lun_dir(name, t));
+        Self { target, lun }
+    }
+}
+
 /// A session of the last listing.
 #[derive(Debug)]
 struct Known {
@@ -132,8 +151,8 @@ pub struct IscsiSource {
     /// `sys/class/iscsi_session` as last listed (kernel order, every entry).
     session_listing: Vec<String>,
     schedule: Schedule,
-    /// `sys/block` entries → the LUN directory their link points at (`None`: not a SCSI LUN).
-    blocks: BTreeMap<String, Option<PathBuf>>,
+    /// `sys/block` entries → their link and the LUN directory it points at.
+    blocks: BTreeMap<String, BlockLink>,
     /// `sys/block` as last listed (kernel order).
     block_listing: Vec<String>,
     /// The `sys/block` links resolved again next.
@@ -432,18 +451,19 @@ impl IscsiSource {
                 dirty.insert(s.to_owned());
             }
         };
-        self.blocks.retain(|n, dir| {
+        self.blocks.retain(|n, b| {
             let keep = names.binary_search(n).is_ok();
             if !keep {
-                mark(dir);
+                mark(&b.lun);
             }
             keep
         });
+        let dir = read::open_base(root, "sys/block");
         for n in names {
             if let std::collections::btree_map::Entry::Vacant(e) = self.blocks.entry(n) {
-                let dir = lun_dir(root, e.key());
-                mark(&dir);
-                e.insert(dir);
+                let b = BlockLink::read(dir.as_ref(), e.key());
+                mark(&b.lun);
+                e.insert(b);
             }
         }
         let mut dms: Vec<(u32, &String)> = self
@@ -460,22 +480,37 @@ impl IscsiSource {
     /// Resolves this cycle's share of the `sys/block` links again; a link that names another
     /// LUN than before (a device re-created under the same name) marks both sessions dirty.
     fn recheck_blocks(&mut self, root: &HostRoot, dirty: &mut BTreeSet<String>) {
+        let mut share = self.block_cursor.next(self.block_listing.len()).peekable();
+        if share.peek().is_none() {
+            return;
+        }
+        let dir = read::open_base(root, "sys/block");
         let mut moved = false;
-        for i in self.block_cursor.next(self.block_listing.len()) {
+        for i in share {
             let name = &self.block_listing[i];
             let Some(known) = self.blocks.get_mut(name) else {
                 continue;
             };
-            let now = lun_dir(root, name);
-            if now != *known {
-                for dir in [&now, &*known] {
-                    if let Some(s) = dir.as_deref().and_then(sysfs::session_of_path) {
+            if name.starts_with("dm-") {
+                continue;
+            }
+            let target = dir.as_ref().and_then(|d| read::block_link(d, name));
+            if target == known.target {
+                continue;
+            }
+            let now = BlockLink {
+                lun: target.as_deref().and_then(|t| read::block_lun_dir(name, t)),
+                target,
+            };
+            if now.lun != known.lun {
+                for lun in [&now.lun, &known.lun] {
+                    if let Some(s) = lun.as_deref().and_then(sysfs::session_of_path) {
                         dirty.insert(s.to_owned());
                     }
                 }
-                *known = now;
                 moved = true;
             }
+            *known = now;
         }
         if moved {
             self.lun_devices = lun_devices(&self.blocks);
@@ -500,20 +535,11 @@ impl IscsiSource {
     }
 }
 
-/// The LUN directory of `sys/block/<name>` (`None` for dm devices, which are not LUNs).
-fn lun_dir(root: &HostRoot, name: &str) -> Option<PathBuf> {
-    if name.starts_with("dm-") {
-        None
-    } else {
-        read::block_lun_dir(root, name)
-    }
-}
-
 /// LUN directory → its block device, from the `sys/block` links (the first name wins).
-fn lun_devices(blocks: &BTreeMap<String, Option<PathBuf>>) -> HashMap<PathBuf, String> {
+fn lun_devices(blocks: &BTreeMap<String, BlockLink>) -> HashMap<PathBuf, String> {
     let mut m = HashMap::new();
-    for (name, dir) in blocks {
-        if let Some(d) = dir {
+    for (name, b) in blocks {
+        if let Some(d) = &b.lun {
             m.entry(d.clone()).or_insert_with(|| name.clone());
         }
     }
@@ -525,17 +551,29 @@ fn lun_devices(blocks: &BTreeMap<String, Option<PathBuf>>) -> HashMap<PathBuf, S
 /// the session is then read completely.
 fn unchanged(c: &Cached, buf: &mut [u8; ATTR_BYTES]) -> bool {
     let (s, h) = (&c.session, &c.handles);
-    if h.state.read(buf).and_then(SessionState::parse) != s.state {
+    // A state reads as the cached one when its text, trimmed, is the cached state's spelling
+    // (the parsers accept nothing else for it).
+    let same = match s.state {
+        Some(st) => h.state.reads_as(buf, st.as_str()),
+        None => h.state.read(buf).and_then(SessionState::parse).is_none(),
+    };
+    if !same {
         return false;
     }
     for (conn, a) in s.connections.iter().zip(&h.conns) {
-        if a.read(buf).and_then(ConnState::parse) != conn.state {
+        let same = match conn.state {
+            Some(st) => a.reads_as(buf, st.as_str()),
+            None => a.read(buf).and_then(ConnState::parse).is_none(),
+        };
+        if !same {
             return false;
         }
     }
     h.luns.iter().all(|(i, a)| {
-        let cached = s.luns.get(*i).and_then(|l| l.state.as_deref());
-        a.read(buf).is_some_and(|v| Some(v) == cached)
+        s.luns
+            .get(*i)
+            .and_then(|l| l.state.as_deref())
+            .is_some_and(|cached| a.reads_as(buf, cached))
     })
 }
 
