@@ -13,7 +13,7 @@
 //! the last collection: one comparison, no lookup.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 
 use super::{Labels, SeriesBuf};
 
@@ -44,12 +44,36 @@ impl Hasher for IntHasher {
 
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
+/// A definition as a key of the id table: the label set and its hash, computed once (SipHash,
+/// keyed per registry: label values come from the host and its guests), so that growing the
+/// table re-hashes none of the definitions (it hashed every one of them, over all their labels,
+/// each time the table doubled: a 10 ms cycle at 16k series).
+#[derive(Debug, Clone)]
+struct Def {
+    hash: u64,
+    labels: Labels,
+}
+
+impl PartialEq for Def {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.labels == other.labels
+    }
+}
+
+impl Eq for Def {}
+
+impl Hash for Def {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
 /// A series the registry knows.
 #[derive(Debug)]
 struct Entry {
     id: u64,
-    /// The definition: the collected labels plus the static ones they lack.
-    labels: Labels,
+    /// The definition: the collected labels plus the static ones they lack, and its hash.
+    def: Def,
     /// Sequence number of the last batch that carried this series.
     last_seq: u64,
 }
@@ -86,7 +110,9 @@ struct Recent {
 pub struct Registry {
     /// Added to every definition that lacks them; explicit labels win.
     static_labels: Vec<(String, String)>,
-    ids: HashMap<Labels, u64>,
+    /// Keys the definitions' hashes.
+    keyed: RandomState,
+    ids: IntMap<Def, u64>,
     slots: IntMap<u64, usize>,
     entries: Vec<Option<Entry>>,
     /// Slots of evicted entries, to reuse.
@@ -187,7 +213,11 @@ impl Registry {
 
     /// The id and slot of collected `labels` (without the static labels), allocated if new.
     fn id_of(&mut self, labels: &Labels) -> (u64, usize) {
-        let def = labels.with_missing(&self.static_labels);
+        let labels = labels.with_missing(&self.static_labels);
+        let def = Def {
+            hash: self.keyed.hash_one(&labels),
+            labels,
+        };
         if let Some(&id) = self.ids.get(&def)
             && let Some(&slot) = self.slots.get(&id)
         {
@@ -198,7 +228,7 @@ impl Registry {
         self.ids.insert(def.clone(), id);
         let entry = Some(Entry {
             id,
-            labels: def,
+            def,
             last_seq: 0,
         });
         let slot = match self.free.pop() {
@@ -218,7 +248,7 @@ impl Registry {
     /// The labels of series `id` (its definition, static labels included).
     pub fn labels(&self, id: u64) -> Option<&Labels> {
         let slot = *self.slots.get(&id)?;
-        self.entries.get(slot)?.as_ref().map(|e| &e.labels)
+        self.entries.get(slot)?.as_ref().map(|e| &e.def.labels)
     }
 
     /// Forgets series whose last use is older than `oldest_needed_seq` (the oldest batch any
@@ -229,7 +259,7 @@ impl Registry {
             if let Some(e) = entry
                 && e.last_seq < oldest_needed_seq
             {
-                self.ids.remove(&e.labels);
+                self.ids.remove(&e.def);
                 self.slots.remove(&e.id);
                 *entry = None;
                 self.free.push(slot);
