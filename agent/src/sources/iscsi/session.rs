@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::read::{self, ATTR_BYTES, Attr, Fds, RelDir, Volatile};
 use super::sysfs::{self, ConnState, SessionState};
-use super::{Connection, IscsiError, Lun, Session};
+use super::{Connection, IscsiError, Session};
 use crate::host_root::HostRoot;
 
 /// What the source kept of a session read before.
@@ -167,18 +167,25 @@ impl<'r> Reader<'r> {
         };
         let mut entries = dev.names()?;
         entries.sort();
+        let mut rel = Rel::default();
         for e in &entries {
             if e.starts_with("connection") {
-                let (c, h) = self.connection(&dev, e, reuse.conn(e))?;
+                let (c, h) = self.connection(&dev, e, reuse.conn(e), &mut rel)?;
                 s.connections.push(c);
                 v.conns.push(h);
             } else if let Some(t) = e.strip_prefix("target") {
-                if sysfs::parse_hctl(&format!("{t}:0")).is_none() {
+                if sysfs::parse_hctl(rel.of(&[t, ":0"], "")).is_none() {
                     continue;
                 }
                 let names = read::open_listed_at(&dev, e)?.into_names()?;
                 let target_dir = dev_dir.join(e);
-                self.luns(&dev, e, &target_dir, names, blocks, &mut reuse, s, &mut v)?;
+                let lun = Lun {
+                    dev: &dev,
+                    target: e,
+                    target_dir: &target_dir,
+                    blocks,
+                };
+                self.luns(&lun, names, &mut reuse, s, &mut v, &mut rel)?;
             }
         }
         Ok(v)
@@ -216,13 +223,19 @@ impl<'r> Reader<'r> {
         dev: &impl RelDir,
         name: &str,
         old: Option<Attr>,
+        rel: &mut Rel,
     ) -> Result<(Connection, Attr), IscsiError> {
-        let dir = format!("{name}/iscsi_connection/{name}");
-        let state_rel = format!("{dir}/state");
-        let (state, h, _) = self.kept(dev, state_rel.as_str(), old)?;
-        let state = known(dev, &state_rel, "connection state", state, ConnState::parse)?;
-        let portal = self.portal_pair(dev, &dir, "persistent_address", "persistent_port");
-        let current = self.portal_pair(dev, &dir, "address", "port");
+        let dir = [name, "/iscsi_connection/", name, "/"];
+        let (state, h, _) = self.kept(dev, rel.of(&dir, "state"), old)?;
+        let state = known(
+            dev,
+            rel.of(&dir, "state"),
+            "connection state",
+            state,
+            ConnState::parse,
+        )?;
+        let portal = self.portal_pair(dev, &dir, "persistent_address", "persistent_port", rel);
+        let current = self.portal_pair(dev, &dir, "address", "port", rel);
         Ok((
             Connection {
                 name: name.to_owned(),
@@ -235,51 +248,56 @@ impl<'r> Reader<'r> {
     }
 
     /// `address:port` from two attributes of `dir` (below `base`), when both are readable.
-    fn portal_pair(&mut self, base: &impl RelDir, dir: &str, a: &str, p: &str) -> Option<String> {
-        let address = read::opt_rel(base, format!("{dir}/{a}").as_str(), &mut self.buf)?;
-        let port = read::opt_rel(base, format!("{dir}/{p}").as_str(), &mut self.buf)?;
+    fn portal_pair(
+        &mut self,
+        base: &impl RelDir,
+        dir: &[&str],
+        a: &str,
+        p: &str,
+        rel: &mut Rel,
+    ) -> Option<String> {
+        let address = read::opt_rel(base, rel.of(dir, a), &mut self.buf)?;
+        let port = read::opt_rel(base, rel.of(dir, p), &mut self.buf)?;
         Some(sysfs::portal(&address, &port))
     }
 
-    /// The LUNs `names` of target directory `target` (below the session's directory `dev`,
-    /// host-root relative `target_dir`).
-    #[allow(clippy::too_many_arguments)]
+    /// The LUNs `names` of a target directory.
     fn luns(
         &mut self,
-        dev: &impl RelDir,
-        target: &str,
-        target_dir: &Path,
+        at: &Lun<'_, impl RelDir>,
         names: Vec<String>,
-        blocks: &HashMap<PathBuf, String>,
         reuse: &mut Reuse<'_>,
         s: &mut Session,
         v: &mut Volatile,
+        rel: &mut Rel,
     ) -> Result<(), IscsiError> {
         let mut names: Vec<_> = names
             .into_iter()
             .filter_map(|n| Some((sysfs::parse_hctl(&n)?, n)))
             .collect();
         names.sort();
+        let mut lun_dir = at.target_dir.to_path_buf();
         for (hctl, name) in names {
-            let block = blocks.get(&target_dir.join(&name)).cloned();
-            let lun = format!("{target}/{name}");
-            let state_rel = format!("{lun}/state");
+            lun_dir.push(&name);
+            let block = at.blocks.get(&lun_dir).cloned();
+            lun_dir.pop();
+            let dir = [at.target, "/", name.as_str(), "/"];
             // Only the LUNs with a block device are paths I/O goes through: their state is read
             // every cycle; a controller LUN's with the rest of the session.
             let (state, scsi_type) = if block.is_some() {
                 let (old, old_type) = reuse.lun(&name).unzip();
-                let (state, h, same_device) = self.kept(dev, state_rel.as_str(), old)?;
+                let (state, h, same_device) = self.kept(at.dev, rel.of(&dir, "state"), old)?;
                 v.luns.push((s.luns.len(), h));
                 let scsi_type = match old_type {
                     Some(t) if same_device => t,
-                    _ => self.scsi_type(dev, &lun),
+                    _ => self.scsi_type(at.dev, rel.of(&dir, "type")),
                 };
                 (state, scsi_type)
             } else {
-                let state = read::read_rel(dev, state_rel.as_str(), false, &mut self.buf)?.0;
-                (state, self.scsi_type(dev, &lun))
+                let state = read::read_rel(at.dev, rel.of(&dir, "state"), false, &mut self.buf)?.0;
+                (state, self.scsi_type(at.dev, rel.of(&dir, "type")))
             };
-            s.luns.push(Lun {
+            s.luns.push(super::Lun {
                 lun: hctl[3],
                 scsi_type,
                 state: Some(state),
@@ -290,10 +308,34 @@ impl<'r> Reader<'r> {
         Ok(())
     }
 
-    /// The SCSI peripheral type of LUN directory `lun` below `dev`.
-    fn scsi_type(&mut self, dev: &impl RelDir, lun: &str) -> Option<u32> {
-        read::opt_rel(dev, format!("{lun}/type").as_str(), &mut self.buf)
-            .and_then(|v| v.parse().ok())
+    /// The SCSI peripheral type in file `rel` below `dev`.
+    fn scsi_type(&mut self, dev: &impl RelDir, rel: &str) -> Option<u32> {
+        read::opt_rel(dev, rel, &mut self.buf).and_then(|v| v.parse().ok())
+    }
+}
+
+/// Where the LUNs of one target are read: the session's directory `dev`, the target's name in
+/// it, the target directory's host-root-relative path, and the LUN directories' block devices.
+struct Lun<'a, D> {
+    dev: &'a D,
+    target: &'a str,
+    target_dir: &'a Path,
+    blocks: &'a HashMap<PathBuf, String>,
+}
+
+/// A relative path built in one buffer reused for every file of a session.
+#[derive(Default)]
+struct Rel(String);
+
+impl Rel {
+    /// `parts` then `last`, concatenated.
+    fn of(&mut self, parts: &[&str], last: &str) -> &str {
+        self.0.clear();
+        for p in parts {
+            self.0.push_str(p);
+        }
+        self.0.push_str(last);
+        &self.0
     }
 }
 
