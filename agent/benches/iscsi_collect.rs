@@ -4,17 +4,22 @@
 //! them. One [`IscsiSource`] collects `ISCSI_BENCH_CYCLES` times (default 50), as the daemon
 //! does, starting 2.5 s after the tree was written (a steady node's directories are older than
 //! the 2 s below which a listing is not trusted): the first (cold) cycle walks everything, the
-//! others are steady (one in `RESCAN_EVERY` is a full rescan again). Prints on-CPU time
+//! others are steady (each re-reads its share of the sessions completely, about one in
+//! `RESCAN_EVERY`, and its share of the other safety-net re-reads). Prints on-CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`; a running thread's schedstat only advances at scheduler ticks,
-//! 4 ms apart on an idle machine) of the cold cycle and of the steady ones (median, mean, max),
-//! for the collection alone, with checks and series, and with what the daemon then does to the
-//! series (registry ids assigned, a static label in their definitions), and the number of findings and
-//! series, as a sanity check of what was read. `ISCSI_BENCH_ONESHOT=1` collects with the
+//! 4 ms apart on an idle machine) of the cold cycle and of the steady ones (median, mean, p90,
+//! max and the cycle it was in; the mean includes the safety-net re-reads), for the collection
+//! alone, with checks and series, with what the daemon then does to the series (registry ids
+//! assigned, a static label in their definitions), and with freeing the cycle's state, findings
+//! and series; then how many sessions the steady cycles read completely (mean, max), and the
+//! number of findings and series, as a sanity check of what was read. The second cycle is the
+//! first with rates: it registers their 3840 series. `ISCSI_BENCH_ONESHOT=1` collects with the
 //! one-shot [`collect`] every cycle instead (no state kept: every cycle is cold).
 //!
 //! Run: `cargo bench -p hvscope-agent --bench iscsi_collect`. Syscalls: run the bench binary
-//! under `strace -f -c` with `ISCSI_BENCH_CYCLES=0`, `=1` and `=11`: cold = (1) - (0), steady
-//! per cycle = ((11) - (1)) / 10 (tree building is excluded that way).
+//! under `strace -f -c` with `ISCSI_BENCH_CYCLES=0`, `=1`, `=31` and `=61`: cold = (1) - (0),
+//! steady per cycle = ((61) - (31)) / 30, one `RESCAN_EVERY` period, so that the safety-net
+//! re-reads count in full (tree building is excluded that way).
 
 use std::time::Instant;
 
@@ -85,6 +90,8 @@ fn main() {
     let mut source = IscsiSource::default();
     let (mut n_findings, mut n_series, mut n_sessions, mut n_stats, mut n_rates) = (0, 0, 0, 0, 0);
     let (mut read_ns, mut all_ns, mut wire_ns) = (Vec::new(), Vec::new(), Vec::new());
+    let mut dropped_ns = Vec::new();
+    let mut complete_reads = Vec::new();
     let mut registry = Registry::with_static_labels([("rack", "bench")]);
     for seq in 0..cycles {
         let cpu0 = on_cpu_ns();
@@ -108,6 +115,10 @@ fn main() {
         assert_eq!(ids.len(), out.samples.len());
         (n_findings, n_series) = (f.len(), out.samples.len());
         (n_sessions, n_stats, n_rates) = (st.sessions.len(), st.diskstats.len(), st.rates.len());
+        // And what it frees once the batch is built.
+        drop((st, f, out, ids));
+        dropped_ns.push(on_cpu_ns() - cpu0);
+        complete_reads.push(source.complete_reads());
     }
     println!(
         "iscsi collection ({}): {n_sessions} sessions, {n_stats} devices in diskstats, {n_rates} \
@@ -119,6 +130,7 @@ fn main() {
         ("collect", &read_ns),
         ("collect + checks + series", &all_ns),
         ("... + static labels + registry ids", &wire_ns),
+        ("... + freeing the cycle's state and series", &dropped_ns),
     ] {
         let Some((&cold, steady)) = v.split_first() else {
             continue;
@@ -131,13 +143,30 @@ fn main() {
         } else {
             ms(s.iter().sum::<u64>()) / s.len() as f64
         };
+        // Steady cycles are numbered from 1 (the cold one is 0).
+        let worst = steady
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, ns)| **ns)
+            .map_or(0, |(i, _)| i + 1);
         println!(
-            "  {what}: on-CPU cold {:.2} ms; steady over {} cycles: median {:.2} ms, mean {:.2} ms, max {:.2} ms",
+            "  {what}: on-CPU cold {:.2} ms; steady over {} cycles: median {:.2} ms, mean {:.2} ms, \
+             p90 {:.2} ms, max {:.2} ms (cycle {worst})",
             ms(cold),
             s.len(),
             ms(s.get(s.len() / 2).copied().unwrap_or(0)),
             mean,
+            ms(s.get(s.len() * 9 / 10).copied().unwrap_or(0)),
             ms(s.last().copied().unwrap_or(0)),
+        );
+    }
+    if let Some((_, steady)) = complete_reads.split_first()
+        && !steady.is_empty()
+    {
+        println!(
+            "  sessions read completely per steady cycle: mean {:.1}, max {}",
+            steady.iter().sum::<usize>() as f64 / steady.len() as f64,
+            steady.iter().max().copied().unwrap_or(0)
         );
     }
 }

@@ -8,10 +8,12 @@
 //! last collections by the address of its pairs: a steady collection neither copies nor hashes
 //! any label set. That is sound because the registry keeps a clone of each remembered set:
 //! while it does, the pairs cannot be freed (their address cannot be reused for other pairs)
-//! nor changed ([`Labels::set`] copies shared pairs first, giving them a new address).
+//! nor changed ([`Labels::set`] copies shared pairs first, giving them a new address). A steady
+//! collection pushes them in the same order too, so each is first looked for at its position in
+//! the last collection: one comparison, no lookup.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 
 use super::{Labels, SeriesBuf};
 
@@ -42,10 +44,36 @@ impl Hasher for IntHasher {
 
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
+/// A definition as a key of the id table: the label set and its hash, computed once (SipHash,
+/// keyed per registry: label values come from the host and its guests), so that growing the
+/// table re-hashes none of the definitions (it hashed every one of them, over all their labels,
+/// each time the table doubled: a 10 ms cycle at 16k series).
+#[derive(Debug, Clone)]
+struct Def {
+    hash: u64,
+    labels: Labels,
+}
+
+impl PartialEq for Def {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.labels == other.labels
+    }
+}
+
+impl Eq for Def {}
+
+impl Hash for Def {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// A series the registry knows.
 #[derive(Debug)]
 struct Entry {
-    /// The definition: the collected labels plus the static ones they lack.
-    labels: Labels,
+    id: u64,
+    /// The definition: the collected labels plus the static ones they lack, and its hash.
+    def: Def,
     /// Sequence number of the last batch that carried this series.
     last_seq: u64,
 }
@@ -56,19 +84,43 @@ struct Seen {
     /// Keeps the pairs alive and shared, so the address keeps naming these pairs.
     _labels: Labels,
     id: u64,
+    /// Where its entry is.
+    slot: usize,
     /// Sequence number of the last batch that carried this very set.
     seq: u64,
 }
 
+/// A sample of the last [`Registry::assign`], at its position.
+#[derive(Debug)]
+struct Recent {
+    /// Keeps the pairs alive, as in [`Seen`].
+    labels: Labels,
+    id: u64,
+    slot: usize,
+}
+
 /// Label set ↔ id, with eviction of series no longer referenced by any unacknowledged batch.
+///
+/// The series are kept in a slab (`entries`, their slot found by id in `slots`), so a label set
+/// found by address leads to its entry without a second lookup; and the samples of the last
+/// collection are remembered by position, so a collection that pushes the same label sets in the
+/// same order (a steady one) finds each without any lookup. An entry found either way is checked
+/// to still hold the id (ids are never reused; evicted entries' slots are).
 #[derive(Debug, Default)]
 pub struct Registry {
     /// Added to every definition that lacks them; explicit labels win.
     static_labels: Vec<(String, String)>,
-    ids: HashMap<Labels, u64>,
-    by_id: IntMap<u64, Entry>,
+    /// Keys the definitions' hashes.
+    keyed: RandomState,
+    ids: IntMap<Def, u64>,
+    slots: IntMap<u64, usize>,
+    entries: Vec<Option<Entry>>,
+    /// Slots of evicted entries, to reuse.
+    free: Vec<usize>,
     /// Collected label sets (without the static labels) seen recently, by address.
     seen: IntMap<usize, Seen>,
+    /// The samples of the last `assign`, in its order.
+    last: Vec<Recent>,
     next_id: u64,
 }
 
@@ -93,92 +145,143 @@ impl Registry {
     /// `seq`. Returns `(id, value)` pairs in `buf` order.
     pub fn assign(&mut self, buf: &SeriesBuf, seq: u64) -> Vec<(u64, f64)> {
         let mut out = Vec::with_capacity(buf.samples.len());
-        for s in &buf.samples {
+        self.last.truncate(buf.samples.len());
+        for (i, s) in buf.samples.iter().enumerate() {
             let addr = s.labels.addr();
-            let id = match self.seen.get_mut(&addr) {
-                Some(seen) => {
-                    seen.seq = seq;
-                    seen.id
+            // The same set at the same position as last time, its entry still there.
+            let hit = self.last.get(i).and_then(|r| {
+                let e = self.entries.get_mut(r.slot)?.as_mut()?;
+                (r.labels.addr() == addr && e.id == r.id).then_some(e)
+            });
+            let id = match hit {
+                Some(e) => {
+                    e.last_seq = seq;
+                    e.id
                 }
                 None => {
-                    let id = self.id_of(&s.labels);
-                    self.seen.insert(
-                        addr,
-                        Seen {
-                            _labels: s.labels.clone(),
-                            id,
-                            seq,
-                        },
-                    );
+                    let (id, slot) = self.find(&s.labels, seq);
+                    if let Some(Some(e)) = self.entries.get_mut(slot) {
+                        e.last_seq = seq;
+                    }
+                    let r = Recent {
+                        labels: s.labels.clone(),
+                        id,
+                        slot,
+                    };
+                    match self.last.get_mut(i) {
+                        Some(old) => *old = r,
+                        None => self.last.push(r),
+                    }
                     id
                 }
             };
-            if let Some(e) = self.by_id.get_mut(&id) {
-                e.last_seq = seq;
-            }
             out.push((id, s.value));
         }
         // Label sets built afresh each collection are remembered once per collection: forget
-        // those not seen in this one when they outnumber the ones seen.
+        // those not seen in this one when they outnumber the ones seen (those found by position
+        // count as seen).
         if self.seen.len() > 2 * buf.samples.len() + 64 {
+            for r in &self.last {
+                if let Some(s) = self.seen.get_mut(&r.labels.addr()) {
+                    s.seq = seq;
+                }
+            }
             self.seen.retain(|_, s| s.seq == seq);
         }
         out
     }
 
-    /// The id of collected `labels` (without the static labels), allocated if new.
-    fn id_of(&mut self, labels: &Labels) -> u64 {
-        let def = labels.with_missing(&self.static_labels);
-        if let Some(&id) = self.ids.get(&def) {
-            return id;
+    /// The id and slot of collected `labels`, by address, else by value (allocated if new).
+    fn find(&mut self, labels: &Labels, seq: u64) -> (u64, usize) {
+        let addr = labels.addr();
+        if let Some(seen) = self.seen.get_mut(&addr) {
+            seen.seq = seq;
+            return (seen.id, seen.slot);
+        }
+        let (id, slot) = self.id_of(labels);
+        self.seen.insert(
+            addr,
+            Seen {
+                _labels: labels.clone(),
+                id,
+                slot,
+                seq,
+            },
+        );
+        (id, slot)
+    }
+
+    /// The id and slot of collected `labels` (without the static labels), allocated if new.
+    fn id_of(&mut self, labels: &Labels) -> (u64, usize) {
+        let labels = labels.with_missing(&self.static_labels);
+        let def = Def {
+            hash: self.keyed.hash_one(&labels),
+            labels,
+        };
+        if let Some(&id) = self.ids.get(&def)
+            && let Some(&slot) = self.slots.get(&id)
+        {
+            return (id, slot);
         }
         self.next_id += 1;
         let id = self.next_id;
         self.ids.insert(def.clone(), id);
-        self.by_id.insert(
+        let entry = Some(Entry {
             id,
-            Entry {
-                labels: def,
-                last_seq: 0,
-            },
-        );
-        id
+            def,
+            last_seq: 0,
+        });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot] = entry;
+                slot
+            }
+            None => {
+                self.entries.push(entry);
+                self.entries.len() - 1
+            }
+        };
+        self.slots.insert(id, slot);
+        (id, slot)
     }
 
     /// The labels of series `id` (its definition, static labels included).
     pub fn labels(&self, id: u64) -> Option<&Labels> {
-        self.by_id.get(&id).map(|e| &e.labels)
+        let slot = *self.slots.get(&id)?;
+        self.entries.get(slot)?.as_ref().map(|e| &e.def.labels)
     }
 
     /// Forgets series whose last use is older than `oldest_needed_seq` (the oldest batch any
     /// spool still holds, or the next sequence when every spool is empty).
     pub fn evict_older_than(&mut self, oldest_needed_seq: u64) -> usize {
-        let before = self.by_id.len();
-        let ids = &mut self.ids;
-        self.by_id.retain(|_, e| {
-            let keep = e.last_seq >= oldest_needed_seq;
-            if !keep {
-                ids.remove(&e.labels);
+        let mut evicted = 0;
+        for (slot, entry) in self.entries.iter_mut().enumerate() {
+            if let Some(e) = entry
+                && e.last_seq < oldest_needed_seq
+            {
+                self.ids.remove(&e.def);
+                self.slots.remove(&e.id);
+                *entry = None;
+                self.free.push(slot);
+                evicted += 1;
             }
-            keep
-        });
-        let evicted = before - self.by_id.len();
+        }
         if evicted > 0 {
             // A forgotten series that re-appears gets a fresh id, even as the same label set.
-            let by_id = &self.by_id;
-            self.seen.retain(|_, s| by_id.contains_key(&s.id));
+            let slots = &self.slots;
+            self.seen.retain(|_, s| slots.contains_key(&s.id));
         }
         evicted
     }
 
     /// Number of series known.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.slots.len()
     }
 
     /// True when no series is known.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.slots.is_empty()
     }
 }
 
@@ -289,6 +392,30 @@ mod tests {
         assert_eq!(r.labels(back[0].0).unwrap().get("device"), Some("sda"));
         // The new id is used, so it survives eviction of older batches.
         assert_eq!(r.evict_older_than(3), 0);
+    }
+
+    #[test]
+    fn steady_collections_find_their_sets_by_position_and_reused_slots_are_not_mistaken() {
+        let mut r = Registry::with_static_labels([("rack", "r1")]);
+        let a = Labels::new("m", &[("device", "sda")]);
+        let b = Labels::new("m", &[("device", "sdb")]);
+        let first = r.assign(&kept(&[&a, &b]), 1);
+        assert_eq!(r.assign(&kept(&[&a, &b]), 2), first);
+        // Both evicted; `a` comes back and takes the slot `b` had: `b`, remembered at that slot
+        // by position, must not get `a`'s id.
+        assert_eq!(r.evict_older_than(3), 2);
+        let back = r.assign(&kept(&[&a, &b]), 3);
+        assert!(back[0].0 > first[1].0 && back[1].0 > first[1].0);
+        assert_ne!(back[0].0, back[1].0);
+        assert_eq!(r.labels(back[0].0).unwrap().get("device"), Some("sda"));
+        assert_eq!(r.labels(back[1].0).unwrap().get("device"), Some("sdb"));
+        assert_eq!(r.labels(back[1].0).unwrap().get("rack"), Some("r1"));
+        assert_eq!(r.len(), 2);
+        // Another order: found by address instead.
+        let swapped = r.assign(&kept(&[&b, &a]), 4);
+        assert_eq!((swapped[0].0, swapped[1].0), (back[1].0, back[0].0));
+        // Evicted and forgotten ones are not lent out.
+        assert!(r.labels(first[0].0).is_none());
     }
 
     #[test]

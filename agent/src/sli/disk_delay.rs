@@ -113,7 +113,7 @@ impl DiskDelaySli {
         }
         let keep: Vec<DiskStat> = stats
             .iter()
-            .filter(|s| vms.iter().any(|v| v.devices.contains(&s.name)))
+            .filter(|s| vms.iter().any(|v| v.devices.iter().any(|d| **d == *s.name)))
             .cloned()
             .collect();
         self.prev = Some((now_ms, keep));
@@ -123,8 +123,8 @@ impl DiskDelaySli {
         let (mut observed, mut delayed) = (false, false);
         for d in devs {
             let (Some(p), Some(c)) = (
-                prev.iter().find(|s| &s.name == d),
-                cur.iter().find(|s| &s.name == d),
+                prev.iter().find(|s| *s.name == **d),
+                cur.iter().find(|s| *s.name == **d),
             ) else {
                 continue;
             };

@@ -2,6 +2,8 @@
 //! and the pure delta between two readings that gives IOPS, bytes per second, average latency
 //! (Δ time spent / Δ I/Os completed) and utilisation over an interval.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::sources::proc::ParseError;
@@ -11,7 +13,9 @@ use crate::sources::proc::ParseError;
 pub struct DiskStat {
     pub major: u32,
     pub minor: u32,
-    pub name: String,
+    /// Shared: a collector hands out the same names cycle after cycle (and its rates and
+    /// previous reading share them) instead of copying them.
+    pub name: Arc<str>,
     pub reads: u64,
     pub read_sectors: u64,
     pub read_ms: u64,
@@ -61,15 +65,47 @@ pub fn parse(text: &str) -> Result<Vec<DiskStat>, ParseError> {
 
 /// [`parse`], keeping only the devices `keep` accepts (the others are checked for their field
 /// count only, not parsed).
-pub fn parse_some(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<DiskStat>, ParseError> {
+pub fn parse_some(
+    text: &str,
+    mut keep: impl FnMut(&str) -> bool,
+) -> Result<Vec<DiskStat>, ParseError> {
     let mut out = Vec::new();
-    for line in text.lines() {
-        let mut f = [""; 20];
+    parse_into(text, |name| keep(name).then(|| name.into()), &mut out)?;
+    Ok(out)
+}
+
+/// [`parse`] into `out`, keeping the devices for which `name` gives the name to store (a name
+/// the caller already holds, shared rather than copied); the others are checked for their field
+/// count only. One pass over the bytes: fields are split at ASCII whitespace, as
+/// `split_ascii_whitespace` would, and numbers read as `u64::from_str` would.
+pub fn parse_into(
+    text: &str,
+    mut name: impl FnMut(&str) -> Option<Arc<str>>,
+    out: &mut Vec<DiskStat>,
+) -> Result<(), ParseError> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // One line: up to 20 fields as (start, end) byte offsets, all of them counted.
+        let mut f = [(0, 0); 20];
         let mut n = 0;
-        for (slot, field) in f.iter_mut().zip(line.split_ascii_whitespace()) {
-            *slot = field;
+        loop {
+            while i < b.len() && b[i] != b'\n' && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if i == b.len() || b[i] == b'\n' {
+                break;
+            }
+            let start = i;
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if let Some(slot) = f.get_mut(n) {
+                *slot = (start, i);
+            }
             n += 1;
         }
+        i += 1;
         if n == 0 {
             continue;
         }
@@ -78,22 +114,44 @@ pub fn parse_some(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<DiskSta
                 "diskstats line has {n} fields, expected at least 14"
             )));
         }
-        if keep(f[2]) {
-            out.push(parse_fields(&f[..n])?);
+        // Fields end at ASCII bytes or the end of the text: always char boundaries.
+        let field = |k: usize| f.get(k).and_then(|&(a, z)| text.get(a..z)).unwrap_or("");
+        if let Some(name) = name(field(2)) {
+            out.push(parse_fields(&field, n.min(20), name)?);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// One line's fields (at least 14; those past the 20 known are ignored).
-fn parse_fields(f: &[&str]) -> Result<DiskStat, ParseError> {
-    let n = |i: usize| -> Result<u64, ParseError> {
-        match f.get(i) {
-            None => Ok(0),
-            Some(s) => s
-                .parse()
-                .map_err(|_| ParseError::new(format!("diskstats field {i} {s:?} is not a number"))),
+/// A field read as `u64::from_str` reads it: an optional `+`, then decimal digits, no overflow.
+fn number(s: &str) -> Option<u64> {
+    let d = s.strip_prefix('+').unwrap_or(s).as_bytes();
+    if d.is_empty() {
+        return None;
+    }
+    d.iter().try_fold(0u64, |v, &c| {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
         }
+        v.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// One line's fields (`count` of them, at least 14; those past the 20 known are ignored), its
+/// device named `name`.
+fn parse_fields<'t>(
+    field: &impl Fn(usize) -> &'t str,
+    count: usize,
+    name: Arc<str>,
+) -> Result<DiskStat, ParseError> {
+    let n = |i: usize| -> Result<u64, ParseError> {
+        if i >= count {
+            return Ok(0);
+        }
+        let s = field(i);
+        number(s)
+            .ok_or_else(|| ParseError::new(format!("diskstats field {i} {s:?} is not a number")))
     };
     let small = |i: usize| -> Result<u32, ParseError> {
         u32::try_from(n(i)?).map_err(|_| ParseError::new("diskstats device number out of range"))
@@ -101,7 +159,7 @@ fn parse_fields(f: &[&str]) -> Result<DiskStat, ParseError> {
     Ok(DiskStat {
         major: small(0)?,
         minor: small(1)?,
-        name: f[2].to_owned(),
+        name,
         reads: n(3)?,
         read_sectors: n(5)?,
         read_ms: n(6)?,
@@ -120,7 +178,7 @@ fn parse_fields(f: &[&str]) -> Result<DiskStat, ParseError> {
 /// What one device did between two readings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DiskRates {
-    pub name: String,
+    pub name: Arc<str>,
     /// Completed I/Os per second.
     pub iops: f64,
     pub read_bytes_per_sec: f64,
@@ -185,10 +243,8 @@ impl RateTracker {
                         let p = match prev.get(i) {
                             Some(p) if p.name == c.name => p,
                             _ => *by_name
-                                .get_or_insert_with(|| {
-                                    prev.iter().map(|p| (p.name.as_str(), p)).collect()
-                                })
-                                .get(c.name.as_str())?,
+                                .get_or_insert_with(|| prev.iter().map(|p| (&*p.name, p)).collect())
+                                .get(&*c.name)?,
                         };
                         delta(p, c, dt)
                     })
@@ -198,15 +254,9 @@ impl RateTracker {
         };
         let (t, prev) = self.prev.get_or_insert_with(|| (now_ms, Vec::new()));
         *t = now_ms;
-        // A copy reusing the names' buffers (no allocation while the devices stay).
-        prev.truncate(cur.len());
-        let kept = prev.len();
-        for (p, c) in prev.iter_mut().zip(cur) {
-            let mut name = std::mem::take(&mut p.name);
-            name.clone_from(&c.name);
-            *p = DiskStat { name, ..*c };
-        }
-        prev.extend_from_slice(&cur[kept..]);
+        // A copy sharing the names (no allocation).
+        prev.clear();
+        prev.extend_from_slice(cur);
         out
     }
 }
@@ -222,7 +272,7 @@ mod tests {
         let s = parse(GUEST).unwrap();
         assert_eq!(s.len(), 2);
         let sda = &s[0];
-        assert_eq!((sda.major, sda.minor, sda.name.as_str()), (8, 0, "sda"));
+        assert_eq!((sda.major, sda.minor, &*sda.name), (8, 0, "sda"));
         assert_eq!(
             (sda.reads, sda.read_sectors, sda.read_ms),
             (163, 10632, 5387)
@@ -288,20 +338,123 @@ mod tests {
         let mut t = RateTracker::default();
         t.update(1000, &a);
         let r = t.update(2000, &b);
-        let lat: Vec<_> = r
-            .iter()
-            .map(|r| (r.name.as_str(), r.avg_latency_secs))
-            .collect();
+        let lat: Vec<_> = r.iter().map(|r| (&*r.name, r.avg_latency_secs)).collect();
         assert_eq!(lat, [("sdb", Some(0.02)), ("sda", Some(0.05))]);
         // sdc gets its rate once it has a previous reading; sda went away.
         let c =
             parse("8 32 sdc 3 0 8 5 0 0 0 0 0 1 0\n8 16 sdb 20 0 160 300 0 0 0 0 0 190 0").unwrap();
         let r = t.update(3000, &c);
-        let lat: Vec<_> = r
-            .iter()
-            .map(|r| (r.name.as_str(), r.avg_latency_secs))
-            .collect();
+        let lat: Vec<_> = r.iter().map(|r| (&*r.name, r.avg_latency_secs)).collect();
         assert_eq!(lat, [("sdc", Some(0.002)), ("sdb", None)]);
+    }
+
+    /// The parser before it read bytes in one pass: lines, `split_ascii_whitespace`, and
+    /// `str::parse` for the numbers. The byte parser must agree with it on any text.
+    fn reference(text: &str) -> Result<Vec<DiskStat>, ParseError> {
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let mut f = [""; 20];
+            let mut n = 0;
+            for (slot, field) in f.iter_mut().zip(line.split_ascii_whitespace()) {
+                *slot = field;
+                n += 1;
+            }
+            if n == 0 {
+                continue;
+            }
+            if n < 14 {
+                return Err(ParseError::new(format!(
+                    "diskstats line has {n} fields, expected at least 14"
+                )));
+            }
+            let f = &f[..n];
+            let num = |i: usize| -> Result<u64, ParseError> {
+                match f.get(i) {
+                    None => Ok(0),
+                    Some(s) => s.parse().map_err(|_| {
+                        ParseError::new(format!("diskstats field {i} {s:?} is not a number"))
+                    }),
+                }
+            };
+            let small = |i: usize| -> Result<u32, ParseError> {
+                u32::try_from(num(i)?)
+                    .map_err(|_| ParseError::new("diskstats device number out of range"))
+            };
+            out.push(DiskStat {
+                major: small(0)?,
+                minor: small(1)?,
+                name: f[2].into(),
+                reads: num(3)?,
+                read_sectors: num(5)?,
+                read_ms: num(6)?,
+                writes: num(7)?,
+                write_sectors: num(9)?,
+                write_ms: num(10)?,
+                in_flight: num(11)?,
+                io_ms: num(12)?,
+                discards: num(14)?,
+                discard_ms: num(17)?,
+                flushes: num(18)?,
+                flush_ms: num(19)?,
+            });
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn the_byte_parser_agrees_with_the_reference_on_any_text() {
+        assert_eq!(parse(GUEST).unwrap(), reference(GUEST).unwrap());
+        // Tokens near the edges of what a number is, separators of every kind.
+        let tokens = [
+            "0",
+            "7",
+            "+7",
+            "-7",
+            "+",
+            "-",
+            "",
+            "x",
+            "18446744073709551615",
+            "18446744073709551616",
+            "4294967295",
+            "4294967296",
+            "0001",
+            "sda",
+            "dm-0",
+            "é",
+            "1\u{a0}2",
+            "12a",
+        ];
+        let seps = [
+            " ", "  ", "\t", "\r", "\x0c", "\x0b", "\n", "\r\n", "\u{2003}",
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut parsed = 0;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..rng.usize(0..60) {
+                if rng.u8(..) < 200 {
+                    text.push_str(tokens[rng.usize(..2)]);
+                } else {
+                    text.push_str(tokens[rng.usize(..tokens.len())]);
+                }
+                text.push_str(if rng.u8(..) < 220 {
+                    " "
+                } else {
+                    seps[rng.usize(..seps.len())]
+                });
+            }
+            let got = parse(&text);
+            assert_eq!(got, reference(&text), "{text:?}");
+            parsed += usize::from(got.is_ok_and(|v| !v.is_empty()));
+        }
+        assert!(parsed > 500, "only {parsed} texts with lines that parse");
+        // Long lines that parse, with fields past the 20 known.
+        for fields in 14..24 {
+            let line = format!("8 0 sda {}", vec!["1"; fields - 3].join(" "));
+            assert_eq!(parse(&line), reference(&line));
+            assert!(parse(&line).is_ok());
+        }
     }
 
     #[test]
@@ -309,7 +462,7 @@ mod tests {
         let text = "8 0 sda 1 0 8 2 3 0 16 4 0 5 6\n253 0 dm-0 x 0 8 2 3 0 16 4 0 5 6\n";
         let s = parse_some(text, |n| n == "sda").unwrap();
         assert_eq!(s.len(), 1);
-        assert_eq!(s[0].name, "sda");
+        assert_eq!(&*s[0].name, "sda");
         assert!(parse(text).is_err(), "the other line is not a number");
         assert!(
             parse_some("8 0 sda 1 2 3\n", |_| false).is_err(),

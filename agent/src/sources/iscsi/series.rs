@@ -46,7 +46,7 @@ struct Cache {
     multipath: Option<(Arc<Vec<Multipath>>, Vec<MultipathLabels>)>,
     /// Per device of `diskstats`, in its order: the name and the label sets of
     /// [`DEVICE_SERIES`] then [`RATE_SERIES`].
-    devices: Vec<(String, Vec<Labels>)>,
+    devices: Vec<(Arc<str>, Vec<Labels>)>,
 }
 
 /// The label sets of one map's [`MULTIPATH_SERIES`].
@@ -177,7 +177,7 @@ pub fn series(st: &IscsiState, out: &mut SeriesBuf) {
             .diskstats
             .iter()
             .map(|d| {
-                let l = [("device", d.name.as_str())];
+                let l = [("device", &*d.name)];
                 let labels = DEVICE_SERIES
                     .iter()
                     .chain(&RATE_SERIES)
@@ -329,7 +329,7 @@ fn push_rates(r: &DiskRates, kept: Option<&[Labels]>, out: &mut SeriesBuf) {
         let Some(v) = v else { continue };
         match kept.and_then(|k| k.get(i)) {
             Some(l) => out.push_labels(l, help, v),
-            None => out.push(name, help, &[("device", r.name.as_str())], v),
+            None => out.push(name, help, &[("device", &*r.name)], v),
         }
     }
 }

@@ -1,23 +1,36 @@
 //! The iSCSI source with what it keeps between collections. Sessions, their connections, LUNs
-//! and block devices almost never change between cycles, so a steady cycle reads only:
-//! - the listings of `sys/class/iscsi_session` and `sys/block` (what appeared or vanished);
+//! and block devices almost never change between cycles, so a steady cycle reads:
+//! - the listings of `sys/class/iscsi_session` and `sys/block`, compared name by name with the
+//!   previous ones (what appeared or vanished);
 //! - the attributes a failure changes, for each known session: the session `state`, each
 //!   connection's `state` and the `state` of each LUN that has a block device (a path I/O goes
 //!   through), with `pread` at offset 0 on files kept open (up to an fd budget, [`fd_budget`];
 //!   past it by path). A failed session or connection, a blocked or offline disk is therefore
 //!   seen in the first cycle after it happened;
 //! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed);
-//! - `proc/diskstats`, once.
+//! - `proc/diskstats`, once;
+//! - the safety-net share of the cycle (see below).
 //!
 //! A session is read completely (its tree walked) when it is new, when a block device of it
 //! appeared or vanished, when one of those states changed or cannot be read or parsed (the device
-//! went away: ENODEV), while it is in error, and every [`RESCAN_EVERY`] cycles for all sessions.
-//! So its other attributes — `targetname`, `tpgt`, `initiatorname`, `ifacename`, the host's
-//! address, the connections' portals, `target_state`, `recovery_tmo`, and the state of LUNs
-//! without a block device (array controllers) — are as fresh as its last state change, and at
-//! most [`RESCAN_EVERY`] cycles old. New `sys/block` entries cost one `readlink` each (the link
-//! names the session and LUN); multipath maps are read again when `sys/block` changed. Apart
-//! from those attributes between rescans, the results equal a fresh [`collect`](super::collect).
+//! went away: ENODEV), while it is in error, and otherwise at the latest [`RESCAN_EVERY`] cycles
+//! after its last complete read. Those periodic re-reads are spread: each cycle re-reads about
+//! `1/RESCAN_EVERY` of the sessions ([`rescan`](super::rescan)), not all of them in one cycle.
+//! A re-read takes over the session's kept state files (read with `pread`, not reopened); a
+//! re-read that finds nothing changed hands out the session read before. So a session's other
+//! attributes — `targetname`, `tpgt`, `initiatorname`, `ifacename`, the host's address, the
+//! connections' portals, `target_state`, `recovery_tmo`, and the state of LUNs without a block
+//! device (array controllers) — are as fresh as its last state change, and at most
+//! [`RESCAN_EVERY`] cycles old; a LUN added without a block device is seen within as many.
+//!
+//! New `sys/block` entries cost one `readlink` each (the link names the session and LUN);
+//! multipath maps are read again when `sys/block` changed. The same safety net walks the other
+//! lists a slice per cycle, each entry at least once every [`RESCAN_EVERY`] cycles: the
+//! `sys/block` links are resolved again (a device re-created under the same name for another
+//! LUN: its sessions are read again), the multipath maps read again (a path added to or removed
+//! from a map without a device coming or going; any difference re-reads them all), and the
+//! `by-path` and `by-id` links resolved again (any difference re-lists the directory). Apart from
+//! those re-reads' delay, the results equal a fresh [`collect`](super::collect).
 //!
 //! Unchanged sessions, link maps and multipath maps are handed out as the same [`Arc`]s cycle
 //! after cycle, and the series label sets are kept with them ([`LabelCache`]).
@@ -29,19 +42,20 @@ use std::time::Instant;
 
 use super::diskstats::RateTracker;
 use super::read::{self, ATTR_BYTES, Fds, Volatile};
+use super::rescan::{Cursor, Schedule};
 use super::series::LabelCache;
+use super::session::{Kept, Reader};
 use super::sysfs::{self, ConnState, SessionState};
-use super::{IscsiError, IscsiState, Multipath, Session};
-use crate::host_root::{HostRoot, ReadError};
+use super::{DiskStat, IscsiError, IscsiState, Multipath, Session};
+use crate::host_root::{HostRoot, KeptFile, ReadError};
 use crate::sources::SourceError;
 
-/// Every this many cycles every session is read completely (a safety net for changes no listing
-/// shows, such as a LUN without a block device added to a live session, and the bound on how old
-/// a session's attributes other than its states may be).
-pub const RESCAN_EVERY: u64 = 30;
+pub use super::rescan::RESCAN_EVERY;
 
 /// Most attribute files kept open (each holds a page of kernel memory for its sysfs buffer).
 pub const MAX_OPEN_ATTRS: usize = 4096;
+
+const SESSIONS_DIR: &str = "sys/class/iscsi_session";
 
 /// The attribute files the source may keep open: half the soft `RLIMIT_NOFILE`, at most
 /// [`MAX_OPEN_ATTRS`].
@@ -53,6 +67,36 @@ pub fn fd_budget() -> usize {
 struct Cached {
     session: Arc<Session>,
     handles: Volatile,
+    /// The cycle by which it is read completely again.
+    due: u64,
+}
+
+/// A `sys/block` entry's link: its target as read, and the LUN directory that names (`None`:
+/// not a SCSI LUN; dm devices are not read).
+#[derive(Debug, Default, PartialEq)]
+struct BlockLink {
+    target: Option<PathBuf>,
+    lun: Option<PathBuf>,
+}
+
+impl BlockLink {
+    fn read(dir: Option<&read::Base>, name: &str) -> Self {
+        if name.starts_with("dm-") {
+            return Self::default();
+        }
+        let target = dir.and_then(|d| read::block_link(d, name));
+        let lun = target.as_deref().and_then(|t| read::block_lun_dir(name, t));
+        Self { target, lun }
+    }
+}
+
+/// A session of the last listing.
+#[derive(Debug)]
+struct Known {
+    num: u32,
+    name: String,
+    /// `None` until read, and while it cannot be read (it is then read completely each cycle).
+    kept: Option<Cached>,
 }
 
 /// A directory's identity and change times, to re-list it only when it changed.
@@ -87,22 +131,49 @@ pub fn listing_holds(prev: Option<&DirStamp>, cur: &DirStamp, now_ns: i128) -> b
 struct LinkDir {
     stamp: Option<DirStamp>,
     map: Arc<BTreeMap<String, String>>,
+    /// The links resolved again next.
+    cursor: Cursor,
+}
+
+/// `proc/diskstats`, kept open on the live host, with the devices kept last time in file order.
+#[derive(Debug, Default)]
+struct Diskstats {
+    file: Option<KeptFile>,
+    buf: Vec<u8>,
+    order: Vec<Arc<str>>,
 }
 
 /// The iSCSI source: reads the initiator state, keeping what does not change between cycles.
 #[derive(Debug)]
 pub struct IscsiSource {
-    sessions: BTreeMap<u32, Cached>,
-    /// `sys/block` entries → the LUN directory their link points at (`None`: not a SCSI LUN).
-    blocks: BTreeMap<String, Option<PathBuf>>,
+    /// The sessions listed, by number (then name).
+    sessions: Vec<Known>,
+    /// `sys/class/iscsi_session` as last listed (kernel order, every entry).
+    session_listing: Vec<String>,
+    schedule: Schedule,
+    /// `sys/block` entries → their link and the LUN directory it points at.
+    blocks: BTreeMap<String, BlockLink>,
+    /// `sys/block` as last listed (kernel order).
+    block_listing: Vec<String>,
+    /// The `sys/block` links resolved again next.
+    block_cursor: Cursor,
+    /// LUN directory → block device, from `blocks`.
+    lun_devices: HashMap<PathBuf, String>,
+    /// The `dm-N` entries of `blocks`, by number.
+    dms: Vec<String>,
+    /// The multipath maps read again next.
+    dm_cursor: Cursor,
     multipath: Option<Arc<Vec<Multipath>>>,
     by_path: LinkDir,
     by_id: LinkDir,
     /// The devices whose `proc/diskstats` lines are kept (the sessions' disks and the multipath
     /// maps); `None` after a session or the multipath maps changed.
     wanted: Option<HashSet<String>>,
+    diskstats: Diskstats,
     cycle: u64,
     budget: usize,
+    /// Sessions read completely in the last cycle.
+    complete_reads: usize,
     rates: RateTracker,
     labels: LabelCache,
     started: Instant,
@@ -118,14 +189,23 @@ impl IscsiSource {
     /// A source keeping at most `fd_budget` attribute files open.
     pub fn new(fd_budget: usize) -> Self {
         Self {
-            sessions: BTreeMap::new(),
+            sessions: Vec::new(),
+            session_listing: Vec::new(),
+            schedule: Schedule::default(),
             blocks: BTreeMap::new(),
+            block_listing: Vec::new(),
+            block_cursor: Cursor::default(),
+            lun_devices: HashMap::new(),
+            dms: Vec::new(),
+            dm_cursor: Cursor::default(),
             multipath: None,
             by_path: LinkDir::default(),
             by_id: LinkDir::default(),
             wanted: None,
+            diskstats: Diskstats::default(),
             cycle: 0,
             budget: fd_budget,
+            complete_reads: 0,
             rates: RateTracker::default(),
             labels: LabelCache::default(),
             started: Instant::now(),
@@ -134,7 +214,16 @@ impl IscsiSource {
 
     /// Attribute files held open now.
     pub fn open_files(&self) -> usize {
-        self.sessions.values().map(|c| c.handles.open_files()).sum()
+        self.sessions
+            .iter()
+            .filter_map(|k| k.kept.as_ref())
+            .map(|c| c.handles.open_files())
+            .sum()
+    }
+
+    /// Sessions read completely (their tree walked) in the last collection.
+    pub fn complete_reads(&self) -> usize {
+        self.complete_reads
     }
 
     /// Reads the initiator state below `root`. A host without the iSCSI transport (no
@@ -142,77 +231,32 @@ impl IscsiSource {
     /// be read is kept with its `error` and reported in `errors` as `iscsi.session.<name>`.
     /// From the second call on, `rates` holds each device's rates since the previous call.
     pub fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> IscsiState {
-        if self.cycle.is_multiple_of(RESCAN_EVERY) {
-            self.sessions.clear();
-            self.blocks.clear();
-            self.multipath = None;
-            self.by_path = LinkDir::default();
-            self.by_id = LinkDir::default();
-        }
         self.cycle += 1;
+        self.complete_reads = 0;
         let mut st = IscsiState {
             labels: self.labels.clone(),
             ..Default::default()
         };
         let mut dirty: BTreeSet<String> = BTreeSet::new();
         let blocks_changed = self.update_blocks(root, errors, &mut dirty);
-        // LUN directory → block device, for the sessions read completely (none, most cycles).
-        let mut by_lun: Option<HashMap<PathBuf, String>> = None;
         let mut sessions_changed = false;
-        match read::list(root, "sys/class/iscsi_session") {
-            Ok(names) => {
-                let mut names: Vec<_> = names
-                    .into_iter()
-                    .filter_map(|n| Some((sysfs::session_number(&n)?, n)))
-                    .collect();
-                names.sort();
-                let before = self.sessions.len();
-                self.sessions
-                    .retain(|n, _| names.binary_search_by_key(n, |(k, _)| *k).is_ok());
-                sessions_changed |= self.sessions.len() != before;
-                let mut fds = Fds {
-                    left: self.budget.saturating_sub(self.open_files()),
-                };
-                let mut buf = [0u8; ATTR_BYTES];
-                for (num, name) in names {
-                    if !dirty.contains(&name)
-                        && let Some(c) = self.sessions.get(&num)
-                    {
-                        if unchanged(c, &mut buf) {
-                            st.sessions.push(Arc::clone(&c.session));
-                            continue;
-                        }
-                        fds.left += c.handles.open_files();
-                        self.sessions.remove(&num);
-                    }
-                    sessions_changed = true;
-                    let by_lun = by_lun.get_or_insert_with(|| lun_devices(&self.blocks));
-                    let (s, handles) = read::read_session(root, &name, by_lun, &mut fds);
-                    if let Some(e) = &s.error {
-                        tracing::debug!(session = %name, error = %e, "iscsi session unreadable");
-                        errors.push(SourceError::new(format!("iscsi.session.{name}"), e));
-                    }
-                    let s = Arc::new(s);
-                    st.sessions.push(Arc::clone(&s));
-                    if let Some(handles) = handles {
-                        self.sessions.insert(
-                            num,
-                            Cached {
-                                session: s,
-                                handles,
-                            },
-                        );
-                    }
-                }
-            }
+        let listed = if !self.session_listing.is_empty()
+            && read::same_listing(root, SESSIONS_DIR, &self.session_listing)
+        {
+            Ok(())
+        } else {
+            read::list(root, SESSIONS_DIR).map(|names| sessions_changed |= self.relist(names))
+        };
+        match listed {
+            Ok(()) => sessions_changed |= self.read_sessions(root, &dirty, &mut st, errors),
             // No iSCSI transport loaded: no sessions.
             Err(IscsiError::Read(ReadError::Gone { .. })) => {
                 sessions_changed = true;
-                self.sessions.clear();
+                self.forget_sessions();
             }
             Err(e) => {
                 sessions_changed = true;
-                self.sessions.clear();
+                self.forget_sessions();
                 errors.push(SourceError::new(read::PART_SESSIONS, e));
             }
         }
@@ -228,9 +272,12 @@ impl IscsiSource {
                 Err(e) => errors.push(SourceError::new(format!("iscsi.{}", &dir[9..]), e)),
             }
         }
+        if !blocks_changed && self.multipath_moved(root) {
+            self.multipath = None;
+        }
         if blocks_changed || self.multipath.is_none() {
             sessions_changed = true;
-            match read::read_multipath(root, self.blocks.keys()) {
+            match read::read_multipath(root, self.dms.iter().map(String::as_str)) {
                 Ok(m) => self.multipath = Some(Arc::new(m)),
                 Err(e) => {
                     self.multipath = None;
@@ -241,6 +288,7 @@ impl IscsiSource {
         st.multipath = self.multipath.clone().unwrap_or_default();
         if sessions_changed {
             self.wanted = None;
+            self.diskstats.order.clear();
         }
         let wanted = self.wanted.get_or_insert_with(|| {
             st.sessions
@@ -251,7 +299,7 @@ impl IscsiSource {
                 .collect()
         });
         if !wanted.is_empty() {
-            match read::read_diskstats_of(root, wanted) {
+            match self.diskstats.read(root, wanted) {
                 Ok(stats) => st.diskstats = stats,
                 Err(e) => errors.push(SourceError::new(read::PART_DISKSTATS, e)),
             }
@@ -261,22 +309,128 @@ impl IscsiSource {
         st
     }
 
+    /// Takes a new listing of `sys/class/iscsi_session`: keeps what is known of the sessions
+    /// still listed. True when a session came or went.
+    fn relist(&mut self, names: Vec<String>) -> bool {
+        let mut listed: Vec<(u32, &String)> = names
+            .iter()
+            .filter_map(|n| Some((sysfs::session_number(n)?, n)))
+            .collect();
+        listed.sort();
+        let mut old = std::mem::take(&mut self.sessions).into_iter().peekable();
+        let mut changed = false;
+        for (num, name) in listed {
+            while let Some(o) = old.next_if(|o| (o.num, &o.name) < (num, name)) {
+                self.unschedule(&o);
+                changed = true;
+            }
+            match old.next_if(|o| o.num == num && o.name == *name) {
+                Some(o) => self.sessions.push(o),
+                None => {
+                    changed = true;
+                    self.sessions.push(Known {
+                        num,
+                        name: name.clone(),
+                        kept: None,
+                    });
+                }
+            }
+        }
+        for o in old {
+            self.unschedule(&o);
+            changed = true;
+        }
+        self.session_listing = names;
+        changed
+    }
+
+    fn unschedule(&mut self, k: &Known) {
+        if let Some(c) = &k.kept {
+            self.schedule.remove(c.due);
+        }
+    }
+
+    fn forget_sessions(&mut self) {
+        self.sessions.clear();
+        self.session_listing.clear();
+        self.schedule.clear();
+    }
+
+    /// Reads each listed session: its states again when it is kept and not due, else completely.
+    /// True when a session read completely differs from what was known of it.
+    fn read_sessions(
+        &mut self,
+        root: &HostRoot,
+        dirty: &BTreeSet<String>,
+        st: &mut IscsiState,
+        errors: &mut Vec<SourceError>,
+    ) -> bool {
+        let cycle = self.cycle;
+        let cap = Schedule::cap(self.sessions.len());
+        let left = self.budget.saturating_sub(self.open_files());
+        let mut reader = Reader::new(root, Fds { left });
+        let mut buf = [0u8; ATTR_BYTES];
+        let mut changed = false;
+        for k in &mut self.sessions {
+            if let Some(c) = &k.kept
+                && c.due > cycle
+                && !dirty.contains(&k.name)
+                && unchanged(c, &mut buf)
+            {
+                st.sessions.push(Arc::clone(&c.session));
+                continue;
+            }
+            let old = k.kept.take();
+            if let Some(c) = &old {
+                self.schedule.remove(c.due);
+            }
+            let before = old.as_ref().map(|c| Arc::clone(&c.session));
+            let kept = old.map(|c| Kept {
+                session: c.session,
+                handles: c.handles,
+            });
+            let (s, handles) = reader.session(&k.name, &self.lun_devices, kept);
+            self.complete_reads += 1;
+            if let Some(e) = &s.error {
+                tracing::debug!(session = %k.name, error = %e, "iscsi session unreadable");
+                errors.push(SourceError::new(format!("iscsi.session.{}", k.name), e));
+            }
+            let s = match before {
+                Some(b) if *b == s => b,
+                _ => {
+                    changed = true;
+                    Arc::new(s)
+                }
+            };
+            st.sessions.push(Arc::clone(&s));
+            if let Some(handles) = handles {
+                let due = self.schedule.place(cycle, cap);
+                k.kept = Some(Cached {
+                    session: s,
+                    handles,
+                    due,
+                });
+            }
+        }
+        changed
+    }
+
     /// Lists `sys/block`; readlinks new entries; marks the sessions of added and removed LUN
-    /// devices dirty. True when the listing changed.
+    /// devices dirty. True when the listing changed. When it did not, resolves this cycle's
+    /// share of the links again.
     fn update_blocks(
         &mut self,
         root: &HostRoot,
         errors: &mut Vec<SourceError>,
         dirty: &mut BTreeSet<String>,
     ) -> bool {
-        if !self.blocks.is_empty()
-            && read::same_names(root, "sys/block", self.blocks.len(), |n| {
-                self.blocks.contains_key(n)
-            })
+        if !self.block_listing.is_empty()
+            && read::same_listing(root, "sys/block", &self.block_listing)
         {
+            self.recheck_blocks(root, dirty);
             return false;
         }
-        let mut names = match read::list(root, "sys/block") {
+        let listing = match read::list(root, "sys/block") {
             Ok(n) => n,
             Err(IscsiError::Read(ReadError::Gone { .. })) => Vec::new(),
             Err(e) => {
@@ -284,6 +438,8 @@ impl IscsiSource {
                 Vec::new()
             }
         };
+        let mut names = listing.clone();
+        self.block_listing = listing;
         names.sort();
         if names.len() == self.blocks.len()
             && names.iter().zip(self.blocks.keys()).all(|(a, b)| a == b)
@@ -295,33 +451,95 @@ impl IscsiSource {
                 dirty.insert(s.to_owned());
             }
         };
-        self.blocks.retain(|n, dir| {
+        self.blocks.retain(|n, b| {
             let keep = names.binary_search(n).is_ok();
             if !keep {
-                mark(dir);
+                mark(&b.lun);
             }
             keep
         });
+        let dir = read::open_base(root, "sys/block");
         for n in names {
             if let std::collections::btree_map::Entry::Vacant(e) = self.blocks.entry(n) {
-                let dir = if e.key().starts_with("dm-") {
-                    None
-                } else {
-                    read::block_lun_dir(root, e.key())
-                };
-                mark(&dir);
-                e.insert(dir);
+                let b = BlockLink::read(dir.as_ref(), e.key());
+                mark(&b.lun);
+                e.insert(b);
             }
         }
+        let mut dms: Vec<(u32, &String)> = self
+            .blocks
+            .keys()
+            .filter_map(|n| Some((n.strip_prefix("dm-")?.parse().ok()?, n)))
+            .collect();
+        dms.sort();
+        self.dms = dms.into_iter().map(|(_, n)| n.clone()).collect();
+        self.lun_devices = lun_devices(&self.blocks);
         true
+    }
+
+    /// Resolves this cycle's share of the `sys/block` links again; a link that names another
+    /// LUN than before (a device re-created under the same name) marks both sessions dirty.
+    fn recheck_blocks(&mut self, root: &HostRoot, dirty: &mut BTreeSet<String>) {
+        let mut share = self.block_cursor.next(self.block_listing.len()).peekable();
+        if share.peek().is_none() {
+            return;
+        }
+        let dir = read::open_base(root, "sys/block");
+        let mut moved = false;
+        for i in share {
+            let name = &self.block_listing[i];
+            let Some(known) = self.blocks.get_mut(name) else {
+                continue;
+            };
+            if name.starts_with("dm-") {
+                continue;
+            }
+            let target = dir.as_ref().and_then(|d| read::block_link(d, name));
+            if target == known.target {
+                continue;
+            }
+            let now = BlockLink {
+                lun: target.as_deref().and_then(|t| read::block_lun_dir(name, t)),
+                target,
+            };
+            if now.lun != known.lun {
+                for lun in [&now.lun, &known.lun] {
+                    if let Some(s) = lun.as_deref().and_then(sysfs::session_of_path) {
+                        dirty.insert(s.to_owned());
+                    }
+                }
+                moved = true;
+            }
+            *known = now;
+        }
+        if moved {
+            self.lun_devices = lun_devices(&self.blocks);
+        }
+    }
+
+    /// Reads this cycle's share of the multipath maps again; true when one differs from what
+    /// was read (or cannot be read).
+    fn multipath_moved(&mut self, root: &HostRoot) -> bool {
+        let Some(maps) = &self.multipath else {
+            return false;
+        };
+        for i in self.dm_cursor.next(self.dms.len()) {
+            let dev = self.dms[i].as_str();
+            let known = maps.iter().find(|m| m.device == dev);
+            match read::read_dm(root, dev) {
+                Ok(now) if now.as_ref() == known => {}
+                _ => return true,
+            }
+        }
+        false
     }
 }
 
-/// LUN directory → its block device, from the `sys/block` links.
-fn lun_devices(blocks: &BTreeMap<String, Option<PathBuf>>) -> HashMap<PathBuf, String> {
+/// LUN directory → its block device, from the `sys/block` links (the first name wins).
+fn lun_devices(blocks: &BTreeMap<String, BlockLink>) -> HashMap<PathBuf, String> {
     let mut m = HashMap::new();
-    for (name, dir) in blocks {
-        if let Some(d) = dir {
+    for (name, b) in blocks {
+        if let Some(d) = &b.lun {
             m.entry(d.clone()).or_insert_with(|| name.clone());
         }
     }
@@ -333,17 +551,29 @@ fn lun_devices(blocks: &BTreeMap<String, Option<PathBuf>>) -> HashMap<PathBuf, S
 /// the session is then read completely.
 fn unchanged(c: &Cached, buf: &mut [u8; ATTR_BYTES]) -> bool {
     let (s, h) = (&c.session, &c.handles);
-    if h.state.read(buf).and_then(SessionState::parse) != s.state {
+    // A state reads as the cached one when its text, trimmed, is the cached state's spelling
+    // (the parsers accept nothing else for it).
+    let same = match s.state {
+        Some(st) => h.state.reads_as(buf, st.as_str()),
+        None => h.state.read(buf).and_then(SessionState::parse).is_none(),
+    };
+    if !same {
         return false;
     }
     for (conn, a) in s.connections.iter().zip(&h.conns) {
-        if a.read(buf).and_then(ConnState::parse) != conn.state {
+        let same = match conn.state {
+            Some(st) => a.reads_as(buf, st.as_str()),
+            None => a.read(buf).and_then(ConnState::parse).is_none(),
+        };
+        if !same {
             return false;
         }
     }
     h.luns.iter().all(|(i, a)| {
-        let cached = s.luns.get(*i).and_then(|l| l.state.as_deref());
-        a.read(buf).is_some_and(|v| Some(v) == cached)
+        s.luns
+            .get(*i)
+            .and_then(|l| l.state.as_deref())
+            .is_some_and(|cached| a.reads_as(buf, cached))
     })
 }
 
@@ -359,6 +589,7 @@ fn read_link_dir(
     };
     if let Some(s) = &stamp
         && listing_holds(cache.stamp.as_ref(), s, now_ns)
+        && !links_moved(root, dir, cache)
     {
         return Ok(());
     }
@@ -366,6 +597,72 @@ fn read_link_dir(
     cache.map = Arc::new(read::links(root, dir)?);
     cache.stamp = stamp;
     Ok(())
+}
+
+/// Resolves this cycle's share of the links of `dir` again: true when one no longer names the
+/// device it named.
+fn links_moved(root: &HostRoot, dir: &str, cache: &mut LinkDir) -> bool {
+    let n = cache.map.len();
+    let mut share = cache.cursor.next(n).peekable();
+    let Some(&first) = share.peek() else {
+        return false;
+    };
+    let Some(base) = read::open_base(root, dir) else {
+        return true;
+    };
+    let mut links = cache.map.iter().cycle().skip(first);
+    share.any(|_| {
+        let Some((name, dev)) = links.next() else {
+            return true;
+        };
+        read::link_device(&base, name).as_ref() != Some(dev)
+    })
+}
+
+impl Diskstats {
+    /// The lines of the devices in `wanted`. Those of the last reading come first in the same
+    /// order, so most lines are matched by one comparison, not a hash lookup.
+    fn read(
+        &mut self,
+        root: &HostRoot,
+        wanted: &HashSet<String>,
+    ) -> Result<Vec<DiskStat>, IscsiError> {
+        let file = match &self.file {
+            Some(f) => f,
+            None => self.file.insert(root.keep("proc/diskstats", true)?),
+        };
+        let text = match file.read_all(&mut self.buf) {
+            Ok(t) => t,
+            Err(e) => {
+                self.file = None;
+                return Err(e.into());
+            }
+        };
+        let mut next = self.order.iter();
+        let mut in_order = 0;
+        let mut stats = Vec::with_capacity(self.order.len());
+        let named = |name: &str| {
+            if let Some(known) = next.clone().next()
+                && **known == *name
+            {
+                next.next();
+                in_order += 1;
+                Some(Arc::clone(known))
+            } else {
+                wanted.contains(name).then(|| name.into())
+            }
+        };
+        super::diskstats::parse_into(text, named, &mut stats).map_err(|source| {
+            IscsiError::Parse {
+                path: root.path("proc/diskstats"),
+                source,
+            }
+        })?;
+        if in_order != self.order.len() || stats.len() != in_order {
+            self.order = stats.iter().map(|d| Arc::clone(&d.name)).collect();
+        }
+        Ok(stats)
+    }
 }
 
 #[cfg(test)]

@@ -163,10 +163,7 @@ fn multipath_maps_and_active_paths() {
         Some("session2")
     );
     assert_eq!(
-        st.diskstats
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>(),
+        st.diskstats.iter().map(|d| &*d.name).collect::<Vec<_>>(),
         ["sda", "sdb", "dm-0"]
     );
 }
@@ -593,7 +590,7 @@ fn rates_from_the_second_cycle() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(st.rates.len(), 1);
     let r = &st.rates[0];
-    assert_eq!((r.name.as_str(), r.completed), ("sda", 100));
+    assert_eq!((&*r.name, r.completed), ("sda", 100));
     assert_eq!(r.avg_latency_secs, Some(0.05));
     let mut out = crate::series::SeriesBuf::default();
     series::series(&st, &mut out);
@@ -607,4 +604,137 @@ fn rates_from_the_second_cycle() {
     assert!(get("hvscope_disk_ios_per_second").unwrap() > 0.0);
     let u = get("hvscope_disk_utilization_ratio").unwrap();
     assert!((0.0..=1.0).contains(&u), "{u}");
+}
+
+/// The periodic complete re-reads are spread over the cycles: no cycle re-reads more than its
+/// share of the sessions, each session is read completely again within `RESCAN_EVERY` cycles of
+/// its last complete read (so a change of an attribute read only then, in every session, is seen
+/// within as many), and the re-reads take over the kept state files.
+#[test]
+fn complete_rereads_are_spread_and_bounded() {
+    const N: u32 = 60;
+    let mut t = TestTree::new("spread");
+    let class = |sid: u32| {
+        format!(
+            "sys/devices/platform/host{}/session{sid}/iscsi_session/session{sid}",
+            sid - 1
+        )
+    };
+    for sid in 1..=N {
+        t.session(
+            sid,
+            &format!("iqn.t:{sid}"),
+            &format!("10.0.1.{sid}"),
+            "LOGGED_IN",
+            "up",
+            &[
+                TestLun {
+                    lun: 0,
+                    block: None,
+                    state: "running",
+                },
+                TestLun::disk(1, &format!("sd{sid}")),
+            ],
+        );
+        // recovery_tmo holds the cycle it was written in: a session shows the cycle of its
+        // last complete read.
+        t.write(&format!("{}/recovery_tmo", class(sid)), "1\n");
+    }
+    let root = HostRoot::new(t.root());
+    let mut src = IscsiSource::new(1024);
+    let mut errors = Vec::new();
+    src.collect(&root, &mut errors);
+    assert_eq!(
+        src.complete_reads(),
+        N as usize,
+        "the first cycle reads all"
+    );
+    let share = usize::try_from(u64::from(N).div_ceil(source::RESCAN_EVERY)).unwrap();
+    let mut renamed_seen = vec![None; N as usize];
+    for cycle in 2..=2 * source::RESCAN_EVERY + 1 {
+        for sid in 1..=N {
+            t.write(
+                &format!("{}/recovery_tmo", class(sid)),
+                &format!("{cycle}\n"),
+            );
+            if cycle == 2 {
+                t.write(&format!("{}/targetname", class(sid)), "iqn.t:renamed\n");
+            }
+        }
+        let st = src.collect(&root, &mut errors);
+        assert!(
+            src.complete_reads() <= share,
+            "cycle {cycle}: {} sessions read completely",
+            src.complete_reads()
+        );
+        assert_eq!(src.open_files(), 3 * N as usize, "kept files taken over");
+        for (i, s) in st.sessions.iter().enumerate() {
+            let last = u64::from(s.recovery_tmo_secs.unwrap());
+            assert!(
+                cycle - last < source::RESCAN_EVERY,
+                "{} at cycle {cycle}: last read completely in cycle {last}",
+                s.name
+            );
+            if s.target == "iqn.t:renamed" {
+                renamed_seen[i].get_or_insert(cycle);
+            }
+        }
+    }
+    for (i, seen) in renamed_seen.iter().enumerate() {
+        let seen = seen.unwrap_or_else(|| panic!("session{} never renamed", i + 1));
+        assert!(
+            seen < 2 + source::RESCAN_EVERY,
+            "session{} at {seen}",
+            i + 1
+        );
+    }
+    let (fresh, _) = read(&root);
+    let mut st = src.collect(&root, &mut errors);
+    st.rates.clear();
+    // The one-shot read sees this cycle's values; the source the ones of the last re-reads.
+    assert_eq!(st.sessions.len(), fresh.sessions.len());
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// What no listing shows is found by the safety net within `RESCAN_EVERY` cycles: a path removed
+/// from a multipath map, and a block device re-created under the same name for another LUN.
+#[test]
+fn safety_net_finds_moved_paths_and_devices() {
+    let mut t = three_sessions("moved");
+    t.multipath(0, "mpatha", &["sd2", "sd4"]);
+    let root = HostRoot::new(t.root());
+    let mut src = IscsiSource::new(64);
+    let mut errors = Vec::new();
+    let first = src.collect(&root, &mut errors);
+    assert_eq!(first.multipath[0].slaves, ["sd2", "sd4"]);
+    std::fs::remove_file(t.root().join("sys/block/dm-0/slaves/sd4")).unwrap();
+    // sd3 and sd7 swap LUNs (session 1's LUN 2 and session 3's) under the same names: the
+    // `sys/block` listing does not change.
+    t.link(
+        "sys/block/sd3",
+        "../devices/platform/host2/session3/target2:0:0/2:0:0:2/block/sd3",
+    );
+    t.link(
+        "sys/block/sd7",
+        "../devices/platform/host0/session1/target0:0:0/0:0:0:2/block/sd7",
+    );
+    let mut cycles = 0;
+    let st = loop {
+        cycles += 1;
+        assert!(cycles <= source::RESCAN_EVERY, "not seen in time");
+        let mut st = src.collect(&root, &mut errors);
+        let moved = {
+            let index = DiskIndex::new(&st);
+            let session_of = |dev| index.session(dev).map(|s| s.name.clone());
+            session_of("sd3").as_deref() == Some("session3")
+                && session_of("sd7").as_deref() == Some("session1")
+        };
+        if st.multipath[0].slaves == ["sd2"] && moved {
+            st.rates.clear();
+            break st;
+        }
+    };
+    let (fresh, _) = read(&root);
+    assert_eq!(st, fresh);
+    assert!(errors.is_empty(), "{errors:?}");
 }
