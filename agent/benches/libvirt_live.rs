@@ -173,30 +173,12 @@ fn main() {
     let checks = hvscope_agent::checks::configured(&Config::default());
     let mut registry = hvscope_agent::series::Registry::with_static_labels([("rack", "bench")]);
     let mut batch_cpu = 0.0;
-    // A scrape also costs CPU inside every QEMU process (libvirtd asks each one over QMP for
-    // block and balloon stats), charged to the customers' VMs: the QEMU processes' CPU during
-    // the scrape, less what they use in an idle window of the same length right after.
-    let qemu: Vec<u32> = c
-        .collect()
-        .libvirt
-        .vms
-        .iter()
-        .filter_map(|v| v.domain.pid)
-        .collect();
-    let qemu_cpu = || qemu.iter().map(|p| proc_cpu(*p)).sum::<f64>();
-    let (mut qemu_scrape, mut qemu_idle) = (0.0, 0.0);
     for seq in 0..u64::from(rounds) {
-        let q0 = qemu_cpu();
         let (e0, l0, t) = (proc_cpu(exporter), proc_cpu(libvirtd), Instant::now());
         bytes = scrape(port);
-        let took = t.elapsed();
-        exp_wall += took.as_secs_f64();
+        exp_wall += t.elapsed().as_secs_f64();
         exp_cpu += proc_cpu(exporter) - e0;
         lvd_cpu += proc_cpu(libvirtd) - l0;
-        let q1 = qemu_cpu();
-        std::thread::sleep(took);
-        qemu_scrape += q1 - q0;
-        qemu_idle += qemu_cpu() - q1;
         let (a0, t) = (thread_cpu(), Instant::now());
         let snap = c.collect();
         agent_wall += t.elapsed().as_secs_f64();
@@ -320,14 +302,6 @@ fn main() {
         (exp_cpu + lvd_cpu) / agent_cpu
     );
     let exporter_total = (exp_cpu + lvd_cpu) / n;
-    println!(
-        "  the scrape inside the {} QEMU processes: {:.2} ms CPU per scrape ({:.2} during it, \
-         {:.2} in as long idle)",
-        qemu.len(),
-        (qemu_scrape - qemu_idle) / n * 1e3,
-        qemu_scrape / n * 1e3,
-        qemu_idle / n * 1e3
-    );
     println!(
         "{DOMAINS} live KVM domains, {rounds} interleaved rounds:\n  \
          prometheus-libvirt-exporter scrape: {:.1} ms CPU in the exporter + {:.1} ms in libvirtd = {:.1} ms, {:.1} ms wall, {bytes} bytes\n  \
