@@ -68,6 +68,38 @@ fn scrape(port: u16) -> usize {
     b.len()
 }
 
+/// What the daemon does with a collection before sending it (run.rs `collect_batch`): checks,
+/// series, registry ids, the packed batch.
+struct Daemon {
+    checks: Vec<Box<dyn hvscope_agent::checks::Check>>,
+    registry: hvscope_agent::series::Registry,
+}
+
+impl Daemon {
+    fn new() -> Self {
+        Self {
+            checks: hvscope_agent::checks::configured(&Config::default()),
+            registry: hvscope_agent::series::Registry::with_static_labels([("rack", "bench")]),
+        }
+    }
+
+    /// The series and the encoded bytes of the batch.
+    fn batch(&mut self, snap: &hvscope_agent::snapshot::Snapshot, seq: u64) -> (usize, usize) {
+        let findings = hvscope_agent::checks::run_all(&self.checks, snap);
+        let mut buf = hvscope_agent::series::SeriesBuf::default();
+        snap.series(&mut buf);
+        hvscope_agent::checks::series(&findings, &mut buf);
+        let mut samples = self.registry.assign(&buf, seq);
+        let mut batch = hvscope_proto::v1::Batch {
+            seq,
+            findings: findings.iter().map(|f| f.to_proto()).collect(),
+            ..Default::default()
+        };
+        hvscope_proto::pack_samples(&mut batch, &mut samples);
+        (buf.samples.len(), prost::Message::encoded_len(&batch))
+    }
+}
+
 struct Teardown(Option<std::process::Child>);
 impl Drop for Teardown {
     fn drop(&mut self) {
@@ -168,10 +200,7 @@ fn main() {
         (0.0, 0.0, 0.0, 0.0, 0.0);
     let mut bytes = 0;
     let (mut vms, mut series, mut batch_bytes) = (0, 0, 0);
-    // What the daemon does with a collection before sending it (run.rs `collect_batch`):
-    // checks, series, registry ids, the packed batch.
-    let checks = hvscope_agent::checks::configured(&Config::default());
-    let mut registry = hvscope_agent::series::Registry::with_static_labels([("rack", "bench")]);
+    let mut daemon = Daemon::new();
     let mut batch_cpu = 0.0;
     for seq in 0..u64::from(rounds) {
         let (e0, l0, t) = (proc_cpu(exporter), proc_cpu(libvirtd), Instant::now());
@@ -184,21 +213,9 @@ fn main() {
         agent_wall += t.elapsed().as_secs_f64();
         let a1 = thread_cpu();
         agent_cpu += a1 - a0;
-        let findings = hvscope_agent::checks::run_all(&checks, &snap);
-        let mut buf = hvscope_agent::series::SeriesBuf::default();
-        snap.series(&mut buf);
-        hvscope_agent::checks::series(&findings, &mut buf);
-        let mut samples = registry.assign(&buf, seq);
-        let mut batch = hvscope_proto::v1::Batch {
-            seq,
-            findings: findings.iter().map(|f| f.to_proto()).collect(),
-            ..Default::default()
-        };
-        hvscope_proto::pack_samples(&mut batch, &mut samples);
-        batch_bytes = prost::Message::encoded_len(&batch);
+        (series, batch_bytes) = daemon.batch(&snap, seq);
         batch_cpu += thread_cpu() - a1;
         vms = snap.libvirt.vms.len();
-        series = buf.samples.len();
     }
     // The same collection's parts, measured one by one in the same run (warm state each).
     let root = HostRoot::default();
@@ -268,18 +285,24 @@ fn main() {
         .and_then(|v| v.parse::<u64>().ok())
     {
         println!(
-            "looping full collections for {secs} s (pid {})",
+            "looping full collections and batches for {secs} s (pid {})",
             std::process::id()
         );
-        let (t, a0) = (Instant::now(), thread_cpu());
+        let (t, mut collect, mut batch) = (Instant::now(), 0.0, 0.0);
         let mut n = 0u32;
         while t.elapsed() < Duration::from_secs(secs) {
-            c.collect();
+            let a = thread_cpu();
+            let snap = c.collect();
+            let b = thread_cpu();
+            daemon.batch(&snap, u64::from(rounds + n));
+            (collect, batch) = (collect + b - a, batch + thread_cpu() - b);
             n += 1;
         }
+        let each = |v: f64| v / f64::from(n.max(1)) * 1e3;
         println!(
-            "  {n} collections, {:.2} ms CPU each",
-            (thread_cpu() - a0) / f64::from(n.max(1)) * 1e3
+            "  {n} rounds: collection {:.2} ms CPU, then checks, series and batch {:.2} ms",
+            each(collect),
+            each(batch)
         );
     }
     let n = f64::from(rounds);

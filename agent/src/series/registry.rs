@@ -10,7 +10,8 @@
 //! while it does, the pairs cannot be freed (their address cannot be reused for other pairs)
 //! nor changed ([`Labels::set`] copies shared pairs first, giving them a new address). A steady
 //! collection pushes them in the same order too, so each is first looked for at its position in
-//! the last collection: one comparison, no lookup.
+//! the last collection: one comparison, no lookup. Label sets a source builds afresh each
+//! collection are found the same way, by comparing their pairs with the ones at that position.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
@@ -148,10 +149,12 @@ impl Registry {
         self.last.truncate(buf.samples.len());
         for (i, s) in buf.samples.iter().enumerate() {
             let addr = s.labels.addr();
-            // The same set at the same position as last time, its entry still there.
+            // The same set at the same position as last time, its entry still there: the same
+            // shared pairs, or pairs built afresh with the same names and values (compared,
+            // not hashed).
             let hit = self.last.get(i).and_then(|r| {
                 let e = self.entries.get_mut(r.slot)?.as_mut()?;
-                (r.labels.addr() == addr && e.id == r.id).then_some(e)
+                (e.id == r.id && (r.labels.addr() == addr || r.labels == s.labels)).then_some(e)
             });
             let id = match hit {
                 Some(e) => {
@@ -426,6 +429,15 @@ mod tests {
             assert_eq!((ids[0].0, ids[1].0), (1, 2));
         }
         assert_eq!(r.len(), 2);
-        assert!(r.seen.len() <= 2 * 2 + 64 + 2, "{}", r.seen.len());
+        // Found at their positions by value: only the first collection's sets were remembered.
+        assert_eq!(r.seen.len(), 2);
+        // Shifted by one (a series added in front): found by value through the id table, and
+        // remembered at their new positions.
+        for seq in 201..=300 {
+            let ids = r.assign(&buf(&["z", "a", "b"]), seq);
+            assert_eq!((ids[1].0, ids[2].0), (1, 2));
+        }
+        assert_eq!(r.len(), 3);
+        assert!(r.seen.len() <= 2 * 3 + 64 + 3, "{}", r.seen.len());
     }
 }
