@@ -42,11 +42,7 @@ fn build() -> TestTree {
     for sid in 1..=SESSIONS {
         let (a, b) = (2 * sid - 2, 2 * sid - 1);
         let luns = [
-            TestLun {
-                lun: 0,
-                block: None,
-                state: "running",
-            },
+            TestLun::controller(0),
             TestLun::disk(1, &format!("sd{a}")),
             TestLun::disk(2, &format!("sd{b}")),
         ];

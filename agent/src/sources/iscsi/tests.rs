@@ -434,11 +434,7 @@ fn three_sessions(tag: &str) -> TestTree {
             "LOGGED_IN",
             "up",
             &[
-                TestLun {
-                    lun: 0,
-                    block: None,
-                    state: "running",
-                },
+                TestLun::controller(0),
                 TestLun::disk(1, &a),
                 TestLun::disk(2, &b),
             ],
@@ -628,11 +624,7 @@ fn complete_rereads_are_spread_and_bounded() {
             "LOGGED_IN",
             "up",
             &[
-                TestLun {
-                    lun: 0,
-                    block: None,
-                    state: "running",
-                },
+                TestLun::controller(0),
                 TestLun::disk(1, &format!("sd{sid}")),
             ],
         );

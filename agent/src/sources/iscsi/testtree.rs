@@ -25,6 +25,15 @@ impl TestLun {
             state: "running",
         }
     }
+
+    /// A running LUN without a block device (an array's controller LUN).
+    pub fn controller(lun: u64) -> Self {
+        Self {
+            lun,
+            block: None,
+            state: "running",
+        }
+    }
 }
 
 /// A host root under construction.
