@@ -56,10 +56,9 @@ fn measure(mut make: impl FnMut(u64) -> SeriesBuf, batches: u64) -> Figures {
                     id: *id,
                     labels: labels
                         .pairs()
-                        .iter()
                         .map(|(n, v)| hvscope_proto::v1::Label {
-                            name: n.clone(),
-                            value: v.clone(),
+                            name: n.to_owned(),
+                            value: v.to_owned(),
                         })
                         .collect(),
                 });

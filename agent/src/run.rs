@@ -38,6 +38,8 @@ pub struct Agent {
     checks: Vec<Box<dyn crate::checks::Check>>,
     last_collection: Duration,
     stamps: TickStamps,
+    /// The last collection's series, whose label sets the next one reuses.
+    series: SeriesBuf,
 }
 
 /// Batch timestamps on the collection grid, as Prometheus stamps scrapes (`scrape.go`: the
@@ -162,6 +164,7 @@ impl Agent {
             seq: 0,
             hello,
             last_collection: Duration::ZERO,
+            series: SeriesBuf::default(),
             stamps,
         })
     }
@@ -171,14 +174,16 @@ impl Agent {
         &self.links
     }
 
-    /// Collects once and returns the batch (not yet queued), with its series as collected (the
-    /// registry adds the static labels to the definitions it sends).
-    pub fn collect_batch(&mut self) -> (Batch, SeriesBuf) {
+    /// Collects once and returns the batch (not yet queued). Its series stay in `self.series`
+    /// until the next collection, which reuses their label sets (the registry adds the static
+    /// labels to the definitions it sends).
+    pub fn collect_batch(&mut self) -> Batch {
         let started = Instant::now();
         let timestamp_ms = self.stamps.stamp(now_ms());
         let snap = self.collector.collect();
         let findings = crate::checks::run_all(&self.checks, &snap);
-        let mut buf = SeriesBuf::default();
+        let mut buf = std::mem::take(&mut self.series);
+        buf.recycle();
         snap.series(&mut buf);
         crate::checks::series(&findings, &mut buf);
         self.self_series(&mut buf);
@@ -188,6 +193,7 @@ impl Agent {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .assign(&buf, self.seq);
+        self.series = buf;
         let mut batch = Batch {
             seq: self.seq,
             timestamp_ms,
@@ -196,7 +202,7 @@ impl Agent {
         };
         hvscope_proto::pack_samples(&mut batch, &mut samples);
         self.last_collection = started.elapsed();
-        (batch, buf)
+        batch
     }
 
     fn self_series(&self, out: &mut SeriesBuf) {
@@ -351,7 +357,7 @@ impl Agent {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let (batch, _) = self.collect_batch();
+                    let batch = self.collect_batch();
                     self.queue(batch);
                     notifier.alive();
                     if !ready {

@@ -182,10 +182,9 @@ fn with_defs(
                     id,
                     labels: labels
                         .pairs()
-                        .iter()
                         .map(|(name, value)| hvscope_proto::v1::Label {
-                            name: name.clone(),
-                            value: value.clone(),
+                            name: name.to_owned(),
+                            value: value.to_owned(),
                         })
                         .collect(),
                 }),
