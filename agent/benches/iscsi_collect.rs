@@ -89,6 +89,8 @@ fn main() {
     let mut dropped_ns = Vec::new();
     let mut complete_reads = Vec::new();
     let mut registry = Registry::with_static_labels([("rack", "bench")]);
+    // Kept from cycle to cycle and recycled, as `run.rs` does (label sets reused by position).
+    let mut out = SeriesBuf::default();
     for seq in 0..cycles {
         let cpu0 = on_cpu_ns();
         let mut errors = Vec::new();
@@ -100,7 +102,7 @@ fn main() {
         let cpu1 = on_cpu_ns();
         assert!(errors.is_empty(), "{errors:?}");
         let f = findings(&st, None, &cfg);
-        let mut out = SeriesBuf::default();
+        out.recycle();
         series(&st, &mut out);
         read_ns.push(cpu1 - cpu0);
         all_ns.push(on_cpu_ns() - cpu0);
@@ -112,7 +114,7 @@ fn main() {
         (n_findings, n_series) = (f.len(), out.samples.len());
         (n_sessions, n_stats, n_rates) = (st.sessions.len(), st.diskstats.len(), st.rates.len());
         // And what it frees once the batch is built.
-        drop((st, f, out, ids));
+        drop((st, f, ids));
         dropped_ns.push(on_cpu_ns() - cpu0);
         complete_reads.push(source.complete_reads());
     }

@@ -6,6 +6,8 @@
 //! qemu-system-x86 and prometheus-libvirt-exporter installed; prints SKIPPED otherwise).
 //! `LIBVIRT_BENCH_ROUNDS` sets the interleaved rounds (default 40);
 //! `LIBVIRT_BENCH_LOOP_SECS=N` then keeps collecting for N seconds, for a profiler to attach.
+//! The shipped agent is a static musl binary, with musl's allocator and string functions: to
+//! measure that, add `--target x86_64-unknown-linux-musl` (the allocations line says which).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -22,6 +24,17 @@ const DOMAINS: u32 = 22;
 /// Interleaved rounds (`LIBVIRT_BENCH_ROUNDS` overrides).
 const DEFAULT_ROUNDS: u32 = 40;
 const EXPORTER: &str = "/usr/bin/prometheus-libvirt-exporter";
+
+/// The system allocator (glibc's, or musl's in a `--target x86_64-unknown-linux-musl` build, as
+/// the shipped agent), counting allocations.
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// Allocations and reallocations so far.
+fn allocs() -> u64 {
+    let s = GLOBAL.stats();
+    (s.allocations + s.reallocations) as u64
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -73,6 +86,7 @@ fn scrape(port: u16) -> usize {
 struct Daemon {
     checks: Vec<Box<dyn hvscope_agent::checks::Check>>,
     registry: hvscope_agent::series::Registry,
+    series: hvscope_agent::series::SeriesBuf,
 }
 
 impl Daemon {
@@ -80,16 +94,18 @@ impl Daemon {
         Self {
             checks: hvscope_agent::checks::configured(&Config::default()),
             registry: hvscope_agent::series::Registry::with_static_labels([("rack", "bench")]),
+            series: hvscope_agent::series::SeriesBuf::default(),
         }
     }
 
     /// The series and the encoded bytes of the batch.
     fn batch(&mut self, snap: &hvscope_agent::snapshot::Snapshot, seq: u64) -> (usize, usize) {
         let findings = hvscope_agent::checks::run_all(&self.checks, snap);
-        let mut buf = hvscope_agent::series::SeriesBuf::default();
-        snap.series(&mut buf);
-        hvscope_agent::checks::series(&findings, &mut buf);
-        let mut samples = self.registry.assign(&buf, seq);
+        let buf = &mut self.series;
+        buf.recycle();
+        snap.series(buf);
+        hvscope_agent::checks::series(&findings, buf);
+        let mut samples = self.registry.assign(buf, seq);
         let mut batch = hvscope_proto::v1::Batch {
             seq,
             findings: findings.iter().map(|f| f.to_proto()).collect(),
@@ -202,19 +218,22 @@ fn main() {
     let (mut vms, mut series, mut batch_bytes) = (0, 0, 0);
     let mut daemon = Daemon::new();
     let mut batch_cpu = 0.0;
+    let (mut collect_allocs, mut batch_allocs) = (0u64, 0u64);
     for seq in 0..u64::from(rounds) {
         let (e0, l0, t) = (proc_cpu(exporter), proc_cpu(libvirtd), Instant::now());
         bytes = scrape(port);
         exp_wall += t.elapsed().as_secs_f64();
         exp_cpu += proc_cpu(exporter) - e0;
         lvd_cpu += proc_cpu(libvirtd) - l0;
-        let (a0, t) = (thread_cpu(), Instant::now());
+        let (n0, a0, t) = (allocs(), thread_cpu(), Instant::now());
         let snap = c.collect();
         agent_wall += t.elapsed().as_secs_f64();
-        let a1 = thread_cpu();
+        let (n1, a1) = (allocs(), thread_cpu());
         agent_cpu += a1 - a0;
         (series, batch_bytes) = daemon.batch(&snap, seq);
         batch_cpu += thread_cpu() - a1;
+        (collect_allocs, batch_allocs) =
+            (collect_allocs + (n1 - n0), batch_allocs + (allocs() - n1));
         vms = snap.libvirt.vms.len();
     }
     // The same collection's parts, measured one by one in the same run (warm state each).
@@ -341,5 +360,15 @@ fn main() {
         exporter_total / (agent_cpu / n),
         batch_cpu / n * 1e3,
         exporter_total / ((agent_cpu + batch_cpu) / n),
+    );
+    println!(
+        "  allocations ({} allocator): {:.0} per collection, {:.0} per checks + series + batch",
+        if cfg!(target_env = "musl") {
+            "musl"
+        } else {
+            "glibc"
+        },
+        collect_allocs as f64 / n,
+        batch_allocs as f64 / n
     );
 }
