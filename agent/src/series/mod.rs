@@ -20,38 +20,37 @@ pub struct Labels(std::sync::Arc<str>);
 /// Most label sets have fewer pairs than this; they are sorted on the stack.
 const STACK_PAIRS: usize = 24;
 
+/// Calls `f` with `("__name__", name)` and `labels`, sorted (on the stack when they fit).
+fn with_sorted<R>(name: &str, labels: &[(&str, &str)], f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
+    let n = labels.len() + 1;
+    if n <= STACK_PAIRS {
+        let mut v = [("", ""); STACK_PAIRS];
+        v[0] = ("__name__", name);
+        v[1..n].copy_from_slice(labels);
+        v[..n].sort_unstable();
+        f(&v[..n])
+    } else {
+        let mut v: Vec<(&str, &str)> = Vec::with_capacity(n);
+        v.push(("__name__", name));
+        v.extend_from_slice(labels);
+        v.sort_unstable();
+        f(&v)
+    }
+}
+
 impl Labels {
     /// Builds a label set from a metric name and extra labels (sorted here).
     pub fn new(name: &str, labels: &[(&str, &str)]) -> Self {
-        let n = labels.len() + 1;
-        if n <= STACK_PAIRS {
-            let mut v = [("", ""); STACK_PAIRS];
-            v[0] = ("__name__", name);
-            v[1..n].copy_from_slice(labels);
-            v[..n].sort_unstable();
-            Self::packed(&v[..n])
-        } else {
-            let mut v: Vec<(&str, &str)> = Vec::with_capacity(n);
-            v.push(("__name__", name));
-            v.extend_from_slice(labels);
-            v.sort_unstable();
-            Self::packed(&v)
-        }
+        with_sorted(name, labels, Self::packed)
     }
 
     /// Whether this set is the one [`new`](Self::new) would build from `name` and `labels`,
     /// found without building it.
     pub fn is(&self, name: &str, labels: &[(&str, &str)]) -> bool {
-        let n = labels.len() + 1;
-        if n > STACK_PAIRS {
-            return *self == Self::new(name, labels);
-        }
-        let mut v = [("", ""); STACK_PAIRS];
-        v[0] = ("__name__", name);
-        v[1..n].copy_from_slice(labels);
-        v[..n].sort_unstable();
-        let mut pairs = self.pairs();
-        v[..n].iter().all(|want| pairs.next() == Some(*want)) && pairs.next().is_none()
+        with_sorted(name, labels, |want| {
+            let mut pairs = self.pairs();
+            want.iter().all(|w| pairs.next() == Some(*w)) && pairs.next().is_none()
+        })
     }
 
     /// Packs `pairs` (sorted) with a single allocation: the text is assembled in a buffer kept
@@ -118,7 +117,7 @@ impl Labels {
                 v.push((k, val));
             }
         }
-        v.sort_by(|a, b| a.0.cmp(b.0));
+        v.sort_unstable();
         Self::packed(&v)
     }
 
