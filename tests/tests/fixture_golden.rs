@@ -3,7 +3,8 @@
 //! values, so key order does not matter; `timestamp_ms` is the only field left out) and
 //! `snapshot --format prometheus` (the series, line for line). A refactoring must leave both
 //! unchanged; a deliberate change of output rewrites the copies with `HVSCOPE_BLESS=1` and shows
-//! up in the diff of the commit that makes it.
+//! up in the diff of the commit that makes it. Error messages name files below the fixture
+//! root, so the repository's path is written `<repo>` in the copies (CI clones elsewhere).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,7 +41,8 @@ fn snapshot(root: &Path, format: &str) -> String {
         root.display(),
         String::from_utf8_lossy(&o.stderr)
     );
-    String::from_utf8(o.stdout).expect("utf-8 output")
+    let text = String::from_utf8(o.stdout).expect("utf-8 output");
+    text.replace(path_str(&repo()), "<repo>")
 }
 
 fn bless() -> bool {
