@@ -117,7 +117,7 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
         let running = hvscope_aggregator::start(config, shutdown_on_signal()).await?;
         // systemd (Type=notify): ready once both ports listen; the watchdog is fed by the
         // runtime, so a wedged runtime gets the service restarted.
-        let notifier = hvscope_agent::notify::Notifier::from_env();
+        let notifier = hvscope_common::notify::Notifier::from_env();
         notifier.ready("serving");
         if let Some(w) = notifier.watchdog() {
             tokio::spawn(async move {

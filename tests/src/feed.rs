@@ -12,8 +12,8 @@ use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::transport::Link;
 use hvscope_agent::transport::spool::SpooledBatch;
 use hvscope_agent::transport::stream::{self, StreamParams};
-use hvscope_agent::transport::tls::{TlsFiles, install_crypto_provider};
 use hvscope_aggregator::remote_read::proto::{Label, Sample, TimeSeries};
+use hvscope_common::tls::{TlsFiles, install_crypto_provider};
 use hvscope_proto::v1::{Batch, Hello};
 use prost::Message;
 
