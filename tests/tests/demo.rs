@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use hvscope_e2e::bin;
+use hvscope_testkit::bin;
 
 #[test]
 fn demo_streams_this_machine_and_says_how_to_read_it() {
