@@ -26,8 +26,12 @@ use std::time::Instant;
 use hvscope_agent::checks::iscsi::findings;
 use hvscope_agent::host_root::HostRoot;
 use hvscope_agent::series::{Registry, SeriesBuf};
-use hvscope_agent::sources::iscsi::testtree::{TestLun, TestTree};
 use hvscope_agent::sources::iscsi::{IscsiConfig, IscsiSource, collect, series::series};
+
+// The tests' synthetic initiator trees (test-only in the library, hence included here).
+#[path = "../src/sources/iscsi/testtree.rs"]
+mod testtree;
+use testtree::{TestLun, TestTree};
 
 const SESSIONS: u32 = 512;
 

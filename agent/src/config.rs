@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use hvscope_common::config::{ConfigError, parse_toml};
 use serde::Deserialize;
 
 use crate::cpuset::CpuSet;
@@ -13,21 +14,6 @@ use crate::sources::proc::cmdline;
 pub mod host;
 
 pub use host::{HostConfig, NetConfig};
-
-/// The configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
 
 /// TLS material, as PEM files placed by the provisioning system. They are re-read when they
 /// change on disk (certificate rotation), without a restart.
@@ -158,38 +144,6 @@ impl Default for Config {
     fn default() -> Self {
         toml::from_str("").expect("empty config deserializes")
     }
-}
-
-impl ConfigError {
-    /// True for what provisioning fixes by itself at boot: a configuration file not written
-    /// yet, or no aggregator named yet.
-    pub fn may_appear_later(&self) -> bool {
-        match self {
-            ConfigError::Read { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-            ConfigError::Invalid(m) => m.starts_with("no aggregators"),
-            ConfigError::Parse { .. } => false,
-        }
-    }
-}
-
-/// Parses a TOML document into `T`, naming `path` in errors (agent and aggregator configs).
-pub fn parse_toml<T: serde::de::DeserializeOwned>(
-    text: &str,
-    path: &Path,
-) -> Result<T, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.message().to_owned(),
-    })
-}
-
-/// Reads `path` and parses it with [`parse_toml`].
-pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_toml(&text, path)
 }
 
 impl Config {

@@ -13,7 +13,6 @@ pub mod checks;
 pub mod config;
 pub mod cpuset;
 pub mod host_root;
-pub mod notify;
 pub mod run;
 pub mod selfstat;
 pub mod series;

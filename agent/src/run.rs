@@ -5,6 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hvscope_common::clock::now_ms;
+use hvscope_common::config::ConfigError;
+use hvscope_common::notify::Notifier;
+use hvscope_common::tls::TlsFiles;
 use hvscope_proto::v1::{Batch, Hello, Label};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -12,18 +16,17 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::host_root::HostRoot;
 use crate::series::{Registry, SeriesBuf};
-use crate::snapshot::{Collector, now_ms};
+use crate::snapshot::Collector;
 use crate::transport::Link;
 use crate::transport::spool::SpooledBatch;
 use crate::transport::stream::{self, StreamParams};
-use crate::transport::tls::TlsFiles;
 use crate::{VERSION, selfstat};
 
 /// The agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] ConfigError),
 }
 
 /// The running agent's state, shared by the collector and the stream tasks.
@@ -340,7 +343,7 @@ impl Agent {
         }
         info!(aggregators = ?self.config.aggregators, interval_secs = self.config.interval_secs,
             host_root = %self.root.root().display(), boot_id = %self.hello.boot_id, "agent started");
-        let notifier = crate::notify::Notifier::from_env();
+        let notifier = Notifier::from_env();
         let mut tick = tokio::time::interval(Duration::from_secs(self.config.interval_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The watchdog is fed from this loop only: a collection stuck in a read blocks the

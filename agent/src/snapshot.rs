@@ -2,6 +2,8 @@
 //! that could not be read. Pure data; turning it into series is [`Snapshot::series`]. The
 //! [`Collector`] owns what sources keep between collections (parsed status files, …).
 
+use hvscope_common::clock::now_ms;
+
 use crate::config::Config;
 use crate::host_root::HostRoot;
 use crate::series::SeriesBuf;
@@ -164,12 +166,4 @@ impl Snapshot {
             );
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -10,10 +10,10 @@ mod data;
 
 use std::time::Instant;
 
+use hvscope_aggregator::labels::{MatchKind, Matcher};
 use hvscope_aggregator::nodes::{Applied, NodeStore};
 use hvscope_aggregator::remote_read::codec;
 use hvscope_aggregator::remote_read::proto::ReadResponse;
-use hvscope_aggregator::tsdb::matcher::{MatchKind, Matcher};
 use hvscope_aggregator::tsdb::{Db, SeriesHandle, xor};
 use hvscope_proto::v1::{Batch, Hello, Label, SeriesDef};
 

@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hvscope_agent::transport::tls::FilesStamp;
+use hvscope_common::tls::FilesStamp;
 use tracing::{info, warn};
 
 use crate::metrics::Metrics;

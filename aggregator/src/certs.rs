@@ -144,7 +144,7 @@ pub fn node(ca_dir: &Path, name: &str, out: &Path, days: i64) -> Result<(), Cert
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hvscope_agent::transport::tls::{TlsFiles, cert_info, load_certs};
+    use hvscope_common::tls::{TlsFiles, cert_info, load_certs};
 
     #[test]
     fn init_and_node_make_a_working_pair() {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The configuration could not be loaded (shared with the agent: read or parse errors).
-pub use hvscope_agent::config::ConfigError;
+pub use hvscope_common::config::ConfigError;
 
 /// gRPC ingest listener.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -140,12 +140,12 @@ fn default_handshake_timeout_secs() -> u64 {
 impl Config {
     /// Parses a TOML document.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        hvscope_agent::config::parse_toml(text, path)
+        hvscope_common::config::parse_toml(text, path)
     }
 
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        hvscope_agent::config::load_toml(path)
+        hvscope_common::config::load_toml(path)
     }
 }
 

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hvscope_aggregator::config::Config;
 
@@ -31,12 +30,6 @@ enum Cmd {
     Certs {
         #[command(subcommand)]
         cmd: CertsCmd,
-    },
-    /// Run aggregator and agent on this machine with throw-away certificates and show what flows.
-    Demo {
-        /// Stop after this many seconds (default: run until Ctrl-C).
-        #[arg(long)]
-        duration_secs: Option<u64>,
     },
 }
 
@@ -117,7 +110,7 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
         let running = hvscope_aggregator::start(config, shutdown_on_signal()).await?;
         // systemd (Type=notify): ready once both ports listen; the watchdog is fed by the
         // runtime, so a wedged runtime gets the service restarted.
-        let notifier = hvscope_agent::notify::Notifier::from_env();
+        let notifier = hvscope_common::notify::Notifier::from_env();
         notifier.ready("serving");
         if let Some(w) = notifier.watchdog() {
             tokio::spawn(async move {
@@ -133,22 +126,9 @@ fn serve(config: PathBuf) -> anyhow::Result<()> {
     })
 }
 
-fn demo(duration_secs: Option<u64>) -> anyhow::Result<()> {
-    runtime()?.block_on(async move {
-        hvscope_aggregator::demo::run(duration_secs.map(Duration::from_secs), shutdown_on_signal())
-            .await
-            .context("demo")
-    })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo prints its own summary; keep the log to warnings there unless RUST_LOG says.
-    init_logging(if matches!(cli.cmd, Cmd::Demo { .. }) {
-        "warn"
-    } else {
-        "info"
-    });
+    init_logging("info");
     let result = match cli.cmd {
         Cmd::Serve { config } => serve(config),
         Cmd::Certs {
@@ -172,7 +152,6 @@ fn main() -> ExitCode {
                     days,
                 },
         } => hvscope_aggregator::certs::node(&ca_dir, &name, &out, days).map_err(Into::into),
-        Cmd::Demo { duration_secs } => demo(duration_secs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use hvscope_agent::transport::tls::{CertInfo, FilesStamp, TlsError, TlsFiles, cert_info};
+use hvscope_common::tls::{CertInfo, FilesStamp, TlsError, TlsFiles, cert_info};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;

@@ -14,9 +14,10 @@ use std::net::SocketAddr;
 
 use hvscope_aggregator::remote_read::proto::{ChunkedReadResponse, MatcherType, ResponseType};
 use hvscope_e2e::feed::{Series, remote_write};
-use hvscope_e2e::prom::{
-    Prometheus, matcher, post_read, read_request, samples_response, streamed_response,
+use hvscope_e2e::remote_read::{
+    matcher, post_read, read_request, samples_response, streamed_response,
 };
+use hvscope_testkit::prom::Prometheus;
 
 /// Chunk bytes and samples: (bytes, samples) over all chunks and over chunks of >= 100 samples.
 #[derive(Default, Debug)]

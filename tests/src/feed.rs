@@ -12,13 +12,13 @@ use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::transport::Link;
 use hvscope_agent::transport::spool::SpooledBatch;
 use hvscope_agent::transport::stream::{self, StreamParams};
-use hvscope_agent::transport::tls::{TlsFiles, install_crypto_provider};
 use hvscope_aggregator::remote_read::proto::{Label, Sample, TimeSeries};
+use hvscope_common::tls::{TlsFiles, install_crypto_provider};
 use hvscope_proto::v1::{Batch, Hello};
+use hvscope_testkit::prom::http_post;
 use prost::Message;
 
 use crate::Cluster;
-use crate::prom::http_post;
 
 /// Prometheus' staleness marker (`value.StaleNaN`).
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;

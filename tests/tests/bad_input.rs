@@ -4,7 +4,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use hvscope_e2e::{Cluster, TempDir, bin, free_port, path_str, wait_for};
+use hvscope_e2e::Cluster;
+use hvscope_testkit::{TempDir, bin, free_port, path_str, wait_for};
 
 /// Runs `bin args`, expecting failure with exactly one line on stderr.
 fn one_line_failure(bin_name: &str, args: &[&str]) -> String {
@@ -141,7 +142,7 @@ fn agent_waits_a_bounded_time_for_its_configuration() {
     c.node_cert("node-w", 30);
     let written = c.agent_config("written.toml", "node-w", "", "");
     let target = c.dir.join("agent.toml");
-    let mut agent = hvscope_e2e::Proc::spawn(
+    let mut agent = hvscope_testkit::Proc::spawn(
         &bin("hvscope-agent"),
         &[
             "run",

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hvscope_e2e::{Cluster, Proc, TempDir, in_ci, musl_agent, path_str, wait_for};
+use hvscope_e2e::Cluster;
+use hvscope_testkit::{Proc, TempDir, in_ci, musl_agent, path_str, wait_for};
 
 const NODE: &str = "compute-boot-1";
 
@@ -21,7 +22,7 @@ fn sh(cmd: &str) {
 fn a_booting_node_reports_within_ten_seconds() {
     let missing: Vec<&str> = [
         (
-            hvscope_e2e::cloud_kernel().is_none(),
+            hvscope_testkit::cloud_kernel().is_none(),
             "linux-image-cloud-amd64",
         ),
         (!Path::new("/bin/busybox").exists(), "busybox-static"),
@@ -52,7 +53,7 @@ fn a_booting_node_reports_within_ten_seconds() {
     let work = TempDir::new("boot-img");
 
     // The image as an image pipeline would get it.
-    let st = Command::new(hvscope_e2e::repo().join("image/build"))
+    let st = Command::new(hvscope_testkit::repo().join("image/build"))
         .arg(work.join("image"))
         .env("NO_BUILD", "1")
         .status()
@@ -74,9 +75,9 @@ fn a_booting_node_reports_within_ten_seconds() {
         work.join("prov.cpio.gz").display()
     ));
     let base = work.join("base.cpio.gz");
-    let st = Command::new(hvscope_e2e::repo().join("tests/guest/mkinitrd"))
+    let st = Command::new(hvscope_testkit::repo().join("tests/guest/mkinitrd"))
         .arg(&base)
-        .arg(hvscope_e2e::repo().join("tests/guest/init-agent.sh"))
+        .arg(hvscope_testkit::repo().join("tests/guest/init-agent.sh"))
         .status()
         .unwrap();
     assert!(st.success());
@@ -134,7 +135,7 @@ fn boot_once(
     initrd: &Path,
     serial_log: &Path,
 ) -> (Option<Duration>, Option<serde_json::Value>, String) {
-    let kernel = hvscope_e2e::cloud_kernel().unwrap();
+    let kernel = hvscope_testkit::cloud_kernel().unwrap();
     let fwd = format!(
         "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:4317-cmd:busybox nc 127.0.0.1 {}",
         c.grpc_port

@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
+use hvscope_e2e::Cluster;
 use hvscope_e2e::feed::{Rng, STALE_NAN, Series, remote_write, stream_to_aggregator};
-use hvscope_e2e::prom::{Prometheus, urlencode};
-use hvscope_e2e::{Cluster, wait_for};
+use hvscope_testkit::prom::{Prometheus, urlencode};
+use hvscope_testkit::wait_for;
 use serde_json::Value;
 
 const STEP_MS: i64 = 10_000;
@@ -235,9 +236,9 @@ fn prometheus_and_the_aggregator_answer_promql_identically() {
         urlencode("count_over_time({__name__=~\"eq_(ratio|bytes)\"}[10m])"),
         at(end)
     );
-    let a = hvscope_e2e::http_get(direct.addr, &dup).unwrap();
+    let a = hvscope_testkit::http_get(direct.addr, &dup).unwrap();
     assert_eq!(a.0, 422, "{}", a.1);
-    assert_eq!(a, hvscope_e2e::http_get(remote.addr, &dup).unwrap());
+    assert_eq!(a, hvscope_testkit::http_get(remote.addr, &dup).unwrap());
     let series = format!(
         "series?match[]={}&start={}&end={}",
         urlencode("{__name__=~\"eq_.+\"}"),

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hvscope_e2e::{bin, path_str, repo};
+use hvscope_testkit::{bin, path_str, repo};
 
 /// Every fixture that is a host root (the `ovs` fixture holds tool output, not a tree).
 const FIXTURES: [&str; 5] = [

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use hvscope_e2e::{Cluster, Proc, bin, free_port, get_json, http_get, path_str, wait_for};
+use hvscope_e2e::Cluster;
+use hvscope_testkit::{Proc, bin, free_port, get_json, http_get, path_str, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use hvscope_e2e::{Proc, TempDir, bin, in_ci, path_str};
+use hvscope_testkit::{Proc, TempDir, bin, in_ci, path_str};
 
 fn agent(args: &[&str]) -> Output {
     Command::new(bin("hvscope-agent"))

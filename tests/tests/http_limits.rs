@@ -9,11 +9,11 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use hvscope_aggregator::remote_read::proto::{MatcherType, ReadRequest, ResponseType};
+use hvscope_e2e::Cluster;
 use hvscope_e2e::feed::{Rng, Series, stream_to_aggregator};
-use hvscope_e2e::prom::{
-    Prometheus, http_request, matcher, post_read, read_request, samples_response, urlencode,
-};
-use hvscope_e2e::{Cluster, http_get, wait_for};
+use hvscope_e2e::remote_read::{matcher, post_read, read_request, samples_response};
+use hvscope_testkit::prom::{Prometheus, http_request, urlencode};
+use hvscope_testkit::{http_get, wait_for};
 use prost::Message;
 
 fn now_ms() -> i64 {
@@ -106,7 +106,8 @@ fn bearer_token_guards_every_route_but_health() {
     )
     .unwrap();
     let text = String::from_utf8_lossy(&m.body).into_owned();
-    let refused = hvscope_e2e::metric_value(&text, "hvscope_aggregator_http_unauthorized_total");
+    let refused =
+        hvscope_testkit::metric_value(&text, "hvscope_aggregator_http_unauthorized_total");
     assert_eq!(refused, Some(9.0), "the nine refusals above are counted");
 
     // Prometheus reads with the token from a credentials file; without it, it gets nothing.

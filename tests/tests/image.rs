@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use hvscope_e2e::{TempDir, elf_dynamic_facts, in_ci, musl_agent};
+use hvscope_testkit::{TempDir, elf_dynamic_facts, in_ci, musl_agent};
 
 #[test]
 fn overlay_has_exactly_the_expected_files() {
@@ -91,7 +91,7 @@ fn overlay_has_exactly_the_expected_files() {
     assert_eq!(elf_dynamic_facts(&bytes), (false, 0));
     // The default configuration is one the agent accepts.
     let cfg = repo.join("image/agent.toml");
-    let out = Command::new(hvscope_e2e::bin("hvscope-agent"))
+    let out = Command::new(hvscope_testkit::bin("hvscope-agent"))
         .args(["snapshot", "--format", "prometheus", "--config"])
         .arg(&cfg)
         .output()

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hvscope_e2e::{Proc, TempDir, free_port, in_ci, musl_agent, path_str, wait_for};
+use hvscope_testkit::{Proc, TempDir, free_port, in_ci, musl_agent, path_str, wait_for};
 
 const T1: &str = "iqn.2026-11.test.hvscope:disk1";
 const T2: &str = "iqn.2026-11.test.hvscope:disk2";
@@ -156,7 +156,7 @@ fn sessions_up(serial: &str, phase: &str) -> Vec<(String, f64)> {
 fn session_down_follows_a_real_kernel_initiator() {
     let missing: Vec<&str> = [
         (
-            hvscope_e2e::cloud_kernel().is_none(),
+            hvscope_testkit::cloud_kernel().is_none(),
             "linux-image-cloud-amd64",
         ),
         (!Path::new("/bin/busybox").exists(), "busybox-static"),
@@ -193,16 +193,16 @@ fn session_down_follows_a_real_kernel_initiator() {
         }
     };
 
-    let st = Command::new(hvscope_e2e::repo().join("image/build"))
+    let st = Command::new(hvscope_testkit::repo().join("image/build"))
         .arg(work.join("image"))
         .env("NO_BUILD", "1")
         .status()
         .unwrap();
     assert!(st.success(), "image/build");
     let base = work.join("base.cpio.gz");
-    let st = Command::new(hvscope_e2e::repo().join("tests/guest/mkinitrd"))
+    let st = Command::new(hvscope_testkit::repo().join("tests/guest/mkinitrd"))
         .arg(&base)
-        .arg(hvscope_e2e::repo().join("tests/guest/init-iscsi.sh"))
+        .arg(hvscope_testkit::repo().join("tests/guest/init-iscsi.sh"))
         .env("ISCSI", "1")
         .status()
         .unwrap();
@@ -240,7 +240,7 @@ fn session_down_follows_a_real_kernel_initiator() {
             "-nographic",
             "-no-reboot",
             "-kernel",
-            path_str(&hvscope_e2e::cloud_kernel().unwrap()),
+            path_str(&hvscope_testkit::cloud_kernel().unwrap()),
             "-initrd",
             path_str(&initrd),
             "-append",

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use hvscope_e2e::libvirt::{Libvirtd, sh, vcpu0_tid};
-use hvscope_e2e::{bin, wait_for};
+use hvscope_testkit::libvirt::{Libvirtd, sh, vcpu0_tid};
+use hvscope_testkit::{bin, wait_for};
 
 const A: (&str, &str) = ("hvscope-live-a", "0d6c5b4a-0000-4a7f-9e15-2d6c0a4b7f11");
 const B: (&str, &str) = ("hvscope-live-b", "0d6c5b4a-0000-4d8b-b6a2-9c1e8f0d3a22");

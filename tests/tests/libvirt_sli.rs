@@ -7,8 +7,9 @@
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use hvscope_e2e::libvirt::Libvirtd;
-use hvscope_e2e::{Cluster, wait_for};
+use hvscope_e2e::Cluster;
+use hvscope_testkit::libvirt::Libvirtd;
+use hvscope_testkit::wait_for;
 
 const VM: (&str, &str) = ("hvscope-sli", "0d6c5b4a-0000-4e3c-8f4d-5a6b7c8d9e33");
 /// Seconds of agent samples per phase.
@@ -68,7 +69,7 @@ fn reading_after(c: &Cluster, after_ms: i64) -> Reading {
     .unwrap_or_else(|| {
         panic!(
             "no VM SLI series reported after {after_ms}; virsh list: {:?}",
-            hvscope_e2e::libvirt::sh("virsh -c qemu:///system list --name")
+            hvscope_testkit::libvirt::sh("virsh -c qemu:///system list --name")
         )
     })
 }

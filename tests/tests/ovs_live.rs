@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hvscope_e2e::ovs::OvsLab;
-use hvscope_e2e::{bin, in_ci, path_str};
+use hvscope_testkit::ovs::OvsLab;
+use hvscope_testkit::{bin, in_ci, path_str};
 use serde_json::Value;
 
 const OWNED: &str = "0x9f3c6a1d2e4b7c85";

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use hvscope_aggregator::remote_read::proto::{MatcherType, ResponseType};
 use hvscope_aggregator::tsdb::xor;
-use hvscope_e2e::prom::{
-    Prometheus, matcher, post_read, read_request, samples_response, streamed_response, urlencode,
+use hvscope_e2e::Cluster;
+use hvscope_e2e::remote_read::{
+    matcher, post_read, read_request, samples_response, streamed_response,
 };
-use hvscope_e2e::{Cluster, wait_for};
+use hvscope_testkit::prom::{Prometheus, urlencode};
+use hvscope_testkit::wait_for;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -176,7 +178,7 @@ fn prometheus_queries_the_aggregator_over_remote_read() {
     // Label names and values: Prometheus 2.42's remote querier does not implement
     // LabelNames/LabelValues (prometheus#3351): /api/v1/labels answers success with the warning
     // "not implemented" and only local labels. Through /api/v1/series every label arrives.
-    let (status, body) = hvscope_e2e::http_get(
+    let (status, body) = hvscope_testkit::http_get(
         p.addr,
         &format!("/api/v1/labels?match[]={}", urlencode("{node=\"node-a\"}")),
     )

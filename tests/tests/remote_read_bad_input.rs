@@ -6,8 +6,10 @@
 use std::time::{Duration, Instant};
 
 use hvscope_aggregator::remote_read::proto::{MatcherType, ResponseType};
-use hvscope_e2e::prom::{HttpReply, http_post, matcher, post_read, read_request};
-use hvscope_e2e::{Cluster, http_get, metric_value, wait_for};
+use hvscope_e2e::Cluster;
+use hvscope_e2e::remote_read::{matcher, post_read, read_request};
+use hvscope_testkit::prom::{HttpReply, http_post};
+use hvscope_testkit::{http_get, metric_value, wait_for};
 
 fn raw_post(c: &Cluster, body: &[u8]) -> HttpReply {
     http_post(

@@ -6,7 +6,7 @@
 //! sources it is 7.3 MiB. The limit fails on an accidental heavy dependency (a second TLS stack, a C
 //! library, all of regex's Unicode tables); growing it needs a reason in the commit.
 
-use hvscope_e2e::{elf_dynamic_facts, in_ci, musl_agent};
+use hvscope_testkit::{elf_dynamic_facts, in_ci, musl_agent};
 
 const SIZE_LIMIT: u64 = 8 << 20;
 

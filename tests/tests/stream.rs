@@ -7,7 +7,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hvscope_e2e::{Cluster, metric_value, wait_for};
+use hvscope_e2e::Cluster;
+use hvscope_testkit::{metric_value, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -281,15 +282,15 @@ fn renewed_certificates_are_used_without_restarts() {
     // The provisioning system renews both certificates in place.
     c.node_cert("node-t", 40);
     let certs = c.certs();
-    hvscope_e2e::run_ok(
-        &hvscope_e2e::bin("hvscope-aggregator"),
+    hvscope_testkit::run_ok(
+        &hvscope_testkit::bin("hvscope-aggregator"),
         &[
             "certs",
             "server",
             "--ca-dir",
-            hvscope_e2e::path_str(&certs),
+            hvscope_testkit::path_str(&certs),
             "--out",
-            hvscope_e2e::path_str(&certs),
+            hvscope_testkit::path_str(&certs),
             "--days",
             "1000",
         ],

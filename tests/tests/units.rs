@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hvscope_e2e::{TempDir, in_ci, target_dir};
+use hvscope_testkit::{TempDir, in_ci, target_dir};
 
 fn systemd_analyze() -> bool {
     let ok = Command::new("systemd-analyze")
@@ -24,7 +24,7 @@ fn systemd_analyze() -> bool {
 /// A copy of `unit` whose ExecStart points at the freshly built binary (verify refuses units
 /// whose binary does not exist).
 fn localised(unit: &str, dir: &TempDir) -> PathBuf {
-    let text = std::fs::read_to_string(hvscope_e2e::repo().join("systemd").join(unit)).unwrap();
+    let text = std::fs::read_to_string(hvscope_testkit::repo().join("systemd").join(unit)).unwrap();
     let bin = unit.trim_end_matches(".service");
     let text = text.replace(
         &format!("/usr/bin/{bin}"),

@@ -8,8 +8,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use hvscope_aggregator::remote_read::proto::MatcherType;
-use hvscope_e2e::prom::{matcher, post_read, read_request, samples_response};
-use hvscope_e2e::{Cluster, metric_value, wait_for};
+use hvscope_e2e::Cluster;
+use hvscope_e2e::remote_read::{matcher, post_read, read_request, samples_response};
+use hvscope_testkit::{metric_value, wait_for};
 
 const T: Duration = Duration::from_secs(30);
 

@@ -8,10 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hvscope_aggregator::remote_read::proto::{ChunkEncoding, MatcherType, ResponseType};
 use hvscope_aggregator::tsdb::xor::{self, XorChunk};
-use hvscope_e2e::prom::{
-    Prometheus, matcher, post_read, read_request, samples_response, streamed_response, urlencode,
+use hvscope_e2e::remote_read::{
+    matcher, post_read, read_request, samples_response, streamed_response,
 };
-use hvscope_e2e::wait_for;
+use hvscope_testkit::prom::{Prometheus, urlencode};
+use hvscope_testkit::wait_for;
 
 const CONFIG: &str = "global: {scrape_interval: 100ms, scrape_timeout: 100ms}
 scrape_configs:

@@ -1,59 +1,57 @@
 //! Synthetic host-root trees for check tests: the real fixture's host `/proc` files plus
-//! hand-written ones, in a temporary directory removed on drop.
+//! hand-written ones, written with the one fixture-tree builder ([`hvscope_testkit::TestTree`];
+//! removed on drop).
 
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::Path;
 
 use crate::host_root::HostRoot;
 
-/// A temporary host root.
-pub struct TestTree(pub PathBuf);
+/// A temporary host root: the generic tree (`write`, `join`, … through `Deref`) plus processes
+/// and interfaces.
+pub struct TestTree(pub hvscope_testkit::TestTree);
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/libvirt-kvm-2vm"
 );
 
+/// What every tree copies from [`FIXTURE`].
+const HOST_FILES: [&str; 14] = [
+    "proc/stat",
+    "proc/meminfo",
+    "proc/loadavg",
+    "proc/vmstat",
+    "proc/mounts",
+    "proc/diskstats",
+    "proc/pressure/cpu",
+    "proc/pressure/memory",
+    "proc/pressure/io",
+    "sys/devices/system/cpu/online",
+    "sys/devices/system/cpu/present",
+    "sys/devices/system/cpu/isolated",
+    "sys/devices/system/node/node0/cpulist",
+    "sys/devices/system/node/node0/meminfo",
+];
+
+impl Deref for TestTree {
+    type Target = hvscope_testkit::TestTree;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 impl TestTree {
     /// A tree holding the real capture's `proc/{stat,meminfo,loadavg,vmstat,mounts,diskstats}`,
     /// `proc/pressure/*` and `sys/devices/system/{cpu,node}`, plus `files` (path, content).
     pub fn new(tag: &str, files: &[(&str, &str)]) -> Self {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("hvscope-tree-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for rel in [
-            "proc/stat",
-            "proc/meminfo",
-            "proc/loadavg",
-            "proc/vmstat",
-            "proc/mounts",
-            "proc/diskstats",
-            "proc/pressure/cpu",
-            "proc/pressure/memory",
-            "proc/pressure/io",
-            "sys/devices/system/cpu/online",
-            "sys/devices/system/cpu/present",
-            "sys/devices/system/cpu/isolated",
-            "sys/devices/system/node/node0/cpulist",
-            "sys/devices/system/node/node0/meminfo",
-        ] {
-            let to = dir.join(rel);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(Path::new(FIXTURE).join(rel), to).unwrap();
-        }
-        let t = Self(dir);
+        let t = hvscope_testkit::TestTree::new(tag);
+        t.copy_from(Path::new(FIXTURE), &HOST_FILES);
         for (rel, content) in files {
             t.write(rel, content);
         }
-        t
-    }
-
-    /// Writes (or replaces) one file.
-    pub fn write(&self, rel: &str, content: &str) {
-        let p = self.0.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
+        Self(t)
     }
 
     /// A process `pid` with `comm` in state `state`.
@@ -86,12 +84,6 @@ impl TestTree {
 
     /// The host root.
     pub fn root(&self) -> HostRoot {
-        HostRoot::new(&self.0)
-    }
-}
-
-impl Drop for TestTree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        HostRoot::new(self.0.root())
     }
 }

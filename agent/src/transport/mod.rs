@@ -5,7 +5,6 @@
 pub mod backoff;
 pub mod spool;
 pub mod stream;
-pub mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hvscope_common::tls::{FilesStamp, TlsError, TlsFiles};
 use hvscope_proto::v1::{
     AgentMessage, Batch, Hello, SeriesDef, agent_message, aggregator_message,
     ingest_client::IngestClient,
@@ -22,7 +23,6 @@ use tracing::{debug, info, warn};
 
 use super::Link;
 use super::backoff::Backoff;
-use super::tls::{FilesStamp, TlsFiles};
 use crate::config::{Compression, split_host_port};
 use crate::series::Registry;
 
@@ -30,7 +30,7 @@ use crate::series::Registry;
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error("tls files: {0}")]
-    Tls(#[from] super::tls::TlsError),
+    Tls(#[from] TlsError),
     #[error("connect to {addr}: {message}")]
     Connect { addr: String, message: String },
     #[error("stream: {0}")]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hvscope_agent::snapshot::now_ms;
+use hvscope_common::clock::now_ms;
 use hvscope_proto::v1::{
     Accepted, Ack, AgentMessage, AggregatorMessage, Resend, agent_message, aggregator_message,
     ingest_server::Ingest,

@@ -18,7 +18,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Labels, Node, NodeStore, lock};
+use super::{Node, NodeStore, lock};
+use crate::labels::Labels;
 
 /// Name of the up series.
 pub const NODE_UP: &str = "hvscope_node_up";
@@ -140,7 +141,7 @@ impl NodeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tsdb::matcher::{MatchKind, Matcher};
+    use crate::labels::{MatchKind, Matcher};
     use crate::tsdb::xor;
     use hvscope_proto::v1::{Batch, Hello, Label};
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use hvscope_proto::v1::{Batch, Finding, Hello, Label, SeriesDef, Severity};
 use serde::Serialize;
 
+use crate::labels::Labels;
 use crate::tsdb::{Db, SeriesHandle};
 use crate::wal::Wal;
 
@@ -21,9 +22,6 @@ pub struct Instance {
     pub boot_id: String,
     pub started_ms: i64,
 }
-
-/// A series as stored: labels with `node` stamped by the aggregator.
-pub type Labels = Arc<Vec<(String, String)>>;
 
 /// A series defined by an agent: its stored labels, its handle in the TSDB and its latest
 /// sample (one map lookup per sample on the append path).

@@ -93,8 +93,8 @@ mod tests {
     use hvscope_proto::v1::Hello;
 
     use super::*;
+    use crate::labels::{MatchKind, Matcher};
     use crate::nodes::Applied;
-    use crate::tsdb::matcher::{MatchKind, Matcher};
     use crate::tsdb::{Db, xor};
     use crate::wal::{Wal, WalOptions};
 

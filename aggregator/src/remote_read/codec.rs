@@ -8,8 +8,7 @@ use super::proto::{
     Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, Label, MatcherType, Query,
     QueryResult, ReadRequest, ReadResponse, ResponseType, Sample, TimeSeries,
 };
-use crate::nodes::Labels;
-use crate::tsdb::matcher::{MatchKind, Matcher, MatcherError};
+use crate::labels::{Labels, MatchKind, Matcher, MatcherError};
 use crate::tsdb::{Selected, xor};
 
 const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);

@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::matcher::Matcher;
-use crate::nodes::Labels;
+use crate::labels::{Labels, MatchKind, Matcher};
 
 /// A series' number in the index.
 pub type SeriesRef = u64;
@@ -78,9 +77,7 @@ impl Index {
             difference(&self.all, &excluded)
         } else {
             let mut hit: Vec<SeriesRef> = match (m.kind, values) {
-                (super::matcher::MatchKind::Equal, Some(vals)) => {
-                    vals.get(&m.value).cloned().unwrap_or_default()
-                }
+                (MatchKind::Equal, Some(vals)) => vals.get(&m.value).cloned().unwrap_or_default(),
                 (_, Some(vals)) => vals
                     .iter()
                     .filter(|(v, _)| m.matches(v))
@@ -97,7 +94,7 @@ impl Index {
     pub fn select(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
         // Cheapest first: equality matchers narrow the most.
         let mut order: Vec<&Matcher> = matchers.iter().collect();
-        order.sort_by_key(|m| !matches!(m.kind, super::matcher::MatchKind::Equal));
+        order.sort_by_key(|m| !matches!(m.kind, MatchKind::Equal));
         let mut acc: Option<Vec<SeriesRef>> = None;
         for m in order {
             let p = self.postings_for(m);
@@ -146,7 +143,6 @@ fn difference(a: &[SeriesRef], b: &[SeriesRef]) -> Vec<SeriesRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tsdb::matcher::MatchKind;
     use std::sync::Arc;
 
     fn l(pairs: &[(&str, &str)]) -> Labels {

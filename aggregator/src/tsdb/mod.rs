@@ -1,6 +1,6 @@
 //! The aggregator's time-series storage: an in-memory head of Prometheus-compatible XOR chunks
 //! per series ([`xor`], [`series`]), an inverted label index ([`index`]) queried with
-//! Prometheus matchers ([`matcher`]), and time-based retention. Readers get stored chunk bytes
+//! Prometheus matchers ([`crate::labels`]), and time-based retention. Readers get stored chunk bytes
 //! as they are, so remote-read can stream them without re-encoding.
 //!
 //! Locking: one `RwLock` over the index (taken for writing only when a series is created or
@@ -9,7 +9,6 @@
 
 pub mod bits;
 pub mod index;
-pub mod matcher;
 pub mod series;
 pub mod xor;
 
@@ -22,9 +21,8 @@ use tracing::debug;
 pub use index::SeriesRef;
 pub use series::{Appended, ChunkRef, MemSeries};
 
-use crate::nodes::Labels;
+use crate::labels::{Labels, Matcher};
 use index::Index;
-use matcher::Matcher;
 
 /// Default retention: 24 hours.
 pub const DEFAULT_RETENTION_MS: i64 = 24 * 3600 * 1000;

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::xor::XorChunk;
-use crate::nodes::Labels;
+use crate::labels::Labels;
 
 /// A chunk as read: encoded bytes and their time range.
 #[derive(Debug, Clone, PartialEq)]

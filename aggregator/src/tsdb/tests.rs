@@ -1,5 +1,5 @@
-use super::matcher::MatchKind;
 use super::*;
+use crate::labels::MatchKind;
 
 fn l(pairs: &[(&str, &str)]) -> Labels {
     Arc::new(

@@ -288,5 +288,5 @@ impl IscsiState {
 
 #[cfg(test)]
 mod tests;
-#[doc(hidden)]
-pub mod testtree;
+#[cfg(test)]
+pub(crate) mod testtree;

@@ -1,12 +1,12 @@
 //! Synthetic initiator trees for tests and the collection benchmark: the same layout as the real
 //! captures in `tests/fixtures/iscsi-guest*` (class links into `sys/devices/platform/hostN/
 //! sessionN`, `targetH:C:T/H:C:T:L/block/sdX`, `dev/disk/by-path` links, `sys/block/dm-N/slaves`),
-//! written into a temporary directory that is removed on drop.
+//! written with the one fixture-tree builder ([`hvscope_testkit::TestTree`]; removed on drop).
+//!
+//! Test-only and free of this crate's items, so that `benches/iscsi_collect.rs` includes the same
+//! file (`#[path]`) instead of the library exporting test helpers.
 
-use std::io::Write as _;
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::ops::Deref;
 
 /// One LUN of a synthetic session.
 #[derive(Debug, Clone)]
@@ -36,44 +36,23 @@ impl TestLun {
     }
 }
 
-/// A host root under construction.
+/// An initiator tree under construction: the generic tree (`write`, `link`, `root`, … through
+/// `Deref`) plus sessions, multipath maps and diskstats lines.
 #[derive(Debug)]
-pub struct TestTree {
-    root: PathBuf,
+pub struct TestTree(hvscope_testkit::TestTree);
+
+impl Deref for TestTree {
+    type Target = hvscope_testkit::TestTree;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestTree {
     /// An empty tree in a fresh temporary directory.
     pub fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "hvscope-iscsi-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).expect("create temp tree");
-        Self { root }
-    }
-
-    /// The tree's root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Writes `rel` (creating parents).
-    pub fn write(&self, rel: &str, text: &str) {
-        let p = self.root.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, text).expect("write");
-    }
-
-    /// Creates symlink `rel` -> `target` (creating parents).
-    pub fn link(&self, rel: &str, target: &str) {
-        let p = self.root.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        let _ = std::fs::remove_file(&p);
-        symlink(target, p).expect("symlink");
+        Self(hvscope_testkit::TestTree::new(&format!("iscsi-{tag}")))
     }
 
     /// A session `sid` on SCSI host `sid - 1` logged in (or in `state`) to `target` at
@@ -167,19 +146,6 @@ impl TestTree {
             "   8       0 {dev} {ios} 0 {} {ms} 0 0 0 0 0 {ms} {ms} 0 0 0 0 0 0\n",
             ios * 8
         );
-        let p = self.root.join("proc/diskstats");
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .expect("open diskstats");
-        f.write_all(line.as_bytes()).expect("append diskstats");
-    }
-}
-
-impl Drop for TestTree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        self.append("proc/diskstats", &line);
     }
 }

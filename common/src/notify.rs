@@ -1,7 +1,8 @@
 //! systemd's notification protocol (`sd_notify(3)`), without libsystemd: `READY=1` once the
-//! agent is collecting, `WATCHDOG=1` from the collection loop (so a stuck loop gets the service
-//! restarted), `STATUS=` lines for `systemctl status`. Without `NOTIFY_SOCKET` every call is a
-//! no-op, so the same binary runs under systemd, a busybox init, or a shell.
+//! service is up (the agent collecting, the aggregator serving), `WATCHDOG=1` from the loop that
+//! must not get stuck (so a stuck loop gets the service restarted), `STATUS=` lines for
+//! `systemctl status`. Without `NOTIFY_SOCKET` every call is a no-op, so the same binary runs
+//! under systemd, a busybox init, or a shell.
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};

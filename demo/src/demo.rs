@@ -1,6 +1,4 @@
-//! `hvscope-aggregator demo`: the whole pipeline on one machine with nothing prepared. Makes a
-//! throw-away CA and certificates in a temporary directory, starts an aggregator on loopback and
-//! an agent (the real agent code, in-process) reading this machine, then prints what flows.
+//! The demo run: certificates, aggregator, agent, then a line per node every 2 s.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -8,44 +6,40 @@ use std::time::{Duration, Instant};
 
 use hvscope_agent::config::{Config as AgentConfig, TlsConfig as AgentTls};
 use hvscope_agent::run::Agent;
+use hvscope_aggregator::config::{Config, GrpcConfig, HttpConfig, TlsConfig};
 use tokio::sync::watch;
-
-use crate::config::{Config, GrpcConfig, HttpConfig, TlsConfig};
 
 /// The demo could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error(transparent)]
-    Certs(#[from] crate::certs::CertsError),
+    Certs(#[from] hvscope_aggregator::certs::CertsError),
     #[error(transparent)]
-    Serve(#[from] crate::ServeError),
+    Serve(#[from] hvscope_aggregator::ServeError),
     #[error(transparent)]
     Agent(#[from] hvscope_agent::run::RunError),
 }
 
-/// What this machine has of the sources hvscope reads, and whether this build collects them.
-fn sources_here() -> Vec<(&'static str, bool, &'static str)> {
+/// The sources the agent reads, and whether this machine has them: every one is collected
+/// where present; an absent one yields no series (and no findings), not an error.
+fn sources_here() -> [(&'static str, bool); 4] {
     let has = |p: &str| Path::new(p).exists();
-    vec![
+    [
         (
-            "host /proc (cpu, memory, load)",
+            "host /proc and /sys (cpu, memory, load, net)",
             has("/proc/stat"),
-            "collected",
         ),
         (
             "libvirt domains (/run/libvirt/qemu)",
             has("/run/libvirt/qemu"),
-            "not collected yet by this build",
         ),
         (
             "Open vSwitch (/run/openvswitch/db.sock)",
             has("/run/openvswitch/db.sock"),
-            "not collected yet by this build",
         ),
         (
             "iSCSI sessions (/sys/class/iscsi_session)",
             has("/sys/class/iscsi_session"),
-            "not collected yet by this build",
         ),
     ]
 }
@@ -64,8 +58,8 @@ pub async fn run(
 ) -> Result<(), DemoError> {
     let dir = TempDir(std::env::temp_dir().join(format!("hvscope-demo-{}", std::process::id())));
     let node = "demo-node";
-    crate::certs::init(&dir.0, &[])?;
-    crate::certs::node(&dir.0, node, &dir.0, 1)?;
+    hvscope_aggregator::certs::init(&dir.0, &[])?;
+    hvscope_aggregator::certs::node(&dir.0, node, &dir.0, 1)?;
     println!(
         "hvscope demo: throw-away CA and certificates in {}",
         dir.0.display()
@@ -89,7 +83,7 @@ pub async fn run(
         storage: Default::default(),
         remote_read: Default::default(),
     };
-    let running = crate::start(config, rx.clone()).await?;
+    let running = hvscope_aggregator::start(config, rx.clone()).await?;
     println!(
         "aggregator: gRPC (mTLS) on {}, HTTP on http://{}",
         running.grpc_addr, running.http_addr
@@ -110,15 +104,19 @@ pub async fn run(
     let agent = Agent::new(agent_cfg)?;
     let agent_task = tokio::spawn(agent.run(rx.clone()));
     println!("agent: reading this machine (host root /), certificate {node}, every 1 s\n");
-    println!("sources on this machine:");
-    for (what, present, state) in sources_here() {
-        let p = if present { "present" } else { "absent here" };
-        println!("  {what:<45} {p:<12} {state}");
+    println!("sources (each one collected where present):");
+    for (what, present) in sources_here() {
+        let p = if present {
+            "present: collected"
+        } else {
+            "absent here: nothing to read"
+        };
+        println!("  {what:<45} {p}");
     }
     println!(
-        "\nPrometheus (remote-read is served by the aggregator once the storage issue lands):\n  \
-         remote_read:\n    - url: http://{}/api/v1/read\n      read_recent: true\n",
-        running.http_addr
+        "\nPrometheus remote-read: POST http://{addr}/api/v1/read; in prometheus.yml:\n  \
+         remote_read:\n    - url: http://{addr}/api/v1/read\n      read_recent: true\n",
+        addr = running.http_addr
     );
     println!(
         "node view: curl -s http://{}/api/v1/nodes",

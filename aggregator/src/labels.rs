@@ -1,8 +1,16 @@
-//! Label matchers with Prometheus semantics: `=`, `!=`, `=~`, `!~`; regexes are fully anchored
+//! Series labels and label matchers: the vocabulary that the TSDB, the node store and
+//! remote-read share (a leaf: it imports none of them, as Prometheus' `model/labels`).
+//!
+//! Matchers have Prometheus semantics: `=`, `!=`, `=~`, `!~`; regexes are fully anchored
 //! (`^(?:re)$`, as Prometheus 2.x compiles them) and run in linear time (the `regex` crate has
 //! no backtracking); a missing label matches as the empty value.
 
+use std::sync::Arc;
+
 use regex::{Regex, RegexBuilder};
+
+/// A series as stored: label pairs sorted by name, `node` stamped by the aggregator.
+pub type Labels = Arc<Vec<(String, String)>>;
 
 /// Compiled regex program size limit: a pathological pattern is refused, not run.
 const REGEX_SIZE_LIMIT_BYTES: usize = 1 << 20;
