@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::proc::cmdline;
 use serde::Deserialize;
-
-use crate::cpuset::CpuSet;
-use crate::sources::proc::cmdline;
 
 pub mod host;
 

@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hvscope_parse::cpuset::CpuSet;
+
 use super::{Check, Finding, Severity};
-use crate::cpuset::CpuSet;
 use crate::snapshot::Snapshot;
 use crate::sources::libvirt::model::Domain;
 use crate::sources::libvirt::reader::{Role, Vm};

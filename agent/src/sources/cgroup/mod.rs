@@ -15,8 +15,8 @@ pub mod stats;
 
 use std::path::PathBuf;
 
-use crate::sources::proc::ParseError;
-use crate::sources::proc::mounts::Mount;
+use hvscope_parse::ParseError;
+use hvscope_parse::proc::mounts::Mount;
 
 /// One line of `/proc/<pid>/cgroup`: `hierarchy-id:controllers:path`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

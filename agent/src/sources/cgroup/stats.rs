@@ -4,9 +4,12 @@
 
 use std::path::Path;
 
+use hvscope_parse::ParseError;
+use hvscope_parse::proc::pressure::{self, Pressure};
+use hvscope_parse::proc::vmstat;
+use hvscope_parse::sys::parse_u64;
+
 use crate::host_root::{HostRoot, ReadError};
-use crate::sources::proc::pressure::{self, Pressure};
-use crate::sources::proc::{ParseError, vmstat};
 
 /// Figures of one cgroup directory; `None` where the file is absent.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -153,17 +156,11 @@ pub fn read(root: &HostRoot, dir: &Path) -> Result<CgroupStats, CgroupError> {
         s.cpu_throttled_periods = key(&cpu, "nr_throttled");
     }
     if s.cpu_usage_seconds.is_none() {
-        s.cpu_usage_seconds = opt(root, dir, "cpuacct.usage", super::super::sys::parse_u64)?
-            .map(|ns| ns as f64 / 1e9);
+        s.cpu_usage_seconds = opt(root, dir, "cpuacct.usage", parse_u64)?.map(|ns| ns as f64 / 1e9);
     }
-    s.memory_bytes = match opt(root, dir, "memory.current", super::super::sys::parse_u64)? {
+    s.memory_bytes = match opt(root, dir, "memory.current", parse_u64)? {
         Some(v) => Some(v),
-        None => opt(
-            root,
-            dir,
-            "memory.usage_in_bytes",
-            super::super::sys::parse_u64,
-        )?,
+        None => opt(root, dir, "memory.usage_in_bytes", parse_u64)?,
     };
     s.memory_limit_bytes = match opt(root, dir, "memory.max", parse_limit)? {
         Some(v) => v,

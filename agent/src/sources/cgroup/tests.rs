@@ -1,5 +1,6 @@
+use hvscope_parse::proc::mounts;
+
 use super::*;
-use crate::sources::proc::mounts;
 
 const FX: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -68,7 +68,7 @@ pub enum IscsiError {
     Parse {
         path: PathBuf,
         #[source]
-        source: crate::sources::proc::ParseError,
+        source: hvscope_parse::ParseError,
     },
 }
 

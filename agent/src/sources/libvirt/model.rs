@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use hvscope_parse::cpuset::CpuSet;
 use serde::Serialize;
-
-use crate::cpuset::CpuSet;
 
 /// One running domain.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::proc::mounts::Mount;
+use hvscope_parse::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
 use serde::Serialize;
 use tracing::debug;
 
@@ -18,13 +21,10 @@ use super::model::Domain;
 use super::novaconf::{self, NovaCpuSets};
 use super::watch::{Changes, StatusWatch};
 use super::xml;
-use crate::cpuset::CpuSet;
 use crate::host_root::{HostRoot, ReadError};
 use crate::sli::VmSample;
 use crate::sources::SourceError;
 use crate::sources::cgroup::{self, CgroupMounts, stats::CgroupStats};
-use crate::sources::proc::mounts::Mount;
-use crate::sources::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
 
 /// What a QEMU thread is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
+use hvscope_parse::cpuset::CpuSet;
 use roxmltree::{Document, Node, ParsingOptions};
 
 use super::model::{CpuTune, Disk, DiskSource, Domain, Nic, NovaFlavor, NovaInstance, NumaTune};
-use crate::cpuset::CpuSet;
 
 /// Most XML nodes accepted in one status file (libvirt's are ~2,000 with `<qemuCaps>`).
 pub const MAX_NODES: u32 = 200_000;

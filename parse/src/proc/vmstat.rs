@@ -1,6 +1,6 @@
 //! `/proc/vmstat`: `key value` lines of VM counters (swap in/out, major faults, OOM kills).
 
-use super::ParseError;
+use crate::ParseError;
 
 /// `/proc/vmstat` as (key, value) pairs in file order.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -40,7 +40,7 @@ pub fn parse(text: &str) -> Result<VmStat, ParseError> {
 mod tests {
     use super::*;
 
-    const REAL: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/vmstat");
+    const REAL: &str = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/vmstat");
 
     #[test]
     fn parses_real_capture() {

@@ -1,8 +1,8 @@
 //! `/proc/<pid>/stat` (and `task/<tid>/stat`): user + system CPU time, after the parenthesised
 //! comm (which may itself contain spaces and parentheses).
 
-use super::ParseError;
 use super::stat::USER_HZ;
+use crate::ParseError;
 
 /// The fields after the parenthesised comm, from field 3 (state) on.
 fn after_comm(stat: &str) -> Result<std::str::SplitAsciiWhitespace<'_>, ParseError> {
@@ -49,15 +49,16 @@ mod tests {
 
     #[test]
     fn real_and_tricky_comm() {
-        let real =
-            include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/stat");
+        let real = include_str!(
+            "../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/stat"
+        );
         assert_eq!(cpu_seconds(real).unwrap(), 6.41);
         assert_eq!(
             cpu_seconds("1 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 150 250 0").unwrap(),
             4.0
         );
         assert!(cpu_seconds("garbage").is_err());
-        let pstat = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/stat");
+        let pstat = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/25453/stat");
         assert_eq!(
             counts(pstat).unwrap(),
             Counts {

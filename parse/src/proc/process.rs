@@ -2,7 +2,7 @@
 //! `/proc/<pid>/cmdline` (NUL-separated argv). Zombies do not count as running: PID 1 may reap
 //! lazily and a dead daemon then lingers as `Z`.
 
-use super::ParseError;
+use crate::ParseError;
 
 /// What identifies a process for liveness.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -94,9 +94,10 @@ impl Process {
 mod tests {
     use super::*;
 
-    const STAT: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/stat");
+    const STAT: &str =
+        include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/25453/stat");
     const CMDLINE: &[u8] =
-        include_bytes!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/cmdline");
+        include_bytes!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/25453/cmdline");
 
     #[test]
     fn parses_real_capture() {

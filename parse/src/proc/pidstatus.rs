@@ -1,7 +1,7 @@
 //! `/proc/<pid>/status` and `/proc/<pid>/task/<tid>/status`: the thread's allowed CPUs
 //! (`Cpus_allowed_list`, what `sched_getaffinity` returns) and the process's memory.
 
-use super::ParseError;
+use crate::ParseError;
 use crate::cpuset::CpuSet;
 
 /// The fields of a status file the agent uses.
@@ -72,8 +72,9 @@ mod tests {
     use super::*;
 
     const VCPU: &str =
-        include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/status");
-    const QEMU: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/status");
+        include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/status");
+    const QEMU: &str =
+        include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/25453/status");
 
     #[test]
     fn parses_real_thread_and_process() {

@@ -1,6 +1,6 @@
 //! `/proc/meminfo`: `Key:  value kB` lines (hugepage counts have no unit).
 
-use super::ParseError;
+use crate::ParseError;
 
 /// `/proc/meminfo` as (key, value) pairs; values in bytes where the file says `kB`, else counts.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -49,7 +49,7 @@ pub fn parse(text: &str) -> Result<MemInfo, ParseError> {
 mod tests {
     use super::*;
 
-    const REAL: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/meminfo");
+    const REAL: &str = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/meminfo");
 
     #[test]
     fn parses_real_capture() {

@@ -1,6 +1,6 @@
 //! `/proc/loadavg`: `1.00 0.50 0.25 3/304 28406`.
 
-use super::ParseError;
+use crate::ParseError;
 
 /// Load averages and scheduler entity counts.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -42,7 +42,7 @@ pub fn parse(text: &str) -> Result<LoadAvg, ParseError> {
 mod tests {
     use super::*;
 
-    const REAL: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/loadavg");
+    const REAL: &str = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/loadavg");
 
     #[test]
     fn parses_real_capture() {

@@ -2,7 +2,7 @@
 //! `some avg10=0.00 avg60=0.00 avg300=0.00 total=0` and, on most resources, a `full` line.
 //! `total` is in microseconds; it is converted to seconds here.
 
-use super::ParseError;
+use crate::ParseError;
 
 /// One PSI line: share of wall time (in %) some (or all) tasks stalled, and the total stall.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -79,8 +79,9 @@ pub fn parse(text: &str) -> Result<Pressure, ParseError> {
 mod tests {
     use super::*;
 
-    const CPU: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/pressure/cpu");
-    const IO: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/pressure/io");
+    const CPU: &str =
+        include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/pressure/cpu");
+    const IO: &str = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/pressure/io");
 
     #[test]
     fn parses_real_captures() {

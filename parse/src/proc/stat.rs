@@ -1,7 +1,7 @@
 //! `/proc/stat`: CPU time by mode (all CPUs together and per CPU), context switches, forks,
 //! boot time, running and blocked processes.
 
-use super::ParseError;
+use crate::ParseError;
 
 /// Clock ticks per second of `/proc/stat` (USER_HZ). It is 100 on every Linux architecture the
 /// agent targets; the kernel fixes it for user space ABI reasons.
@@ -103,7 +103,7 @@ mod tests {
     use super::*;
 
     // Real capture, see agent/tests/fixtures/README.md.
-    const REAL: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/stat");
+    const REAL: &str = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/stat");
 
     #[test]
     fn parses_real_capture() {

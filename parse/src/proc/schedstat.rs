@@ -2,7 +2,7 @@
 //! spent runnable but waiting for a CPU: for a vCPU thread it is what libvirt reports as
 //! `vcpu.N.delay`, i.e. steal as the guest feels it.
 
-use super::ParseError;
+use crate::ParseError;
 
 /// One thread's scheduler statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -39,7 +39,7 @@ mod tests {
     #[test]
     fn parses_real_vcpu_thread() {
         let s = parse(include_str!(
-            "../../../tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/schedstat"
+            "../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/25453/task/25461/schedstat"
         ))
         .unwrap();
         assert_eq!(

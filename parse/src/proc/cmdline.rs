@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn real_cmdline_has_none() {
-        let real = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/cmdline");
+        let real = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/cmdline");
         assert!(hvscope_params(real).is_empty());
         assert!(hvscope_params("").is_empty());
     }

@@ -1,7 +1,7 @@
 //! `/proc/mounts` (`/proc/self/mounts`): `device mountpoint fstype options dump pass`, with
 //! spaces, tabs, newlines and backslashes in paths escaped as octal (`\040`).
 
-use super::ParseError;
+use crate::ParseError;
 
 /// One mount.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -96,7 +96,7 @@ pub fn effective<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
 mod tests {
     use super::*;
 
-    const REAL: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/mounts");
+    const REAL: &str = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/mounts");
 
     #[test]
     fn parses_real_capture() {

@@ -1,8 +1,8 @@
 //! CPU and node lists as sysfs and `/proc/<pid>/status` print them: `0-3,8,10-11`, empty for
 //! none.
 
+use crate::ParseError;
 use crate::cpuset::CpuSet;
-use crate::sources::proc::ParseError;
 
 /// Parses a CPU list into sorted, de-duplicated numbers (the shared [`CpuSet`] grammar).
 pub fn parse(text: &str) -> Result<Vec<u32>, ParseError> {
@@ -21,9 +21,10 @@ mod tests {
     use super::*;
 
     const ONLINE: &str =
-        include_str!("../../../tests/fixtures/libvirt-kvm-2vm/sys/devices/system/cpu/online");
-    const ISOLATED: &str =
-        include_str!("../../../tests/fixtures/libvirt-kvm-2vm/sys/devices/system/cpu/isolated");
+        include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/sys/devices/system/cpu/online");
+    const ISOLATED: &str = include_str!(
+        "../../../agent/tests/fixtures/libvirt-kvm-2vm/sys/devices/system/cpu/isolated"
+    );
 
     #[test]
     fn parses_real_captures() {

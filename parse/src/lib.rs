@@ -1,0 +1,27 @@
+//! hvscope-parse: the pure parsers of every host format hvscope reads.
+//!
+//! **Parses** text or bytes that a caller has already read: `/proc` files ([`proc`]), sysfs
+//! attributes ([`sys`]), and the CPU list syntax shared by the kernel, libvirt and nova
+//! ([`cpuset`]).
+//! **Never does I/O**: no file, socket, process or clock is touched here (the procfs-core /
+//! procfs split: this crate is the core, the agent's readers hand it a `&str` or `&[u8]`).
+//! Unit tests may read fixtures and this host's live files; the library never does.
+//! **Fails** with an error value on malformed input (truncated, non-numeric, out of range,
+//! empty): no parser panics, which the fuzz targets in `fuzz/` check.
+#![forbid(unsafe_code)]
+
+pub mod cpuset;
+pub mod proc;
+pub mod sys;
+
+/// A host file's text did not have the expected format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(String);
+
+impl ParseError {
+    /// A parse error with a lower-case message.
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
