@@ -1,8 +1,9 @@
 //! hvscope-parse: the pure parsers of every host format hvscope reads.
 //!
 //! **Parses** text or bytes that a caller has already read: `/proc` files ([`proc`]), sysfs
-//! attributes ([`sys`]), and the CPU list syntax shared by the kernel, libvirt and nova
-//! ([`cpuset`]).
+//! attributes ([`sys`]), cgroup membership and control files ([`cgroup`]), the iSCSI
+//! initiator's sysfs attributes ([`iscsi`]), and the CPU list syntax shared by the kernel,
+//! libvirt and nova ([`cpuset`]).
 //! **Never does I/O**: no file, socket, process or clock is touched here (the procfs-core /
 //! procfs split: this crate is the core, the agent's readers hand it a `&str` or `&[u8]`).
 //! Unit tests may read fixtures and this host's live files; the library never does.
@@ -10,7 +11,9 @@
 //! empty): no parser panics, which the fuzz targets in `fuzz/` check.
 #![forbid(unsafe_code)]
 
+pub mod cgroup;
 pub mod cpuset;
+pub mod iscsi;
 pub mod proc;
 pub mod sys;
 

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use hvscope_parse::cgroup::CgroupMounts;
 use hvscope_parse::cpuset::CpuSet;
 use hvscope_parse::proc::mounts::Mount;
 use hvscope_parse::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
@@ -24,7 +25,7 @@ use super::xml;
 use crate::host_root::{HostRoot, ReadError};
 use crate::sli::VmSample;
 use crate::sources::SourceError;
-use crate::sources::cgroup::{self, CgroupMounts, stats::CgroupStats};
+use crate::sources::cgroup::{self, stats::CgroupStats};
 
 /// What a QEMU thread is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,5 +1,6 @@
+use hvscope_parse::cgroup::CgroupMounts;
+
 use super::*;
-use crate::sources::cgroup::CgroupMounts;
 
 impl LibvirtSource {
     /// Collects with the fixture's own mount table.
