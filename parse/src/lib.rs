@@ -2,8 +2,8 @@
 //!
 //! **Parses** text or bytes that a caller has already read: `/proc` files ([`proc`]), sysfs
 //! attributes ([`sys`]), cgroup membership and control files ([`cgroup`]), the iSCSI
-//! initiator's sysfs attributes ([`iscsi`]), and the CPU list syntax shared by the kernel,
-//! libvirt and nova ([`cpuset`]).
+//! initiator's sysfs attributes ([`iscsi`]), libvirt's live status XML and nova.conf
+//! ([`libvirt`]), and the CPU list syntax shared by the kernel, libvirt and nova ([`cpuset`]).
 //! **Never does I/O**: no file, socket, process or clock is touched here (the procfs-core /
 //! procfs split: this crate is the core, the agent's readers hand it a `&str` or `&[u8]`).
 //! Unit tests may read fixtures and this host's live files; the library never does.
@@ -14,6 +14,7 @@
 pub mod cgroup;
 pub mod cpuset;
 pub mod iscsi;
+pub mod libvirt;
 pub mod proc;
 pub mod sys;
 

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::libvirt::Domain;
 
 use super::{Check, Finding, Severity};
 use crate::snapshot::Snapshot;
-use crate::sources::libvirt::model::Domain;
 use crate::sources::libvirt::reader::{Role, Vm};
 
 pub const AFFINITY_DRIFT: &str = "pinning.affinity_drift";

@@ -28,9 +28,9 @@ use std::sync::Arc;
 
 use hvscope_parse::cgroup::{CgroupDir, Hierarchy};
 use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::libvirt::Domain;
 use hvscope_parse::proc::pressure::{self, Pressure};
 
-use super::model::Domain;
 use super::reader::Role;
 use crate::host_root::{HostRoot, KeptFile, ReadError};
 use crate::sources::cgroup::stats::CgroupStats;

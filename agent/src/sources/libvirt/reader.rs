@@ -12,16 +12,15 @@ use std::time::SystemTime;
 
 use hvscope_parse::cgroup::CgroupMounts;
 use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::libvirt::novaconf::{self, NovaCpuSets};
+use hvscope_parse::libvirt::{Domain, xml};
 use hvscope_parse::proc::mounts::Mount;
 use hvscope_parse::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
 use serde::Serialize;
 use tracing::debug;
 
 use super::kept::{self, CgroupFiles, Fds, Miss, Slot, Task, Tasks, VmState};
-use super::model::Domain;
-use super::novaconf::{self, NovaCpuSets};
 use super::watch::{Changes, StatusWatch};
-use super::xml;
 use crate::host_root::{HostRoot, ReadError};
 use crate::sli::VmSample;
 use crate::sources::SourceError;

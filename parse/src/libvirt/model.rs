@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use hvscope_parse::cpuset::CpuSet;
+use crate::cpuset::CpuSet;
 use serde::Serialize;
 
 /// One running domain.

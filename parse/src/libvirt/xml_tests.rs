@@ -1,9 +1,11 @@
 use super::*;
 
-const A: &str =
-    include_str!("../../../tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002a.xml");
-const B: &str =
-    include_str!("../../../tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002b.xml");
+const A: &str = include_str!(
+    "../../../agent/tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002a.xml"
+);
+const B: &str = include_str!(
+    "../../../agent/tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002b.xml"
+);
 
 #[test]
 fn real_status_files() {

@@ -2,7 +2,7 @@
 //! `cpu_shared_set` of `etc/nova/nova.conf` (oslo.config INI; nova's range syntax with `^`
 //! exclusions). Pure.
 
-use hvscope_parse::cpuset::CpuSet;
+use crate::cpuset::CpuSet;
 
 /// Nova's CPU partitioning of this host.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use hvscope_parse::cpuset::CpuSet;
+use crate::cpuset::CpuSet;
 use roxmltree::{Document, Node, ParsingOptions};
 
 use super::model::{CpuTune, Disk, DiskSource, Domain, Nic, NovaFlavor, NovaInstance, NumaTune};
