@@ -3,7 +3,8 @@
 //! **Parses** text or bytes that a caller has already read: `/proc` files ([`proc`]), sysfs
 //! attributes ([`sys`]), cgroup membership and control files ([`cgroup`]), the iSCSI
 //! initiator's sysfs attributes ([`iscsi`]), libvirt's live status XML and nova.conf
-//! ([`libvirt`]), and the CPU list syntax shared by the kernel, libvirt and nova ([`cpuset`]).
+//! ([`libvirt`]), and the CPU list syntax shared by the kernel, libvirt and nova ([`cpuset`]);
+//! of the network: OVS flow dumps and OVSDB JSON-RPC replies ([`ovs`]).
 //! **Never does I/O**: no file, socket, process or clock is touched here (the procfs-core /
 //! procfs split: this crate is the core, the agent's readers hand it a `&str` or `&[u8]`).
 //! Unit tests may read fixtures and this host's live files; the library never does.
@@ -15,6 +16,7 @@ pub mod cgroup;
 pub mod cpuset;
 pub mod iscsi;
 pub mod libvirt;
+pub mod ovs;
 pub mod proc;
 pub mod sys;
 

@@ -150,7 +150,7 @@ fn is_mac(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::ovs::flow::{Line, parse_line};
+    use crate::ovs::flow::{Line, parse_line};
 
     fn flow(line: &str) -> Flow<'_> {
         match parse_line(line).unwrap() {

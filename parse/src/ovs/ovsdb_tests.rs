@@ -2,7 +2,7 @@
 
 use super::*;
 
-use crate::sources::ovs::testdata::{full_reply, json_fixture as fixture};
+use crate::ovs::testdata::{full_reply, json_fixture as fixture};
 
 #[test]
 fn real_interface_select_reply() {

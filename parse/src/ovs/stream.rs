@@ -163,7 +163,8 @@ fn skip_line<R: BufRead>(r: &mut R) -> std::io::Result<u64> {
 mod tests {
     use super::*;
 
-    const OF10: &str = include_str!("../../../tests/fixtures/ovs/ovs-ofctl_dump-flows_br-int.txt");
+    const OF10: &str =
+        include_str!("../../../agent/tests/fixtures/ovs/ovs-ofctl_dump-flows_br-int.txt");
 
     fn collect(input: &[u8], max: usize) -> (Vec<u64>, Vec<String>, StreamStats) {
         let mut s = FlowStream::with_max_line(input, max);

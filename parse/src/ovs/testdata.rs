@@ -1,17 +1,18 @@
-//! Test data from the real captures in `tests/fixtures/ovs/` (test builds only).
+//! Test data from the real captures in `agent/tests/fixtures/ovs/`: for this crate's tests, and
+//! for the agent's (the `testdata` feature, which only the agent's dev-dependency turns on).
 
 use serde_json::{Value, json};
 
 use super::ovsdb::{Topology, decode_reply};
 
-pub const FX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ovs/");
+pub const FX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/tests/fixtures/ovs/");
 
 /// `ovs-ofctl dump-flows br-int` (OpenFlow 1.0).
 pub const FLOWS_OF10: &str =
-    include_str!("../../../tests/fixtures/ovs/ovs-ofctl_dump-flows_br-int.txt");
+    include_str!("../../../agent/tests/fixtures/ovs/ovs-ofctl_dump-flows_br-int.txt");
 /// `ovs-ofctl -O OpenFlow13 dump-flows br-int`.
 pub const FLOWS_OF13: &str =
-    include_str!("../../../tests/fixtures/ovs/ovs-ofctl_-O_OpenFlow13_dump-flows_br-int.txt");
+    include_str!("../../../agent/tests/fixtures/ovs/ovs-ofctl_-O_OpenFlow13_dump-flows_br-int.txt");
 
 /// A fixture file as JSON.
 pub fn json_fixture(name: &str) -> Value {
