@@ -4,7 +4,8 @@
 //! attributes ([`sys`]), cgroup membership and control files ([`cgroup`]), the iSCSI
 //! initiator's sysfs attributes ([`iscsi`]), libvirt's live status XML and nova.conf
 //! ([`libvirt`]), and the CPU list syntax shared by the kernel, libvirt and nova ([`cpuset`]);
-//! of the network: OVS flow dumps and OVSDB JSON-RPC replies ([`ovs`]).
+//! of the network: OVS flow dumps and OVSDB JSON-RPC replies ([`ovs`]), rtnetlink link dump
+//! datagrams ([`netlink`]).
 //! **Never does I/O**: no file, socket, process or clock is touched here (the procfs-core /
 //! procfs split: this crate is the core, the agent's readers hand it a `&str` or `&[u8]`).
 //! Unit tests may read fixtures and this host's live files; the library never does.
@@ -16,6 +17,7 @@ pub mod cgroup;
 pub mod cpuset;
 pub mod iscsi;
 pub mod libvirt;
+pub mod netlink;
 pub mod ovs;
 pub mod proc;
 pub mod sys;

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use hvscope_parse::netlink::{NlLink, bond_members};
 use hvscope_parse::sys::net::{parse_carrier, parse_slaves, parse_speed};
 use hvscope_parse::sys::{parse_u64, parse_word};
 
 use super::{SysError, list_dir, read_optional};
 use crate::host_root::HostRoot;
-use crate::sources::netlink::NlLink;
 
 /// The counters exported per interface, as named in `statistics/`.
 pub const STATS: [&str; 8] = [
@@ -161,7 +161,7 @@ fn read_links(
     prev: &HashMap<String, SpeedSeen>,
     seen: &mut HashMap<String, SpeedSeen>,
 ) -> Result<Vec<Interface>, SysError> {
-    let bonds = crate::sources::netlink::bond_members(links);
+    let bonds = bond_members(links);
     let bond_index: Vec<u32> = links
         .iter()
         .filter(|l| l.kind.as_deref() == Some("bond"))
