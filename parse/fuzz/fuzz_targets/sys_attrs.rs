@@ -1,8 +1,10 @@
-//! sysfs attribute formats: CPU lists (format ∘ parse is the identity on parsed lists), carrier,
-//! speed, bond members, hugepage pool names. Never panic, never allocate without bound.
+//! sysfs attribute formats: CPU lists (format ∘ parse is the identity on parsed lists, for the
+//! kernel's syntax and libvirt's and nova's with `^N` exclusions), carrier, speed, bond members,
+//! hugepage pool names. Never panic, never allocate without bound.
 #![no_main]
 
-use hvscope_agent::sources::sys::{self, cpulist, hugepages, net};
+use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::sys::{self, cpulist, hugepages, net};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,4 +21,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = sys::parse_u64(text);
     let _ = sys::parse_word(text);
     let _ = sys::index_of(text, "cpu");
+    let _ = sys::parse_i64(text);
+    if let Ok(set) = CpuSet::parse(text) {
+        assert_eq!(CpuSet::parse(&set.to_string()).unwrap(), set);
+    }
 });

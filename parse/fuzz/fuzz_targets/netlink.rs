@@ -2,7 +2,7 @@
 //! Never panics; a decoded link has a name no longer than the bytes given.
 #![no_main]
 
-use hvscope_agent::sources::netlink;
+use hvscope_parse::netlink;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

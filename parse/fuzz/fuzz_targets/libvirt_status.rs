@@ -2,7 +2,7 @@
 //! `<domain>`, nova metadata) and nova.conf's CPU sets. Never panic; what parses is coherent.
 #![no_main]
 
-use hvscope_agent::sources::libvirt::{novaconf, xml};
+use hvscope_parse::libvirt::{novaconf, xml};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

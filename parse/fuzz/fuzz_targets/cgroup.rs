@@ -2,7 +2,7 @@
 //! `blkio.throttle.io_service_bytes`, memory limits. Never panic.
 #![no_main]
 
-use hvscope_agent::sources::cgroup::{self, CgroupMounts, stats};
+use hvscope_parse::cgroup::{self, CgroupMounts, stats};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,4 +21,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = stats::parse_io_stat(text);
     let _ = stats::parse_blkio_service_bytes(text);
     let _ = stats::parse_limit(text);
+    let _ = stats::parse_flat_keyed(text);
 });

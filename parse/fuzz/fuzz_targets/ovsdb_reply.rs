@@ -2,8 +2,8 @@
 //! whatever JSON comes out of it.
 #![no_main]
 
-use hvscope_agent::sources::ovs::framer::Framer;
-use hvscope_agent::sources::ovs::ovsdb::{decode_interface, decode_reply};
+use hvscope_parse::ovs::framer::Framer;
+use hvscope_parse::ovs::ovsdb::{decode_interface, decode_reply};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,10 @@
-//! The other `/proc` formats: loadavg, vmstat, PSI, diskstats, mounts (and the root layout
-//! derived from them), process stat and cmdline. Never panic; PSI totals are non-negative.
+//! The other `/proc` formats: loadavg, vmstat, PSI, mounts, process stat, status and cmdline,
+//! the kernel command line. Never panic; PSI totals are non-negative.
 #![no_main]
 
-use hvscope_agent::sources::proc::{diskstats, loadavg, mounts, pressure, process, vmstat};
-use hvscope_agent::sources::rootfs;
+use hvscope_parse::proc::{
+    cmdline, loadavg, mounts, pidstat, pidstatus, pressure, process, vmstat,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,13 +17,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = pressure::parse(text) {
         assert!(p.some.total_seconds >= 0.0);
     }
-    let _ = diskstats::parse(text);
     if let Ok(m) = mounts::parse(text) {
-        let _ = rootfs::layout(&m);
-        let _ = rootfs::mount_of(&m, "/run/x");
+        let _ = mounts::effective(&m, "/");
     }
     let _ = mounts::unescape(text);
     if let Ok((comm, _)) = process::parse_stat(text) {
         assert!(comm.len() < text.len());
     }
+    let _ = pidstat::cpu_seconds(text);
+    let _ = pidstat::counts(text);
+    let _ = pidstatus::parse(text);
+    let _ = cmdline::hvscope_params(text);
 });

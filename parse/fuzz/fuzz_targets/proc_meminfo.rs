@@ -2,8 +2,8 @@
 //! every line names the node.
 #![no_main]
 
-use hvscope_agent::sources::proc::meminfo;
-use hvscope_agent::sources::sys::node;
+use hvscope_parse::proc::meminfo;
+use hvscope_parse::sys::node;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! `/proc/stat`: never panics; per-CPU times are finite and non-negative.
 #![no_main]
 
-use hvscope_agent::sources::proc::stat;
+use hvscope_parse::proc::stat;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

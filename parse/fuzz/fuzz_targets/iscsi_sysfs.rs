@@ -4,7 +4,7 @@
 
 use std::path::{Component, Path};
 
-use hvscope_agent::sources::iscsi::sysfs;
+use hvscope_parse::iscsi::sysfs;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

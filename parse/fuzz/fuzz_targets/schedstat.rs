@@ -2,7 +2,7 @@
 //! line prints back to the same three numbers.
 #![no_main]
 
-use hvscope_agent::sources::proc::schedstat;
+use hvscope_parse::proc::schedstat;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
