@@ -20,7 +20,10 @@ pub fn cpu_seconds(stat: &str) -> Result<f64, ParseError> {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| ParseError::new("stat utime/stime missing"))
     };
-    Ok((ticks()? + ticks()?) as f64 / USER_HZ)
+    let total = ticks()?
+        .checked_add(ticks()?)
+        .ok_or_else(|| ParseError::new("stat utime + stime overflows"))?;
+    Ok(total as f64 / USER_HZ)
 }
 
 /// What a process's stat line says besides CPU time: thread count (field 20) and resident set
@@ -68,5 +71,7 @@ mod tests {
         );
         assert!(counts("1 (x) S 1 2").is_err() && counts("no comm").is_err());
         assert!(cpu_seconds("1 (x) S 1 2").is_err());
+        let huge = "1 (x) S 1 2 3 4 5 6 7 8 9 10 18446744073709551615 1 0";
+        assert!(cpu_seconds(huge).is_err(), "utime + stime past u64::MAX");
     }
 }
