@@ -11,6 +11,12 @@
 //! Unit tests may read fixtures and this host's live files; the library never does.
 //! **Fails** with an error value on malformed input (truncated, non-numeric, out of range,
 //! empty): no parser panics, which the fuzz targets in `fuzz/` check.
+//!
+//! The `/proc` parsers are checked against procfs-core (a dev-dependency only) on every fixture
+//! and on the live host (`tests/procfs_core.rs`), on malformed input
+//! (`tests/procfs_core_malformed.rs`), and for heap allocations per parse
+//! (`tests/alloc_per_read.rs`): the hot path keeps these parsers because they allocate less
+//! and refuse what procfs-core panics on or silently accepts.
 #![forbid(unsafe_code)]
 
 pub mod cgroup;
