@@ -101,7 +101,7 @@ fn build(root: &Path) {
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("own stat");
-    hvscope_agent::sources::proc::pidstat::cpu_seconds(&stat).expect("own stat parses")
+    hvscope_parse::proc::pidstat::cpu_seconds(&stat).expect("own stat parses")
 }
 
 fn peak_rss_kib() -> u64 {

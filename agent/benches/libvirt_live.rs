@@ -56,7 +56,7 @@ fn sh(cmd: &str) -> bool {
 /// utime + stime of a process, seconds (10 ms ticks: averaged over many rounds).
 fn proc_cpu(pid: u32) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    hvscope_agent::sources::proc::pidstat::cpu_seconds(&s).unwrap_or(0.0)
+    hvscope_parse::proc::pidstat::cpu_seconds(&s).unwrap_or(0.0)
 }
 
 /// This thread's CPU time, seconds (`CLOCK_THREAD_CPUTIME_ID`: exact, where a running thread's

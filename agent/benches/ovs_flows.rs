@@ -17,8 +17,9 @@ use hvscope_agent::checks::ovs::audit::{Auditor, FlowAudit};
 use hvscope_agent::checks::ovs::rules::Rules;
 use hvscope_agent::host_root::HostRoot;
 use hvscope_agent::sources::ovs::config::OvsConfig;
-use hvscope_agent::sources::ovs::stream::FlowStream;
-use hvscope_agent::sources::ovs::{client, collect, ovsdb};
+use hvscope_agent::sources::ovs::{client, collect};
+use hvscope_parse::ovs::ovsdb;
+use hvscope_parse::ovs::stream::FlowStream;
 use hvscope_testkit::ovs::OvsLab;
 
 const OWNED: &str = "0x9f3c6a1d2e4b7c85";

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hvscope_common::config::{ConfigError, parse_toml};
+use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::proc::cmdline;
 use serde::Deserialize;
-
-use crate::cpuset::CpuSet;
-use crate::sources::proc::cmdline;
 
 pub mod host;
 

@@ -11,7 +11,6 @@
 
 pub mod checks;
 pub mod config;
-pub mod cpuset;
 pub mod host_root;
 pub mod run;
 pub mod selfstat;

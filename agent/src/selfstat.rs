@@ -2,7 +2,7 @@
 //! root): resident memory and CPU time. Exported so operators can see what the agent takes
 //! from customers' nodes.
 
-use crate::sources::proc::ParseError;
+use hvscope_parse::ParseError;
 
 /// Resident set size in bytes and CPU seconds (user + system) of this process.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -14,7 +14,7 @@ pub struct SelfStat {
 /// Parses `/proc/self/stat` (CPU fields 14 and 15, after the parenthesised comm) and
 /// `/proc/self/statm` (field 2, pages).
 pub fn parse(stat: &str, statm: &str, page_size: u64) -> Result<SelfStat, ParseError> {
-    let cpu_seconds = crate::sources::proc::pidstat::cpu_seconds(stat)?;
+    let cpu_seconds = hvscope_parse::proc::pidstat::cpu_seconds(stat)?;
     let pages: u64 = statm
         .split_ascii_whitespace()
         .nth(1)

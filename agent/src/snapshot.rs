@@ -77,7 +77,7 @@ impl Collector {
             .root
             .read_string("proc/pressure/memory")
             .ok()
-            .and_then(|s| crate::sources::proc::pressure::parse(&s).ok())
+            .and_then(|s| hvscope_parse::proc::pressure::parse(&s).ok())
             .map(|p| (p.some.total_seconds * 1e6).round() as u64);
         let samples = self.libvirt.sample(&self.root);
         self.sli.record(t, host, &samples);

@@ -222,7 +222,7 @@ fn breakdown(root: &HostRoot) {
     };
     print!("  parts (ms):  ");
     time("proc/stat", &|| {
-        let _ = proc::read_parsed(root, "proc/stat", proc::stat::parse);
+        let _ = proc::read_parsed(root, "proc/stat", hvscope_parse::proc::stat::parse);
     });
     time("sys.cpu", &|| {
         let _ = sys::cpu::read(root);

@@ -10,11 +10,12 @@
 //! domain. `iscsi.orphan_session` and `iscsi.disk_without_session` need the domains and are not
 //! evaluated without them.
 
+use hvscope_parse::libvirt::Domain;
+
 use super::{Check, Finding, Severity};
 use crate::snapshot::Snapshot;
 use crate::sources::iscsi::join::{self, Backing, DiskMapping};
 use crate::sources::iscsi::{DiskIndex, IscsiConfig, IscsiState, Multipath, Session};
-use crate::sources::libvirt::Domain;
 
 pub const SESSION_DOWN: &str = "iscsi.session_down";
 pub const DISK_WITHOUT_SESSION: &str = "iscsi.disk_without_session";

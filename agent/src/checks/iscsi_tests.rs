@@ -1,9 +1,10 @@
 //! iSCSI checks over the real guest captures and synthetic trees, with hand-built domains.
 
+use hvscope_parse::libvirt::model::{Disk, DiskSource};
+
 use super::*;
 use crate::host_root::HostRoot;
 use crate::sources::iscsi::testtree::{TestLun, TestTree};
-use crate::sources::libvirt::model::{Disk, DiskSource};
 
 const T2: &str = "iqn.2010-10.org.openstack:volume-9b8e1d2c-4f3a-4c6b-a7e5-0f1d2c3b4a59";
 const P1: &str = "/dev/disk/by-path/ip-10.0.2.100:3260-iscsi-iqn.2010-10.org.openstack:volume-5d0c3f6e-7a21-4b9e-8f3d-2c6a1e9b0d47-lun-1";

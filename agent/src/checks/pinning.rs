@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::libvirt::Domain;
+
 use super::{Check, Finding, Severity};
-use crate::cpuset::CpuSet;
 use crate::snapshot::Snapshot;
-use crate::sources::libvirt::model::Domain;
 use crate::sources::libvirt::reader::{Role, Vm};
 
 pub const AFFINITY_DRIFT: &str = "pinning.affinity_drift";

@@ -174,7 +174,7 @@ fn outside_dedicated_set_from_nova_conf_or_config() {
     assert_eq!(f[0].subject["vcpu"], "0");
     assert_eq!(f[1].subject["thread"], "emulator");
     // nova.conf wins over the config.
-    snap.libvirt.nova = Some(crate::sources::libvirt::novaconf::NovaCpuSets {
+    snap.libvirt.nova = Some(hvscope_parse::libvirt::novaconf::NovaCpuSets {
         dedicated: Some(set("4-5")),
         shared: Some(set("0-1")),
     });
@@ -195,7 +195,7 @@ fn outside_dedicated_set_from_nova_conf_or_config() {
 fn numa_mismatch() {
     let mut snap = Snapshot::default();
     let mut vm = hand_vm("u1", "4", "4", "0-1");
-    Arc::make_mut(&mut vm.domain).numatune = Some(crate::sources::libvirt::model::NumaTune {
+    Arc::make_mut(&mut vm.domain).numatune = Some(hvscope_parse::libvirt::model::NumaTune {
         mode: "strict".into(),
         nodeset: set("0"),
     });

@@ -1,5 +1,6 @@
-//! Sources: one module per thing the agent reads. Each has pure parsers over `&str` and a thin
-//! reader that goes through the [`HostRoot`](crate::host_root::HostRoot). A source that cannot
+//! Sources: one module per thing the agent reads. Each is a thin reader that goes through the
+//! [`HostRoot`](crate::host_root::HostRoot) and hands what it read to a pure parser of the
+//! `hvscope_parse` crate. A source that cannot
 //! be read yields a [`SourceError`] (the "unknown" outcome), never a made-up value.
 
 pub mod cgroup;

@@ -9,8 +9,9 @@
 
 use std::path::Path;
 
+use hvscope_parse::proc::mounts::{self, Mount};
+
 use crate::host_root::HostRoot;
-use crate::sources::proc::mounts::{self, Mount};
 
 /// Space and inode figures of one filesystem (statvfs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use hvscope_parse::ovs::actions::{PortRef, exact_macs, in_port, output_ports};
+use hvscope_parse::ovs::flow::{Flow, Table};
+use hvscope_parse::ovs::ovsdb::BridgeRow;
 use serde::Serialize;
 
 use super::rules::Rules;
 use crate::checks::Severity;
-use crate::sources::ovs::actions::{PortRef, exact_macs, in_port, output_ports};
 use crate::sources::ovs::config::{OvsConfig, parse_cookie};
-use crate::sources::ovs::flow::{Flow, Table};
-use crate::sources::ovs::ovsdb::BridgeRow;
 
 /// Longest flow text kept in an example.
 const MAX_FLOW_TEXT: usize = 400;

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use hvscope_parse::ovs::flow::{Flow, Table};
 use regex::Regex;
 
 use super::audit::{Dirty, RuleHits};
 use crate::checks::Severity;
 use crate::sources::ovs::config::{FlowRuleConfig, RuleSeverity, parse_cookie};
-use crate::sources::ovs::flow::{Flow, Table};
 
 struct Rule {
     name: String,
@@ -141,7 +141,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::ovs::flow::{Line, parse_line};
+    use hvscope_parse::ovs::flow::{Line, parse_line};
 
     fn rules(toml_text: &str) -> Result<Rules, String> {
         #[derive(serde::Deserialize)]

@@ -3,13 +3,14 @@
 
 use std::collections::HashSet;
 
+use hvscope_parse::ovs::stream::FlowStream;
+use hvscope_parse::ovs::testdata::{FLOWS_OF10, FLOWS_OF13, topology};
+
 use super::audit::Auditor;
 use super::rules::Rules;
 use super::*;
 use crate::checks::{exit_code, run_all};
 use crate::sources::ovs::config::OvsConfig;
-use crate::sources::ovs::stream::FlowStream;
-use crate::sources::ovs::testdata::{FLOWS_OF10, FLOWS_OF13, topology};
 use crate::sources::ovs::{Bridge, Ovs};
 
 /// A snapshot whose br-int flows are `dump`, audited with `cfg`, over the captured topology.

@@ -11,12 +11,14 @@ mod processes;
 pub mod series;
 mod series_net;
 
+use hvscope_parse::proc::{
+    loadavg::LoadAvg, meminfo::MemInfo, mounts::Mount, pressure::Pressure, stat::Stat,
+    vmstat::VmStat,
+};
+
 use crate::host_root::HostRoot;
 use crate::sources::SourceError;
-use crate::sources::proc::{
-    self, ProcError, diskstats::DiskStat, loadavg::LoadAvg, meminfo::MemInfo, mounts::Mount,
-    pressure::Pressure, stat::Stat, vmstat::VmStat,
-};
+use crate::sources::proc::{self, ProcError, diskstats::DiskStat};
 use crate::sources::rootfs::{self, RootFs};
 use crate::sources::sys::{self, cpu::Cpus, hugepages::Pool, net::Interface, node::Node};
 
@@ -89,9 +91,21 @@ fn read_pressure(root: &HostRoot) -> Result<Option<HostPressure>, ProcError> {
         return Ok(None);
     }
     Ok(Some(HostPressure {
-        cpu: proc::read_parsed(root, "proc/pressure/cpu", proc::pressure::parse)?,
-        memory: proc::read_parsed(root, "proc/pressure/memory", proc::pressure::parse)?,
-        io: proc::read_parsed(root, "proc/pressure/io", proc::pressure::parse)?,
+        cpu: proc::read_parsed(
+            root,
+            "proc/pressure/cpu",
+            hvscope_parse::proc::pressure::parse,
+        )?,
+        memory: proc::read_parsed(
+            root,
+            "proc/pressure/memory",
+            hvscope_parse::proc::pressure::parse,
+        )?,
+        io: proc::read_parsed(
+            root,
+            "proc/pressure/io",
+            hvscope_parse::proc::pressure::parse,
+        )?,
     }))
 }
 
@@ -134,7 +148,7 @@ pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError
     }
     let stat = keep(
         PARTS[0],
-        proc::read_parsed(root, "proc/stat", proc::stat::parse),
+        proc::read_parsed(root, "proc/stat", hvscope_parse::proc::stat::parse),
         errors,
     );
     let forks = stat.as_ref().map(|s| s.forks);
@@ -148,17 +162,17 @@ pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError
         stat,
         meminfo: keep(
             PARTS[1],
-            proc::read_parsed(root, "proc/meminfo", proc::meminfo::parse),
+            proc::read_parsed(root, "proc/meminfo", hvscope_parse::proc::meminfo::parse),
             errors,
         ),
         loadavg: keep(
             PARTS[2],
-            proc::read_parsed(root, "proc/loadavg", proc::loadavg::parse),
+            proc::read_parsed(root, "proc/loadavg", hvscope_parse::proc::loadavg::parse),
             errors,
         ),
         vmstat: keep(
             PARTS[3],
-            proc::read_parsed(root, "proc/vmstat", proc::vmstat::parse),
+            proc::read_parsed(root, "proc/vmstat", hvscope_parse::proc::vmstat::parse),
             errors,
         ),
         pressure: keep(PARTS[4], read_pressure(root), errors).flatten(),

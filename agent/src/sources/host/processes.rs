@@ -1,8 +1,9 @@
 //! Thin reader of the process list (`/proc/<pid>/stat` and, where needed, `cmdline`) and the
 //! daemon liveness derived from it.
 
+use hvscope_parse::proc::process::{self, Process};
+
 use crate::host_root::{HostRoot, ReadError};
-use crate::sources::proc::process::{self, Process};
 use crate::sources::sys::{MAX_DIR_ENTRIES, SysError, list_dir};
 
 /// Whether one required daemon runs.
@@ -449,7 +450,7 @@ mod tests {
         // A daemon list of its own: other tests read the live root with others.
         let want = ["hvscope-listing-test-daemon".to_owned()];
         let forks = || {
-            crate::sources::proc::stat::parse(&root.read_string("proc/stat").unwrap())
+            hvscope_parse::proc::stat::parse(&root.read_string("proc/stat").unwrap())
                 .unwrap()
                 .forks
         };

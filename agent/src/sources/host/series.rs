@@ -1,9 +1,10 @@
 //! The series of the host source (`hvscope_host_…`, `hvscope_net_…`), base units, counters
 //! ending in `_total`.
 
+use hvscope_parse::proc::stat::CPU_MODES;
+
 use super::Host;
 use crate::series::SeriesBuf;
-use crate::sources::proc::stat::CPU_MODES;
 
 /// `/proc/meminfo` keys exported, with their metric names.
 const MEMINFO: [(&str, &str); 11] = [

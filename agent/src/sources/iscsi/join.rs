@@ -2,11 +2,11 @@
 //! which host device, which multipath map, which sessions and which `by-path` paths are behind
 //! it. Pure: the checks, the series and the disk-delay SLI all use it.
 
+use hvscope_parse::libvirt::model::{Disk, DiskSource, Domain};
 use serde::Serialize;
 
 use super::sysfs::parse_by_path;
 use super::{DiskIndex, IscsiState};
-use crate::sources::libvirt::model::{Disk, DiskSource, Domain};
 
 /// What backs one domain disk.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -17,7 +17,6 @@ mod rescan;
 pub mod series;
 mod session;
 pub mod source;
-pub mod sysfs;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -25,6 +24,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
+
+/// The sysfs attribute parsers, under the path the iSCSI readers name them by.
+pub use hvscope_parse::iscsi::sysfs;
 
 pub use config::IscsiConfig;
 pub use diskstats::DiskStat;
@@ -68,7 +70,7 @@ pub enum IscsiError {
     Parse {
         path: PathBuf,
         #[source]
-        source: crate::sources::proc::ParseError,
+        source: hvscope_parse::ParseError,
     },
 }
 

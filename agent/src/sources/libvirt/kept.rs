@@ -26,12 +26,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::model::Domain;
+use hvscope_parse::cgroup::{CgroupDir, Hierarchy};
+use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::libvirt::Domain;
+use hvscope_parse::proc::pressure::{self, Pressure};
+
 use super::reader::Role;
-use crate::cpuset::CpuSet;
 use crate::host_root::{HostRoot, KeptFile, ReadError};
-use crate::sources::cgroup::{CgroupDir, Hierarchy, stats::CgroupStats};
-use crate::sources::proc::pressure::{self, Pressure};
+use crate::sources::cgroup::stats::CgroupStats;
 
 /// Every this many collections every VM's kept state is dropped and read anew.
 pub const REVALIDATE_EVERY: u64 = 30;
@@ -245,10 +247,10 @@ impl CgroupFiles {
         fds: &mut Fds,
         buf: &mut Vec<u8>,
     ) -> Option<CgroupStats> {
-        use crate::sources::cgroup::stats::{
+        use hvscope_parse::cgroup::stats::{
             parse_blkio_service_bytes, parse_flat_keyed, parse_io_stat, parse_limit,
         };
-        use crate::sources::sys::parse_u64;
+        use hvscope_parse::sys::parse_u64;
         let v1 = |ctrl: &str| {
             self.dirs.iter().position(
                 |d| matches!(&d.hierarchy, Hierarchy::V1(c) if c.iter().any(|x| x == ctrl)),

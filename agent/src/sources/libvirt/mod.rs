@@ -1,12 +1,8 @@
 //! libvirt domains from their live status files, never through libvirtd (a hung libvirtd must
-//! not hang the agent, and the agent is static: no C library).
+//! not hang the agent, and the agent is static: no C library). The status XML, the domain
+//! model and nova.conf are parsed by `hvscope_parse::libvirt`.
 
 mod kept;
-pub mod model;
-pub mod novaconf;
 pub mod reader;
 pub mod series;
 mod watch;
-pub mod xml;
-
-pub use model::Domain;

@@ -10,21 +10,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use hvscope_parse::cgroup::CgroupMounts;
+use hvscope_parse::cpuset::CpuSet;
+use hvscope_parse::libvirt::novaconf::{self, NovaCpuSets};
+use hvscope_parse::libvirt::{Domain, xml};
+use hvscope_parse::proc::mounts::Mount;
+use hvscope_parse::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
 use serde::Serialize;
 use tracing::debug;
 
 use super::kept::{self, CgroupFiles, Fds, Miss, Slot, Task, Tasks, VmState};
-use super::model::Domain;
-use super::novaconf::{self, NovaCpuSets};
 use super::watch::{Changes, StatusWatch};
-use super::xml;
-use crate::cpuset::CpuSet;
 use crate::host_root::{HostRoot, ReadError};
 use crate::sli::VmSample;
 use crate::sources::SourceError;
-use crate::sources::cgroup::{self, CgroupMounts, stats::CgroupStats};
-use crate::sources::proc::mounts::Mount;
-use crate::sources::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
+use crate::sources::cgroup::{self, stats::CgroupStats};
 
 /// What a QEMU thread is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,5 +1,6 @@
+use hvscope_parse::cgroup::CgroupMounts;
+
 use super::*;
-use crate::sources::cgroup::CgroupMounts;
 
 impl LibvirtSource {
     /// Collects with the fixture's own mount table.
@@ -7,7 +8,7 @@ impl LibvirtSource {
         let mounts = root
             .read_string("proc/mounts")
             .ok()
-            .and_then(|t| crate::sources::proc::mounts::parse(&t).ok());
+            .and_then(|t| hvscope_parse::proc::mounts::parse(&t).ok());
         self.collect(root, mounts.as_deref(), errors)
     }
 }
@@ -373,7 +374,7 @@ fn the_live_host_keeps_files_open_within_the_budget() {
     let vm = read.vm(&mut st, pid).unwrap().unwrap();
     assert_eq!(st.open_files(), 2, "stat and the vCPU's schedstat");
     assert_eq!(vm.swap_bytes, Some(0));
-    let status = crate::sources::proc::pidstatus::parse(
+    let status = hvscope_parse::proc::pidstatus::parse(
         &root.read_string(format!("proc/{pid}/status")).unwrap(),
     )
     .unwrap();

@@ -234,9 +234,9 @@ pub fn nic_series(l: &Libvirt, net: &[crate::sources::sys::net::Interface], out:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::libvirt::model::{Domain, Nic};
     use crate::sources::libvirt::reader::Vm;
     use crate::sources::sys::net::Interface;
+    use hvscope_parse::libvirt::model::{Domain, Nic};
 
     #[test]
     fn tap_counters_are_seen_from_the_vm() {

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use super::framer::Framer;
-use super::ovsdb::{MAX_MESSAGE_BYTES, OvsdbError};
+use hvscope_parse::ovs::framer::Framer;
+use hvscope_parse::ovs::ovsdb::{MAX_MESSAGE_BYTES, OvsdbError};
 
 /// Sends `request` (which must carry `"id": id`) to the OVSDB server at `sock` and returns the
 /// reply with the same id. Echo requests from the server are answered on the way.

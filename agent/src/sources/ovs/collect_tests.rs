@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
-use super::testdata::{FLOWS_OF10, full_reply};
+use hvscope_parse::ovs::testdata::{FLOWS_OF10, full_reply};
+
 use super::*;
 
 struct FakeRoot(PathBuf);

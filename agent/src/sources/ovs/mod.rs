@@ -3,22 +3,18 @@
 //! unix:<root>/run/openvswitch/<bridge>.mgmt`, judged flow by flow while it streams (see
 //! `checks::ovs`). A dead ovsdb-server makes `ovs.ovsdb` unknown; a dead ovs-vswitchd or a hung
 //! `ovs-ofctl` makes `ovs.flows.<bridge>` unknown after its timeout; the rest is unaffected.
+//! The flow lines, the flow stream and the OVSDB messages are parsed by `hvscope_parse::ovs`;
+//! here are the socket ([`client`]) and the child process ([`ofctl`]).
 
-pub mod actions;
 pub mod client;
 pub mod config;
-pub mod flow;
-pub mod framer;
 pub mod ofctl;
-pub mod ovsdb;
 mod series;
-pub mod stream;
-#[cfg(test)]
-pub mod testdata;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use hvscope_parse::ovs::ovsdb::{self, BridgeRow, Interface};
 use tracing::{debug, warn};
 
 pub use self::series::series;
@@ -28,7 +24,6 @@ use crate::host_root::HostRoot;
 use crate::sources::SourceError;
 use config::OvsConfig;
 use ofctl::Ofctl;
-use ovsdb::{BridgeRow, Interface};
 
 /// Source name of the OVSDB query.
 pub const SOURCE_OVSDB: &str = "ovs.ovsdb";

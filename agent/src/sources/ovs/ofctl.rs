@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::flow::Flow;
-use super::stream::{FlowStream, StreamError, StreamStats};
+use hvscope_parse::ovs::flow::Flow;
+use hvscope_parse::ovs::stream::{FlowStream, StreamError, StreamStats};
 
 /// How `ovs-ofctl` is run.
 #[derive(Debug, Clone)]

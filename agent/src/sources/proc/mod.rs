@@ -1,32 +1,13 @@
-//! `/proc` of the host: pure parsers (one module per file format) and the thin reader that
-//! feeds them through the [`HostRoot`].
+//! `/proc` of the host: the thin reader that feeds the pure parsers of `hvscope_parse::proc`
+//! (one module per file format) through the [`HostRoot`].
 
-pub mod cmdline;
 pub mod diskstats;
-pub mod loadavg;
-pub mod meminfo;
-pub mod mounts;
-pub mod pidstat;
-pub mod pidstatus;
-pub mod pressure;
-pub mod process;
-pub mod schedstat;
-pub mod stat;
-pub mod vmstat;
+
+/// The parsers' error, under the path the `/proc/diskstats` parsers of this crate name it by.
+pub use hvscope_parse::ParseError;
+use hvscope_parse::proc::mounts;
 
 use crate::host_root::{HostRoot, KeptFile, ReadError};
-
-/// A host file's text did not have the expected format.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ParseError(String);
-
-impl ParseError {
-    /// A parse error with a lower-case message.
-    pub fn new(msg: impl Into<String>) -> Self {
-        Self(msg.into())
-    }
-}
 
 /// Reading or parsing one `/proc` file failed.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +123,7 @@ const MAX_KEPT: usize = 32;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hvscope_parse::proc::{meminfo, stat, vmstat};
 
     #[test]
     fn the_mount_table_is_read_again_only_after_a_change() {

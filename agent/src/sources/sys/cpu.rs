@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use hvscope_parse::ParseError;
+use hvscope_parse::sys::{cpulist, index_of, parse_u64};
+
 use super::kept::{read_optional_kept, read_parsed_kept};
-use super::{SysError, cpulist, index_of, list_dir, parse_u64, read_optional};
+use super::{SysError, list_dir, read_optional};
 use crate::host_root::HostRoot;
-use crate::sources::proc::ParseError;
 
 /// Package and core of one CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -4,8 +4,11 @@
 
 use std::path::Path;
 
+use hvscope_parse::sys::hugepages::parse_dir_name;
+use hvscope_parse::sys::{index_of, parse_u64};
+
+use super::SysError;
 use super::kept::{list_dir_kept, read_optional_kept, read_parsed_kept};
-use super::{SysError, index_of, parse_u64};
 use crate::host_root::HostRoot;
 
 /// One pool (one page size, host-wide or on one node).
@@ -19,16 +22,6 @@ pub struct Pool {
     /// Reserved for mappings but not yet faulted in (host-wide pools only).
     pub reserved: Option<u64>,
     pub surplus: u64,
-}
-
-/// The page size of a pool directory name (`hugepages-2048kB` → 2 MiB).
-pub fn parse_dir_name(name: &str) -> Option<u64> {
-    let kb: u64 = name
-        .strip_prefix("hugepages-")?
-        .strip_suffix("kB")?
-        .parse()
-        .ok()?;
-    kb.checked_mul(1024)
 }
 
 fn read_pools(
@@ -79,20 +72,6 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Pool>>, SysError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dir_names() {
-        assert_eq!(parse_dir_name("hugepages-2048kB"), Some(2 << 20));
-        assert_eq!(parse_dir_name("hugepages-1048576kB"), Some(1 << 30));
-        for bad in [
-            "hugepages-2048",
-            "hugepages-kB",
-            "x-2048kB",
-            "hugepages-99999999999999999999kB",
-        ] {
-            assert_eq!(parse_dir_name(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn reads_synthetic_tree() {

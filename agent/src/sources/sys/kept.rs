@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use hvscope_parse::ParseError;
+
 use super::{SysError, list_dir, read_parsed};
 use crate::host_root::{HostRoot, KeptFile, ReadError};
-use crate::sources::proc::ParseError;
 
 /// How long a directory listing is reused (30 collections at the default 10 s interval).
 pub const RELIST_AFTER: Duration = Duration::from_secs(300);
@@ -154,16 +155,16 @@ fn read_kept<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::sys::{parse_u64, read_optional};
+    use crate::sources::sys::read_optional;
+    use hvscope_parse::sys::{cpulist, parse_u64};
 
     #[test]
     fn kept_reads_match_fresh_reads_on_the_live_host() {
         let root = HostRoot::default();
         let online = Path::new("sys/devices/system/cpu/online");
         for _ in 0..3 {
-            let kept =
-                read_parsed_kept(&root, online, crate::sources::sys::cpulist::parse).unwrap();
-            let fresh = read_parsed(&root, online, crate::sources::sys::cpulist::parse).unwrap();
+            let kept = read_parsed_kept(&root, online, cpulist::parse).unwrap();
+            let fresh = read_parsed(&root, online, cpulist::parse).unwrap();
             assert_eq!(kept, fresh);
         }
         assert!(with_kept(|k| matches!(

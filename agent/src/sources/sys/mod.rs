@@ -1,10 +1,9 @@
-//! `/sys` of the host: pure parsers for sysfs attribute formats (one module per format) and
-//! thin readers through the [`HostRoot`]. sysfs attributes are one value per file; a missing
+//! `/sys` of the host: thin readers through the [`HostRoot`] that hand each attribute to its
+//! pure parser in `hvscope_parse::sys`. sysfs attributes are one value per file; a missing
 //! attribute means the kernel does not offer it for that object (not an error), and reading an
 //! attribute the device cannot answer (`carrier` of a down link) fails with EINVAL.
 
 pub mod cpu;
-pub mod cpulist;
 pub mod hugepages;
 pub mod kept;
 pub mod net;
@@ -12,8 +11,9 @@ pub mod node;
 
 use std::path::{Path, PathBuf};
 
+use hvscope_parse::ParseError;
+
 use crate::host_root::{HostRoot, ReadError};
-use crate::sources::proc::ParseError;
 
 /// Reading or parsing one sysfs file failed.
 #[derive(Debug, thiserror::Error)]
@@ -103,54 +103,10 @@ pub fn list_dir(root: &HostRoot, rel: &Path) -> Result<Option<Vec<String>>, SysE
     Ok(Some(names))
 }
 
-/// A single unsigned integer attribute (`1\n`).
-pub fn parse_u64(text: &str) -> Result<u64, ParseError> {
-    let t = text.trim();
-    t.parse()
-        .map_err(|_| ParseError::new(format!("not an unsigned integer: {t:?}")))
-}
-
-/// A single signed integer attribute (`-1\n`).
-pub fn parse_i64(text: &str) -> Result<i64, ParseError> {
-    let t = text.trim();
-    t.parse()
-        .map_err(|_| ParseError::new(format!("not an integer: {t:?}")))
-}
-
-/// A one-word attribute (`up\n`), trimmed; empty or multi-line is an error.
-pub fn parse_word(text: &str) -> Result<String, ParseError> {
-    let t = text.trim();
-    if t.is_empty() || t.contains(char::is_whitespace) {
-        return Err(ParseError::new(format!("not one word: {t:?}")));
-    }
-    Ok(t.to_owned())
-}
-
-/// The number at the end of a sysfs name with `prefix` (`cpu12` → 12, `node1` → 1).
-pub fn index_of(name: &str, prefix: &str) -> Option<u32> {
-    let rest = name.strip_prefix(prefix)?;
-    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    rest.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attribute_formats() {
-        assert_eq!(parse_u64("1\n").unwrap(), 1);
-        assert!(parse_u64("").is_err() && parse_u64("-1").is_err());
-        assert_eq!(parse_i64("-1\n").unwrap(), -1);
-        assert_eq!(parse_word("up\n").unwrap(), "up");
-        assert!(parse_word("").is_err() && parse_word("a b").is_err());
-        assert_eq!(index_of("cpu12", "cpu"), Some(12));
-        assert_eq!(index_of("cpufreq", "cpu"), None);
-        assert_eq!(index_of("cpu", "cpu"), None);
-        assert_eq!(index_of("cpu+1", "cpu"), None);
-    }
+    use hvscope_parse::sys::parse_u64;
 
     #[test]
     fn optional_reads() {

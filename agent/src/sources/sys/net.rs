@@ -6,10 +6,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{SysError, list_dir, parse_i64, parse_u64, parse_word, read_optional};
+use hvscope_parse::netlink::{NlLink, bond_members};
+use hvscope_parse::sys::net::{parse_carrier, parse_slaves, parse_speed};
+use hvscope_parse::sys::{parse_u64, parse_word};
+
+use super::{SysError, list_dir, read_optional};
 use crate::host_root::HostRoot;
-use crate::sources::netlink::NlLink;
-use crate::sources::proc::ParseError;
 
 /// The counters exported per interface, as named in `statistics/`.
 pub const STATS: [&str; 8] = [
@@ -49,33 +51,6 @@ impl Interface {
     pub fn link_up(&self) -> bool {
         self.carrier == Some(true) && matches!(self.operstate.as_str(), "up" | "unknown")
     }
-}
-
-/// `carrier`: `0` or `1`.
-pub fn parse_carrier(text: &str) -> Result<bool, ParseError> {
-    match text.trim() {
-        "1" => Ok(true),
-        "0" => Ok(false),
-        t => Err(ParseError::new(format!("carrier is not 0/1: {t:?}"))),
-    }
-}
-
-/// `speed` in Mb/s, `-1` (or 0, or u32::MAX on some drivers) when unknown → bits per second.
-pub fn parse_speed(text: &str) -> Result<Option<u64>, ParseError> {
-    let mbps = parse_i64(text)?;
-    Ok((mbps > 0 && mbps < u32::MAX as i64).then(|| mbps as u64 * 1_000_000))
-}
-
-/// `bonding/slaves`: member names separated by spaces (empty line when none).
-pub fn parse_slaves(text: &str) -> Result<Vec<String>, ParseError> {
-    let v: Vec<String> = text.split_ascii_whitespace().map(str::to_owned).collect();
-    if v.iter().any(|n| n.len() > 15 || n.contains('/')) {
-        return Err(ParseError::new(format!(
-            "not interface names: {:?}",
-            text.trim()
-        )));
-    }
-    Ok(v)
 }
 
 fn read_interface(root: &HostRoot, dir: &Path, name: &str) -> Result<Interface, SysError> {
@@ -186,7 +161,7 @@ fn read_links(
     prev: &HashMap<String, SpeedSeen>,
     seen: &mut HashMap<String, SpeedSeen>,
 ) -> Result<Vec<Interface>, SysError> {
-    let bonds = crate::sources::netlink::bond_members(links);
+    let bonds = bond_members(links);
     let bond_index: Vec<u32> = links
         .iter()
         .filter(|l| l.kind.as_deref() == Some("bond"))
@@ -236,20 +211,6 @@ fn read_links(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attribute_formats() {
-        assert!(parse_carrier("1\n").unwrap());
-        assert!(!parse_carrier("0").unwrap());
-        assert!(parse_carrier("2").is_err() && parse_carrier("").is_err());
-        assert_eq!(parse_speed("10000\n").unwrap(), Some(10_000_000_000));
-        assert_eq!(parse_speed("-1\n").unwrap(), None);
-        assert_eq!(parse_speed("4294967295").unwrap(), None);
-        assert!(parse_speed("fast").is_err());
-        assert_eq!(parse_slaves("eth0 eth1\n").unwrap(), vec!["eth0", "eth1"]);
-        assert!(parse_slaves("\n").unwrap().is_empty());
-        assert!(parse_slaves("a/b").is_err());
-    }
 
     #[test]
     fn speed_is_read_again_after_a_carrier_or_state_change_and_at_least_every_n() {

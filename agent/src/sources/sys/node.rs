@@ -3,11 +3,13 @@
 
 use std::path::Path;
 
+use hvscope_parse::proc::meminfo::MemInfo;
+use hvscope_parse::sys::node::parse_meminfo;
+use hvscope_parse::sys::{cpulist, index_of};
+
+use super::SysError;
 use super::kept::{list_dir_kept, read_parsed_kept};
-use super::{SysError, cpulist, index_of};
 use crate::host_root::HostRoot;
-use crate::sources::proc::ParseError;
-use crate::sources::proc::meminfo::{self, MemInfo};
 
 /// One NUMA node.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -16,20 +18,6 @@ pub struct Node {
     pub cpus: Vec<u32>,
     /// The node's meminfo, values in bytes (counts for HugePages_*).
     pub meminfo: MemInfo,
-}
-
-/// Parses a node's `meminfo`, checking every line names node `node`.
-pub fn parse_meminfo(text: &str, node: u32) -> Result<MemInfo, ParseError> {
-    let prefix = format!("Node {node} ");
-    let mut plain = String::with_capacity(text.len());
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let rest = line
-            .strip_prefix(&prefix)
-            .ok_or_else(|| ParseError::new(format!("line not of node {node}: {line:?}")))?;
-        plain.push_str(rest);
-        plain.push('\n');
-    }
-    meminfo::parse(&plain)
 }
 
 const BASE: &str = "sys/devices/system/node";
@@ -61,31 +49,6 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Node>>, SysError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const REAL: &str = include_str!(
-        "../../../tests/fixtures/libvirt-kvm-2vm/sys/devices/system/node/node0/meminfo"
-    );
-
-    #[test]
-    fn parses_real_capture() {
-        let m = parse_meminfo(REAL, 0).unwrap();
-        assert_eq!(m.get("MemTotal"), Some(5597400 * 1024));
-        assert_eq!(m.get("MemUsed"), Some(987088 * 1024));
-        assert!(m.get("HugePages_Total").is_some());
-        assert!(parse_meminfo(REAL, 1).is_err());
-    }
-
-    #[test]
-    fn rejects_garbage() {
-        for bad in [
-            "",
-            "Node 0 MemTotal",
-            "MemTotal: 1 kB",
-            "Node 0 MemTotal: x kB",
-        ] {
-            assert!(parse_meminfo(bad, 0).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn reads_fixture() {
