@@ -5,7 +5,7 @@
 //! does, starting 2.5 s after the tree was written (a steady node's directories are older than
 //! the 2 s below which a listing is not trusted): the first (cold) cycle walks everything, the
 //! others are steady (each re-reads its share of the sessions completely, about one in
-//! `RESCAN_EVERY`, and its share of the other safety-net re-reads). Prints on-CPU time
+//! `REFRESH` period (30 cycles), and its share of the other safety-net re-reads). Prints on-CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`; a running thread's schedstat only advances at scheduler ticks,
 //! 4 ms apart on an idle machine) of the cold cycle and of the steady ones (median, mean, p90,
 //! max and the cycle it was in; the mean includes the safety-net re-reads), for the collection
@@ -18,7 +18,7 @@
 //!
 //! Run: `cargo bench -p hvscope-agent --bench iscsi_collect`. Syscalls: run the bench binary
 //! under `strace -f -c` with `ISCSI_BENCH_CYCLES=0`, `=1`, `=31` and `=61`: cold = (1) - (0),
-//! steady per cycle = ((61) - (31)) / 30, one `RESCAN_EVERY` period, so that the safety-net
+//! steady per cycle = ((61) - (31)) / 30, one refresh period, so that the safety-net
 //! re-reads count in full (tree building is excluded that way).
 
 use std::time::Instant;

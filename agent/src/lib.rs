@@ -13,6 +13,7 @@ pub mod checks;
 pub mod config;
 pub mod cpuset;
 pub mod host_root;
+pub mod io;
 pub mod notify;
 pub mod run;
 pub mod selfstat;

@@ -1,7 +1,7 @@
 //! Thin reader of the process list (`/proc/<pid>/stat` and, where needed, `cmdline`) and the
 //! daemon liveness derived from it.
 
-use crate::host_root::{HostRoot, ReadError};
+use crate::io::{HostRoot, REFRESH, ReadError};
 use crate::sources::proc::process::{self, Process};
 use crate::sources::sys::{MAX_DIR_ENTRIES, SysError, list_dir};
 
@@ -139,13 +139,12 @@ struct Listed {
 
 static LAST_SEEN: std::sync::Mutex<Vec<Seen>> = std::sync::Mutex::new(Vec::new());
 const REMEMBERED_ROOTS: usize = 16;
-/// Every process is read again at least this often (in collections: 5 minutes at the default
-/// 10 s interval). In between, only pids that are new since the last collection, pids that were
-/// new at the last collection, and the daemons' own pids are read. A process that `exec`s into a
-/// daemon at a pid already seen (a wrapper script's `exec`) is therefore found one collection
-/// after it appeared when it execs within that interval (the usual case: a wrapper sets up and
-/// execs at once), and at the next full scan otherwise.
-pub const FULL_SCAN_EVERY: u32 = 30;
+// Every process is read again at least once per refresh period ([`REFRESH`]: 30 collections,
+// 5 minutes at the default 10 s interval). In between, only pids that are new since the last collection, pids that were
+// new at the last collection, and the daemons' own pids are read. A process that `exec`s into a
+// daemon at a pid already seen (a wrapper script's `exec`) is therefore found one collection
+// after it appeared when it execs within that interval (the usual case: a wrapper sets up and
+// execs at once), and at the next full scan otherwise.
 
 /// The pids worth reading when the last collection of this root is recent: new ones (in `pids`,
 /// this collection's listing, and not in the last one), the ones new at the last collection,
@@ -168,7 +167,7 @@ fn incremental_candidates(
             .iter()
             .zip(daemons)
             .all(|(s, d)| &s.daemon == d);
-    if !same_daemons || seen.since_full + 1 >= FULL_SCAN_EVERY {
+    if !same_daemons || REFRESH.is_due(u64::from(seen.since_full) + 1) {
         return None;
     }
     let listed = |p: &u32| pids.is_none_or(|pids| pids.binary_search(p).is_ok());
@@ -257,7 +256,7 @@ fn proc_nlink(root: &HostRoot) -> Option<u64> {
 }
 
 /// Lists the host's processes and finds the required `daemons` (alternatives separated by
-/// `|`). Every [`FULL_SCAN_EVERY`] collections every process is read; in between only pids
+/// `|`). Once per refresh period ([`REFRESH`]) every process is read; in between only pids
 /// that appeared since the previous collection or at it, and the daemons' previous pids are
 /// (a daemon that restarts gets a new pid, and a pid reused by a daemon is re-read). Processes
 /// that exit while being read are skipped; so are ones whose files cannot be read (hidepid),
@@ -396,9 +395,9 @@ mod tests {
         std::fs::remove_dir_all(dir.join("proc/15")).unwrap();
         assert!(!read(&root, &want, None).unwrap().daemons[2].up());
         // A process that execs into a daemon at a pid seen longer ago is found by the next
-        // full scan, within FULL_SCAN_EVERY collections.
+        // full scan, within one refresh period.
         put(12, "ovs-vswitchd", 'S');
-        let found = (0..FULL_SCAN_EVERY)
+        let found = (0..REFRESH.collections())
             .map(|_| read(&root, &want, None).unwrap())
             .find(|scan| scan.daemons[2].up())
             .expect("found within one full-scan period");

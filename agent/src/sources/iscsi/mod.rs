@@ -13,7 +13,6 @@ pub mod config;
 pub mod diskstats;
 pub mod join;
 mod read;
-mod rescan;
 pub mod series;
 mod session;
 pub mod source;

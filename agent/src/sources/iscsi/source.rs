@@ -13,19 +13,20 @@
 //!
 //! A session is read completely (its tree walked) when it is new, when a block device of it
 //! appeared or vanished, when one of those states changed or cannot be read or parsed (the device
-//! went away: ENODEV), while it is in error, and otherwise at the latest [`RESCAN_EVERY`] cycles
-//! after its last complete read. Those periodic re-reads are spread: each cycle re-reads about
-//! `1/RESCAN_EVERY` of the sessions ([`rescan`](super::rescan)), not all of them in one cycle.
+//! went away: ENODEV), while it is in error, and otherwise at the latest one refresh period
+//! ([`REFRESH`](crate::io::REFRESH), 30 cycles) after its last complete read. Those periodic
+//! re-reads are spread: each cycle re-reads about 1/30 of the sessions ([`Schedule`]), not all of
+//! them in one cycle.
 //! A re-read takes over the session's kept state files (read with `pread`, not reopened); a
 //! re-read that finds nothing changed hands out the session read before. So a session's other
 //! attributes — `targetname`, `tpgt`, `initiatorname`, `ifacename`, the host's address, the
 //! connections' portals, `target_state`, `recovery_tmo`, and the state of LUNs without a block
 //! device (array controllers) — are as fresh as its last state change, and at most
-//! [`RESCAN_EVERY`] cycles old; a LUN added without a block device is seen within as many.
+//! 30 cycles old; a LUN added without a block device is seen within as many.
 //!
 //! New `sys/block` entries cost one `readlink` each (the link names the session and LUN);
 //! multipath maps are read again when `sys/block` changed. The same safety net walks the other
-//! lists a slice per cycle, each entry at least once every [`RESCAN_EVERY`] cycles: the
+//! lists a slice per cycle ([`Cursor`]), each entry at least once per refresh period: the
 //! `sys/block` links are resolved again (a device re-created under the same name for another
 //! LUN: its sessions are read again), the multipath maps read again (a path added to or removed
 //! from a map without a device coming or going; any difference re-reads them all), and the
@@ -42,15 +43,12 @@ use std::time::Instant;
 
 use super::diskstats::RateTracker;
 use super::read::{self, ATTR_BYTES, Fds, Volatile};
-use super::rescan::{Cursor, Schedule};
 use super::series::LabelCache;
 use super::session::{Kept, Reader};
 use super::sysfs::{self, ConnState, SessionState};
 use super::{DiskStat, IscsiError, IscsiState, Multipath, Session};
-use crate::host_root::{HostRoot, KeptFile, ReadError};
+use crate::io::{Cursor, DirStamp, HostRoot, KeptFile, ReadError, Schedule, listing_holds};
 use crate::sources::SourceError;
-
-pub use super::rescan::RESCAN_EVERY;
 
 /// Most attribute files kept open (each holds a page of kernel memory for its sysfs buffer).
 pub const MAX_OPEN_ATTRS: usize = 4096;
@@ -97,34 +95,6 @@ struct Known {
     name: String,
     /// `None` until read, and while it cannot be read (it is then read completely each cycle).
     kept: Option<Cached>,
-}
-
-/// A directory's identity and change times, to re-list it only when it changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirStamp {
-    pub ino: u64,
-    pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
-}
-
-impl DirStamp {
-    fn of(m: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        Self {
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-        }
-    }
-}
-
-/// Whether a listing taken when the directory had stamp `prev` still holds for `cur`. A change
-/// less than 2 s before `now_ns` is not trusted (the clock behind mtime is coarse: a second change
-/// in the same tick leaves the stamp alone), so a recently changed directory is listed again.
-pub fn listing_holds(prev: Option<&DirStamp>, cur: &DirStamp, now_ns: i128) -> bool {
-    prev == Some(cur) && now_ns - cur.mtime_ns.max(cur.ctime_ns) > 2_000_000_000
 }
 
 #[derive(Debug, Default)]
@@ -366,7 +336,7 @@ impl IscsiSource {
         errors: &mut Vec<SourceError>,
     ) -> bool {
         let cycle = self.cycle;
-        let cap = Schedule::cap(self.sessions.len());
+        let cap = self.schedule.cap(self.sessions.len());
         let left = self.budget.saturating_sub(self.open_files());
         let mut reader = Reader::new(root, Fds { left });
         let mut buf = [0u8; ATTR_BYTES];
@@ -662,29 +632,5 @@ impl Diskstats {
             self.order = stats.iter().map(|d| Arc::clone(&d.name)).collect();
         }
         Ok(stats)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listings_hold_only_for_old_unchanged_stamps() {
-        let s = DirStamp {
-            ino: 1,
-            size: 40,
-            mtime_ns: 10_000_000_000,
-            ctime_ns: 10_000_000_000,
-        };
-        assert!(listing_holds(Some(&s), &s, 13_000_000_000));
-        // Changed within the last 2 s: the coarse clock may hide a second change.
-        assert!(!listing_holds(Some(&s), &s, 11_000_000_000));
-        assert!(!listing_holds(None, &s, 13_000_000_000));
-        let grown = DirStamp {
-            size: 60,
-            ..s.clone()
-        };
-        assert!(!listing_holds(Some(&s), &grown, 13_000_000_000));
     }
 }

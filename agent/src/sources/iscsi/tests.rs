@@ -1,12 +1,14 @@
 //! The reader against the real guest captures and synthetic trees, including bad input.
 
-use super::source;
 use super::sysfs::{ConnState, SessionState};
 use super::testtree::{TestLun, TestTree};
 use super::*;
 use crate::host_root::HostRoot;
 use crate::sources::SourceError;
 use std::sync::Arc;
+
+/// The refresh period, in cycles.
+const RESCAN_EVERY: u64 = crate::io::REFRESH.collections() as u64;
 
 const T1: &str = "iqn.2010-10.org.openstack:volume-5d0c3f6e-7a21-4b9e-8f3d-2c6a1e9b0d47";
 const T2: &str = "iqn.2010-10.org.openstack:volume-9b8e1d2c-4f3a-4c6b-a7e5-0f1d2c3b4a59";
@@ -412,7 +414,7 @@ fn steady_cycles_equal_fresh_collections() {
     let st = same(&mut src, &root);
     assert_eq!(st.sessions[1].disks().collect::<Vec<_>>(), ["sd6", "sd10"]);
     // Past the safety-net rescan, still the same.
-    for _ in 0..source::RESCAN_EVERY + 1 {
+    for _ in 0..RESCAN_EVERY + 1 {
         same(&mut src, &root);
     }
 }
@@ -514,7 +516,7 @@ fn other_attributes_follow_state_changes_and_rescans() {
     let cls3 = "sys/devices/platform/host2/session3/iscsi_session/session3";
     t.write(&format!("{cls3}/recovery_tmo"), "7\n");
     let mut seen = None;
-    for i in 1..=source::RESCAN_EVERY {
+    for i in 1..=RESCAN_EVERY {
         let st = src.collect(&root, &mut errors);
         if st.sessions[2].recovery_tmo_secs == Some(7) {
             seen = Some(i);
@@ -641,9 +643,9 @@ fn complete_rereads_are_spread_and_bounded() {
         N as usize,
         "the first cycle reads all"
     );
-    let share = usize::try_from(u64::from(N).div_ceil(source::RESCAN_EVERY)).unwrap();
+    let share = usize::try_from(u64::from(N).div_ceil(RESCAN_EVERY)).unwrap();
     let mut renamed_seen = vec![None; N as usize];
-    for cycle in 2..=2 * source::RESCAN_EVERY + 1 {
+    for cycle in 2..=2 * RESCAN_EVERY + 1 {
         for sid in 1..=N {
             t.write(
                 &format!("{}/recovery_tmo", class(sid)),
@@ -663,7 +665,7 @@ fn complete_rereads_are_spread_and_bounded() {
         for (i, s) in st.sessions.iter().enumerate() {
             let last = u64::from(s.recovery_tmo_secs.unwrap());
             assert!(
-                cycle - last < source::RESCAN_EVERY,
+                cycle - last < RESCAN_EVERY,
                 "{} at cycle {cycle}: last read completely in cycle {last}",
                 s.name
             );
@@ -674,11 +676,7 @@ fn complete_rereads_are_spread_and_bounded() {
     }
     for (i, seen) in renamed_seen.iter().enumerate() {
         let seen = seen.unwrap_or_else(|| panic!("session{} never renamed", i + 1));
-        assert!(
-            seen < 2 + source::RESCAN_EVERY,
-            "session{} at {seen}",
-            i + 1
-        );
+        assert!(seen < 2 + RESCAN_EVERY, "session{} at {seen}", i + 1);
     }
     let (fresh, _) = read(&root);
     let mut st = src.collect(&root, &mut errors);
@@ -713,7 +711,7 @@ fn safety_net_finds_moved_paths_and_devices() {
     let mut cycles = 0;
     let st = loop {
         cycles += 1;
-        assert!(cycles <= source::RESCAN_EVERY, "not seen in time");
+        assert!(cycles <= RESCAN_EVERY, "not seen in time");
         let mut st = src.collect(&root, &mut errors);
         let moved = {
             let index = DiskIndex::new(&st);

@@ -12,7 +12,7 @@
 //! All of it belongs to one parse of the domain's status file (one QEMU pid, one set of vCPU
 //! threads): a changed status file starts afresh. A kept file that fails to read (ESRCH: the
 //! thread exited; ENODEV: the cgroup was removed) is opened again by path once. Every
-//! [`REVALIDATE_EVERY`] collections everything is dropped and read anew, which bounds how long a
+//! refresh period ([`REFRESH`](crate::io::REFRESH), 30 collections) everything is dropped and read anew, which bounds how long a
 //! change no other signal shows goes unseen (a cgroup moved by hand, a controller enabled
 //! later, a thread id reused within the process).
 //!
@@ -32,9 +32,6 @@ use crate::cpuset::CpuSet;
 use crate::host_root::{HostRoot, KeptFile, ReadError};
 use crate::sources::cgroup::{CgroupDir, Hierarchy, stats::CgroupStats};
 use crate::sources::proc::pressure::{self, Pressure};
-
-/// Every this many collections every VM's kept state is dropped and read anew.
-pub const REVALIDATE_EVERY: u64 = 30;
 
 /// Most files the libvirt source keeps open.
 pub const MAX_KEPT_FILES: usize = 4096;

@@ -6,7 +6,6 @@ pub mod model;
 pub mod novaconf;
 pub mod reader;
 pub mod series;
-mod watch;
 pub mod xml;
 
 pub use model::Domain;

@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serde::Serialize;
 use tracing::debug;
@@ -16,10 +15,9 @@ use tracing::debug;
 use super::kept::{self, CgroupFiles, Fds, Miss, Slot, Task, Tasks, VmState};
 use super::model::Domain;
 use super::novaconf::{self, NovaCpuSets};
-use super::watch::{Changes, StatusWatch};
 use super::xml;
 use crate::cpuset::CpuSet;
-use crate::host_root::{HostRoot, ReadError};
+use crate::io::{Changes, DirWatch, FileStamp, HostRoot, REFRESH, ReadError};
 use crate::sli::VmSample;
 use crate::sources::SourceError;
 use crate::sources::cgroup::{self, CgroupMounts, stats::CgroupStats};
@@ -78,16 +76,14 @@ pub struct Libvirt {
     pub nova: Option<NovaCpuSets>,
 }
 
-type Stamp = (SystemTime, u64);
-
 /// State kept between collections: parsed status files, and per running VM its kept files,
 /// cgroup location and thread listing ([`kept`](super::kept)).
 #[derive(Debug)]
 pub struct LibvirtSource {
-    parsed: HashMap<String, (Stamp, Arc<Domain>)>,
+    parsed: HashMap<String, (FileStamp, Arc<Domain>)>,
     /// The VMs read at the last collection, by domain name.
     vms: BTreeMap<String, VmState>,
-    nova: Option<(Stamp, Result<NovaCpuSets, String>)>,
+    nova: Option<(FileStamp, Result<NovaCpuSets, String>)>,
     cycle: u64,
     budget: usize,
     /// Scratch buffer of the reads.
@@ -95,9 +91,9 @@ pub struct LibvirtSource {
     /// `proc/swaps`, to know whether the host has swap at all.
     swaps: Slot,
     page_size: Option<u64>,
-    /// Which status files changed since the last collection ([`watch`](super::watch)), and
-    /// the last listing of their directory.
-    watch: Option<StatusWatch>,
+    /// Which status files changed since the last collection ([`DirWatch`]), and the last
+    /// listing of their directory.
+    watch: Option<DirWatch>,
     names: Option<Vec<String>>,
 }
 
@@ -128,13 +124,6 @@ fn role_of(tid: u32, comm: &str, vcpu_of: &HashMap<u32, u32>) -> Role {
     Role::Emulator
 }
 
-fn stamp_of(meta: &std::fs::Metadata) -> Stamp {
-    (
-        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        meta.len(),
-    )
-}
-
 impl LibvirtSource {
     /// A source keeping at most `fd_budget` files open.
     pub fn new(fd_budget: usize) -> Self {
@@ -157,15 +146,12 @@ impl LibvirtSource {
 
     /// What changed in the status directory `dir` since the last collection, from the inotify
     /// watch (made again whenever it cannot tell; fixture trees are watched alike); every
-    /// [`kept::REVALIDATE_EVERY`] collections everything.
+    /// refresh period ([`REFRESH`]) everything.
     fn status_changes(&mut self, dir: &std::path::Path, revalidate: bool) -> Changes {
-        let changes = self
-            .watch
-            .as_ref()
-            .map_or(Changes::All, StatusWatch::changes);
+        let changes = self.watch.as_ref().map_or(Changes::All, DirWatch::changes);
         if changes == Changes::All {
             // Events from now on; what happened before is looked at in full below.
-            self.watch = StatusWatch::new(dir).ok();
+            self.watch = DirWatch::new(dir, ".xml").ok();
         }
         if revalidate {
             return Changes::All;
@@ -205,7 +191,9 @@ impl LibvirtSource {
         mounts: Option<&[Mount]>,
         errors: &mut Vec<SourceError>,
     ) -> Libvirt {
-        let revalidate = self.cycle.is_multiple_of(kept::REVALIDATE_EVERY);
+        // Every VM's kept state is dropped and read anew once per refresh period (the first
+        // collection starts one).
+        let revalidate = REFRESH.starts_period(self.cycle);
         if revalidate {
             self.vms.clear();
         }
@@ -330,7 +318,7 @@ impl LibvirtSource {
     fn nova(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> Option<NovaCpuSets> {
         let path = root.path("etc/nova/nova.conf");
         let stamp = match std::fs::metadata(&path) {
-            Ok(m) => stamp_of(&m),
+            Ok(m) => FileStamp::of(&m),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.nova = None;
                 return None;
@@ -377,7 +365,7 @@ impl LibvirtSource {
         let rel = format!("run/libvirt/qemu/{name}.xml");
         let path = root.path(&rel);
         let meta = std::fs::metadata(&path).ok()?; // vanished: skip quietly
-        let stamp = stamp_of(&meta);
+        let stamp = FileStamp::of(&meta);
         if let Some((s, d)) = self.parsed.get(name)
             && *s == stamp
         {

@@ -270,14 +270,14 @@ fn the_cgroup_is_located_once_per_status_file_and_again_at_revalidation() {
     let l = src.collect_for_test(&root, &mut errors);
     assert_eq!(l.vms[0].cgroup, None);
     assert_eq!(l.vms[0].cgroup_v2_dir, None);
-    // Without a status change, every REVALIDATE_EVERY collections everything is read anew.
+    // Without a status change, refresh period everything is read anew.
     std::fs::copy(
         fixture("libvirt-kvm-2vm").path("proc/25453/cgroup"),
         dir.join("proc/25453/cgroup"),
     )
     .unwrap();
     let mut located = None;
-    for n in 1..=kept::REVALIDATE_EVERY {
+    for n in 1..=crate::io::REFRESH.collections() {
         if src.collect_for_test(&root, &mut errors).vms[0]
             .cgroup
             .is_some()

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{SysError, list_dir, parse_i64, parse_u64, parse_word, read_optional};
-use crate::host_root::HostRoot;
+use crate::io::{HostRoot, REFRESH};
 use crate::sources::netlink::NlLink;
 use crate::sources::proc::ParseError;
 
@@ -123,9 +123,6 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Interface>>, SysError> {
     Ok(Some(out))
 }
 
-/// A link's speed is read again at least every this many collections of one host root.
-pub const SPEED_REREAD_EVERY: u32 = 30;
-
 /// What the last read of one link's speed saw.
 #[derive(Debug, Clone, PartialEq)]
 struct SpeedSeen {
@@ -138,14 +135,14 @@ struct SpeedSeen {
 }
 
 /// Whether the speed `seen` read still holds for `link`: the same link (index), no carrier
-/// change or operstate change since, and read fewer than [`SPEED_REREAD_EVERY`] collections ago.
+/// change or operstate change since, and read less than a refresh period ([`REFRESH`]) ago.
 /// A bond's or team's speed (the sum of its active members') is always read.
 fn speed_holds(seen: &SpeedSeen, link: &NlLink) -> bool {
     !matches!(link.kind.as_deref(), Some("bond" | "team"))
         && seen.index == link.index
         && seen.operstate == link.operstate
         && seen.carrier_changes == link.carrier_changes
-        && seen.age + 1 < SPEED_REREAD_EVERY
+        && !REFRESH.is_due(u64::from(seen.age) + 1)
 }
 
 /// Link speeds as last read, per host root (at most [`SPEED_ROOTS`]; one in the daemon).
@@ -161,7 +158,7 @@ const SPEED_ROOTS: usize = 16;
 /// for every link every collection (a host with dozens of VM taps pays most of its interface
 /// cost there), while it changes only with the link. So it is read again only for a new link,
 /// after a carrier change (`IFLA_CARRIER_CHANGES` moved: renegotiation drops the carrier) or an
-/// operstate change, and at least every [`SPEED_REREAD_EVERY`] collections (5 minutes at the
+/// operstate change, and at least once per refresh period ([`REFRESH`]: 30 collections, 5 minutes at the
 /// default 10 s interval; a speed change without any carrier event is that late at most). A
 /// bond's speed follows its members' without a carrier change of its own: bonds and teams are
 /// read every collection.
@@ -285,12 +282,12 @@ mod tests {
         };
         assert!(!speed_holds(&seen, &again));
         let old = SpeedSeen {
-            age: SPEED_REREAD_EVERY - 1,
+            age: REFRESH.collections() - 1,
             ..seen.clone()
         };
         assert!(!speed_holds(&old, &link));
         let nearly = SpeedSeen {
-            age: SPEED_REREAD_EVERY - 2,
+            age: REFRESH.collections() - 2,
             ..seen
         };
         assert!(speed_holds(&nearly, &link));
@@ -330,10 +327,11 @@ mod tests {
             "read after a carrier change"
         );
         std::fs::write(&speed, "25000\n").unwrap();
-        let seen_after = (1..=2 * SPEED_REREAD_EVERY).find(|_| read(&link) == Some(25_000_000_000));
+        let seen_after =
+            (1..=2 * REFRESH.collections()).find(|_| read(&link) == Some(25_000_000_000));
         assert_eq!(
             seen_after,
-            Some(SPEED_REREAD_EVERY),
+            Some(REFRESH.collections()),
             "read again within the bound"
         );
         std::fs::remove_dir_all(&dir).unwrap();
