@@ -24,7 +24,7 @@
 use std::time::Instant;
 
 use hvscope_agent::checks::iscsi::findings;
-use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::io::{FdBudget, HostRoot};
 use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::sources::iscsi::testtree::{TestLun, TestTree};
 use hvscope_agent::sources::iscsi::{IscsiConfig, IscsiSource, collect, series::series};
@@ -83,7 +83,8 @@ fn main() {
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let root = HostRoot::new(tree.root());
     let cfg = IscsiConfig::default();
-    let mut source = IscsiSource::default();
+    let mut source = IscsiSource::new();
+    let fds = FdBudget::for_process();
     let (mut n_findings, mut n_series, mut n_sessions, mut n_stats, mut n_rates) = (0, 0, 0, 0, 0);
     let (mut read_ns, mut all_ns, mut wire_ns) = (Vec::new(), Vec::new(), Vec::new());
     let mut dropped_ns = Vec::new();
@@ -97,7 +98,7 @@ fn main() {
         let st = if oneshot {
             collect(&root, &mut errors)
         } else {
-            source.collect(&root, &mut errors)
+            source.read(&root, &fds, &mut errors)
         };
         let cpu1 = on_cpu_ns();
         assert!(errors.is_empty(), "{errors:?}");

@@ -1,16 +1,20 @@
 //! One collection: everything the sources read at one instant, plus the errors of the parts
 //! that could not be read. Pure data; turning it into series is [`Snapshot::series`]. The
-//! [`Collector`] owns what sources keep between collections (parsed status files, …).
+//! [`Collector`] holds the sources (each with what it keeps between collections), the one fd
+//! budget they keep files open under, and the SLI accumulators.
 
 use crate::config::Config;
-use crate::host_root::HostRoot;
+use crate::io::{FdBudget, HostRoot};
 use crate::series::SeriesBuf;
 use std::collections::BTreeMap;
 
 use crate::sli::disk_delay::{DiskDelaySli, VmDevices, VmDiskSli};
 use crate::sli::{Sli, SliTotals};
+use crate::sources::host::{Host, HostSource};
+use crate::sources::iscsi::IscsiSource;
 use crate::sources::libvirt::reader::{Libvirt, LibvirtSource};
-use crate::sources::{self, SourceError, host::Host};
+use crate::sources::ovs::OvsSource;
+use crate::sources::{self, Context, Source, SourceError};
 
 /// Everything read in one collection.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -36,18 +40,20 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct Collector {
     root: HostRoot,
-    /// Daemons whose liveness is collected (from `[host] daemons`).
-    daemons: Vec<String>,
+    /// The files every source keeps open count against this one budget.
+    fds: FdBudget,
+    /// The host part (its `/proc` and sysfs files, the process scan, the netlink socket).
+    host: HostSource,
     /// The libvirt source (keeps parsed status files and the VMs' open files, which the SLI
     /// sampler reads too).
     libvirt: LibvirtSource,
-    ovs: crate::sources::ovs::config::OvsConfig,
+    ovs: OvsSource,
     sli: Sli,
     disk_sli: DiskDelaySli,
     /// The host devices behind each VM's kernel-iSCSI disks, from the last collection's join.
     disk_vms: Vec<VmDevices>,
     /// The iSCSI source (keeps session handles and the diskstats of the last collection).
-    iscsi: sources::iscsi::IscsiSource,
+    iscsi: IscsiSource,
     started: std::time::Instant,
 }
 
@@ -56,13 +62,14 @@ impl Collector {
     pub fn new(root: HostRoot, config: &Config) -> Self {
         Self {
             root,
-            daemons: config.host.daemons.clone(),
-            libvirt: LibvirtSource::default(),
-            ovs: config.ovs.clone(),
+            fds: FdBudget::for_process(),
+            host: HostSource::new(config.host.daemons.clone()),
+            libvirt: LibvirtSource::new(),
+            ovs: OvsSource::new(config.ovs.clone()),
             sli: Sli::new(config.sli.clone()),
             disk_sli: DiskDelaySli::new(config.iscsi.delay_threshold_ms, 5_000),
             disk_vms: Vec::new(),
-            iscsi: sources::iscsi::IscsiSource::default(),
+            iscsi: IscsiSource::new(),
             started: std::time::Instant::now(),
         }
     }
@@ -77,7 +84,7 @@ impl Collector {
             .ok()
             .and_then(|s| crate::sources::proc::pressure::parse(&s).ok())
             .map(|p| (p.some.total_seconds * 1e6).round() as u64);
-        let samples = self.libvirt.sample(&self.root);
+        let samples = self.libvirt.sample(&self.root, &self.fds);
         self.sli.record(t, host, &samples);
         if !self.disk_vms.is_empty()
             && let Ok(stats) = sources::iscsi::read_diskstats(&self.root)
@@ -91,15 +98,23 @@ impl Collector {
         &self.root
     }
 
+    /// The fd budget the sources keep files open under (how many each holds).
+    pub fn fds(&self) -> &FdBudget {
+        &self.fds
+    }
+
     /// Reads every source.
     pub fn collect(&mut self) -> Snapshot {
         let mut errors = Vec::new();
-        let host = sources::host::collect(&self.root, &self.daemons, &mut errors);
-        let libvirt = self
-            .libvirt
-            .collect(&self.root, host.mounts.as_deref(), &mut errors);
-        let ovs = sources::ovs::collect(&self.root, &self.ovs, &mut errors);
-        let iscsi = self.iscsi.collect(&self.root, &mut errors);
+        let cx = Context::new(&self.root, &self.fds);
+        let host = self.host.collect(&cx, &mut errors);
+        let cx = Context {
+            mounts: host.mounts.as_deref(),
+            ..cx
+        };
+        let libvirt = self.libvirt.collect(&cx, &mut errors);
+        let ovs = self.ovs.collect(&cx, &mut errors);
+        let iscsi = self.iscsi.collect(&cx, &mut errors);
         let domains: Vec<_> = libvirt.vms.iter().map(|v| &*v.domain).collect();
         self.disk_vms =
             crate::sli::disk_delay::vm_devices(&sources::iscsi::join::join_refs(&iscsi, &domains));
@@ -154,7 +169,13 @@ impl Snapshot {
             sources::ovs::series(ovs, &self.errors, out);
         }
         sources::iscsi::series::series(&self.iscsi, out);
-        for part in sources::host::PARTS {
+        let parts = [
+            HostSource::PARTS,
+            LibvirtSource::PARTS,
+            OvsSource::PARTS,
+            IscsiSource::PARTS,
+        ];
+        for &part in parts.iter().copied().flatten() {
             let up = !self.errors.iter().any(|e| e.source == part);
             out.push(
                 "hvscope_agent_source_up",

@@ -10,6 +10,7 @@ use crate::checks::Severity;
 use crate::sources::ovs::config::{FlowRuleConfig, RuleSeverity, parse_cookie};
 use crate::sources::ovs::flow::{Flow, Table};
 
+#[derive(Debug)]
 struct Rule {
     name: String,
     severity: Severity,
@@ -25,7 +26,7 @@ struct Rule {
 }
 
 /// The compiled rules.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Rules(Vec<Rule>);
 
 fn regex(rule: &str, field: &str, re: &Option<String>) -> Result<Option<Regex>, String> {

@@ -98,9 +98,9 @@ pub struct IscsiState {
 }
 
 /// Reads the initiator state below `root` once (no state kept, no file left open); see
-/// [`IscsiSource::collect`].
+/// [`IscsiSource::read`].
 pub fn collect(root: &HostRoot, errors: &mut Vec<crate::sources::SourceError>) -> IscsiState {
-    IscsiSource::new(0).collect(root, errors)
+    IscsiSource::new().read(root, &crate::io::FdBudget::none(), errors)
 }
 
 /// One `sys/class/iscsi_session/sessionN`.

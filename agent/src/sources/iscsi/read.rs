@@ -19,7 +19,7 @@ use nix::fcntl::{AT_FDCWD, OFlag, openat};
 use nix::sys::stat::Mode;
 
 use super::{IscsiError, MAX_ENTRIES, Multipath, diskstats};
-use crate::host_root::{HostRoot, ReadError};
+use crate::io::{HeldFile, HostRoot, ReadError};
 
 /// Source part names (for [`SourceError::source`](crate::sources::SourceError)).
 pub const PART_SESSIONS: &str = "iscsi.sessions";
@@ -39,18 +39,13 @@ pub fn read_diskstats(root: &HostRoot) -> Result<Vec<diskstats::DiskStat>, Iscsi
     })
 }
 
-/// How many more attribute files may be kept open this cycle.
-#[derive(Debug)]
-pub(super) struct Fds {
-    pub left: usize,
-}
-
 /// An attribute read again every cycle: its open file, read at offset 0 (sysfs regenerates the
 /// text on every read from 0; a removed device's attribute fails with ENODEV), or, past the fd
-/// budget, its path, opened anew each time.
+/// budget's share of [`Holder::Iscsi`](crate::io::Holder::Iscsi), its path, opened anew each
+/// time.
 #[derive(Debug)]
 pub(super) enum Attr {
-    Open(File),
+    Open(HeldFile),
     Path(PathBuf),
 }
 
@@ -58,7 +53,7 @@ impl Attr {
     /// The trimmed text, `None` when it cannot be read or is not UTF-8.
     pub fn read<'b>(&self, buf: &'b mut [u8; ATTR_BYTES]) -> Option<&'b str> {
         let n = match self {
-            Self::Open(f) => f.read_at(buf, 0).ok()?,
+            Self::Open(f) => f.read_at_start(buf).ok()?,
             Self::Path(p) => File::open(p).ok()?.read_at(buf, 0).ok()?,
         };
         Some(std::str::from_utf8(&buf[..n]).ok()?.trim())
@@ -68,7 +63,7 @@ impl Attr {
     /// of exactly `text` and the kernel's newline, the usual case, is settled on the bytes.
     pub fn reads_as(&self, buf: &mut [u8; ATTR_BYTES], text: &str) -> bool {
         let n = match self {
-            Self::Open(f) => f.read_at(buf, 0),
+            Self::Open(f) => f.read_at_start(buf),
             Self::Path(p) => File::open(p).and_then(|f| f.read_at(buf, 0)),
         };
         let Ok(n) = n else { return false };
@@ -438,6 +433,7 @@ mod tests {
         assert!(!same_listing(&root, "d", &names[..1]));
         assert!(!same_listing(&root, "nope", &[]));
         let mut buf = [0u8; ATTR_BYTES];
+        let fds = crate::io::FdBudget::with_caps([(crate::io::Holder::Iscsi, 100)]);
         let base = Base::open(&root, Path::new("d"), "a").unwrap();
         assert_eq!(read_rel(&base, "a", false, &mut buf).unwrap().0, "one");
         assert_eq!(opt_rel(&base, "b", &mut buf), None);
@@ -461,7 +457,10 @@ mod tests {
             std::fs::write(t.root().join("d/a"), c).unwrap();
             for attr in [
                 Attr::Path(t.root().join("d/a")),
-                Attr::Open(File::open(t.root().join("d/a")).unwrap()),
+                Attr::Open(HeldFile::new(
+                    File::open(t.root().join("d/a")).unwrap(),
+                    fds.grant(crate::io::Holder::Iscsi).unwrap(),
+                )),
             ] {
                 for text in ["running", "", " running", "runnin"] {
                     let by_read = attr.read(&mut buf) == Some(text);

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::read::{self, ATTR_BYTES, Attr, Fds, RelDir, Volatile};
+use super::read::{self, ATTR_BYTES, Attr, RelDir, Volatile};
 use super::sysfs::{self, ConnState, SessionState};
 use super::{Connection, IscsiError, Session};
-use crate::host_root::HostRoot;
+use crate::io::{FdBudget, HeldFile, Holder, HostRoot};
 
 /// What the source kept of a session read before.
 pub(super) struct Kept {
@@ -74,12 +74,12 @@ impl<'a> Reuse<'a> {
 /// Reading one or more sessions completely in one cycle: the root, the fd budget and a buffer.
 pub(super) struct Reader<'r> {
     pub root: &'r HostRoot,
-    pub fds: Fds,
+    pub fds: &'r FdBudget,
     buf: [u8; ATTR_BYTES],
 }
 
 impl<'r> Reader<'r> {
-    pub fn new(root: &'r HostRoot, fds: Fds) -> Self {
+    pub fn new(root: &'r HostRoot, fds: &'r FdBudget) -> Self {
         Self {
             root,
             fds,
@@ -89,7 +89,7 @@ impl<'r> Reader<'r> {
 
     /// Reads session `name` completely. The block devices of its LUNs come from `blocks` (LUN
     /// directory → device name, from the `sys/block` links); `kept` is what the source kept of
-    /// it (its open files count against the budget again only as they are kept again). A session
+    /// it (its open files that are not kept again are closed, their slots given back). A session
     /// that cannot be read is returned with its `error` and no handles.
     pub fn session(
         &mut self,
@@ -103,7 +103,6 @@ impl<'r> Reader<'r> {
         };
         let res = match kept {
             Some(k) => {
-                self.fds.left += k.handles.open_files();
                 let reuse = Reuse::new(&k.session, k.handles);
                 self.fill(name, blocks, reuse, &mut s)
             }
@@ -204,15 +203,12 @@ impl<'r> Reader<'r> {
             && let Some(text) = old.read(&mut self.buf)
         {
             let text = text.to_owned();
-            self.fds.left = self.fds.left.saturating_sub(1);
             return Ok((text, old, true));
         }
-        let (text, f) = read::read_rel(dir, rel, self.fds.left > 0, &mut self.buf)?;
-        let h = match f {
-            Some(f) => {
-                self.fds.left -= 1;
-                Attr::Open(f)
-            }
+        let lease = self.fds.grant(Holder::Iscsi);
+        let (text, f) = read::read_rel(dir, rel, lease.is_some(), &mut self.buf)?;
+        let h = match f.zip(lease) {
+            Some((f, lease)) => Attr::Open(HeldFile::new(f, lease)),
             None => Attr::Path(dir.path().join(rel)),
         };
         Ok((text, h, false))

@@ -4,8 +4,8 @@
 //!   previous ones (what appeared or vanished);
 //! - the attributes a failure changes, for each known session: the session `state`, each
 //!   connection's `state` and the `state` of each LUN that has a block device (a path I/O goes
-//!   through), with `pread` at offset 0 on files kept open (up to an fd budget, [`fd_budget`];
-//!   past it by path). A failed session or connection, a blocked or offline disk is therefore
+//!   through), with `pread` at offset 0 on files kept open (within the share of
+//!   [`Holder::Iscsi`](crate::io::Holder::Iscsi) of the agent's fd budget; past it by path). A failed session or connection, a blocked or offline disk is therefore
 //!   seen in the first cycle after it happened;
 //! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed);
 //! - `proc/diskstats`, once;
@@ -42,24 +42,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::diskstats::RateTracker;
-use super::read::{self, ATTR_BYTES, Fds, Volatile};
+use super::read::{self, ATTR_BYTES, Volatile};
 use super::series::LabelCache;
 use super::session::{Kept, Reader};
 use super::sysfs::{self, ConnState, SessionState};
 use super::{DiskStat, IscsiError, IscsiState, Multipath, Session};
-use crate::io::{Cursor, DirStamp, HostRoot, KeptFile, ReadError, Schedule, listing_holds};
-use crate::sources::SourceError;
-
-/// Most attribute files kept open (each holds a page of kernel memory for its sysfs buffer).
-pub const MAX_OPEN_ATTRS: usize = 4096;
+use crate::io::{
+    Cursor, DirStamp, FdBudget, Holder, HostRoot, KeptFile, ReadError, Schedule, listing_holds,
+};
+use crate::sources::{Context, Source, SourceError};
 
 const SESSIONS_DIR: &str = "sys/class/iscsi_session";
-
-/// The attribute files the source may keep open: half the soft `RLIMIT_NOFILE`, at most
-/// [`MAX_OPEN_ATTRS`].
-pub fn fd_budget() -> usize {
-    crate::host_root::fd_budget(2, MAX_OPEN_ATTRS)
-}
 
 #[derive(Debug)]
 struct Cached {
@@ -141,7 +134,6 @@ pub struct IscsiSource {
     wanted: Option<HashSet<String>>,
     diskstats: Diskstats,
     cycle: u64,
-    budget: usize,
     /// Sessions read completely in the last cycle.
     complete_reads: usize,
     rates: RateTracker,
@@ -151,13 +143,25 @@ pub struct IscsiSource {
 
 impl Default for IscsiSource {
     fn default() -> Self {
-        Self::new(fd_budget())
+        Self::new()
+    }
+}
+
+impl Source for IscsiSource {
+    type Output = IscsiState;
+    /// Its unknowns are per session (`iscsi.session.<name>`) and per listing (`iscsi.sessions`,
+    /// `iscsi.multipath`, `iscsi.by-path`, `iscsi.by-id`, `proc.diskstats`): reported through
+    /// errors and findings, without `source_up` series.
+    const PARTS: &'static [&'static str] = &[];
+
+    fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> IscsiState {
+        self.read(cx.root, cx.fds, errors)
     }
 }
 
 impl IscsiSource {
-    /// A source keeping at most `fd_budget` attribute files open.
-    pub fn new(fd_budget: usize) -> Self {
+    /// A source that has read nothing yet.
+    pub fn new() -> Self {
         Self {
             sessions: Vec::new(),
             session_listing: Vec::new(),
@@ -174,7 +178,6 @@ impl IscsiSource {
             wanted: None,
             diskstats: Diskstats::default(),
             cycle: 0,
-            budget: fd_budget,
             complete_reads: 0,
             rates: RateTracker::default(),
             labels: LabelCache::default(),
@@ -200,7 +203,13 @@ impl IscsiSource {
     /// `sys/class/iscsi_session`) has no sessions, which is not an error; a session that cannot
     /// be read is kept with its `error` and reported in `errors` as `iscsi.session.<name>`.
     /// From the second call on, `rates` holds each device's rates since the previous call.
-    pub fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> IscsiState {
+    /// Attribute files are kept open within `fds`.
+    pub fn read(
+        &mut self,
+        root: &HostRoot,
+        fds: &FdBudget,
+        errors: &mut Vec<SourceError>,
+    ) -> IscsiState {
         self.cycle += 1;
         self.complete_reads = 0;
         let mut st = IscsiState {
@@ -218,7 +227,7 @@ impl IscsiSource {
             read::list(root, SESSIONS_DIR).map(|names| sessions_changed |= self.relist(names))
         };
         match listed {
-            Ok(()) => sessions_changed |= self.read_sessions(root, &dirty, &mut st, errors),
+            Ok(()) => sessions_changed |= self.read_sessions(root, fds, &dirty, &mut st, errors),
             // No iSCSI transport loaded: no sessions.
             Err(IscsiError::Read(ReadError::Gone { .. })) => {
                 sessions_changed = true;
@@ -269,7 +278,7 @@ impl IscsiSource {
                 .collect()
         });
         if !wanted.is_empty() {
-            match self.diskstats.read(root, wanted) {
+            match self.diskstats.read(root, fds, wanted) {
                 Ok(stats) => st.diskstats = stats,
                 Err(e) => errors.push(SourceError::new(read::PART_DISKSTATS, e)),
             }
@@ -331,14 +340,14 @@ impl IscsiSource {
     fn read_sessions(
         &mut self,
         root: &HostRoot,
+        fds: &FdBudget,
         dirty: &BTreeSet<String>,
         st: &mut IscsiState,
         errors: &mut Vec<SourceError>,
     ) -> bool {
         let cycle = self.cycle;
         let cap = self.schedule.cap(self.sessions.len());
-        let left = self.budget.saturating_sub(self.open_files());
-        let mut reader = Reader::new(root, Fds { left });
+        let mut reader = Reader::new(root, fds);
         let mut buf = [0u8; ATTR_BYTES];
         let mut changed = false;
         for k in &mut self.sessions {
@@ -595,11 +604,14 @@ impl Diskstats {
     fn read(
         &mut self,
         root: &HostRoot,
+        fds: &FdBudget,
         wanted: &HashSet<String>,
     ) -> Result<Vec<DiskStat>, IscsiError> {
         let file = match &self.file {
             Some(f) => f,
-            None => self.file.insert(root.keep("proc/diskstats", true)?),
+            None => self
+                .file
+                .insert(root.keep("proc/diskstats", fds, Holder::Iscsi)?),
         };
         let text = match file.read_all(&mut self.buf) {
             Ok(t) => t,

@@ -20,6 +20,33 @@ pub fn fixture(name: &str) -> HostRoot {
     ))
 }
 
+/// An [`IscsiSource`] keeping at most `n` attribute files open, collecting as the collector
+/// does.
+struct Kept {
+    src: IscsiSource,
+    fds: crate::io::FdBudget,
+}
+
+impl Kept {
+    fn new(n: usize) -> Self {
+        Self {
+            src: IscsiSource::new(),
+            fds: crate::io::FdBudget::with_caps([(crate::io::Holder::Iscsi, n)]),
+        }
+    }
+
+    fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> IscsiState {
+        self.src.read(root, &self.fds, errors)
+    }
+}
+
+impl std::ops::Deref for Kept {
+    type Target = IscsiSource;
+    fn deref(&self) -> &IscsiSource {
+        &self.src
+    }
+}
+
 fn read(root: &HostRoot) -> (IscsiState, Vec<SourceError>) {
     let mut errors = Vec::new();
     let st = collect(root, &mut errors);
@@ -325,7 +352,7 @@ fn series_of_the_failed_capture() {
 /// whatever changed in between.
 #[test]
 fn steady_cycles_equal_fresh_collections() {
-    fn same(src: &mut IscsiSource, root: &HostRoot) -> IscsiState {
+    fn same(src: &mut Kept, root: &HostRoot) -> IscsiState {
         let mut e1 = Vec::new();
         let mut kept = src.collect(root, &mut e1);
         let (fresh, e2) = read(root);
@@ -339,7 +366,7 @@ fn steady_cycles_equal_fresh_collections() {
     let mut t = three_sessions("steady");
     t.multipath(0, "mpatha", &["sd2", "sd4"]);
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let st = same(&mut src, &root);
     assert_eq!(st.sessions.len(), 3);
     assert!(src.open_files() > 0, "volatile attributes are kept open");
@@ -451,7 +478,7 @@ fn three_sessions(tag: &str) -> TestTree {
 fn every_state_change_is_seen_in_the_next_cycle() {
     let t = three_sessions("states");
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let mut errors = Vec::new();
     let st = src.collect(&root, &mut errors);
     assert!(st.sessions.iter().all(|s| s.is_up()));
@@ -489,7 +516,7 @@ fn every_state_change_is_seen_in_the_next_cycle() {
 fn other_attributes_follow_state_changes_and_rescans() {
     let t = three_sessions("config");
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let mut errors = Vec::new();
     let first = src.collect(&root, &mut errors);
     let cls = "sys/devices/platform/host0/session1/iscsi_session/session1";
@@ -537,7 +564,7 @@ fn other_attributes_follow_state_changes_and_rescans() {
 fn kept_series_follow_removed_and_changed_sessions() {
     let t = three_sessions("series");
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let mut errors = Vec::new();
     let count = |st: &IscsiState, name: &str, session: &str| {
         series_of(st)
@@ -574,7 +601,7 @@ fn rates_from_the_second_cycle() {
         &[TestLun::disk(1, "sda")],
     );
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(0);
+    let mut src = Kept::new(0);
     let mut errors = Vec::new();
     assert!(src.collect(&root, &mut errors).rates.is_empty());
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -635,7 +662,7 @@ fn complete_rereads_are_spread_and_bounded() {
         t.write(&format!("{}/recovery_tmo", class(sid)), "1\n");
     }
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(1024);
+    let mut src = Kept::new(1024);
     let mut errors = Vec::new();
     src.collect(&root, &mut errors);
     assert_eq!(
@@ -693,7 +720,7 @@ fn safety_net_finds_moved_paths_and_devices() {
     let mut t = three_sessions("moved");
     t.multipath(0, "mpatha", &["sd2", "sd4"]);
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let mut errors = Vec::new();
     let first = src.collect(&root, &mut errors);
     assert_eq!(first.multipath[0].slaves, ["sd2", "sd4"]);

@@ -12,17 +12,17 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::debug;
 
-use super::kept::{self, CgroupFiles, Fds, Miss, Slot, Task, Tasks, VmState};
+use super::kept::{CgroupFiles, Miss, Slot, Task, Tasks, VmState};
 use super::model::Domain;
 use super::novaconf::{self, NovaCpuSets};
 use super::xml;
 use crate::cpuset::CpuSet;
-use crate::io::{Changes, DirWatch, FileStamp, HostRoot, REFRESH, ReadError};
+use crate::io::{Changes, DirWatch, FdBudget, FileStamp, HostRoot, REFRESH, ReadError};
 use crate::sli::VmSample;
-use crate::sources::SourceError;
 use crate::sources::cgroup::{self, CgroupMounts, stats::CgroupStats};
 use crate::sources::proc::mounts::Mount;
 use crate::sources::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
+use crate::sources::{Context, Source, SourceError};
 
 /// What a QEMU thread is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,7 +85,6 @@ pub struct LibvirtSource {
     vms: BTreeMap<String, VmState>,
     nova: Option<(FileStamp, Result<NovaCpuSets, String>)>,
     cycle: u64,
-    budget: usize,
     /// Scratch buffer of the reads.
     buf: Vec<u8>,
     /// `proc/swaps`, to know whether the host has swap at all.
@@ -99,7 +98,18 @@ pub struct LibvirtSource {
 
 impl Default for LibvirtSource {
     fn default() -> Self {
-        Self::new(kept::fd_budget())
+        Self::new()
+    }
+}
+
+impl Source for LibvirtSource {
+    type Output = Libvirt;
+    /// Its unknowns are per domain (`libvirt.domain/<name>`), and `libvirt` for the status
+    /// directory: reported through errors and findings, without `source_up` series.
+    const PARTS: &'static [&'static str] = &[];
+
+    fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> Libvirt {
+        self.read(cx.root, cx.fds, cx.mounts, errors)
     }
 }
 
@@ -125,14 +135,13 @@ fn role_of(tid: u32, comm: &str, vcpu_of: &HashMap<u32, u32>) -> Role {
 }
 
 impl LibvirtSource {
-    /// A source keeping at most `fd_budget` files open.
-    pub fn new(fd_budget: usize) -> Self {
+    /// A source that has read nothing yet.
+    pub fn new() -> Self {
         Self {
             parsed: HashMap::new(),
             vms: BTreeMap::new(),
             nova: None,
             cycle: 0,
-            budget: fd_budget,
             buf: Vec::new(),
             swaps: Slot::default(),
             page_size: nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
@@ -162,7 +171,7 @@ impl LibvirtSource {
     /// The page size when, on the live host, no swap device is active (`proc/swaps` lists
     /// none): then no process has swap, and a QEMU process's RSS and thread count come from
     /// its `stat` line (read anyway for CPU time) instead of the costlier `status` file.
-    fn swapless_page_size(&mut self, root: &HostRoot, fds: &mut Fds) -> Option<u64> {
+    fn swapless_page_size(&mut self, root: &HostRoot, fds: &FdBudget) -> Option<u64> {
         if !root.is_live() {
             return None;
         }
@@ -178,16 +187,12 @@ impl LibvirtSource {
         self.swaps.open_files() + self.vms.values().map(VmState::open_files).sum::<usize>()
     }
 
-    fn fds(&self) -> Fds {
-        Fds {
-            left: self.budget.saturating_sub(self.open_files()),
-        }
-    }
-
-    /// Reads every running domain below `root`.
-    pub fn collect(
+    /// Reads every running domain below `root`, keeping files open within `fds`; `mounts` (the
+    /// host's mount table) locates the domains' cgroups.
+    pub fn read(
         &mut self,
         root: &HostRoot,
+        fds: &FdBudget,
         mounts: Option<&[Mount]>,
         errors: &mut Vec<SourceError>,
     ) -> Libvirt {
@@ -225,8 +230,7 @@ impl LibvirtSource {
         };
         out.present = true;
         self.parsed.retain(|k, _| names.binary_search(k).is_ok());
-        let mut fds = self.fds();
-        let swapless = self.swapless_page_size(root, &mut fds);
+        let swapless = self.swapless_page_size(root, fds);
         let mut buf = std::mem::take(&mut self.buf);
         let mut vms = BTreeMap::new();
         for name in &names {
@@ -244,15 +248,13 @@ impl LibvirtSource {
             // The kept state belongs to one parse of the status file (one pid, one vCPU set).
             let (key, mut st) = match self.vms.remove_entry(name.as_str()) {
                 Some((key, st)) if Arc::ptr_eq(&st.domain, &domain) => (key, st),
-                old => {
-                    fds.left += old.map_or(0, |(_, o)| o.open_files());
-                    (name.clone(), VmState::new(domain.clone()))
-                }
+                // A stale state's files are closed (their slots given back) here.
+                _ => (name.clone(), VmState::new(domain.clone())),
             };
             let read = Reading {
                 root,
                 cg_mounts: &cg_mounts,
-                fds: &mut fds,
+                fds,
                 buf: &mut buf,
                 swapless,
             };
@@ -262,11 +264,9 @@ impl LibvirtSource {
                     vms.insert(key, st);
                 }
                 Ok(None) => {
-                    fds.left += st.open_files();
                     debug!(domain = %name, "qemu process vanished while reading");
                 }
                 Err(e) => {
-                    fds.left += st.open_files();
                     errors.push(SourceError::new(format!("libvirt.domain/{name}"), e));
                 }
             }
@@ -281,8 +281,7 @@ impl LibvirtSource {
     /// Takes one SLI sample of the VMs read at the last collection: Σ vCPU `schedstat` wait
     /// and the cgroup's memory PSI, through the files kept open by the collection. A VM whose
     /// vCPU threads cannot be read (it is stopping) is left out.
-    pub fn sample(&mut self, root: &HostRoot) -> Vec<VmSample> {
-        let mut fds = self.fds();
+    pub fn sample(&mut self, root: &HostRoot, fds: &FdBudget) -> Vec<VmSample> {
         let buf = &mut self.buf;
         let mut out = Vec::with_capacity(self.vms.len());
         'vm: for st in self.vms.values_mut() {
@@ -291,7 +290,7 @@ impl LibvirtSource {
             for (tid, slot) in &mut st.schedstat {
                 let rel = || PathBuf::from(format!("proc/{pid}/task/{tid}/schedstat"));
                 match slot
-                    .read(root, rel, &mut fds, buf)
+                    .read(root, rel, fds, buf)
                     .ok()
                     .and_then(|t| schedstat::parse(t).ok())
                 {
@@ -302,7 +301,7 @@ impl LibvirtSource {
             let memory_stall_us = st
                 .cgroup
                 .as_mut()
-                .and_then(|c| c.memory_pressure(root, &mut fds, buf))
+                .and_then(|c| c.memory_pressure(root, fds, buf))
                 .map(|p| (p.some.total_seconds * 1e6).round() as u64);
             out.push(VmSample {
                 uuid: Arc::from(st.domain.uuid.as_str()),
@@ -435,7 +434,7 @@ struct Figures {
 struct Reading<'a> {
     root: &'a HostRoot,
     cg_mounts: &'a CgroupMounts,
-    fds: &'a mut Fds,
+    fds: &'a FdBudget,
     buf: &'a mut Vec<u8>,
     /// The page size when the host has no swap (see [`LibvirtSource::swapless_page_size`]).
     swapless: Option<u64>,
@@ -588,7 +587,7 @@ fn read_threads(
     root: &HostRoot,
     st: &mut VmState,
     pid: u32,
-    fds: &mut Fds,
+    fds: &FdBudget,
     buf: &mut Vec<u8>,
 ) -> (Vec<Thread>, bool) {
     let live = root.is_live();

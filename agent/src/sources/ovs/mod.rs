@@ -24,8 +24,8 @@ use tracing::{debug, warn};
 pub use self::series::series;
 use crate::checks::ovs::audit::{Auditor, FlowAudit};
 use crate::checks::ovs::rules::Rules;
-use crate::host_root::HostRoot;
-use crate::sources::SourceError;
+use crate::io::HostRoot;
+use crate::sources::{Context, Source, SourceError};
 use config::OvsConfig;
 use ofctl::Ofctl;
 use ovsdb::{BridgeRow, Interface};
@@ -57,10 +57,51 @@ pub struct Ovs {
     pub bridges: Vec<Bridge>,
 }
 
+/// The OVS source: its configuration with the operator rules compiled once.
+#[derive(Debug)]
+pub struct OvsSource {
+    cfg: OvsConfig,
+    /// The compiled `[[ovs.rules]]`, or why they do not compile (reported as `ovs.config`
+    /// every collection in which OVSDB answers, as a one-shot collection would).
+    rules: Result<Rules, String>,
+}
+
+impl OvsSource {
+    /// A source reading what `cfg` says.
+    pub fn new(cfg: OvsConfig) -> Self {
+        let rules = Rules::compile(&cfg.rules);
+        Self { cfg, rules }
+    }
+}
+
+impl Source for OvsSource {
+    type Output = Option<Ovs>;
+    /// Its unknowns (`ovs.ovsdb`, `ovs.flows.<bridge>`, `ovs.config`) are reported through errors
+    /// and findings, without `source_up` series.
+    const PARTS: &'static [&'static str] = &[];
+
+    fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> Option<Ovs> {
+        let rules = self.rules.as_ref().map_err(String::as_str);
+        read(cx.root, &self.cfg, rules, errors)
+    }
+}
+
+/// Reads OVS below `root` once, compiling the rules of `cfg`; see [`OvsSource`].
+pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) -> Option<Ovs> {
+    let rules = Rules::compile(&cfg.rules);
+    read(root, cfg, rules.as_ref().map_err(String::as_str), errors)
+}
+
 /// Reads OVS below `root`. `None` when OVS is disabled, or absent (no `run/openvswitch`
 /// directory) and not required. A present directory without a working `db.sock` (ovsdb-server
-/// died) is unknown, not absent.
-pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) -> Option<Ovs> {
+/// died) is unknown, not absent. Rules that do not compile are an `ovs.config` error, and no
+/// rule applies.
+fn read(
+    root: &HostRoot,
+    cfg: &OvsConfig,
+    rules: Result<&Rules, &str>,
+    errors: &mut Vec<SourceError>,
+) -> Option<Ovs> {
     if !cfg.enabled || (!cfg.required && !root.path("run/openvswitch").is_dir()) {
         return None;
     }
@@ -75,9 +116,10 @@ pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) 
             return Some(Ovs::default());
         }
     };
-    let rules = Rules::compile(&cfg.rules).unwrap_or_else(|e| {
-        errors.push(SourceError::new("ovs.config", &e));
-        Rules::default()
+    let none = Rules::default();
+    let rules = rules.unwrap_or_else(|e| {
+        errors.push(SourceError::new("ovs.config", e));
+        &none
     });
     let macs: HashSet<String> = topo
         .bridges
@@ -104,7 +146,7 @@ pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) 
         .map(|row| {
             let selected = cfg.bridges.is_empty() || cfg.bridges.contains(&row.name);
             let flows = selected
-                .then(|| dump(root, &ofctl, row, &macs, cfg, &rules, errors))
+                .then(|| dump(root, &ofctl, row, &macs, cfg, rules, errors))
                 .flatten();
             Bridge {
                 name: row.name.clone(),

@@ -1,183 +1,195 @@
-//! The live host's sysfs files that every collection reads while the set of them only changes
-//! with hotplug: the CPU lists (`online`, `present`, `isolated`), each NUMA node's `cpulist` and
-//! `meminfo`, the hugepage pool counters. Opening one costs a path walk through kernfs, and a
-//! two-node host with two page sizes has ~30 of them plus four directory listings: ~100 syscalls
-//! per collection for ~20 values. Here each file is opened once and read again with one `pread`
-//! at offset 0 ([`KeptFile`]: sysfs regenerates an attribute on every read from 0, and the read
-//! of a removed object's attribute fails with ENODEV, which drops the handle). The directory
-//! listings that name those files (NUMA nodes, hugepage pool sizes) are reused for
-//! [`RELIST_AFTER`]; a kept file that fails to read drops every listing, so a removed node or
-//! pool is seen at once and an added one within [`RELIST_AFTER`] (memory hotplug; pool sizes
-//! are fixed when the kernel boots).
-//!
-//! Below a fixture tree (regular files a test may rewrite) nothing is kept: every call reads
-//! and lists anew, exactly as [`read_parsed`](super::read_parsed) and
-//! [`list_dir`](super::list_dir).
+//! The sysfs files that every collection reads while the set of them only changes with hotplug:
+//! the CPU lists (`online`, `present`, `isolated`), each NUMA node's `cpulist` and `meminfo`,
+//! the hugepage pool counters. Opening one costs a path walk through kernfs, and a two-node host
+//! with two page sizes has ~30 of them plus four directory listings: ~100 syscalls per
+//! collection for ~20 values. Here each file is opened once and read again with one `pread` at
+//! offset 0 ([`KeptFile`]: sysfs regenerates an attribute on every read from 0, and the read of
+//! a removed object's attribute fails with ENODEV, which drops the handle; a fixture tree's file
+//! removed or replaced reads alike). The directory listings that name those files (NUMA nodes,
+//! hugepage pool sizes) are reused for one refresh period ([`REFRESH`]); a kept file that fails
+//! to read drops every listing, so a removed node or pool is seen at once and an added one
+//! within the period (memory hotplug; pool sizes are fixed when the kernel boots).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-use super::{SysError, list_dir, read_parsed};
-use crate::host_root::{HostRoot, KeptFile, ReadError};
+use super::{SysError, list_dir};
+use crate::io::{FdBudget, Holder, HostRoot, KeptFile, REFRESH, ReadError};
 use crate::sources::proc::ParseError;
 
-/// How long a directory listing is reused (30 collections at the default 10 s interval).
-pub const RELIST_AFTER: Duration = Duration::from_secs(300);
+/// At most this many files (and as many listings) are remembered; past it, files are opened
+/// and read anew each time. A host with 8 NUMA nodes and 3 page sizes needs ~130. Files past
+/// the budget's share ([`Holder::Sys`]) are remembered by path.
+const MAX_ENTRIES: usize = 256;
 
-/// At most this many files (and as many listings) are kept; past it, files are read by path.
-/// A host with 8 NUMA nodes and 3 page sizes needs ~130.
-const MAX_KEPT: usize = 256;
-
-/// A file as last seen: open, or absent (an optional attribute the kernel does not offer, such
-/// as a node pool's `resv_hugepages`) since that instant.
+/// A file as last seen: kept, or absent (an optional attribute the kernel does not offer, such
+/// as a node pool's `resv_hugepages`) since that collection.
+#[derive(Debug)]
 enum Slot {
-    Open(KeptFile),
-    Absent(Instant),
+    Kept(KeptFile),
+    Absent(u64),
 }
 
-#[derive(Default)]
-struct Kept {
+/// What the host part keeps of sysfs: the files read every collection, the listings that name
+/// them, the read buffer, the CPU topology and the link speeds.
+#[derive(Debug, Default)]
+pub struct SysFiles {
     files: HashMap<PathBuf, Slot>,
-    listings: HashMap<PathBuf, (Instant, Option<Vec<String>>)>,
+    listings: HashMap<PathBuf, (u64, Option<Vec<String>>)>,
     buf: Vec<u8>,
+    /// Collections started ([`next_collection`](Self::next_collection)).
+    cycle: u64,
+    /// The CPU topology of the last read, and the online CPUs it was read for
+    /// ([`cpu::read`](super::cpu::read)).
+    pub(super) topology: Option<(Vec<u32>, Vec<super::cpu::CpuTopology>)>,
+    /// Link speeds as last read ([`net::from_netlink`](super::net::from_netlink)).
+    pub speeds: super::net::Speeds,
 }
 
-static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
-
-fn with_kept<R>(f: impl FnOnce(&mut Kept) -> R) -> R {
-    let mut k = KEPT.lock().unwrap_or_else(|p| p.into_inner());
-    f(k.get_or_insert_with(Kept::default))
-}
-
-/// Like [`read_parsed`](super::read_parsed); on the live host the file stays open.
-pub fn read_parsed_kept<T>(
-    root: &HostRoot,
-    rel: &Path,
-    parse: impl FnOnce(&str) -> Result<T, ParseError>,
-) -> Result<T, SysError> {
-    if !root.is_live() {
-        return read_parsed(root, rel, parse);
+impl SysFiles {
+    /// Called once at the start of each collection: ages the listings and absent files.
+    pub fn next_collection(&mut self) {
+        self.cycle += 1;
     }
-    let parsed = with_kept(|k| read_kept(k, root, rel, parse, Instant::now()))?;
-    parsed.map_err(|source| SysError::Parse {
-        path: root.path(rel),
-        source,
-    })
-}
 
-/// Like [`read_optional`](super::read_optional); on the live host the file stays open.
-pub fn read_optional_kept<T>(
-    root: &HostRoot,
-    rel: &Path,
-    parse: impl FnOnce(&str) -> Result<T, ParseError>,
-) -> Result<Option<T>, SysError> {
-    super::optional(read_parsed_kept(root, rel, parse))
-}
-
-/// Like [`list_dir`](super::list_dir); on the live host a listing is reused for
-/// [`RELIST_AFTER`] or until a kept file fails.
-pub fn list_dir_kept(root: &HostRoot, rel: &Path) -> Result<Option<Vec<String>>, SysError> {
-    if !root.is_live() {
-        return list_dir(root, rel);
-    }
-    list_cached(root, rel, Instant::now())
-}
-
-fn list_cached(root: &HostRoot, rel: &Path, now: Instant) -> Result<Option<Vec<String>>, SysError> {
-    let hit = with_kept(|k| {
-        k.listings
-            .get(rel)
-            .filter(|(at, _)| now.saturating_duration_since(*at) < RELIST_AFTER)
-            .map(|(_, names)| names.clone())
-    });
-    if let Some(names) = hit {
-        return Ok(names);
-    }
-    let names = list_dir(root, rel)?;
-    with_kept(|k| {
-        if k.listings.len() < MAX_KEPT || k.listings.contains_key(rel) {
-            k.listings.insert(rel.to_path_buf(), (now, names.clone()));
-        }
-    });
-    Ok(names)
-}
-
-/// Reads `rel` through its kept handle (opened on first use); a failed kept read drops the
-/// handle and every listing, and the file is opened again by path. A file found absent is
-/// absent without looking again for [`RELIST_AFTER`].
-fn read_kept<T>(
-    k: &mut Kept,
-    root: &HostRoot,
-    rel: &Path,
-    parse: impl FnOnce(&str) -> Result<T, ParseError>,
-    now: Instant,
-) -> Result<Result<T, ParseError>, ReadError> {
-    let Kept {
-        files,
-        listings,
-        buf,
-    } = k;
-    match files.get(rel) {
-        Some(Slot::Open(f)) => match f.read(buf) {
-            Ok(text) => return Ok(parse(text)),
-            Err(_) => {
-                files.remove(rel);
-                listings.clear();
-            }
-        },
-        Some(Slot::Absent(since)) if now.saturating_duration_since(*since) < RELIST_AFTER => {
-            return Err(ReadError::Gone {
+    /// Like [`read_parsed`](super::read_parsed), through the file's kept handle.
+    pub fn read_parsed<T>(
+        &mut self,
+        root: &HostRoot,
+        fds: &FdBudget,
+        rel: &Path,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Result<T, SysError> {
+        self.read_kept(root, fds, rel, parse)?
+            .map_err(|source| SysError::Parse {
                 path: root.path(rel),
-            });
-        }
-        _ => {}
+                source,
+            })
     }
-    let f = match root.keep(rel, true) {
-        Ok(f) => f,
-        Err(e @ ReadError::Gone { .. }) => {
-            if files.len() < MAX_KEPT || files.contains_key(rel) {
-                files.insert(rel.to_path_buf(), Slot::Absent(now));
+
+    /// Like [`read_optional`](super::read_optional), through the file's kept handle.
+    pub fn read_optional<T>(
+        &mut self,
+        root: &HostRoot,
+        fds: &FdBudget,
+        rel: &Path,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Result<Option<T>, SysError> {
+        super::optional(self.read_parsed(root, fds, rel, parse))
+    }
+
+    /// Like [`list_dir`](super::list_dir); a listing is reused for one refresh period or until
+    /// a kept file fails.
+    pub fn list_dir(
+        &mut self,
+        root: &HostRoot,
+        rel: &Path,
+    ) -> Result<Option<Vec<String>>, SysError> {
+        if let Some((at, names)) = self.listings.get(rel)
+            && !REFRESH.is_due(self.cycle - at)
+        {
+            return Ok(names.clone());
+        }
+        let names = list_dir(root, rel)?;
+        if self.listings.len() < MAX_ENTRIES || self.listings.contains_key(rel) {
+            self.listings
+                .insert(rel.to_path_buf(), (self.cycle, names.clone()));
+        }
+        Ok(names)
+    }
+
+    /// Reads `rel` through its kept handle (opened on first use); a failed kept read drops the
+    /// handle and every listing, and the file is opened again by path. A file found absent is
+    /// absent without looking again for one refresh period.
+    fn read_kept<T>(
+        &mut self,
+        root: &HostRoot,
+        fds: &FdBudget,
+        rel: &Path,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Result<Result<T, ParseError>, ReadError> {
+        let Self {
+            files,
+            listings,
+            buf,
+            cycle,
+            ..
+        } = self;
+        match files.get(rel) {
+            Some(Slot::Kept(f)) => match f.read(buf) {
+                Ok(text) => return Ok(parse(text)),
+                Err(_) => {
+                    files.remove(rel);
+                    listings.clear();
+                }
+            },
+            Some(Slot::Absent(since)) if !REFRESH.is_due(*cycle - since) => {
+                return Err(ReadError::Gone {
+                    path: root.path(rel),
+                });
             }
-            return Err(e);
+            _ => {}
         }
-        Err(e) => return Err(e),
-    };
-    let parsed = parse(f.read(buf)?);
-    if files.len() < MAX_KEPT || files.contains_key(rel) {
-        files.insert(rel.to_path_buf(), Slot::Open(f));
+        let f = match root.keep(rel, fds, Holder::Sys) {
+            Ok(f) => f,
+            Err(e @ ReadError::Gone { .. }) => {
+                if files.len() < MAX_ENTRIES || files.contains_key(rel) {
+                    files.insert(rel.to_path_buf(), Slot::Absent(*cycle));
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let parsed = parse(f.read(buf)?);
+        if files.len() < MAX_ENTRIES || files.contains_key(rel) {
+            files.insert(rel.to_path_buf(), Slot::Kept(f));
+        }
+        Ok(parsed)
     }
-    Ok(parsed)
+
+    /// Files held open.
+    pub fn open_files(&self) -> usize {
+        self.files
+            .values()
+            .filter(|s| matches!(s, Slot::Kept(f) if f.is_open()))
+            .count()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::sys::{parse_u64, read_optional};
+    use crate::sources::sys::{parse_u64, read_optional, read_parsed};
 
     #[test]
     fn kept_reads_match_fresh_reads_on_the_live_host() {
         let root = HostRoot::default();
+        let fds = FdBudget::for_process();
+        let mut files = SysFiles::default();
         let online = Path::new("sys/devices/system/cpu/online");
         for _ in 0..3 {
-            let kept =
-                read_parsed_kept(&root, online, crate::sources::sys::cpulist::parse).unwrap();
+            files.next_collection();
+            let kept = files
+                .read_parsed(&root, &fds, online, crate::sources::sys::cpulist::parse)
+                .unwrap();
             let fresh = read_parsed(&root, online, crate::sources::sys::cpulist::parse).unwrap();
             assert_eq!(kept, fresh);
         }
-        assert!(with_kept(|k| matches!(
-            k.files.get(online),
-            Some(Slot::Open(f)) if f.is_open()
-        )));
+        assert!(matches!(
+            files.files.get(online),
+            Some(Slot::Kept(f)) if f.is_open()
+        ));
+        assert_eq!(fds.held(Holder::Sys), 1);
         let missing = Path::new("sys/devices/system/cpu/hvscope-no-such-attribute");
         assert!(
-            read_optional_kept(&root, missing, parse_u64)
+            files
+                .read_optional(&root, &fds, missing, parse_u64)
                 .unwrap()
                 .is_none()
         );
         assert!(read_optional(&root, missing, parse_u64).unwrap().is_none());
-        let cpus = list_dir_kept(&root, Path::new("sys/devices/system/cpu"))
+        let cpus = files
+            .list_dir(&root, Path::new("sys/devices/system/cpu"))
             .unwrap()
             .unwrap();
         assert!(cpus.iter().any(|n| n == "online"), "{cpus:?}");
@@ -190,35 +202,52 @@ mod tests {
         std::fs::create_dir_all(dir.join("d")).unwrap();
         std::fs::write(dir.join("d/a"), "1\n").unwrap();
         let root = HostRoot::new(&dir);
+        let fds = FdBudget::for_process();
+        let mut files = SysFiles::default();
         let d = Path::new("d");
-        let t0 = Instant::now();
-        assert_eq!(list_cached(&root, d, t0).unwrap().unwrap(), ["a"]);
+        let every = REFRESH.collections();
+        files.next_collection();
+        assert_eq!(files.list_dir(&root, d).unwrap().unwrap(), ["a"]);
         std::fs::write(dir.join("d/b"), "2\n").unwrap();
-        // Within RELIST_AFTER the listing holds.
-        let later = t0 + RELIST_AFTER / 2;
-        assert_eq!(list_cached(&root, d, later).unwrap().unwrap(), ["a"]);
+        // Within the period the listing holds.
+        for _ in 1..every {
+            files.next_collection();
+            assert_eq!(files.list_dir(&root, d).unwrap().unwrap(), ["a"]);
+        }
         // Past it, the directory is listed again.
-        let aged = t0 + RELIST_AFTER;
-        assert_eq!(list_cached(&root, d, aged).unwrap().unwrap(), ["a", "b"]);
+        files.next_collection();
+        assert_eq!(files.list_dir(&root, d).unwrap().unwrap(), ["a", "b"]);
         // A kept file that cannot be read any more drops every listing at once.
         std::fs::write(dir.join("d/c"), "3\n").unwrap();
-        let b = dir.join("d/b");
-        let read = |p: &Path| with_kept(|k| read_kept(k, &root, p, parse_u64, aged));
-        assert_eq!(read(Path::new("d/b")).unwrap().unwrap(), 2);
-        assert_eq!(list_cached(&root, d, aged).unwrap().unwrap(), ["a", "b"]);
-        std::fs::remove_file(&b).unwrap();
+        let b = Path::new("d/b");
+        assert_eq!(files.read_parsed(&root, &fds, b, parse_u64).unwrap(), 2);
+        assert_eq!(fds.held(Holder::Sys), 1, "kept below the fixture tree too");
+        files.next_collection();
+        assert_eq!(files.list_dir(&root, d).unwrap().unwrap(), ["a", "b"]);
+        // Rewritten in place: the next collection reads the new value.
+        std::fs::write(dir.join("d/b"), "20\n").unwrap();
+        assert_eq!(files.read_parsed(&root, &fds, b, parse_u64).unwrap(), 20);
+        std::fs::remove_file(dir.join("d/b")).unwrap();
         assert!(matches!(
-            read(Path::new("d/b")),
-            Err(ReadError::Gone { .. })
+            files.read_parsed(&root, &fds, b, parse_u64),
+            Err(SysError::Read(ReadError::Gone { .. }))
         ));
-        assert_eq!(list_cached(&root, d, aged).unwrap().unwrap(), ["a", "c"]);
-        // An absent file is not looked for again until RELIST_AFTER has passed.
+        assert_eq!(
+            fds.held(Holder::Sys),
+            0,
+            "the removed file's handle was dropped"
+        );
+        assert_eq!(files.list_dir(&root, d).unwrap().unwrap(), ["a", "c"]);
+        // An absent file is not looked for again until a period has passed.
         let e = Path::new("d/e");
-        let read_at = |t: Instant| with_kept(|k| read_kept(k, &root, e, parse_u64, t));
-        assert!(matches!(read_at(aged), Err(ReadError::Gone { .. })));
+        assert!(files.read_parsed(&root, &fds, e, parse_u64).is_err());
         std::fs::write(dir.join("d/e"), "5\n").unwrap();
-        assert!(matches!(read_at(aged), Err(ReadError::Gone { .. })));
-        assert_eq!(read_at(aged + RELIST_AFTER).unwrap().unwrap(), 5);
+        for _ in 1..every {
+            files.next_collection();
+            assert!(files.read_parsed(&root, &fds, e, parse_u64).is_err());
+        }
+        files.next_collection();
+        assert_eq!(files.read_parsed(&root, &fds, e, parse_u64).unwrap(), 5);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -145,10 +145,10 @@ fn speed_holds(seen: &SpeedSeen, link: &NlLink) -> bool {
         && !REFRESH.is_due(u64::from(seen.age) + 1)
 }
 
-/// Link speeds as last read, per host root (at most [`SPEED_ROOTS`]; one in the daemon).
-type SpeedCache = Vec<(PathBuf, HashMap<String, SpeedSeen>)>;
-static SPEEDS: std::sync::Mutex<SpeedCache> = std::sync::Mutex::new(Vec::new());
-const SPEED_ROOTS: usize = 16;
+/// Link speeds as last read, by interface name (kept by the host part in its
+/// [`SysFiles`](super::kept::SysFiles)).
+#[derive(Debug, Default)]
+pub struct Speeds(HashMap<String, SpeedSeen>);
 
 /// Interfaces from a live netlink dump (link list, state, carrier, MTU, counters, bond
 /// membership), completed from sysfs with what rtnetlink does not carry: speed and a bond
@@ -162,18 +162,14 @@ const SPEED_ROOTS: usize = 16;
 /// default 10 s interval; a speed change without any carrier event is that late at most). A
 /// bond's speed follows its members' without a carrier change of its own: bonds and teams are
 /// read every collection.
-pub fn from_netlink(root: &HostRoot, links: &[NlLink]) -> Result<Vec<Interface>, SysError> {
-    let mut cache = SPEEDS.lock().unwrap_or_else(|p| p.into_inner());
-    let prev = match cache.iter().position(|(r, _)| r == root.root()) {
-        Some(i) => cache.remove(i).1,
-        None => HashMap::new(),
-    };
+pub fn from_netlink(
+    root: &HostRoot,
+    links: &[NlLink],
+    speeds: &mut Speeds,
+) -> Result<Vec<Interface>, SysError> {
     let mut seen = HashMap::with_capacity(links.len());
-    let out = read_links(root, links, &prev, &mut seen);
-    if cache.len() >= SPEED_ROOTS {
-        cache.remove(0);
-    }
-    cache.push((root.root().to_path_buf(), seen));
+    let out = read_links(root, links, &speeds.0, &mut seen);
+    speeds.0 = seen;
     out
 }
 
@@ -316,7 +312,10 @@ mod tests {
             carrier_changes: Some(1),
             ..NlLink::default()
         };
-        let read = |l: &NlLink| from_netlink(&root, std::slice::from_ref(l)).unwrap()[0].speed_bps;
+        let mut speeds = Speeds::default();
+        let mut read = |l: &NlLink| {
+            from_netlink(&root, std::slice::from_ref(l), &mut speeds).unwrap()[0].speed_bps
+        };
         assert_eq!(read(&link), Some(1_000_000_000));
         std::fs::write(&speed, "10000\n").unwrap();
         assert_eq!(read(&link), Some(1_000_000_000), "kept");
@@ -350,7 +349,7 @@ mod tests {
     fn netlink_and_sysfs_agree_on_the_live_host() {
         let root = HostRoot::default();
         let links = crate::sources::netlink::dump_links().unwrap();
-        let nl = from_netlink(&root, &links).unwrap();
+        let nl = from_netlink(&root, &links, &mut Speeds::default()).unwrap();
         let sys = read(&root).unwrap().unwrap();
         assert_eq!(nl.len(), sys.len());
         for (a, b) in nl.iter().zip(&sys) {

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::kept::{list_dir_kept, read_parsed_kept};
+use super::kept::SysFiles;
 use super::{SysError, cpulist, index_of};
-use crate::host_root::HostRoot;
+use crate::io::{FdBudget, HostRoot};
 use crate::sources::proc::ParseError;
 use crate::sources::proc::meminfo::{self, MemInfo};
 
@@ -37,9 +37,13 @@ const BASE: &str = "sys/devices/system/node";
 /// Reads every NUMA node below `root`. `None` when the kernel has no NUMA directory (built
 /// without CONFIG_NUMA). On the live host the files stay open and the listing of nodes is
 /// reused ([`super::kept`]).
-pub fn read(root: &HostRoot) -> Result<Option<Vec<Node>>, SysError> {
+pub fn read(
+    root: &HostRoot,
+    fds: &FdBudget,
+    files: &mut SysFiles,
+) -> Result<Option<Vec<Node>>, SysError> {
     let base = Path::new(BASE);
-    let Some(names) = list_dir_kept(root, base)? else {
+    let Some(names) = files.list_dir(root, base)? else {
         return Ok(None);
     };
     let mut nodes = Vec::new();
@@ -50,8 +54,9 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Node>>, SysError> {
         let dir = base.join(&name);
         nodes.push(Node {
             node,
-            cpus: read_parsed_kept(root, &dir.join("cpulist"), cpulist::parse)?,
-            meminfo: read_parsed_kept(root, &dir.join("meminfo"), |t| parse_meminfo(t, node))?,
+            cpus: files.read_parsed(root, fds, &dir.join("cpulist"), cpulist::parse)?,
+            meminfo: files
+                .read_parsed(root, fds, &dir.join("meminfo"), |t| parse_meminfo(t, node))?,
         });
     }
     nodes.sort_by_key(|n| n.node);
@@ -93,13 +98,20 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/libvirt-kvm-2vm"
         ));
-        let nodes = read(&root).unwrap().unwrap();
+        let fds = FdBudget::for_process();
+        let nodes = read(&root, &fds, &mut SysFiles::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].cpus, vec![0, 1]);
         assert!(
-            read(&HostRoot::new("/nonexistent-hvscope"))
-                .unwrap()
-                .is_none()
+            read(
+                &HostRoot::new("/nonexistent-hvscope"),
+                &fds,
+                &mut SysFiles::default()
+            )
+            .unwrap()
+            .is_none()
         );
     }
 }
