@@ -244,7 +244,7 @@ fn main() {
     let running = vec!["libvirtd|virtqemud".to_owned()];
     let fds = FdBudget::for_process();
     let mut host_part = HostSource::new(config.host.daemons.clone());
-    let mut lv = sources::libvirt::reader::LibvirtSource::new();
+    let mut lv = sources::libvirt::LibvirtSource::new();
     let mut part = [0.0f64; 6];
     let mut errs = Vec::new();
     let mut mounts = None;

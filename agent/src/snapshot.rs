@@ -12,7 +12,7 @@ use crate::sli::disk_delay::{DiskDelaySli, VmDevices, VmDiskSli};
 use crate::sli::{Sli, SliTotals};
 use crate::sources::host::{Host, HostSource};
 use crate::sources::iscsi::IscsiSource;
-use crate::sources::libvirt::reader::{Libvirt, LibvirtSource};
+use crate::sources::libvirt::{Libvirt, LibvirtSource};
 use crate::sources::ovs::OvsSource;
 use crate::sources::{self, Context, Source, SourceError};
 

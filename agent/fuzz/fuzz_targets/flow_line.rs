@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use hvscope_agent::checks::ovs::audit::Auditor;
-use hvscope_agent::checks::ovs::rules::Rules;
+use hvscope_agent::sources::ovs::audit::Auditor;
+use hvscope_agent::sources::ovs::rules::Rules;
 use hvscope_agent::sources::ovs::actions::{exact_macs, in_port, output_ports};
 use hvscope_agent::sources::ovs::config::OvsConfig;
 use hvscope_agent::sources::ovs::flow::{Line, parse_line};

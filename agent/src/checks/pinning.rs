@@ -8,7 +8,7 @@ use super::{Check, Finding, Severity};
 use crate::cpuset::CpuSet;
 use crate::snapshot::Snapshot;
 use crate::sources::libvirt::model::Domain;
-use crate::sources::libvirt::reader::{Role, Vm};
+use crate::sources::libvirt::{Role, Vm};
 
 pub const AFFINITY_DRIFT: &str = "pinning.affinity_drift";
 pub const DEDICATED_OVERLAP: &str = "pinning.dedicated_overlap";

@@ -4,7 +4,7 @@
 //!
 //! Each source is a struct implementing [`Source`] (node_exporter's `Collector.Update` is the
 //! model): it owns what it keeps between collections (parsed files, kept files, listings,
-//! previous readings), and the [`Collector`](crate::snapshot::Collector) holds one of each. No
+//! previous readings), and the collector (`snapshot::Collector`) holds one of each. No
 //! source keeps state anywhere else (no `static`, no `thread_local`).
 
 use crate::io::{FdBudget, HostRoot};

@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 
-use super::audit::Auditor;
-use super::rules::Rules;
 use super::*;
 use crate::checks::{exit_code, run_all};
+use crate::sources::ovs::audit::Auditor;
 use crate::sources::ovs::config::OvsConfig;
+use crate::sources::ovs::rules::Rules;
 use crate::sources::ovs::stream::FlowStream;
 use crate::sources::ovs::testdata::{FLOWS_OF10, FLOWS_OF13, topology};
 use crate::sources::ovs::{Bridge, Ovs};

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::model::Domain;
-use super::reader::Role;
+use super::vm::Role;
 use crate::cpuset::CpuSet;
 use crate::io::{FdBudget, Holder, HostRoot, KeptFile, ReadError};
 use crate::sources::cgroup::{CgroupDir, Hierarchy, stats::CgroupStats};

@@ -6,6 +6,9 @@ pub mod model;
 pub mod novaconf;
 pub mod reader;
 pub mod series;
+pub mod vm;
 pub mod xml;
 
 pub use model::Domain;
+pub use reader::LibvirtSource;
+pub use vm::{Libvirt, Role, Thread, Vm, VmSample};

@@ -9,72 +9,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
 use tracing::debug;
 
 use super::kept::{CgroupFiles, Miss, Slot, Task, Tasks, VmState};
 use super::model::Domain;
 use super::novaconf::{self, NovaCpuSets};
+use super::vm::{Libvirt, Role, Thread, Vm, VmSample};
 use super::xml;
 use crate::cpuset::CpuSet;
 use crate::io::{Changes, DirWatch, FdBudget, FileStamp, HostRoot, REFRESH, ReadError};
-use crate::sli::VmSample;
-use crate::sources::cgroup::{self, CgroupMounts, stats::CgroupStats};
+use crate::sources::cgroup::{self, CgroupMounts};
 use crate::sources::proc::mounts::Mount;
-use crate::sources::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
+use crate::sources::proc::{pidstat, pidstatus, schedstat};
 use crate::sources::{Context, Source, SourceError};
-
-/// What a QEMU thread is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "role", content = "id", rename_all = "lowercase")]
-pub enum Role {
-    /// vCPU N (from `<domstatus><vcpus>`).
-    Vcpu(u32),
-    /// Emulator thread (main loop, RCU, monitor I/O…).
-    Emulator,
-    /// `<iothread id=N>` (comm `IO iothreadN`).
-    IoThread(u32),
-    /// KVM kernel helper threads listed under the process (`kvm-nx-lpage-re`, `kvm-pit/…`):
-    /// not pinned by libvirt, never checked.
-    Kernel,
-}
-
-/// One thread of a domain's QEMU process.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Thread {
-    pub tid: u32,
-    pub role: Role,
-    pub comm: String,
-    /// CPUs the thread may run on (`Cpus_allowed_list`), when it could be read.
-    pub affinity: Option<CpuSet>,
-    pub sched: Option<SchedStat>,
-}
-
-/// A running domain with what `/proc` says about its process.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Vm {
-    pub domain: Arc<Domain>,
-    pub threads: Vec<Thread>,
-    pub rss_bytes: Option<u64>,
-    pub swap_bytes: Option<u64>,
-    /// User + system CPU seconds of the whole QEMU process.
-    pub cpu_seconds: Option<f64>,
-    /// The domain cgroup's figures (first readable value per field over its hierarchies).
-    pub cgroup: Option<CgroupStats>,
-    /// The domain's cgroup v2 directory (host path below the root), for PSI sampling.
-    #[serde(skip)]
-    pub cgroup_v2_dir: Option<std::path::PathBuf>,
-}
-
-/// The libvirt part of a snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Libvirt {
-    /// `run/libvirt/qemu` exists (libvirt's QEMU driver has run on this host).
-    pub present: bool,
-    pub vms: Vec<Vm>,
-    /// Nova's CPU sets from `etc/nova/nova.conf`, when the file exists.
-    pub nova: Option<NovaCpuSets>,
-}
 
 /// State kept between collections: parsed status files, and per running VM its kept files,
 /// cgroup location and thread listing ([`kept`](super::kept)).

@@ -1,16 +1,18 @@
 //! Open vSwitch: bridges, ports and interfaces from OVSDB (`<root>/run/openvswitch/db.sock`,
 //! JSON-RPC), and each bridge's OpenFlow table from `ovs-ofctl dump-flows
-//! unix:<root>/run/openvswitch/<bridge>.mgmt`, judged flow by flow while it streams (see
-//! `checks::ovs`). A dead ovsdb-server makes `ovs.ovsdb` unknown; a dead ovs-vswitchd or a hung
+//! unix:<root>/run/openvswitch/<bridge>.mgmt`, judged flow by flow while it streams
+//! ([`audit`], with the operator [`rules`]; `checks::ovs` turns the audits into findings). A dead ovsdb-server makes `ovs.ovsdb` unknown; a dead ovs-vswitchd or a hung
 //! `ovs-ofctl` makes `ovs.flows.<bridge>` unknown after its timeout; the rest is unaffected.
 
 pub mod actions;
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod flow;
 pub mod framer;
 pub mod ofctl;
 pub mod ovsdb;
+pub mod rules;
 mod series;
 pub mod stream;
 #[cfg(test)]
@@ -22,13 +24,13 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 pub use self::series::series;
-use crate::checks::ovs::audit::{Auditor, FlowAudit};
-use crate::checks::ovs::rules::Rules;
 use crate::io::HostRoot;
 use crate::sources::{Context, Source, SourceError};
+use audit::{Auditor, FlowAudit};
 use config::OvsConfig;
 use ofctl::Ofctl;
 use ovsdb::{BridgeRow, Interface};
+use rules::Rules;
 
 /// Source name of the OVSDB query.
 pub const SOURCE_OVSDB: &str = "ovs.ovsdb";
