@@ -20,6 +20,8 @@ use hvscope_agent::io::FdBudget;
 use hvscope_agent::io::HostRoot;
 use hvscope_agent::snapshot::Collector;
 use hvscope_agent::sources::host::HostSource;
+use hvscope_agent::sources::iscsi::IscsiSource;
+use hvscope_agent::sources::proc::kept::DiskstatsFile;
 use hvscope_agent::sources::{self, Context, Source};
 
 const DOMAINS: u32 = 22;
@@ -244,20 +246,24 @@ fn main() {
     let running = vec!["libvirtd|virtqemud".to_owned()];
     let fds = FdBudget::for_process();
     let mut host_part = HostSource::new(config.host.daemons.clone());
+    // `proc/diskstats`, read once per collection as the collector does (timed with the host
+    // part, which read it itself before).
+    let mut disks = DiskstatsFile::default();
     let mut lv = sources::libvirt::LibvirtSource::new();
     let mut part = [0.0f64; 6];
     let mut errs = Vec::new();
     let mut mounts = None;
     for round in 0..=rounds {
         let a = thread_cpu();
-        let host = host_part.collect(&Context::new(&root, &fds), &mut errs);
+        let cx = Context::new(&root, &fds, disks.read(&root, &fds));
+        let host = host_part.collect(&cx, &mut errs);
         let b = thread_cpu();
         mounts = host.mounts.clone();
         let l = lv.read(&root, &fds, mounts.as_deref(), &mut errs);
         let d = thread_cpu();
         let _ = sources::ovs::collect(&root, &config.ovs, &mut errs);
         let e = thread_cpu();
-        let _ = sources::iscsi::collect(&root, &mut errs);
+        let _ = IscsiSource::new().collect(&cx, &mut errs);
         let f = thread_cpu();
         c.sample_sli();
         let g = thread_cpu();
@@ -297,7 +303,8 @@ fn main() {
             &config.host.daemons
         };
         host_part.set_daemons(list);
-        let _ = host_part.collect(&Context::new(&root, &fds), &mut errs);
+        let cx = Context::new(&root, &fds, disks.read(&root, &fds));
+        let _ = host_part.collect(&cx, &mut errs);
         if round > 0 {
             full_scan += thread_cpu() - a;
         }

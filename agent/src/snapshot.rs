@@ -14,6 +14,7 @@ use crate::sources::host::{Host, HostSource};
 use crate::sources::iscsi::IscsiSource;
 use crate::sources::libvirt::{Libvirt, LibvirtSource};
 use crate::sources::ovs::OvsSource;
+use crate::sources::proc::kept::DiskstatsFile;
 use crate::sources::{self, Context, Source, SourceError};
 
 /// Everything read in one collection.
@@ -42,6 +43,9 @@ pub struct Collector {
     root: HostRoot,
     /// The files every source keeps open count against this one budget.
     fds: FdBudget,
+    /// `proc/diskstats`, read once per collection for the host and iSCSI parts, and once per
+    /// sample for the disk-delay SLI.
+    diskstats: DiskstatsFile,
     /// The host part (its `/proc` and sysfs files, the process scan, the netlink socket).
     host: HostSource,
     /// The libvirt source (keeps parsed status files and the VMs' open files, which the SLI
@@ -63,6 +67,7 @@ impl Collector {
         Self {
             root,
             fds: FdBudget::for_process(),
+            diskstats: DiskstatsFile::default(),
             host: HostSource::new(config.host.daemons.clone()),
             libvirt: LibvirtSource::new(),
             ovs: OvsSource::new(config.ovs.clone()),
@@ -87,9 +92,9 @@ impl Collector {
         let samples = self.libvirt.sample(&self.root, &self.fds);
         self.sli.record(t, host, &samples);
         if !self.disk_vms.is_empty()
-            && let Ok(stats) = sources::iscsi::read_diskstats(&self.root)
+            && let Ok(stats) = self.diskstats.read(&self.root, &self.fds).stats()
         {
-            self.disk_sli.sample(now_ms(), &stats, &self.disk_vms);
+            self.disk_sli.sample(now_ms(), stats, &self.disk_vms);
         }
     }
 
@@ -106,7 +111,8 @@ impl Collector {
     /// Reads every source.
     pub fn collect(&mut self) -> Snapshot {
         let mut errors = Vec::new();
-        let cx = Context::new(&self.root, &self.fds);
+        let disks = self.diskstats.read(&self.root, &self.fds);
+        let cx = Context::new(&self.root, &self.fds, disks);
         let host = self.host.collect(&cx, &mut errors);
         let cx = Context {
             mounts: host.mounts.as_deref(),

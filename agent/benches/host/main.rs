@@ -215,7 +215,7 @@ fn cli_peak_rss(root: &Path) {
 fn breakdown(root: &HostRoot) {
     use hvscope_agent::io::FdBudget;
     use hvscope_agent::sources::host::HostSource;
-    use hvscope_agent::sources::proc::kept::ProcFiles;
+    use hvscope_agent::sources::proc::kept::{DiskstatsFile, ProcFiles};
     use hvscope_agent::sources::sys::{self, kept::SysFiles};
     use hvscope_agent::sources::{Context, Source};
     let time = |name: &str, f: &mut dyn FnMut()| {
@@ -252,9 +252,11 @@ fn breakdown(root: &HostRoot) {
         let _ = sys::net::read(root);
     });
     let mut host = HostSource::new(Vec::new());
+    let mut disks = DiskstatsFile::default();
     time("host source", &mut || {
         let mut e = Vec::new();
-        let _ = host.collect(&Context::new(root, &fds), &mut e);
+        let cx = Context::new(root, &fds, disks.read(root, &fds));
+        let _ = host.collect(&cx, &mut e);
     });
     println!();
 }

@@ -8,6 +8,7 @@
 //! source keeps state anywhere else (no `static`, no `thread_local`).
 
 use crate::io::{FdBudget, HostRoot};
+use crate::sources::proc::kept::Diskstats;
 use crate::sources::proc::mounts::Mount;
 
 pub mod cgroup;
@@ -40,17 +41,20 @@ pub trait Source {
 pub struct Context<'a> {
     pub root: &'a HostRoot,
     pub fds: &'a FdBudget,
+    /// This collection's one reading of `proc/diskstats` (the host and iSCSI parts' devices).
+    pub diskstats: Diskstats<'a>,
     /// The mount table as the host part read it this collection (`None` before the host part,
     /// and when it could not be read).
     pub mounts: Option<&'a [Mount]>,
 }
 
 impl<'a> Context<'a> {
-    /// A context with nothing read yet.
-    pub fn new(root: &'a HostRoot, fds: &'a FdBudget) -> Self {
+    /// A context with this collection's `diskstats` reading and no mount table yet.
+    pub fn new(root: &'a HostRoot, fds: &'a FdBudget, diskstats: Diskstats<'a>) -> Self {
         Self {
             root,
             fds,
+            diskstats,
             mounts: None,
         }
     }

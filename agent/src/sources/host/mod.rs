@@ -7,13 +7,14 @@
 //! (no `/proc/pressure` without PSI, no `/sys/class/net` in a fixture without network
 //! captures) is `None` without an error.
 
+mod disks;
 mod processes;
 pub mod series;
 mod series_net;
 
 use crate::io::{FdBudget, HostRoot};
 use crate::sources::netlink::LinkDumper;
-use crate::sources::proc::kept::ProcFiles;
+use crate::sources::proc::kept::{DiskstatsFile, ProcFiles};
 use crate::sources::proc::{
     self, ProcError, diskstats::DiskStat, loadavg::LoadAvg, meminfo::MemInfo, mounts::Mount,
     pressure::Pressure, stat::Stat, vmstat::VmStat,
@@ -42,6 +43,8 @@ pub struct Host {
     pub loadavg: Option<LoadAvg>,
     pub vmstat: Option<VmStat>,
     pub pressure: Option<HostPressure>,
+    /// Every device of `proc/diskstats`, serialized with the host part's names and units.
+    #[serde(serialize_with = "disks::serialize")]
     pub diskstats: Option<Vec<DiskStat>>,
     pub mounts: Option<Vec<Mount>>,
     pub processes: Option<ProcessScan>,
@@ -214,10 +217,7 @@ impl Source for HostSource {
             .read_parsed(root, fds, "proc/vmstat", proc::vmstat::parse);
         let vmstat = keep(PARTS[3], vmstat, errors);
         let pressure = keep(PARTS[4], self.read_pressure(root, fds), errors).flatten();
-        let diskstats = self
-            .proc
-            .read_parsed(root, fds, "proc/diskstats", proc::diskstats::parse);
-        let diskstats = keep(PARTS[5], diskstats, errors);
+        let diskstats = keep(PARTS[5], cx.diskstats.for_host(), errors);
         let cpus = keep(PARTS[8], sys::cpu::read(root, fds, &mut self.sys), errors);
         let numa = keep(PARTS[9], sys::node::read(root, fds, &mut self.sys), errors).flatten();
         let hugepages = keep(
@@ -251,7 +251,9 @@ impl Source for HostSource {
 /// the rest is read.
 pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError>) -> Host {
     let fds = FdBudget::none();
-    HostSource::new(daemons.to_vec()).collect(&Context::new(root, &fds), errors)
+    let mut disks = DiskstatsFile::default();
+    let cx = Context::new(root, &fds, disks.read(root, &fds));
+    HostSource::new(daemons.to_vec()).collect(&cx, errors)
 }
 
 #[cfg(test)]

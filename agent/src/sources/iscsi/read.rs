@@ -1,6 +1,6 @@
 //! The thin reader: lists directories, resolves links, reads attributes (once, or keeping the
 //! file open to read it again next cycle), and hands the text to the pure parsers in
-//! [`sysfs`](super::sysfs) and [`diskstats`](super::diskstats). What is kept between cycles and
+//! [`sysfs`](super::sysfs). What is kept between cycles and
 //! when it is read again is [`IscsiSource`](super::IscsiSource)'s business; the complete read of
 //! one session is in [`session`](super::session).
 //!
@@ -18,7 +18,7 @@ use nix::dir::Dir;
 use nix::fcntl::{AT_FDCWD, OFlag, openat};
 use nix::sys::stat::Mode;
 
-use super::{IscsiError, MAX_ENTRIES, Multipath, diskstats};
+use super::{IscsiError, MAX_ENTRIES, Multipath};
 use crate::io::{HeldFile, HostRoot, ReadError};
 
 /// Source part names (for [`SourceError::source`](crate::sources::SourceError)).
@@ -29,15 +29,6 @@ pub const PART_MULTIPATH: &str = "iscsi.multipath";
 
 /// Sysfs attributes are at most a page; one read of this size returns the whole of it.
 pub(super) const ATTR_BYTES: usize = 4096;
-
-/// Reads and parses `proc/diskstats`.
-pub fn read_diskstats(root: &HostRoot) -> Result<Vec<diskstats::DiskStat>, IscsiError> {
-    let text = root.read_string("proc/diskstats")?;
-    diskstats::parse(&text).map_err(|source| IscsiError::Parse {
-        path: root.path("proc/diskstats"),
-        source,
-    })
-}
 
 /// An attribute read again every cycle: its open file, read at offset 0 (sysfs regenerates the
 /// text on every read from 0; a removed device's attribute fails with ENODEV), or, past the fd

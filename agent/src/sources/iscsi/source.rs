@@ -8,7 +8,7 @@
 //!   [`Holder::Iscsi`](crate::io::Holder::Iscsi) of the agent's fd budget; past it by path). A failed session or connection, a blocked or offline disk is therefore
 //!   seen in the first cycle after it happened;
 //! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed);
-//! - `proc/diskstats`, once;
+//! - the lines of its devices in the collection's one reading of `proc/diskstats`;
 //! - the safety-net share of the cycle (see below).
 //!
 //! A session is read completely (its tree walked) when it is new, when a block device of it
@@ -41,15 +41,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::diskstats::RateTracker;
 use super::read::{self, ATTR_BYTES, Volatile};
 use super::series::LabelCache;
 use super::session::{Kept, Reader};
 use super::sysfs::{self, ConnState, SessionState};
-use super::{DiskStat, IscsiError, IscsiState, Multipath, Session};
-use crate::io::{
-    Cursor, DirStamp, FdBudget, Holder, HostRoot, KeptFile, ReadError, Schedule, listing_holds,
-};
+use super::{IscsiError, IscsiState, Multipath, Session};
+use crate::io::{Cursor, DirStamp, FdBudget, HostRoot, ReadError, Schedule, listing_holds};
+use crate::sources::proc::diskstats::{self, DiskStat, RateTracker};
+use crate::sources::proc::kept::{Diskstats, DiskstatsError};
 use crate::sources::{Context, Source, SourceError};
 
 const SESSIONS_DIR: &str = "sys/class/iscsi_session";
@@ -98,11 +97,9 @@ struct LinkDir {
     cursor: Cursor,
 }
 
-/// `proc/diskstats`, kept open on the live host, with the devices kept last time in file order.
+/// The devices picked from `proc/diskstats` last time, in file order.
 #[derive(Debug, Default)]
-struct Diskstats {
-    file: Option<KeptFile>,
-    buf: Vec<u8>,
+struct WantedDisks {
     order: Vec<Arc<str>>,
 }
 
@@ -132,7 +129,7 @@ pub struct IscsiSource {
     /// The devices whose `proc/diskstats` lines are kept (the sessions' disks and the multipath
     /// maps); `None` after a session or the multipath maps changed.
     wanted: Option<HashSet<String>>,
-    diskstats: Diskstats,
+    diskstats: WantedDisks,
     cycle: u64,
     /// Sessions read completely in the last cycle.
     complete_reads: usize,
@@ -155,7 +152,7 @@ impl Source for IscsiSource {
     const PARTS: &'static [&'static str] = &[];
 
     fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> IscsiState {
-        self.read(cx.root, cx.fds, errors)
+        self.read(cx.root, cx.fds, cx.diskstats, errors)
     }
 }
 
@@ -176,7 +173,7 @@ impl IscsiSource {
             by_path: LinkDir::default(),
             by_id: LinkDir::default(),
             wanted: None,
-            diskstats: Diskstats::default(),
+            diskstats: WantedDisks::default(),
             cycle: 0,
             complete_reads: 0,
             rates: RateTracker::default(),
@@ -203,11 +200,13 @@ impl IscsiSource {
     /// `sys/class/iscsi_session`) has no sessions, which is not an error; a session that cannot
     /// be read is kept with its `error` and reported in `errors` as `iscsi.session.<name>`.
     /// From the second call on, `rates` holds each device's rates since the previous call.
-    /// Attribute files are kept open within `fds`.
+    /// Attribute files are kept open within `fds`; the devices' counters are picked from
+    /// `disks`, the collection's reading of `proc/diskstats`.
     pub fn read(
         &mut self,
         root: &HostRoot,
         fds: &FdBudget,
+        disks: Diskstats<'_>,
         errors: &mut Vec<SourceError>,
     ) -> IscsiState {
         self.cycle += 1;
@@ -278,7 +277,7 @@ impl IscsiSource {
                 .collect()
         });
         if !wanted.is_empty() {
-            match self.diskstats.read(root, fds, wanted) {
+            match self.diskstats.pick(root, disks, wanted) {
                 Ok(stats) => st.diskstats = stats,
                 Err(e) => errors.push(SourceError::new(read::PART_DISKSTATS, e)),
             }
@@ -598,48 +597,54 @@ fn links_moved(root: &HostRoot, dir: &str, cache: &mut LinkDir) -> bool {
     })
 }
 
-impl Diskstats {
-    /// The lines of the devices in `wanted`. Those of the last reading come first in the same
-    /// order, so most lines are matched by one comparison, not a hash lookup.
-    fn read(
+impl WantedDisks {
+    /// The lines of the devices in `wanted`, from the collection's reading of `proc/diskstats`.
+    /// Those of the last reading come first in the same order, so most lines are matched by one
+    /// comparison, not a hash lookup. When the whole file does not parse, only the wanted lines
+    /// are parsed (a bad line of another device does not matter here).
+    fn pick(
         &mut self,
         root: &HostRoot,
-        fds: &FdBudget,
+        disks: Diskstats<'_>,
         wanted: &HashSet<String>,
-    ) -> Result<Vec<DiskStat>, IscsiError> {
-        let file = match &self.file {
-            Some(f) => f,
-            None => self
-                .file
-                .insert(root.keep("proc/diskstats", fds, Holder::Iscsi)?),
-        };
-        let text = match file.read_all(&mut self.buf) {
-            Ok(t) => t,
-            Err(e) => {
-                self.file = None;
-                return Err(e.into());
-            }
-        };
+    ) -> Result<Vec<DiskStat>, String> {
         let mut next = self.order.iter();
         let mut in_order = 0;
         let mut stats = Vec::with_capacity(self.order.len());
-        let named = |name: &str| {
-            if let Some(known) = next.clone().next()
-                && **known == *name
-            {
+        let mut known = |name: &str| match next.clone().next() {
+            Some(k) if **k == *name => {
                 next.next();
                 in_order += 1;
-                Some(Arc::clone(known))
-            } else {
-                wanted.contains(name).then(|| name.into())
+                true
             }
+            _ => false,
         };
-        super::diskstats::parse_into(text, named, &mut stats).map_err(|source| {
-            IscsiError::Parse {
-                path: root.path("proc/diskstats"),
-                source,
+        match (disks.stats(), disks.text()) {
+            (Ok(all), _) => {
+                for d in all {
+                    if known(&d.name) || wanted.contains(&*d.name) {
+                        stats.push(d.clone());
+                    }
+                }
             }
-        })?;
+            (Err(DiskstatsError::Parse(_)), Some(text)) => {
+                let named = |name: &str| {
+                    if known(name) {
+                        Some(name.into())
+                    } else {
+                        wanted.contains(name).then(|| name.into())
+                    }
+                };
+                diskstats::parse_into(text, named, &mut stats).map_err(|source| {
+                    IscsiError::Parse {
+                        path: root.path("proc/diskstats"),
+                        source,
+                    }
+                    .to_string()
+                })?;
+            }
+            (Err(e), _) => return Err(e.to_string()),
+        }
         if in_order != self.order.len() || stats.len() != in_order {
             self.order = stats.iter().map(|d| Arc::clone(&d.name)).collect();
         }

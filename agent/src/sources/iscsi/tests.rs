@@ -5,6 +5,8 @@ use super::testtree::{TestLun, TestTree};
 use super::*;
 use crate::host_root::HostRoot;
 use crate::sources::SourceError;
+use crate::sources::proc::diskstats;
+use crate::sources::proc::kept::DiskstatsFile;
 use std::sync::Arc;
 
 /// The refresh period, in cycles.
@@ -25,6 +27,7 @@ pub fn fixture(name: &str) -> HostRoot {
 struct Kept {
     src: IscsiSource,
     fds: crate::io::FdBudget,
+    disks: DiskstatsFile,
 }
 
 impl Kept {
@@ -32,11 +35,13 @@ impl Kept {
         Self {
             src: IscsiSource::new(),
             fds: crate::io::FdBudget::with_caps([(crate::io::Holder::Iscsi, n)]),
+            disks: DiskstatsFile::default(),
         }
     }
 
     fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> IscsiState {
-        self.src.read(root, &self.fds, errors)
+        let disks = self.disks.read(root, &self.fds);
+        self.src.read(root, &self.fds, disks, errors)
     }
 }
 

@@ -1,11 +1,14 @@
-//! The host-wide `/proc` files the host part reads every collection (`stat`, `meminfo`,
-//! `loadavg`, `vmstat`, `pressure/*`, `diskstats`), kept open ([`KeptFile`]: a fixed handful, one
-//! handle each, under [`Holder::Proc`]) and read with `pread` from offset 0, which saves the path
-//! walk, open and close of every collection; and the mount table, parsed again only when it
-//! changed.
+//! The host-wide `/proc` files read every collection (`stat`, `meminfo`, `loadavg`, `vmstat`,
+//! `pressure/*`), kept open ([`KeptFile`]: a fixed handful, one handle each, under
+//! [`Holder::Proc`]) and read with `pread` from offset 0, which saves the path walk, open and
+//! close of every collection; the mount table, parsed again only when it changed; and
+//! `diskstats`, read once per collection for every part that needs it ([`DiskstatsFile`]).
 
+use std::sync::Arc;
+
+use super::diskstats::{self, DiskStat};
 use super::{ParseError, ProcError, mounts};
-use crate::io::{FdBudget, Holder, HostRoot, KeptFile, MAX_PROC_FILES};
+use crate::io::{FdBudget, Holder, HostRoot, KeptFile, MAX_PROC_FILES, ReadError};
 
 /// The files the kernel produces in one piece (`single_open`: one `pread` returns all of it);
 /// the others (`mounts`, `diskstats`, `vmstat`, one record at a time) are read on to end of file.
@@ -108,6 +111,130 @@ impl ProcFiles {
     pub fn open_files(&self) -> usize {
         self.files.iter().filter(|(_, k)| k.is_open()).count()
             + self.mounts.iter().filter(|(k, _)| k.is_open()).count()
+    }
+}
+
+/// `proc/diskstats`, read for a whole collection at once: the collector reads it once and hands
+/// the reading ([`Diskstats`]) to the host part, the iSCSI part (and reads it once per sample for
+/// the disk-delay SLI). The file is kept open, the devices' names are shared from one reading to
+/// the next (no allocation per device while the devices stay), and the previous reading's
+/// vector is reused.
+#[derive(Debug)]
+pub struct DiskstatsFile {
+    file: Option<KeptFile>,
+    buf: Vec<u8>,
+    /// The last reading (its devices, in file order) and the one before, whose storage the next
+    /// reading reuses.
+    stats: Vec<DiskStat>,
+    prev: Vec<DiskStat>,
+    /// The length of the last reading's text in `buf` (`None`: the read failed).
+    text_len: Option<usize>,
+    /// The last reading's outcome.
+    last: Result<(), DiskstatsError>,
+}
+
+impl Default for DiskstatsFile {
+    fn default() -> Self {
+        Self {
+            file: None,
+            buf: Vec::new(),
+            stats: Vec::new(),
+            prev: Vec::new(),
+            text_len: None,
+            last: Ok(()),
+        }
+    }
+}
+
+/// Why `proc/diskstats` could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskstatsError {
+    #[error(transparent)]
+    Read(ReadError),
+    /// The text did not parse (the text is still handed out: see [`Diskstats::text`]).
+    #[error("proc/diskstats: {0}")]
+    Parse(ParseError),
+}
+
+/// One reading of `proc/diskstats`.
+#[derive(Debug, Clone, Copy)]
+pub struct Diskstats<'a> {
+    text: Option<&'a str>,
+    stats: Result<&'a [DiskStat], &'a DiskstatsError>,
+}
+
+impl<'a> Diskstats<'a> {
+    /// Every device, in file order, or why the file could not be read or parsed.
+    pub fn stats(&self) -> Result<&'a [DiskStat], &'a DiskstatsError> {
+        self.stats
+    }
+
+    /// The text read (`None` when the read failed), for a part that parses only the lines it
+    /// wants when the whole text does not parse.
+    pub fn text(&self) -> Option<&'a str> {
+        self.text
+    }
+
+    /// The host part's figures: every device (sharing the reading's names), or why not.
+    pub fn for_host(&self) -> Result<Vec<DiskStat>, &'a DiskstatsError> {
+        self.stats.map(<[DiskStat]>::to_vec)
+    }
+}
+
+impl DiskstatsFile {
+    const REL: &'static str = "proc/diskstats";
+
+    /// Reads and parses the file (a multi-record file: read to its end), through its kept handle.
+    /// A kept handle that fails is dropped (opened again next time).
+    pub fn read(&mut self, root: &HostRoot, fds: &FdBudget) -> Diskstats<'_> {
+        std::mem::swap(&mut self.stats, &mut self.prev);
+        self.stats.clear();
+        self.text_len = None;
+        self.last = self.read_parse(root, fds);
+        Diskstats {
+            // UTF-8, as the read checked.
+            text: self
+                .text_len
+                .map(|n| std::str::from_utf8(&self.buf[..n]).unwrap_or("")),
+            stats: match &self.last {
+                Ok(()) => Ok(&self.stats),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    fn read_parse(&mut self, root: &HostRoot, fds: &FdBudget) -> Result<(), DiskstatsError> {
+        let file = match &self.file {
+            Some(f) => f,
+            None => self.file.insert(
+                root.keep(Self::REL, fds, Holder::Proc)
+                    .map_err(DiskstatsError::Read)?,
+            ),
+        };
+        let n = match file.read_all(&mut self.buf) {
+            Ok(text) => text.len(),
+            Err(e) => {
+                self.file = None;
+                return Err(DiskstatsError::Read(e));
+            }
+        };
+        self.text_len = Some(n);
+        let text = std::str::from_utf8(&self.buf[..n]).unwrap_or("");
+        // The names of the last reading, in order: an unchanged device gets its name back.
+        let mut known = self.prev.iter();
+        let named = |name: &str| {
+            Some(match known.clone().next() {
+                Some(k) if *k.name == *name => {
+                    known.next();
+                    Arc::clone(&k.name)
+                }
+                _ => name.into(),
+            })
+        };
+        diskstats::parse_into(text, named, &mut self.stats).map_err(|e| {
+            self.stats.clear();
+            DiskstatsError::Parse(e)
+        })
     }
 }
 
