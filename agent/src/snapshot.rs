@@ -56,7 +56,7 @@ pub struct Collector {
     disk_sli: DiskDelaySli,
     /// The host devices behind each VM's kernel-iSCSI disks, from the last collection's join.
     disk_vms: Vec<VmDevices>,
-    /// The iSCSI source (keeps session handles and the diskstats of the last collection).
+    /// The iSCSI source (keeps session handles and the devices' previous counters).
     iscsi: IscsiSource,
     started: std::time::Instant,
 }
@@ -199,4 +199,119 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{Holder, REFRESH};
+
+    /// A writable copy of fixture `name`.
+    fn copy_fixture(name: &str, tag: &str) -> std::path::PathBuf {
+        let dst = std::env::temp_dir().join(format!("hvscope-coll-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dst);
+        let ok = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!(
+                "{}/tests/fixtures/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(&dst)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cp -a {name}");
+        dst
+    }
+
+    /// The collector below a fixture tree goes through the same caching paths as on the live
+    /// host (kept files under the one budget, listings reused for a refresh period): a file
+    /// rewritten in place or replaced is seen by the next collection, a removed one is that
+    /// part's error (and read again once it is back), a directory entry added is seen within
+    /// the refresh period, and a kept state file of a VM reads its new figures.
+    #[test]
+    fn a_collector_sees_fixture_changes_within_their_cadence() {
+        let dir = copy_fixture("libvirt-kvm-2vm", "cadence");
+        let mut c = Collector::new(HostRoot::new(&dir), &Config::default());
+        let first = c.collect();
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        for who in [Holder::Proc, Holder::Sys, Holder::Libvirt] {
+            assert!(
+                c.fds().held(who) > 0,
+                "{who:?} keeps files below the fixture"
+            );
+        }
+        let held = c.fds().total();
+        // Rewritten in place, and replaced by rename.
+        std::fs::write(dir.join("proc/loadavg"), "9.00 2.00 1.09 3/304 28406\n").unwrap();
+        let meminfo = std::fs::read_to_string(dir.join("proc/meminfo")).unwrap();
+        let total = |s: &Snapshot| s.host.meminfo.as_ref().unwrap().get("MemTotal");
+        let new = dir.join("proc/meminfo.new");
+        std::fs::write(
+            &new,
+            meminfo.replacen("MemTotal:       24684096", "MemTotal:       14684096", 1),
+        )
+        .unwrap();
+        std::fs::rename(&new, dir.join("proc/meminfo")).unwrap();
+        // A disk's counters move: both parts that read diskstats see it.
+        let disks = std::fs::read_to_string(dir.join("proc/diskstats")).unwrap();
+        let vda = |s: &Snapshot| {
+            let d = s.host.diskstats.as_ref().unwrap();
+            d.iter().find(|d| &*d.name == "vda").unwrap().reads
+        };
+        std::fs::write(
+            dir.join("proc/diskstats"),
+            disks.replacen(" vda 129885 ", " vda 129886 ", 1),
+        )
+        .unwrap();
+        // A vCPU thread ran: its kept schedstat reads the new figures.
+        let sched = dir.join("proc/25453/task/25461/schedstat");
+        std::fs::write(&sched, "6421645622 20924458999 6032\n").unwrap();
+        let wait = |s: &Snapshot| {
+            let vm = &s.libvirt.vms[0];
+            let t = vm.threads.iter().find(|t| t.tid == 25461).unwrap();
+            t.sched.unwrap().wait_ns
+        };
+        let second = c.collect();
+        assert!(second.errors.is_empty(), "{:?}", second.errors);
+        assert_eq!(second.host.loadavg.as_ref().unwrap().load1, 9.0);
+        assert_ne!(total(&second), total(&first));
+        assert_eq!((vda(&first), vda(&second)), (129885, 129886));
+        assert_eq!(wait(&second), 20924458999);
+        assert_eq!(c.fds().total(), held, "the same files stay kept");
+        // Removed: that part's error; back: read again.
+        let vmstat = std::fs::read(dir.join("proc/vmstat")).unwrap();
+        std::fs::remove_file(dir.join("proc/vmstat")).unwrap();
+        let third = c.collect();
+        let parts: Vec<_> = third.errors.iter().map(|e| e.source.as_str()).collect();
+        assert_eq!(parts, ["proc.vmstat"]);
+        assert!(third.host.vmstat.is_none() && third.host.meminfo.is_some());
+        std::fs::write(dir.join("proc/vmstat"), &vmstat).unwrap();
+        assert!(c.collect().host.vmstat.is_some());
+        // A NUMA node added: its listing is reused, so it shows within one refresh period.
+        let node1 = dir.join("sys/devices/system/node/node1");
+        std::fs::create_dir_all(&node1).unwrap();
+        std::fs::write(node1.join("cpulist"), "1\n").unwrap();
+        let meminfo0 =
+            std::fs::read_to_string(dir.join("sys/devices/system/node/node0/meminfo")).unwrap();
+        std::fs::write(
+            node1.join("meminfo"),
+            meminfo0.replace("Node 0 ", "Node 1 "),
+        )
+        .unwrap();
+        let seen = (1..=REFRESH.collections())
+            .find(|_| c.collect().host.numa.is_some_and(|n| n.len() == 2));
+        assert!(seen.is_some(), "node1 not seen within the refresh period");
+        // Removed again: its kept files fail, which drops the listings at once.
+        std::fs::remove_dir_all(&node1).unwrap();
+        let gone = c.collect();
+        assert_eq!(
+            gone.errors
+                .iter()
+                .map(|e| e.source.as_str())
+                .collect::<Vec<_>>(),
+            ["sys.node"]
+        );
+        assert_eq!(c.collect().host.numa.map(|n| n.len()), Some(1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

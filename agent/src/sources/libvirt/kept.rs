@@ -1,8 +1,8 @@
 //! What the libvirt source keeps of each running VM between collections, so that a steady
 //! collection costs about one `pread` per figure:
 //! - the files read every collection (`/proc/<pid>/{stat,status}`, each vCPU thread's
-//!   `schedstat`, the domain cgroup's control files), kept open on the live host and read with
-//!   `pread` at offset 0 ([`KeptFile`]); a file found absent is not looked for again;
+//!   `schedstat`, the domain cgroup's control files), kept open and read with `pread` at
+//!   offset 0 ([`KeptFile`]); a file found absent is not looked for again;
 //! - where the domain's cgroup is (`/proc/<pid>/cgroup` is read once per QEMU process);
 //! - the QEMU threads with their names and roles, listed again only when the process's thread
 //!   count (`Threads:` of the status file, read anyway) differs from the listing's or one of the
@@ -11,10 +11,10 @@
 //!
 //! All of it belongs to one parse of the domain's status file (one QEMU pid, one set of vCPU
 //! threads): a changed status file starts afresh. A kept file that fails to read (ESRCH: the
-//! thread exited; ENODEV: the cgroup was removed) is opened again by path once. Every
-//! refresh period ([`REFRESH`](crate::io::REFRESH), 30 collections) everything is dropped and read anew, which bounds how long a
-//! change no other signal shows goes unseen (a cgroup moved by hand, a controller enabled
-//! later, a thread id reused within the process).
+//! thread exited; ENODEV: the cgroup was removed) is opened again by path once. Once per
+//! refresh period ([`REFRESH`](crate::io::REFRESH), 30 collections) everything is dropped and
+//! read anew, which bounds how long a change no other signal shows goes unseen (a cgroup moved
+//! by hand, a controller enabled later, a thread id reused within the process).
 //!
 //! **File budget.** Files are held open while the agent's [`FdBudget`] grants
 //! [`Holder::Libvirt`] a slot (a quarter of the soft `RLIMIT_NOFILE`, at most

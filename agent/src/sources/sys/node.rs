@@ -35,8 +35,8 @@ pub fn parse_meminfo(text: &str, node: u32) -> Result<MemInfo, ParseError> {
 const BASE: &str = "sys/devices/system/node";
 
 /// Reads every NUMA node below `root`. `None` when the kernel has no NUMA directory (built
-/// without CONFIG_NUMA). On the live host the files stay open and the listing of nodes is
-/// reused ([`super::kept`]).
+/// without CONFIG_NUMA). The files stay open and the listing of nodes is reused
+/// ([`super::kept`]).
 pub fn read(
     root: &HostRoot,
     fds: &FdBudget,
