@@ -262,5 +262,4 @@ impl Check for NumaMismatch {
 }
 
 #[cfg(test)]
-#[path = "pinning_tests.rs"]
 mod tests;

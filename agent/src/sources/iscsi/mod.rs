@@ -9,8 +9,12 @@
 //! directory listing is bounded ([`MAX_ENTRIES`]) and links are resolved lexically with one
 //! `readlink` each, so no tree shape makes the walk endless.
 
+mod blocks;
 pub mod config;
+mod dir;
+mod disks;
 pub mod join;
+mod links;
 mod read;
 pub mod series;
 mod session;

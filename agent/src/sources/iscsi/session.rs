@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::read::{self, ATTR_BYTES, Attr, RelDir, Volatile};
+use super::dir::{self, RelDir};
+use super::read::{self, ATTR_BYTES, Attr, Volatile};
 use super::sysfs::{self, ConnState, SessionState};
 use super::{Connection, IscsiError, Session};
 use crate::io::{FdBudget, HeldFile, Holder, HostRoot};
@@ -134,11 +135,11 @@ impl<'r> Reader<'r> {
         // The session's directory, opened once: its class attributes, connections, targets and
         // LUNs are read relative to it. Failing to open it fails as reading the first of them by
         // its path would.
-        let mut dev = read::open_listed(self.root, &dev_dir)
-            .map_err(|e| read::as_read_of(e, self.root.path(&class_dir).join("targetname")))?;
+        let mut dev = dir::open_listed(self.root, &dev_dir)
+            .map_err(|e| dir::as_read_of(e, self.root.path(&class_dir).join("targetname")))?;
         // `dev_dir` is `class_dir` less its last two components.
         let class = class_dir.strip_prefix(&dev_dir).unwrap_or(&class_dir);
-        s.target = read::read_rel(&dev, &class.join("targetname"), false, &mut self.buf)?.0;
+        s.target = dir::read_rel(&dev, &class.join("targetname"), false, &mut self.buf)?.0;
         let state_rel = class.join("state");
         let (state, state_h, _) = self.kept(&dev, &state_rel, reuse.state.take())?;
         s.state = Some(known(
@@ -148,7 +149,7 @@ impl<'r> Reader<'r> {
             state,
             SessionState::parse,
         )?);
-        let mut opt = |attr: &str| read::opt_rel(&dev, &class.join(attr), &mut self.buf);
+        let mut opt = |attr: &str| dir::opt_rel(&dev, &class.join(attr), &mut self.buf);
         s.target_state = opt("target_state");
         s.recovery_tmo_secs = opt("recovery_tmo").and_then(|v| v.parse().ok());
         s.tpgt = opt("tpgt").and_then(|v| v.parse().ok());
@@ -176,7 +177,7 @@ impl<'r> Reader<'r> {
                 if sysfs::parse_hctl(rel.of(&[t, ":0"], "")).is_none() {
                     continue;
                 }
-                let names = read::open_listed_at(&dev, e)?.into_names()?;
+                let names = dir::open_listed_at(&dev, e)?.into_names()?;
                 let target_dir = dev_dir.join(e);
                 let lun = Lun {
                     dev: &dev,
@@ -206,7 +207,7 @@ impl<'r> Reader<'r> {
             return Ok((text, old, true));
         }
         let lease = self.fds.grant(Holder::Iscsi);
-        let (text, f) = read::read_rel(dir, rel, lease.is_some(), &mut self.buf)?;
+        let (text, f) = dir::read_rel(dir, rel, lease.is_some(), &mut self.buf)?;
         let h = match f.zip(lease) {
             Some((f, lease)) => Attr::Open(HeldFile::new(f, lease)),
             None => Attr::Path(dir.path().join(rel)),
@@ -252,8 +253,8 @@ impl<'r> Reader<'r> {
         p: &str,
         rel: &mut Rel,
     ) -> Option<String> {
-        let address = read::opt_rel(base, rel.of(dir, a), &mut self.buf)?;
-        let port = read::opt_rel(base, rel.of(dir, p), &mut self.buf)?;
+        let address = dir::opt_rel(base, rel.of(dir, a), &mut self.buf)?;
+        let port = dir::opt_rel(base, rel.of(dir, p), &mut self.buf)?;
         Some(sysfs::portal(&address, &port))
     }
 
@@ -290,7 +291,7 @@ impl<'r> Reader<'r> {
                 };
                 (state, scsi_type)
             } else {
-                let state = read::read_rel(at.dev, rel.of(&dir, "state"), false, &mut self.buf)?.0;
+                let state = dir::read_rel(at.dev, rel.of(&dir, "state"), false, &mut self.buf)?.0;
                 (state, self.scsi_type(at.dev, rel.of(&dir, "type")))
             };
             s.luns.push(super::Lun {
@@ -306,7 +307,7 @@ impl<'r> Reader<'r> {
 
     /// The SCSI peripheral type in file `rel` below `dev`.
     fn scsi_type(&mut self, dev: &impl RelDir, rel: &str) -> Option<u32> {
-        read::opt_rel(dev, rel, &mut self.buf).and_then(|v| v.parse().ok())
+        dir::opt_rel(dev, rel, &mut self.buf).and_then(|v| v.parse().ok())
     }
 }
 

@@ -5,9 +5,10 @@
 //! - the attributes a failure changes, for each known session: the session `state`, each
 //!   connection's `state` and the `state` of each LUN that has a block device (a path I/O goes
 //!   through), with `pread` at offset 0 on files kept open (within the share of
-//!   [`Holder::Iscsi`](crate::io::Holder::Iscsi) of the agent's fd budget; past it by path). A failed session or connection, a blocked or offline disk is therefore
-//!   seen in the first cycle after it happened;
-//! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed);
+//!   [`Holder::Iscsi`](crate::io::Holder::Iscsi) of the agent's fd budget; past it by path). A
+//!   failed session or connection, a blocked or offline disk is therefore seen in the first
+//!   cycle after it happened;
+//! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed: [`links`](super::links));
 //! - the lines of its devices in the collection's one reading of `proc/diskstats`;
 //! - the safety-net share of the cycle (see below).
 //!
@@ -25,8 +26,9 @@
 //! 30 cycles old; a LUN added without a block device is seen within as many.
 //!
 //! New `sys/block` entries cost one `readlink` each (the link names the session and LUN);
-//! multipath maps are read again when `sys/block` changed. The same safety net walks the other
-//! lists a slice per cycle ([`Cursor`]), each entry at least once per refresh period: the
+//! multipath maps are read again when `sys/block` changed ([`blocks`](super::blocks)). The same
+//! safety net walks the other lists a slice per cycle ([`Cursor`](crate::io::Cursor)), each
+//! entry at least once per refresh period: the
 //! `sys/block` links are resolved again (a device re-created under the same name for another
 //! LUN: its sessions are read again), the multipath maps read again (a path added to or removed
 //! from a map without a device coming or going; any difference re-reads them all), and the
@@ -36,19 +38,22 @@
 //! Unchanged sessions, link maps and multipath maps are handed out as the same [`Arc`]s cycle
 //! after cycle, and the series label sets are kept with them ([`LabelCache`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::blocks::Blocks;
+use super::dir;
+use super::disks::WantedDisks;
+use super::links::{LinkDir, read_link_dir};
 use super::read::{self, ATTR_BYTES, Volatile};
 use super::series::LabelCache;
 use super::session::{Kept, Reader};
 use super::sysfs::{self, ConnState, SessionState};
-use super::{IscsiError, IscsiState, Multipath, Session};
-use crate::io::{Cursor, DirStamp, FdBudget, HostRoot, ReadError, Schedule, listing_holds};
-use crate::sources::proc::diskstats::{self, DiskStat, RateTracker};
-use crate::sources::proc::kept::{Diskstats, DiskstatsError};
+use super::{IscsiError, IscsiState, Session};
+use crate::io::{FdBudget, HostRoot, ReadError, Schedule};
+use crate::sources::proc::diskstats::RateTracker;
+use crate::sources::proc::kept::Diskstats;
 use crate::sources::{Context, Source, SourceError};
 
 const SESSIONS_DIR: &str = "sys/class/iscsi_session";
@@ -61,25 +66,6 @@ struct Cached {
     due: u64,
 }
 
-/// A `sys/block` entry's link: its target as read, and the LUN directory that names (`None`:
-/// not a SCSI LUN; dm devices are not read).
-#[derive(Debug, Default, PartialEq)]
-struct BlockLink {
-    target: Option<PathBuf>,
-    lun: Option<PathBuf>,
-}
-
-impl BlockLink {
-    fn read(dir: Option<&read::Base>, name: &str) -> Self {
-        if name.starts_with("dm-") {
-            return Self::default();
-        }
-        let target = dir.and_then(|d| read::block_link(d, name));
-        let lun = target.as_deref().and_then(|t| read::block_lun_dir(name, t));
-        Self { target, lun }
-    }
-}
-
 /// A session of the last listing.
 #[derive(Debug)]
 struct Known {
@@ -87,20 +73,6 @@ struct Known {
     name: String,
     /// `None` until read, and while it cannot be read (it is then read completely each cycle).
     kept: Option<Cached>,
-}
-
-#[derive(Debug, Default)]
-struct LinkDir {
-    stamp: Option<DirStamp>,
-    map: Arc<BTreeMap<String, String>>,
-    /// The links resolved again next.
-    cursor: Cursor,
-}
-
-/// The devices picked from `proc/diskstats` last time, in file order.
-#[derive(Debug, Default)]
-struct WantedDisks {
-    order: Vec<Arc<str>>,
 }
 
 /// The iSCSI source: reads the initiator state, keeping what does not change between cycles.
@@ -111,19 +83,8 @@ pub struct IscsiSource {
     /// `sys/class/iscsi_session` as last listed (kernel order, every entry).
     session_listing: Vec<String>,
     schedule: Schedule,
-    /// `sys/block` entries → their link and the LUN directory it points at.
-    blocks: BTreeMap<String, BlockLink>,
-    /// `sys/block` as last listed (kernel order).
-    block_listing: Vec<String>,
-    /// The `sys/block` links resolved again next.
-    block_cursor: Cursor,
-    /// LUN directory → block device, from `blocks`.
-    lun_devices: HashMap<PathBuf, String>,
-    /// The `dm-N` entries of `blocks`, by number.
-    dms: Vec<String>,
-    /// The multipath maps read again next.
-    dm_cursor: Cursor,
-    multipath: Option<Arc<Vec<Multipath>>>,
+    /// `sys/block`: the block devices' LUNs, the dm devices, the multipath maps.
+    blocks: Blocks,
     by_path: LinkDir,
     by_id: LinkDir,
     /// The devices whose `proc/diskstats` lines are kept (the sessions' disks and the multipath
@@ -163,13 +124,7 @@ impl IscsiSource {
             sessions: Vec::new(),
             session_listing: Vec::new(),
             schedule: Schedule::default(),
-            blocks: BTreeMap::new(),
-            block_listing: Vec::new(),
-            block_cursor: Cursor::default(),
-            lun_devices: HashMap::new(),
-            dms: Vec::new(),
-            dm_cursor: Cursor::default(),
-            multipath: None,
+            blocks: Blocks::default(),
             by_path: LinkDir::default(),
             by_id: LinkDir::default(),
             wanted: None,
@@ -216,14 +171,14 @@ impl IscsiSource {
             ..Default::default()
         };
         let mut dirty: BTreeSet<String> = BTreeSet::new();
-        let blocks_changed = self.update_blocks(root, errors, &mut dirty);
+        let blocks_changed = self.blocks.update(root, errors, &mut dirty);
         let mut sessions_changed = false;
         let listed = if !self.session_listing.is_empty()
-            && read::same_listing(root, SESSIONS_DIR, &self.session_listing)
+            && dir::same_listing(root, SESSIONS_DIR, &self.session_listing)
         {
             Ok(())
         } else {
-            read::list(root, SESSIONS_DIR).map(|names| sessions_changed |= self.relist(names))
+            dir::list(root, SESSIONS_DIR).map(|names| sessions_changed |= self.relist(names))
         };
         match listed {
             Ok(()) => sessions_changed |= self.read_sessions(root, fds, &dirty, &mut st, errors),
@@ -250,20 +205,21 @@ impl IscsiSource {
                 Err(e) => errors.push(SourceError::new(format!("iscsi.{}", &dir[9..]), e)),
             }
         }
-        if !blocks_changed && self.multipath_moved(root) {
-            self.multipath = None;
+        let b = &mut self.blocks;
+        if !blocks_changed && b.multipath_moved(root) {
+            b.multipath = None;
         }
-        if blocks_changed || self.multipath.is_none() {
+        if blocks_changed || b.multipath.is_none() {
             sessions_changed = true;
-            match read::read_multipath(root, self.dms.iter().map(String::as_str)) {
-                Ok(m) => self.multipath = Some(Arc::new(m)),
+            match read::read_multipath(root, b.dms.iter().map(String::as_str)) {
+                Ok(m) => b.multipath = Some(Arc::new(m)),
                 Err(e) => {
-                    self.multipath = None;
+                    b.multipath = None;
                     errors.push(SourceError::new(read::PART_MULTIPATH, e));
                 }
             }
         }
-        st.multipath = self.multipath.clone().unwrap_or_default();
+        st.multipath = b.multipath.clone().unwrap_or_default();
         if sessions_changed {
             self.wanted = None;
             self.diskstats.order.clear();
@@ -367,7 +323,7 @@ impl IscsiSource {
                 session: c.session,
                 handles: c.handles,
             });
-            let (s, handles) = reader.session(&k.name, &self.lun_devices, kept);
+            let (s, handles) = reader.session(&k.name, &self.blocks.lun_devices, kept);
             self.complete_reads += 1;
             if let Some(e) = &s.error {
                 tracing::debug!(session = %k.name, error = %e, "iscsi session unreadable");
@@ -392,136 +348,6 @@ impl IscsiSource {
         }
         changed
     }
-
-    /// Lists `sys/block`; readlinks new entries; marks the sessions of added and removed LUN
-    /// devices dirty. True when the listing changed. When it did not, resolves this cycle's
-    /// share of the links again.
-    fn update_blocks(
-        &mut self,
-        root: &HostRoot,
-        errors: &mut Vec<SourceError>,
-        dirty: &mut BTreeSet<String>,
-    ) -> bool {
-        if !self.block_listing.is_empty()
-            && read::same_listing(root, "sys/block", &self.block_listing)
-        {
-            self.recheck_blocks(root, dirty);
-            return false;
-        }
-        let listing = match read::list(root, "sys/block") {
-            Ok(n) => n,
-            Err(IscsiError::Read(ReadError::Gone { .. })) => Vec::new(),
-            Err(e) => {
-                errors.push(SourceError::new(read::PART_MULTIPATH, e));
-                Vec::new()
-            }
-        };
-        let mut names = listing.clone();
-        self.block_listing = listing;
-        names.sort();
-        if names.len() == self.blocks.len()
-            && names.iter().zip(self.blocks.keys()).all(|(a, b)| a == b)
-        {
-            return false;
-        }
-        let mut mark = |dir: &Option<PathBuf>| {
-            if let Some(s) = dir.as_deref().and_then(sysfs::session_of_path) {
-                dirty.insert(s.to_owned());
-            }
-        };
-        self.blocks.retain(|n, b| {
-            let keep = names.binary_search(n).is_ok();
-            if !keep {
-                mark(&b.lun);
-            }
-            keep
-        });
-        let dir = read::open_base(root, "sys/block");
-        for n in names {
-            if let std::collections::btree_map::Entry::Vacant(e) = self.blocks.entry(n) {
-                let b = BlockLink::read(dir.as_ref(), e.key());
-                mark(&b.lun);
-                e.insert(b);
-            }
-        }
-        let mut dms: Vec<(u32, &String)> = self
-            .blocks
-            .keys()
-            .filter_map(|n| Some((n.strip_prefix("dm-")?.parse().ok()?, n)))
-            .collect();
-        dms.sort();
-        self.dms = dms.into_iter().map(|(_, n)| n.clone()).collect();
-        self.lun_devices = lun_devices(&self.blocks);
-        true
-    }
-
-    /// Resolves this cycle's share of the `sys/block` links again; a link that names another
-    /// LUN than before (a device re-created under the same name) marks both sessions dirty.
-    fn recheck_blocks(&mut self, root: &HostRoot, dirty: &mut BTreeSet<String>) {
-        let mut share = self.block_cursor.next(self.block_listing.len()).peekable();
-        if share.peek().is_none() {
-            return;
-        }
-        let dir = read::open_base(root, "sys/block");
-        let mut moved = false;
-        for i in share {
-            let name = &self.block_listing[i];
-            let Some(known) = self.blocks.get_mut(name) else {
-                continue;
-            };
-            if name.starts_with("dm-") {
-                continue;
-            }
-            let target = dir.as_ref().and_then(|d| read::block_link(d, name));
-            if target == known.target {
-                continue;
-            }
-            let now = BlockLink {
-                lun: target.as_deref().and_then(|t| read::block_lun_dir(name, t)),
-                target,
-            };
-            if now.lun != known.lun {
-                for lun in [&now.lun, &known.lun] {
-                    if let Some(s) = lun.as_deref().and_then(sysfs::session_of_path) {
-                        dirty.insert(s.to_owned());
-                    }
-                }
-                moved = true;
-            }
-            *known = now;
-        }
-        if moved {
-            self.lun_devices = lun_devices(&self.blocks);
-        }
-    }
-
-    /// Reads this cycle's share of the multipath maps again; true when one differs from what
-    /// was read (or cannot be read).
-    fn multipath_moved(&mut self, root: &HostRoot) -> bool {
-        let Some(maps) = &self.multipath else {
-            return false;
-        };
-        for i in self.dm_cursor.next(self.dms.len()) {
-            let dev = self.dms[i].as_str();
-            let known = maps.iter().find(|m| m.device == dev);
-            match read::read_dm(root, dev) {
-                Ok(now) if now.as_ref() == known => {}
-                _ => return true,
-            }
-        }
-        false
-    }
-}
-
-/// LUN directory → its block device, from the `sys/block` links (the first name wins).
-fn lun_devices(blocks: &BTreeMap<String, BlockLink>) -> HashMap<PathBuf, String> {
-    let mut m = HashMap::new();
-    for (name, b) in blocks {
-        if let Some(d) = &b.lun {
-            m.entry(d.clone()).or_insert_with(|| name.clone());
-        }
-    }
-    m
 }
 
 /// Reads the states of a cached session again (session, connections, LUNs with a block device);
@@ -553,101 +379,4 @@ fn unchanged(c: &Cached, buf: &mut [u8; ATTR_BYTES]) -> bool {
             .and_then(|l| l.state.as_deref())
             .is_some_and(|cached| a.reads_as(buf, cached))
     })
-}
-
-fn read_link_dir(
-    root: &HostRoot,
-    dir: &str,
-    cache: &mut LinkDir,
-    now_ns: i128,
-) -> Result<(), IscsiError> {
-    let stamp = match std::fs::metadata(root.path(dir)) {
-        Ok(m) => Some(DirStamp::of(&m)),
-        Err(_) => None,
-    };
-    if let Some(s) = &stamp
-        && listing_holds(cache.stamp.as_ref(), s, now_ns)
-        && !links_moved(root, dir, cache)
-    {
-        return Ok(());
-    }
-    cache.stamp = None;
-    cache.map = Arc::new(read::links(root, dir)?);
-    cache.stamp = stamp;
-    Ok(())
-}
-
-/// Resolves this cycle's share of the links of `dir` again: true when one no longer names the
-/// device it named.
-fn links_moved(root: &HostRoot, dir: &str, cache: &mut LinkDir) -> bool {
-    let n = cache.map.len();
-    let mut share = cache.cursor.next(n).peekable();
-    let Some(&first) = share.peek() else {
-        return false;
-    };
-    let Some(base) = read::open_base(root, dir) else {
-        return true;
-    };
-    let mut links = cache.map.iter().cycle().skip(first);
-    share.any(|_| {
-        let Some((name, dev)) = links.next() else {
-            return true;
-        };
-        read::link_device(&base, name).as_ref() != Some(dev)
-    })
-}
-
-impl WantedDisks {
-    /// The lines of the devices in `wanted`, from the collection's reading of `proc/diskstats`.
-    /// Those of the last reading come first in the same order, so most lines are matched by one
-    /// comparison, not a hash lookup. When the whole file does not parse, only the wanted lines
-    /// are parsed (a bad line of another device does not matter here).
-    fn pick(
-        &mut self,
-        root: &HostRoot,
-        disks: Diskstats<'_>,
-        wanted: &HashSet<String>,
-    ) -> Result<Vec<DiskStat>, String> {
-        let mut next = self.order.iter();
-        let mut in_order = 0;
-        let mut stats = Vec::with_capacity(self.order.len());
-        let mut known = |name: &str| match next.clone().next() {
-            Some(k) if **k == *name => {
-                next.next();
-                in_order += 1;
-                true
-            }
-            _ => false,
-        };
-        match (disks.stats(), disks.text()) {
-            (Ok(all), _) => {
-                for d in all {
-                    if known(&d.name) || wanted.contains(&*d.name) {
-                        stats.push(d.clone());
-                    }
-                }
-            }
-            (Err(DiskstatsError::Parse(_)), Some(text)) => {
-                let named = |name: &str| {
-                    if known(name) {
-                        Some(name.into())
-                    } else {
-                        wanted.contains(name).then(|| name.into())
-                    }
-                };
-                diskstats::parse_into(text, named, &mut stats).map_err(|source| {
-                    IscsiError::Parse {
-                        path: root.path("proc/diskstats"),
-                        source,
-                    }
-                    .to_string()
-                })?;
-            }
-            (Err(e), _) => return Err(e.to_string()),
-        }
-        if in_order != self.order.len() || stats.len() != in_order {
-            self.order = stats.iter().map(|d| Arc::clone(&d.name)).collect();
-        }
-        Ok(stats)
-    }
 }

@@ -4,6 +4,7 @@
 mod kept;
 pub mod model;
 pub mod novaconf;
+mod process;
 pub mod reader;
 pub mod series;
 pub mod vm;

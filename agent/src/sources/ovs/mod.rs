@@ -212,5 +212,4 @@ pub fn domain_uuid(i: &Interface) -> Option<&str> {
 }
 
 #[cfg(test)]
-#[path = "collect_tests.rs"]
-mod collect_tests;
+mod tests;

@@ -1,4 +1,7 @@
+use super::super::process::Reading;
+use super::super::vm::Role;
 use super::*;
+use crate::cpuset::CpuSet;
 use crate::io::Holder;
 use crate::sources::cgroup::CgroupMounts;
 
