@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hvscope_agent::config::Config;
-use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::io::HostRoot;
 use hvscope_agent::series::{SeriesBuf, text};
 use hvscope_agent::snapshot::Collector;
 

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 use crate::sources::proc::mounts::{self, Mount};
 
 /// Space and inode figures of one filesystem (statvfs).

@@ -1,7 +1,7 @@
 //! iSCSI checks over the real guest captures and synthetic trees, with hand-built domains.
 
 use super::*;
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 use crate::sources::iscsi::testtree::{TestLun, TestTree};
 use crate::sources::libvirt::model::{Disk, DiskSource};
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::checks::run_all;
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 use crate::snapshot::Snapshot;
 use crate::sources::libvirt::Thread;
 use std::sync::Arc;

@@ -97,7 +97,7 @@ fn read_one(root: &HostRoot, pid: u32, names: &[&str], buf: &mut Vec<u8>) -> Opt
         return None;
     };
     let argv = if needs_cmdline(&comm, names) {
-        crate::host_root::read_bounded(&root.path(format!("proc/{pid}/cmdline")), 1 << 16)
+        crate::io::read_bounded(&root.path(format!("proc/{pid}/cmdline")), 1 << 16)
             .map(|b| process::parse_cmdline(&b))
             .unwrap_or_default()
     } else {

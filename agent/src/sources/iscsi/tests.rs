@@ -3,7 +3,7 @@
 use super::sysfs::{ConnState, SessionState};
 use super::testtree::{TestLun, TestTree};
 use super::*;
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 use crate::sources::SourceError;
 use crate::sources::proc::diskstats;
 use crate::sources::proc::kept::DiskstatsFile;

@@ -115,7 +115,7 @@ fn live_dump_matches_sysfs_names() {
     let links = dump_links().unwrap();
     let mut nl: Vec<&str> = links.iter().map(|l| l.name.as_str()).collect();
     nl.sort_unstable();
-    let sys = crate::sources::sys::net::read(&crate::host_root::HostRoot::default())
+    let sys = crate::sources::sys::net::read(&crate::io::HostRoot::default())
         .unwrap()
         .unwrap();
     let sysn: Vec<&str> = sys.iter().map(|i| i.name.as_str()).collect();

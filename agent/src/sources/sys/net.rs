@@ -114,7 +114,7 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Interface>>, SysError> {
         }
         match read_interface(root, &dir, &name) {
             Ok(i) => out.push(i),
-            Err(SysError::Read(crate::host_root::ReadError::Gone { .. })) => {
+            Err(SysError::Read(crate::io::ReadError::Gone { .. })) => {
                 tracing::debug!(interface = %name, "interface vanished while read");
             }
             Err(e) => return Err(e),
