@@ -28,7 +28,7 @@ use hvscope_agent::io::{FdBudget, HostRoot};
 use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::sources::iscsi::testtree::{TestLun, TestTree};
 use hvscope_agent::sources::iscsi::{IscsiConfig, IscsiSource, collect, series::series};
-use hvscope_agent::sources::proc::kept::DiskstatsFile;
+use hvscope_agent::sources::proc::files::DiskstatsFile;
 
 const SESSIONS: u32 = 512;
 

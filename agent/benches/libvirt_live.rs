@@ -21,7 +21,7 @@ use hvscope_agent::io::HostRoot;
 use hvscope_agent::snapshot::Collector;
 use hvscope_agent::sources::host::HostSource;
 use hvscope_agent::sources::iscsi::IscsiSource;
-use hvscope_agent::sources::proc::kept::DiskstatsFile;
+use hvscope_agent::sources::proc::files::DiskstatsFile;
 use hvscope_agent::sources::{self, Context, Source};
 
 const DOMAINS: u32 = 22;

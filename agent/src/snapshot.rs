@@ -14,7 +14,7 @@ use crate::sources::host::{Host, HostSource};
 use crate::sources::iscsi::IscsiSource;
 use crate::sources::libvirt::{Libvirt, LibvirtSource};
 use crate::sources::ovs::OvsSource;
-use crate::sources::proc::kept::DiskstatsFile;
+use crate::sources::proc::files::DiskstatsFile;
 use crate::sources::{self, Context, Source, SourceError};
 
 /// Everything read in one collection.

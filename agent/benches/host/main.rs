@@ -215,8 +215,8 @@ fn cli_peak_rss(root: &Path) {
 fn breakdown(root: &HostRoot) {
     use hvscope_agent::io::FdBudget;
     use hvscope_agent::sources::host::HostSource;
-    use hvscope_agent::sources::proc::kept::{DiskstatsFile, ProcFiles};
-    use hvscope_agent::sources::sys::{self, kept::SysFiles};
+    use hvscope_agent::sources::proc::files::{DiskstatsFile, ProcFiles};
+    use hvscope_agent::sources::sys::{self, files::SysFiles};
     use hvscope_agent::sources::{Context, Source};
     let time = |name: &str, f: &mut dyn FnMut()| {
         f();

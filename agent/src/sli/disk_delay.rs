@@ -21,7 +21,7 @@
 //! # Wiring
 //! The collection loop owns one `DiskDelaySli::new(config.iscsi.delay_threshold_ms, 5_000)`. A
 //! 1 s ticker calls [`DiskDelaySli::sample`] with `now_ms()`, the collector's one reading of
-//! `proc/diskstats` for that sample ([`DiskstatsFile`](crate::sources::proc::kept::DiskstatsFile)) and
+//! `proc/diskstats` for that sample ([`DiskstatsFile`](crate::sources::proc::files::DiskstatsFile)) and
 //! the [`vm_devices`] of the latest snapshot's join (disk → device changes at collection pace,
 //! not per second); every collection appends [`DiskDelaySli::series`] to its batch.
 

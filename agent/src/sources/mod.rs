@@ -8,7 +8,7 @@
 //! source keeps state anywhere else (no `static`, no `thread_local`).
 
 use crate::io::{FdBudget, HostRoot};
-use crate::sources::proc::kept::Diskstats;
+use crate::sources::proc::files::Diskstats;
 use crate::sources::proc::mounts::Mount;
 
 pub mod cgroup;

@@ -14,13 +14,13 @@ mod series_net;
 
 use crate::io::{FdBudget, HostRoot};
 use crate::sources::netlink::LinkDumper;
-use crate::sources::proc::kept::{DiskstatsFile, ProcFiles};
+use crate::sources::proc::files::{DiskstatsFile, ProcFiles};
 use crate::sources::proc::{
     self, ProcError, diskstats::DiskStat, loadavg::LoadAvg, meminfo::MemInfo, mounts::Mount,
     pressure::Pressure, stat::Stat, vmstat::VmStat,
 };
 use crate::sources::rootfs::{self, RootFs};
-use crate::sources::sys::kept::SysFiles;
+use crate::sources::sys::files::SysFiles;
 use crate::sources::sys::{self, cpu::Cpus, hugepages::Pool, net::Interface, node::Node};
 use crate::sources::{Context, Source, SourceError};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::IscsiError;
 use crate::io::HostRoot;
 use crate::sources::proc::diskstats::{self, DiskStat};
-use crate::sources::proc::kept::{Diskstats, DiskstatsError};
+use crate::sources::proc::files::{Diskstats, DiskstatsError};
 
 /// The devices picked from `proc/diskstats` last time, in file order.
 #[derive(Debug, Default)]

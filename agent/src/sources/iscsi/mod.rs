@@ -34,7 +34,7 @@ use sysfs::{ConnState, SessionState};
 
 use crate::io::{HostRoot, ReadError};
 use crate::sources::proc::diskstats::{DiskRates, DiskStat};
-use crate::sources::proc::kept::DiskstatsFile;
+use crate::sources::proc::files::DiskstatsFile;
 
 /// Upper bound of the entries read from one directory (sessions, block devices, links, LUNs).
 pub const MAX_ENTRIES: usize = 16384;

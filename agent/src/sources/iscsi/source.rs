@@ -53,7 +53,7 @@ use super::sysfs::{self, ConnState, SessionState};
 use super::{IscsiError, IscsiState, Session};
 use crate::io::{FdBudget, HostRoot, ReadError, Schedule};
 use crate::sources::proc::diskstats::RateTracker;
-use crate::sources::proc::kept::Diskstats;
+use crate::sources::proc::files::Diskstats;
 use crate::sources::{Context, Source, SourceError};
 
 const SESSIONS_DIR: &str = "sys/class/iscsi_session";

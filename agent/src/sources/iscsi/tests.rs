@@ -6,7 +6,7 @@ use super::*;
 use crate::io::HostRoot;
 use crate::sources::SourceError;
 use crate::sources::proc::diskstats;
-use crate::sources::proc::kept::DiskstatsFile;
+use crate::sources::proc::files::DiskstatsFile;
 use std::sync::Arc;
 
 /// The refresh period, in cycles.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::kept::{CgroupFiles, Miss, Task, Tasks, VmState};
+use super::state::{CgroupFiles, Miss, Task, Tasks, VmState};
 use super::vm::{Role, Thread, Vm};
 use crate::cpuset::CpuSet;
 use crate::io::{FdBudget, HostRoot, ReadError};

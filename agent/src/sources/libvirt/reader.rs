@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use tracing::debug;
 
-use super::kept::{Slot, VmState};
 use super::model::Domain;
 use super::novaconf::{self, NovaCpuSets};
 use super::process::Reading;
+use super::state::{Slot, VmState};
 use super::vm::{Libvirt, VmSample};
 use super::xml;
 use crate::io::{Changes, DirWatch, FdBudget, FileStamp, HostRoot, REFRESH, ReadError};
@@ -24,7 +24,7 @@ use crate::sources::proc::schedstat;
 use crate::sources::{Context, Source, SourceError};
 
 /// State kept between collections: parsed status files, and per running VM its kept files,
-/// cgroup location and thread listing ([`kept`](super::kept)).
+/// cgroup location and thread listing ([`state`](super::state)).
 #[derive(Debug)]
 pub struct LibvirtSource {
     parsed: HashMap<String, (FileStamp, Arc<Domain>)>,

@@ -1,10 +1,10 @@
 //! `/proc` of the host: pure parsers (one module per file format) and the thin readers that
-//! feed them through the [I/O layer](crate::io) ([`kept`]: the host-wide files read every
+//! feed them through the [I/O layer](crate::io) ([`files`]: the host-wide files read every
 //! collection and the mount table).
 
 pub mod cmdline;
 pub mod diskstats;
-pub mod kept;
+pub mod files;
 pub mod loadavg;
 pub mod meminfo;
 pub mod mounts;

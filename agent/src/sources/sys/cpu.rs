@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::kept::SysFiles;
+use super::files::SysFiles;
 use super::{SysError, cpulist, index_of, list_dir, parse_u64, read_optional};
 use crate::io::{FdBudget, HostRoot};
 use crate::sources::proc::ParseError;

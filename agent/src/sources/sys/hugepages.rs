@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::kept::SysFiles;
+use super::files::SysFiles;
 use super::{SysError, index_of, parse_u64};
 use crate::io::{FdBudget, HostRoot};
 
@@ -58,7 +58,7 @@ fn read_pools(
 }
 
 /// Reads the host-wide and per-node pools. `None` when the kernel offers no hugepages. The
-/// counters stay open and the listings of pools and nodes are reused ([`super::kept`]).
+/// counters stay open and the listings of pools and nodes are reused ([`super::files`]).
 pub fn read(
     root: &HostRoot,
     fds: &FdBudget,

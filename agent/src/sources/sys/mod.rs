@@ -5,8 +5,8 @@
 
 pub mod cpu;
 pub mod cpulist;
+pub mod files;
 pub mod hugepages;
-pub mod kept;
 pub mod net;
 pub mod node;
 

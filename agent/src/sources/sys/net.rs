@@ -146,7 +146,7 @@ fn speed_holds(seen: &SpeedSeen, link: &NlLink) -> bool {
 }
 
 /// Link speeds as last read, by interface name (kept by the host part in its
-/// [`SysFiles`](super::kept::SysFiles)).
+/// [`SysFiles`](super::files::SysFiles)).
 #[derive(Debug, Default)]
 pub struct Speeds(HashMap<String, SpeedSeen>);
 

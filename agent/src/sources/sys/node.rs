@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::kept::SysFiles;
+use super::files::SysFiles;
 use super::{SysError, cpulist, index_of};
 use crate::io::{FdBudget, HostRoot};
 use crate::sources::proc::ParseError;
@@ -36,7 +36,7 @@ const BASE: &str = "sys/devices/system/node";
 
 /// Reads every NUMA node below `root`. `None` when the kernel has no NUMA directory (built
 /// without CONFIG_NUMA). The files stay open and the listing of nodes is reused
-/// ([`super::kept`]).
+/// ([`super::files`]).
 pub fn read(
     root: &HostRoot,
     fds: &FdBudget,

@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn listings_are_reused_until_they_age_or_a_kept_file_fails() {
-        let dir = std::env::temp_dir().join(format!("hvscope-kept-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("hvscope-sysfiles-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("d")).unwrap();
         std::fs::write(dir.join("d/a"), "1\n").unwrap();
