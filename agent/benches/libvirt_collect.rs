@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use hvscope_agent::config::Config;
-use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::io::HostRoot;
 use hvscope_agent::snapshot::Collector;
 
 const DOMAINS: u32 = 200;

@@ -16,9 +16,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hvscope_agent::config::Config;
-use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::io::FdBudget;
+use hvscope_agent::io::HostRoot;
 use hvscope_agent::snapshot::Collector;
-use hvscope_agent::sources;
+use hvscope_agent::sources::host::HostSource;
+use hvscope_agent::sources::iscsi::IscsiSource;
+use hvscope_agent::sources::proc::files::DiskstatsFile;
+use hvscope_agent::sources::{self, Context, Source};
 
 const DOMAINS: u32 = 22;
 /// Interleaved rounds (`LIBVIRT_BENCH_ROUNDS` overrides).
@@ -240,20 +244,26 @@ fn main() {
     let root = HostRoot::default();
     let config = Config::default();
     let running = vec!["libvirtd|virtqemud".to_owned()];
-    let mut lv = sources::libvirt::reader::LibvirtSource::default();
+    let fds = FdBudget::for_process();
+    let mut host_part = HostSource::new(config.host.daemons.clone());
+    // `proc/diskstats`, read once per collection as the collector does (timed with the host
+    // part, which read it itself before).
+    let mut disks = DiskstatsFile::default();
+    let mut lv = sources::libvirt::LibvirtSource::new();
     let mut part = [0.0f64; 6];
     let mut errs = Vec::new();
     let mut mounts = None;
     for round in 0..=rounds {
         let a = thread_cpu();
-        let host = sources::host::collect(&root, &config.host.daemons, &mut errs);
+        let cx = Context::new(&root, &fds, disks.read(&root, &fds));
+        let host = host_part.collect(&cx, &mut errs);
         let b = thread_cpu();
         mounts = host.mounts.clone();
-        let l = lv.collect(&root, mounts.as_deref(), &mut errs);
+        let l = lv.read(&root, &fds, mounts.as_deref(), &mut errs);
         let d = thread_cpu();
         let _ = sources::ovs::collect(&root, &config.ovs, &mut errs);
         let e = thread_cpu();
-        let _ = sources::iscsi::collect(&root, &mut errs);
+        let _ = IscsiSource::new().collect(&cx, &mut errs);
         let f = thread_cpu();
         c.sample_sli();
         let g = thread_cpu();
@@ -292,7 +302,9 @@ fn main() {
         } else {
             &config.host.daemons
         };
-        let _ = sources::host::collect(&root, list, &mut errs);
+        host_part.set_daemons(list);
+        let cx = Context::new(&root, &fds, disks.read(&root, &fds));
+        let _ = host_part.collect(&cx, &mut errs);
         if round > 0 {
             full_scan += thread_cpu() - a;
         }

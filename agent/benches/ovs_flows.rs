@@ -13,10 +13,10 @@ use std::io::BufReader;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hvscope_agent::checks::ovs::audit::{Auditor, FlowAudit};
-use hvscope_agent::checks::ovs::rules::Rules;
-use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::io::HostRoot;
+use hvscope_agent::sources::ovs::audit::{Auditor, FlowAudit};
 use hvscope_agent::sources::ovs::config::OvsConfig;
+use hvscope_agent::sources::ovs::rules::Rules;
 use hvscope_agent::sources::ovs::{client, collect};
 use hvscope_parse::ovs::ovsdb;
 use hvscope_parse::ovs::stream::FlowStream;

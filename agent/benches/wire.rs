@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::io::HostRoot;
 use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::snapshot::Snapshot;
 use hvscope_proto::v1::Batch;

@@ -12,6 +12,7 @@
 pub mod checks;
 pub mod config;
 pub mod host_root;
+pub mod io;
 pub mod run;
 pub mod selfstat;
 pub mod series;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use hvscope_agent::checks::{self, Finding};
 use hvscope_agent::config::Config;
-use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::io::HostRoot;
 use hvscope_agent::run::Agent;
 use hvscope_agent::series::{SeriesBuf, text};
 use hvscope_agent::snapshot::Snapshot;

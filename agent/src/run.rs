@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 use crate::series::{Registry, SeriesBuf};
 use crate::snapshot::Collector;
 use crate::transport::Link;

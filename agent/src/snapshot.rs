@@ -1,18 +1,23 @@
 //! One collection: everything the sources read at one instant, plus the errors of the parts
 //! that could not be read. Pure data; turning it into series is [`Snapshot::series`]. The
-//! [`Collector`] owns what sources keep between collections (parsed status files, …).
+//! [`Collector`] holds the sources (each with what it keeps between collections), the one fd
+//! budget they keep files open under, and the SLI accumulators.
 
 use hvscope_common::clock::now_ms;
 
 use crate::config::Config;
-use crate::host_root::HostRoot;
+use crate::io::{FdBudget, HostRoot};
 use crate::series::SeriesBuf;
 use std::collections::BTreeMap;
 
 use crate::sli::disk_delay::{DiskDelaySli, VmDevices, VmDiskSli};
 use crate::sli::{Sli, SliTotals};
-use crate::sources::libvirt::reader::{Libvirt, LibvirtSource};
-use crate::sources::{self, SourceError, host::Host};
+use crate::sources::host::{Host, HostSource};
+use crate::sources::iscsi::IscsiSource;
+use crate::sources::libvirt::{Libvirt, LibvirtSource};
+use crate::sources::ovs::OvsSource;
+use crate::sources::proc::files::DiskstatsFile;
+use crate::sources::{self, Context, Source, SourceError};
 
 /// Everything read in one collection.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -38,18 +43,23 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct Collector {
     root: HostRoot,
-    /// Daemons whose liveness is collected (from `[host] daemons`).
-    daemons: Vec<String>,
+    /// The files every source keeps open count against this one budget.
+    fds: FdBudget,
+    /// `proc/diskstats`, read once per collection for the host and iSCSI parts, and once per
+    /// sample for the disk-delay SLI.
+    diskstats: DiskstatsFile,
+    /// The host part (its `/proc` and sysfs files, the process scan, the netlink socket).
+    host: HostSource,
     /// The libvirt source (keeps parsed status files and the VMs' open files, which the SLI
     /// sampler reads too).
     libvirt: LibvirtSource,
-    ovs: crate::sources::ovs::config::OvsConfig,
+    ovs: OvsSource,
     sli: Sli,
     disk_sli: DiskDelaySli,
     /// The host devices behind each VM's kernel-iSCSI disks, from the last collection's join.
     disk_vms: Vec<VmDevices>,
-    /// The iSCSI source (keeps session handles and the diskstats of the last collection).
-    iscsi: sources::iscsi::IscsiSource,
+    /// The iSCSI source (keeps session handles and the devices' previous counters).
+    iscsi: IscsiSource,
     started: std::time::Instant,
 }
 
@@ -58,13 +68,15 @@ impl Collector {
     pub fn new(root: HostRoot, config: &Config) -> Self {
         Self {
             root,
-            daemons: config.host.daemons.clone(),
-            libvirt: LibvirtSource::default(),
-            ovs: config.ovs.clone(),
+            fds: FdBudget::for_process(),
+            diskstats: DiskstatsFile::default(),
+            host: HostSource::new(config.host.daemons.clone()),
+            libvirt: LibvirtSource::new(),
+            ovs: OvsSource::new(config.ovs.clone()),
             sli: Sli::new(config.sli.clone()),
             disk_sli: DiskDelaySli::new(config.iscsi.delay_threshold_ms, 5_000),
             disk_vms: Vec::new(),
-            iscsi: sources::iscsi::IscsiSource::default(),
+            iscsi: IscsiSource::new(),
             started: std::time::Instant::now(),
         }
     }
@@ -79,12 +91,12 @@ impl Collector {
             .ok()
             .and_then(|s| hvscope_parse::proc::pressure::parse(&s).ok())
             .map(|p| (p.some.total_seconds * 1e6).round() as u64);
-        let samples = self.libvirt.sample(&self.root);
+        let samples = self.libvirt.sample(&self.root, &self.fds);
         self.sli.record(t, host, &samples);
         if !self.disk_vms.is_empty()
-            && let Ok(stats) = sources::iscsi::read_diskstats(&self.root)
+            && let Ok(stats) = self.diskstats.read(&self.root, &self.fds).stats()
         {
-            self.disk_sli.sample(now_ms(), &stats, &self.disk_vms);
+            self.disk_sli.sample(now_ms(), stats, &self.disk_vms);
         }
     }
 
@@ -93,15 +105,24 @@ impl Collector {
         &self.root
     }
 
+    /// The fd budget the sources keep files open under (how many each holds).
+    pub fn fds(&self) -> &FdBudget {
+        &self.fds
+    }
+
     /// Reads every source.
     pub fn collect(&mut self) -> Snapshot {
         let mut errors = Vec::new();
-        let host = sources::host::collect(&self.root, &self.daemons, &mut errors);
-        let libvirt = self
-            .libvirt
-            .collect(&self.root, host.mounts.as_deref(), &mut errors);
-        let ovs = sources::ovs::collect(&self.root, &self.ovs, &mut errors);
-        let iscsi = self.iscsi.collect(&self.root, &mut errors);
+        let disks = self.diskstats.read(&self.root, &self.fds);
+        let cx = Context::new(&self.root, &self.fds, disks);
+        let host = self.host.collect(&cx, &mut errors);
+        let cx = Context {
+            mounts: host.mounts.as_deref(),
+            ..cx
+        };
+        let libvirt = self.libvirt.collect(&cx, &mut errors);
+        let ovs = self.ovs.collect(&cx, &mut errors);
+        let iscsi = self.iscsi.collect(&cx, &mut errors);
         let domains: Vec<_> = libvirt.vms.iter().map(|v| &*v.domain).collect();
         self.disk_vms =
             crate::sli::disk_delay::vm_devices(&sources::iscsi::join::join_refs(&iscsi, &domains));
@@ -156,7 +177,13 @@ impl Snapshot {
             sources::ovs::series(ovs, &self.errors, out);
         }
         sources::iscsi::series::series(&self.iscsi, out);
-        for part in sources::host::PARTS {
+        let parts = [
+            HostSource::PARTS,
+            LibvirtSource::PARTS,
+            OvsSource::PARTS,
+            IscsiSource::PARTS,
+        ];
+        for &part in parts.iter().copied().flatten() {
             let up = !self.errors.iter().any(|e| e.source == part);
             out.push(
                 "hvscope_agent_source_up",
@@ -165,5 +192,120 @@ impl Snapshot {
                 if up { 1.0 } else { 0.0 },
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{Holder, REFRESH};
+
+    /// A writable copy of fixture `name`.
+    fn copy_fixture(name: &str, tag: &str) -> std::path::PathBuf {
+        let dst = std::env::temp_dir().join(format!("hvscope-coll-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dst);
+        let ok = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!(
+                "{}/tests/fixtures/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(&dst)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cp -a {name}");
+        dst
+    }
+
+    /// The collector below a fixture tree goes through the same caching paths as on the live
+    /// host (kept files under the one budget, listings reused for a refresh period): a file
+    /// rewritten in place or replaced is seen by the next collection, a removed one is that
+    /// part's error (and read again once it is back), a directory entry added is seen within
+    /// the refresh period, and a kept state file of a VM reads its new figures.
+    #[test]
+    fn a_collector_sees_fixture_changes_within_their_cadence() {
+        let dir = copy_fixture("libvirt-kvm-2vm", "cadence");
+        let mut c = Collector::new(HostRoot::new(&dir), &Config::default());
+        let first = c.collect();
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        for who in [Holder::Proc, Holder::Sys, Holder::Libvirt] {
+            assert!(
+                c.fds().held(who) > 0,
+                "{who:?} keeps files below the fixture"
+            );
+        }
+        let held = c.fds().total();
+        // Rewritten in place, and replaced by rename.
+        std::fs::write(dir.join("proc/loadavg"), "9.00 2.00 1.09 3/304 28406\n").unwrap();
+        let meminfo = std::fs::read_to_string(dir.join("proc/meminfo")).unwrap();
+        let total = |s: &Snapshot| s.host.meminfo.as_ref().unwrap().get("MemTotal");
+        let new = dir.join("proc/meminfo.new");
+        std::fs::write(
+            &new,
+            meminfo.replacen("MemTotal:       24684096", "MemTotal:       14684096", 1),
+        )
+        .unwrap();
+        std::fs::rename(&new, dir.join("proc/meminfo")).unwrap();
+        // A disk's counters move: both parts that read diskstats see it.
+        let disks = std::fs::read_to_string(dir.join("proc/diskstats")).unwrap();
+        let vda = |s: &Snapshot| {
+            let d = s.host.diskstats.as_ref().unwrap();
+            d.iter().find(|d| &*d.name == "vda").unwrap().reads
+        };
+        std::fs::write(
+            dir.join("proc/diskstats"),
+            disks.replacen(" vda 129885 ", " vda 129886 ", 1),
+        )
+        .unwrap();
+        // A vCPU thread ran: its kept schedstat reads the new figures.
+        let sched = dir.join("proc/25453/task/25461/schedstat");
+        std::fs::write(&sched, "6421645622 20924458999 6032\n").unwrap();
+        let wait = |s: &Snapshot| {
+            let vm = &s.libvirt.vms[0];
+            let t = vm.threads.iter().find(|t| t.tid == 25461).unwrap();
+            t.sched.unwrap().wait_ns
+        };
+        let second = c.collect();
+        assert!(second.errors.is_empty(), "{:?}", second.errors);
+        assert_eq!(second.host.loadavg.as_ref().unwrap().load1, 9.0);
+        assert_ne!(total(&second), total(&first));
+        assert_eq!((vda(&first), vda(&second)), (129885, 129886));
+        assert_eq!(wait(&second), 20924458999);
+        assert_eq!(c.fds().total(), held, "the same files stay kept");
+        // Removed: that part's error; back: read again.
+        let vmstat = std::fs::read(dir.join("proc/vmstat")).unwrap();
+        std::fs::remove_file(dir.join("proc/vmstat")).unwrap();
+        let third = c.collect();
+        let parts: Vec<_> = third.errors.iter().map(|e| e.source.as_str()).collect();
+        assert_eq!(parts, ["proc.vmstat"]);
+        assert!(third.host.vmstat.is_none() && third.host.meminfo.is_some());
+        std::fs::write(dir.join("proc/vmstat"), &vmstat).unwrap();
+        assert!(c.collect().host.vmstat.is_some());
+        // A NUMA node added: its listing is reused, so it shows within one refresh period.
+        let node1 = dir.join("sys/devices/system/node/node1");
+        std::fs::create_dir_all(&node1).unwrap();
+        std::fs::write(node1.join("cpulist"), "1\n").unwrap();
+        let meminfo0 =
+            std::fs::read_to_string(dir.join("sys/devices/system/node/node0/meminfo")).unwrap();
+        std::fs::write(
+            node1.join("meminfo"),
+            meminfo0.replace("Node 0 ", "Node 1 "),
+        )
+        .unwrap();
+        let seen = (1..=REFRESH.collections())
+            .find(|_| c.collect().host.numa.is_some_and(|n| n.len() == 2));
+        assert!(seen.is_some(), "node1 not seen within the refresh period");
+        // Removed again: its kept files fail, which drops the listings at once.
+        std::fs::remove_dir_all(&node1).unwrap();
+        let gone = c.collect();
+        assert_eq!(
+            gone.errors
+                .iter()
+                .map(|e| e.source.as_str())
+                .collect::<Vec<_>>(),
+            ["sys.node"]
+        );
+        assert_eq!(c.collect().host.numa.map(|n| n.len()), Some(1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

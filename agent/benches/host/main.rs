@@ -20,9 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hvscope_agent::config::Config;
-use hvscope_agent::host_root::HostRoot;
+use hvscope_agent::io::HostRoot;
 use hvscope_agent::series::{SeriesBuf, text};
-use hvscope_agent::snapshot::Snapshot;
+use hvscope_agent::snapshot::Collector;
 
 const ROUNDS: u32 = 50;
 
@@ -61,9 +61,12 @@ fn agent(root: &HostRoot) -> Cost {
         ..Config::default()
     };
     let mut series = 0;
+    // One collector for every round, as the daemon holds one: what the host part keeps (its
+    // kept files, the process scan, the netlink socket) carries over from round to round.
+    let mut collector = Collector::new(root.clone(), &config);
     // Warm-up (first-touch allocations, page cache), then measure.
-    let once = || {
-        let snap = Snapshot::collect_with(root, &config);
+    let mut once = || {
+        let snap = collector.collect();
         let mut buf = SeriesBuf::default();
         snap.series(&mut buf);
         let t = text::render(&buf);
@@ -210,8 +213,12 @@ fn cli_peak_rss(root: &Path) {
 
 /// CPU per part of one collection on `root` (ms), to see where the time goes.
 fn breakdown(root: &HostRoot) {
-    use hvscope_agent::sources::{proc, sys};
-    let time = |name: &str, f: &dyn Fn()| {
+    use hvscope_agent::io::FdBudget;
+    use hvscope_agent::sources::host::HostSource;
+    use hvscope_agent::sources::proc::files::{DiskstatsFile, ProcFiles};
+    use hvscope_agent::sources::sys::{self, files::SysFiles};
+    use hvscope_agent::sources::{Context, Source};
+    let time = |name: &str, f: &mut dyn FnMut()| {
         f();
         let start = thread_cpu_ns();
         for _ in 0..ROUNDS {
@@ -220,25 +227,36 @@ fn breakdown(root: &HostRoot) {
         let ms = (thread_cpu_ns() - start) as f64 / 1e6 / ROUNDS as f64;
         print!("{name} {ms:.2}  ");
     };
+    // Each part keeps its state from round to round, as the host part does.
+    let fds = FdBudget::for_process();
     print!("  parts (ms):  ");
-    time("proc/stat", &|| {
-        let _ = proc::read_parsed(root, "proc/stat", hvscope_parse::proc::stat::parse);
+    let mut procs = ProcFiles::default();
+    time("proc/stat", &mut || {
+        let parse = hvscope_parse::proc::stat::parse;
+        let _ = procs.read_parsed(root, &fds, "proc/stat", parse);
     });
-    time("sys.cpu", &|| {
-        let _ = sys::cpu::read(root);
+    let mut files = SysFiles::default();
+    time("sys.cpu", &mut || {
+        files.next_collection();
+        let _ = sys::cpu::read(root, &fds, &mut files);
     });
-    time("sys.node", &|| {
-        let _ = sys::node::read(root);
+    time("sys.node", &mut || {
+        files.next_collection();
+        let _ = sys::node::read(root, &fds, &mut files);
     });
-    time("sys.hugepages", &|| {
-        let _ = sys::hugepages::read(root);
+    time("sys.hugepages", &mut || {
+        files.next_collection();
+        let _ = sys::hugepages::read(root, &fds, &mut files);
     });
-    time("sys.net", &|| {
+    time("sys.net", &mut || {
         let _ = sys::net::read(root);
     });
-    time("host source", &|| {
+    let mut host = HostSource::new(Vec::new());
+    let mut disks = DiskstatsFile::default();
+    time("host source", &mut || {
         let mut e = Vec::new();
-        let _ = hvscope_agent::sources::host::collect(root, &[], &mut e);
+        let cx = Context::new(root, &fds, disks.read(root, &fds));
+        let _ = host.collect(&cx, &mut e);
     });
     println!();
 }

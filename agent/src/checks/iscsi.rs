@@ -301,5 +301,4 @@ pub fn checks(cfg: &IscsiConfig) -> Vec<Box<dyn Check>> {
 }
 
 #[cfg(test)]
-#[path = "iscsi_tests.rs"]
 mod tests;

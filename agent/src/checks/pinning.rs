@@ -9,7 +9,8 @@ use hvscope_parse::libvirt::Domain;
 
 use super::{Check, Finding, Severity};
 use crate::snapshot::Snapshot;
-use crate::sources::libvirt::reader::{Role, Vm};
+
+use crate::sources::libvirt::{Role, Vm};
 
 pub const AFFINITY_DRIFT: &str = "pinning.affinity_drift";
 pub const DEDICATED_OVERLAP: &str = "pinning.dedicated_overlap";
@@ -263,5 +264,4 @@ impl Check for NumaMismatch {
 }
 
 #[cfg(test)]
-#[path = "pinning_tests.rs"]
 mod tests;

@@ -5,7 +5,7 @@
 use std::ops::Deref;
 use std::path::Path;
 
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 
 /// A temporary host root: the generic tree (`write`, `join`, … through `Deref`) plus processes
 /// and interfaces.

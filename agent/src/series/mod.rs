@@ -54,7 +54,9 @@ impl Labels {
     }
 
     /// Packs `pairs` (sorted) with a single allocation: the text is assembled in a buffer kept
-    /// per thread and copied once into the shared string.
+    /// per thread and copied once into the shared string. The buffer is scratch space only
+    /// (cleared on every use, nothing read from it carries over between calls), the one
+    /// `thread_local` of the agent: no cache lives there.
     fn packed(pairs: &[(&str, &str)]) -> Self {
         use std::fmt::Write as _;
         thread_local! {

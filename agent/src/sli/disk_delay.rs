@@ -20,16 +20,16 @@
 //!
 //! # Wiring
 //! The collection loop owns one `DiskDelaySli::new(config.iscsi.delay_threshold_ms, 5_000)`. A
-//! 1 s ticker calls [`DiskDelaySli::sample`] with `now_ms()`,
-//! [`read_diskstats`](crate::sources::iscsi::read_diskstats) (one read of `proc/diskstats`) and
+//! 1 s ticker calls [`DiskDelaySli::sample`] with `now_ms()`, the collector's one reading of
+//! `proc/diskstats` for that sample ([`DiskstatsFile`](crate::sources::proc::files::DiskstatsFile)) and
 //! the [`vm_devices`] of the latest snapshot's join (disk → device changes at collection pace,
 //! not per second); every collection appends [`DiskDelaySli::series`] to its batch.
 
 use std::collections::BTreeMap;
 
 use crate::series::SeriesBuf;
-use crate::sources::iscsi::diskstats::{DiskStat, delta};
 use crate::sources::iscsi::join::{Backing, DiskMapping};
+use crate::sources::proc::diskstats::{DiskStat, delta};
 
 /// One VM and the host devices behind its disks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::series::SeriesBuf;
+use crate::sources::libvirt::VmSample;
 
 /// Thresholds and cadence (the `[sli]` config section).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -56,17 +57,6 @@ impl Default for SliConfig {
             memory_stall_ratio: default_ratio(),
         }
     }
-}
-
-/// One reading of one VM.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VmSample {
-    pub uuid: Arc<str>,
-    pub vcpus: u32,
-    /// Σ schedstat wait of the VM's vCPU threads, nanoseconds.
-    pub vcpu_wait_ns: u64,
-    /// `some` total of the VM cgroup's memory.pressure, microseconds, when readable.
-    pub memory_stall_us: Option<u64>,
 }
 
 /// The counters of one VM.

@@ -48,17 +48,43 @@ pub fn dump_request(seq: u32) -> Vec<u8> {
     buf
 }
 
-/// The socket (and receive buffer) of the last dump, reused by the next one: opening, binding
-/// and connecting a netlink socket is five syscalls and a kernel socket allocation per
-/// collection. Dropped after any error, so a reused socket never holds the rest of a dump that
-/// was not read to its end.
+/// The socket (and receive buffer) of one dump.
 struct DumpSocket {
     sock: netlink_sys::Socket,
     seq: u32,
     buf: Vec<u8>,
 }
 
-static SOCKET: std::sync::Mutex<Option<DumpSocket>> = std::sync::Mutex::new(None);
+impl std::fmt::Debug for DumpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DumpSocket")
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+/// Link dumps on one socket (and receive buffer), reused from dump to dump: opening, binding
+/// and connecting a netlink socket is five syscalls and a kernel socket allocation per
+/// collection. The socket is dropped after any error, so a reused socket never holds the rest
+/// of a dump that was not read to its end. The host part owns one.
+#[derive(Debug, Default)]
+pub struct LinkDumper {
+    socket: Option<DumpSocket>,
+}
+
+impl LinkDumper {
+    /// Dumps every link of this process's network namespace. The kernel answers a dump
+    /// synchronously from its own tables (no daemon is involved that could hang).
+    pub fn dump(&mut self) -> Result<Vec<NlLink>, NetlinkError> {
+        let s = match self.socket.take() {
+            Some(s) => s,
+            None => open_socket()?,
+        };
+        let (s, links) = dump_on(s)?;
+        self.socket = Some(s);
+        Ok(links)
+    }
+}
 
 fn open_socket() -> Result<DumpSocket, NetlinkError> {
     use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -73,17 +99,9 @@ fn open_socket() -> Result<DumpSocket, NetlinkError> {
     })
 }
 
-/// Dumps every link of this process's network namespace. The kernel answers a dump
-/// synchronously from its own tables (no daemon is involved that could hang).
+/// One dump on a socket of its own (see [`LinkDumper`] for dumps that reuse one).
 pub fn dump_links() -> Result<Vec<NlLink>, NetlinkError> {
-    let mut slot = SOCKET.lock().unwrap_or_else(|p| p.into_inner());
-    let s = match slot.take() {
-        Some(s) => s,
-        None => open_socket()?,
-    };
-    let (s, links) = dump_on(s)?;
-    *slot = Some(s);
-    Ok(links)
+    LinkDumper::default().dump()
 }
 
 /// One dump on `s`; the socket comes back only when the dump was read to its end.

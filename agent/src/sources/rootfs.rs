@@ -9,9 +9,8 @@
 
 use std::path::Path;
 
+use crate::io::HostRoot;
 use hvscope_parse::proc::mounts::{self, Mount};
-
-use crate::host_root::HostRoot;
 
 /// Space and inode figures of one filesystem (statvfs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -91,7 +91,7 @@ fn rootfs_live_host_with_tiny_thresholds() {
     let c = config(
         "[host]\nrootfs_fill_warning_percent = 0.0001\nrootfs_fill_critical_percent = 100\ndaemons = []",
     );
-    let snap = Snapshot::collect_with(&crate::host_root::HostRoot::default(), &c);
+    let snap = Snapshot::collect_with(&crate::io::HostRoot::default(), &c);
     let f = RootfsFill::new(&c.host).run(&snap);
     assert!(
         f.iter()

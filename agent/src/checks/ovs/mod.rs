@@ -1,14 +1,12 @@
 //! Dirty OpenFlow flows (DESIGN.md §3): `ovs.flow_missing_port`, `ovs.flow_stale_cookie`,
 //! `ovs.flow_unknown_mac`, `ovs.flow_rule`. The judgement of each flow happens while the dump
-//! streams ([`audit`]), so 100k flows are never held; these checks turn each bridge's
-//! [`FlowAudit`](audit::FlowAudit) into findings: the examples kept, plus one summary finding
+//! streams (in the source: [`crate::sources::ovs::audit`]), so 100k flows are never held; these
+//! checks turn each bridge's [`FlowAudit`] into findings: the examples kept, plus one summary finding
 //! when more flows were dirty than examples kept. A bridge whose flows could not be read has no
 //! audit and yields nothing here (the snapshot's error makes it unknown).
 
-pub mod audit;
-pub mod rules;
-
-use audit::{Dirty, FlowAudit};
+use crate::sources::ovs::audit::{Dirty, FlowAudit};
+use crate::sources::ovs::config::RuleSeverity;
 
 use super::{Check, Finding, Severity};
 use crate::snapshot::Snapshot;
@@ -113,7 +111,11 @@ impl Check for FlowRule {
         let mut out = Vec::new();
         for (bridge, a) in audits(snap) {
             for hits in a.rules.values() {
-                findings(self.id(), hits.severity, bridge, &hits.dirty, &mut out);
+                let severity = match hits.severity {
+                    RuleSeverity::Warning => Severity::Warning,
+                    RuleSeverity::Critical => Severity::Critical,
+                };
+                findings(self.id(), severity, bridge, &hits.dirty, &mut out);
             }
         }
         out
@@ -121,5 +123,4 @@ impl Check for FlowRule {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -3,15 +3,14 @@
 
 use std::collections::HashSet;
 
-use hvscope_parse::ovs::stream::FlowStream;
-use hvscope_parse::ovs::testdata::{FLOWS_OF10, FLOWS_OF13, topology};
-
-use super::audit::Auditor;
-use super::rules::Rules;
 use super::*;
 use crate::checks::{exit_code, run_all};
+use crate::sources::ovs::audit::Auditor;
 use crate::sources::ovs::config::OvsConfig;
+use crate::sources::ovs::rules::Rules;
 use crate::sources::ovs::{Bridge, Ovs};
+use hvscope_parse::ovs::stream::FlowStream;
+use hvscope_parse::ovs::testdata::{FLOWS_OF10, FLOWS_OF13, topology};
 
 /// A snapshot whose br-int flows are `dump`, audited with `cfg`, over the captured topology.
 fn snapshot(dump: &str, cfg: &OvsConfig) -> Snapshot {

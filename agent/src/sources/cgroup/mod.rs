@@ -31,7 +31,7 @@ pub struct DomainCgroups {
 #[derive(Debug, thiserror::Error)]
 pub enum LocateError {
     #[error(transparent)]
-    Read(#[from] crate::host_root::ReadError),
+    Read(#[from] crate::io::ReadError),
     #[error("{path}: {source}")]
     Parse {
         path: PathBuf,
@@ -44,7 +44,7 @@ pub enum LocateError {
 /// `/proc/<pid>/cgroup` and the cgroup mounts. `Ok(None)` when the process is in no libvirt
 /// domain cgroup (not a libvirt-started QEMU).
 pub fn locate_domain(
-    root: &crate::host_root::HostRoot,
+    root: &crate::io::HostRoot,
     pid: u32,
     mounts: &CgroupMounts,
 ) -> Result<Option<DomainCgroups>, LocateError> {

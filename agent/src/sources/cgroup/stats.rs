@@ -12,7 +12,7 @@ use hvscope_parse::cgroup::stats::{
 use hvscope_parse::proc::pressure::{self, Pressure};
 use hvscope_parse::sys::parse_u64;
 
-use crate::host_root::{HostRoot, ReadError};
+use crate::io::{HostRoot, ReadError};
 
 /// Figures of one cgroup directory; `None` where the file is absent.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -11,7 +11,7 @@ const MOUNTS: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/
 
 #[test]
 fn locates_fixture_domains() {
-    let root = crate::host_root::HostRoot::new(FX);
+    let root = crate::io::HostRoot::new(FX);
     let cm = CgroupMounts::from_mounts(&mounts::parse(MOUNTS).unwrap());
     let d = locate_domain(&root, 25473, &cm).unwrap().unwrap();
     assert_eq!(d.path, "/machine/qemu-22-instance-0000002b.libvirt-qemu");
@@ -40,7 +40,7 @@ fn locates_fixture_domains() {
         locate_domain(&root, 999_999, &cm).is_err(),
         "vanished process"
     );
-    let live = crate::host_root::HostRoot::default();
+    let live = crate::io::HostRoot::default();
     let self_pid = std::process::id();
     assert!(
         locate_domain(&live, self_pid, &cm).unwrap().is_none(),

@@ -7,22 +7,25 @@
 //! (no `/proc/pressure` without PSI, no `/sys/class/net` in a fixture without network
 //! captures) is `None` without an error.
 
+mod disks;
 mod processes;
 pub mod series;
 mod series_net;
 
+use crate::io::{FdBudget, HostRoot};
+use crate::sources::netlink::LinkDumper;
+use crate::sources::proc::files::{DiskstatsFile, ProcFiles};
+use crate::sources::proc::{ProcError, diskstats::DiskStat};
+use crate::sources::rootfs::{self, RootFs};
+use crate::sources::sys::files::SysFiles;
+use crate::sources::sys::{self, cpu::Cpus, hugepages::Pool, net::Interface, node::Node};
+use crate::sources::{Context, Source, SourceError};
 use hvscope_parse::proc::{
     loadavg::LoadAvg, meminfo::MemInfo, mounts::Mount, pressure::Pressure, stat::Stat,
     vmstat::VmStat,
 };
 
-use crate::host_root::HostRoot;
-use crate::sources::SourceError;
-use crate::sources::proc::{self, ProcError, diskstats::DiskStat};
-use crate::sources::rootfs::{self, RootFs};
-use crate::sources::sys::{self, cpu::Cpus, hugepages::Pool, net::Interface, node::Node};
-
-pub use processes::{DaemonStatus, ProcessScan, daemon_status};
+pub use processes::{DaemonStatus, ProcessScan, Processes, daemon_status};
 
 /// PSI of the three resources.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -41,6 +44,8 @@ pub struct Host {
     pub loadavg: Option<LoadAvg>,
     pub vmstat: Option<VmStat>,
     pub pressure: Option<HostPressure>,
+    /// Every device of `proc/diskstats`, serialized with the host part's names and units.
+    #[serde(serialize_with = "disks::serialize")]
     pub diskstats: Option<Vec<DiskStat>>,
     pub mounts: Option<Vec<Mount>>,
     pub processes: Option<ProcessScan>,
@@ -86,111 +91,179 @@ fn keep<T, E: std::fmt::Display>(
     .ok()
 }
 
-fn read_pressure(root: &HostRoot) -> Result<Option<HostPressure>, ProcError> {
-    if !root.path("proc/pressure").is_dir() {
-        return Ok(None);
-    }
-    Ok(Some(HostPressure {
-        cpu: proc::read_parsed(
-            root,
-            "proc/pressure/cpu",
-            hvscope_parse::proc::pressure::parse,
-        )?,
-        memory: proc::read_parsed(
-            root,
-            "proc/pressure/memory",
-            hvscope_parse::proc::pressure::parse,
-        )?,
-        io: proc::read_parsed(
-            root,
-            "proc/pressure/io",
-            hvscope_parse::proc::pressure::parse,
-        )?,
-    }))
+/// The host part with what it keeps between collections: its `/proc` and sysfs files, the
+/// process scan, the netlink socket.
+#[derive(Debug)]
+pub struct HostSource {
+    /// The required daemons to look for (each entry may list alternatives separated by `|`).
+    daemons: Vec<String>,
+    proc: ProcFiles,
+    sys: SysFiles,
+    processes: Processes,
+    netlink: LinkDumper,
 }
 
-/// Interfaces: netlink + sysfs on the live host, sysfs alone below a fixture tree or when the
-/// netlink dump fails (logged; the facts are then all read from sysfs, so nothing is unknown).
-fn read_net(root: &HostRoot) -> (Result<Option<Vec<Interface>>, sys::SysError>, String) {
-    if !root.is_live() {
-        return (
-            sys::net::read(root),
-            "sysfs (host root is not live: netlink not used)".into(),
-        );
+impl HostSource {
+    /// A host part looking for `daemons` (`[host] daemons`).
+    pub fn new(daemons: Vec<String>) -> Self {
+        Self {
+            daemons,
+            proc: ProcFiles::default(),
+            sys: SysFiles::default(),
+            processes: Processes::default(),
+            netlink: LinkDumper::default(),
+        }
     }
-    match crate::sources::netlink::dump_links() {
-        Ok(links) => (
-            sys::net::from_netlink(root, &links).map(Some),
-            "netlink+sysfs".into(),
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "netlink link dump failed; reading interfaces from sysfs");
-            (
+
+    /// Looks for other daemons from the next collection on (which then reads every process).
+    pub fn set_daemons(&mut self, daemons: &[String]) {
+        daemons.clone_into(&mut self.daemons);
+    }
+
+    /// Files held open.
+    pub fn open_files(&self) -> usize {
+        self.proc.open_files() + self.sys.open_files()
+    }
+
+    fn read_pressure(
+        &mut self,
+        root: &HostRoot,
+        fds: &FdBudget,
+    ) -> Result<Option<HostPressure>, ProcError> {
+        if !root.path("proc/pressure").is_dir() {
+            return Ok(None);
+        }
+        let mut read = |rel| {
+            self.proc
+                .read_parsed(root, fds, rel, hvscope_parse::proc::pressure::parse)
+        };
+        Ok(Some(HostPressure {
+            cpu: read("proc/pressure/cpu")?,
+            memory: read("proc/pressure/memory")?,
+            io: read("proc/pressure/io")?,
+        }))
+    }
+
+    /// Interfaces: netlink + sysfs on the live host, sysfs alone below a fixture tree or when
+    /// the netlink dump fails (logged; the facts are then all read from sysfs, so nothing is
+    /// unknown).
+    fn read_net(
+        &mut self,
+        root: &HostRoot,
+    ) -> (Result<Option<Vec<Interface>>, sys::SysError>, String) {
+        if !root.is_live() {
+            return (
                 sys::net::read(root),
-                format!("sysfs (netlink failed: {error})"),
-            )
+                "sysfs (host root is not live: netlink not used)".into(),
+            );
+        }
+        match self.netlink.dump() {
+            Ok(links) => (
+                sys::net::from_netlink(root, &links, &mut self.sys.speeds).map(Some),
+                "netlink+sysfs".into(),
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "netlink link dump failed; reading interfaces from sysfs");
+                (
+                    sys::net::read(root),
+                    format!("sysfs (netlink failed: {error})"),
+                )
+            }
         }
     }
 }
 
-/// Reads the host below `root`; `daemons` are the required daemons to look for (each entry
-/// may list alternatives separated by `|`). Each failure is recorded and the rest is read.
+impl Source for HostSource {
+    type Output = Host;
+    const PARTS: &'static [&'static str] = &PARTS;
+
+    /// Reads the host below the root. Each failure is recorded and the rest is read.
+    fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> Host {
+        let (root, fds) = (cx.root, cx.fds);
+        self.sys.next_collection();
+        let mounts = keep(PARTS[6], self.proc.read_mounts(root, fds), errors);
+        let rootfs = mounts
+            .as_deref()
+            .and_then(|m| keep(PARTS[12], rootfs::collect(root, m), errors));
+        if mounts.is_none() {
+            errors.push(SourceError::new(
+                PARTS[12],
+                "needs proc.mounts, which could not be read",
+            ));
+        }
+        let stat = keep(
+            PARTS[0],
+            self.proc
+                .read_parsed(root, fds, "proc/stat", hvscope_parse::proc::stat::parse),
+            errors,
+        );
+        let forks = stat.as_ref().map(|s| s.forks);
+        let processes = keep(
+            PARTS[7],
+            self.processes.read(root, &self.daemons, forks),
+            errors,
+        );
+        let daemons = processes
+            .as_ref()
+            .map(|p| p.daemons.clone())
+            .unwrap_or_default();
+        let (net, net_via) = self.read_net(root);
+        let meminfo = self.proc.read_parsed(
+            root,
+            fds,
+            "proc/meminfo",
+            hvscope_parse::proc::meminfo::parse,
+        );
+        let meminfo = keep(PARTS[1], meminfo, errors);
+        let loadavg = self.proc.read_parsed(
+            root,
+            fds,
+            "proc/loadavg",
+            hvscope_parse::proc::loadavg::parse,
+        );
+        let loadavg = keep(PARTS[2], loadavg, errors);
+        let vmstat =
+            self.proc
+                .read_parsed(root, fds, "proc/vmstat", hvscope_parse::proc::vmstat::parse);
+        let vmstat = keep(PARTS[3], vmstat, errors);
+        let pressure = keep(PARTS[4], self.read_pressure(root, fds), errors).flatten();
+        let diskstats = keep(PARTS[5], cx.diskstats.for_host(), errors);
+        let cpus = keep(PARTS[8], sys::cpu::read(root, fds, &mut self.sys), errors);
+        let numa = keep(PARTS[9], sys::node::read(root, fds, &mut self.sys), errors).flatten();
+        let hugepages = keep(
+            PARTS[10],
+            sys::hugepages::read(root, fds, &mut self.sys),
+            errors,
+        )
+        .flatten();
+        Host {
+            stat,
+            meminfo,
+            loadavg,
+            vmstat,
+            pressure,
+            diskstats,
+            mounts,
+            processes,
+            cpus,
+            numa,
+            hugepages,
+            net: keep(PARTS[11], net, errors).flatten(),
+            net_via,
+            rootfs,
+            daemons,
+        }
+    }
+}
+
+/// Reads the host below `root` once, keeping nothing; `daemons` are the required daemons to
+/// look for (each entry may list alternatives separated by `|`). Each failure is recorded and
+/// the rest is read.
 pub fn collect(root: &HostRoot, daemons: &[String], errors: &mut Vec<SourceError>) -> Host {
-    let mounts = keep(PARTS[6], proc::read_mounts(root), errors);
-    let rootfs = mounts
-        .as_deref()
-        .and_then(|m| keep(PARTS[12], rootfs::collect(root, m), errors));
-    if mounts.is_none() {
-        errors.push(SourceError::new(
-            PARTS[12],
-            "needs proc.mounts, which could not be read",
-        ));
-    }
-    let stat = keep(
-        PARTS[0],
-        proc::read_parsed(root, "proc/stat", hvscope_parse::proc::stat::parse),
-        errors,
-    );
-    let forks = stat.as_ref().map(|s| s.forks);
-    let processes = keep(PARTS[7], processes::read(root, daemons, forks), errors);
-    let daemons = processes
-        .as_ref()
-        .map(|p| p.daemons.clone())
-        .unwrap_or_default();
-    let (net, net_via) = read_net(root);
-    Host {
-        stat,
-        meminfo: keep(
-            PARTS[1],
-            proc::read_parsed(root, "proc/meminfo", hvscope_parse::proc::meminfo::parse),
-            errors,
-        ),
-        loadavg: keep(
-            PARTS[2],
-            proc::read_parsed(root, "proc/loadavg", hvscope_parse::proc::loadavg::parse),
-            errors,
-        ),
-        vmstat: keep(
-            PARTS[3],
-            proc::read_parsed(root, "proc/vmstat", hvscope_parse::proc::vmstat::parse),
-            errors,
-        ),
-        pressure: keep(PARTS[4], read_pressure(root), errors).flatten(),
-        diskstats: keep(
-            PARTS[5],
-            proc::read_parsed(root, "proc/diskstats", proc::diskstats::parse),
-            errors,
-        ),
-        mounts,
-        processes,
-        cpus: keep(PARTS[8], sys::cpu::read(root), errors),
-        numa: keep(PARTS[9], sys::node::read(root), errors).flatten(),
-        hugepages: keep(PARTS[10], sys::hugepages::read(root), errors).flatten(),
-        net: keep(PARTS[11], net, errors).flatten(),
-        net_via,
-        rootfs,
-        daemons,
-    }
+    let fds = FdBudget::none();
+    let mut disks = DiskstatsFile::default();
+    let cx = Context::new(root, &fds, disks.read(root, &fds));
+    HostSource::new(daemons.to_vec()).collect(&cx, errors)
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
 //! Thin reader of the process list (`/proc/<pid>/stat` and, where needed, `cmdline`) and the
 //! daemon liveness derived from it.
 
-use hvscope_parse::proc::process::{self, Process};
-
-use crate::host_root::{HostRoot, ReadError};
+use crate::io::{HostRoot, REFRESH, ReadError};
 use crate::sources::sys::{MAX_DIR_ENTRIES, SysError, list_dir};
+use hvscope_parse::proc::process::{self, Process};
 
 /// Whether one required daemon runs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -98,7 +97,7 @@ fn read_one(root: &HostRoot, pid: u32, names: &[&str], buf: &mut Vec<u8>) -> Opt
         return None;
     };
     let argv = if needs_cmdline(&comm, names) {
-        crate::host_root::read_bounded(&root.path(format!("proc/{pid}/cmdline")), 1 << 16)
+        crate::io::read_bounded(&root.path(format!("proc/{pid}/cmdline")), 1 << 16)
             .map(|b| process::parse_cmdline(&b))
             .unwrap_or_default()
     } else {
@@ -112,11 +111,11 @@ fn read_one(root: &HostRoot, pid: u32, names: &[&str], buf: &mut Vec<u8>) -> Opt
     })
 }
 
-/// What the previous collection of one host root learnt: the daemons' statuses, every pid
-/// listed then (sorted), the pids that were new then (sorted), and how many collections ago
-/// every process was last read.
+/// What the previous collection learnt: the daemons' statuses, every pid listed then
+/// (sorted), the pids that were new then (sorted), and how many collections ago every process
+/// was last read.
+#[derive(Debug)]
 struct Seen {
-    root: std::path::PathBuf,
     statuses: Vec<DaemonStatus>,
     pids: Vec<u32>,
     fresh: Vec<u32>,
@@ -138,185 +137,187 @@ struct Listed {
     count: usize,
 }
 
-static LAST_SEEN: std::sync::Mutex<Vec<Seen>> = std::sync::Mutex::new(Vec::new());
-const REMEMBERED_ROOTS: usize = 16;
-/// Every process is read again at least this often (in collections: 5 minutes at the default
-/// 10 s interval). In between, only pids that are new since the last collection, pids that were
-/// new at the last collection, and the daemons' own pids are read. A process that `exec`s into a
-/// daemon at a pid already seen (a wrapper script's `exec`) is therefore found one collection
-/// after it appeared when it execs within that interval (the usual case: a wrapper sets up and
-/// execs at once), and at the next full scan otherwise.
-pub const FULL_SCAN_EVERY: u32 = 30;
-
-/// The pids worth reading when the last collection of this root is recent: new ones (in `pids`,
-/// this collection's listing, and not in the last one), the ones new at the last collection,
-/// and the daemons' previous ones still listed. Without a new listing (`pids` is `None`: no task
-/// was created since), the ones new at the last collection and the daemons' previous ones.
-/// `None`: read every process.
-fn incremental_candidates(
-    root: &HostRoot,
-    daemons: &[String],
-    pids: Option<&[u32]>,
-) -> Option<Vec<u32>> {
-    if daemons.is_empty() {
-        return None;
-    }
-    let last = LAST_SEEN.lock().unwrap_or_else(|p| p.into_inner());
-    let seen = last.iter().find(|s| s.root == root.root())?;
-    let same_daemons = seen.statuses.len() == daemons.len()
-        && seen
-            .statuses
-            .iter()
-            .zip(daemons)
-            .all(|(s, d)| &s.daemon == d);
-    if !same_daemons || seen.since_full + 1 >= FULL_SCAN_EVERY {
-        return None;
-    }
-    let listed = |p: &u32| pids.is_none_or(|pids| pids.binary_search(p).is_ok());
-    let mut wanted: Vec<u32> = pids
-        .unwrap_or_default()
-        .iter()
-        .copied()
-        .filter(|p| seen.pids.binary_search(p).is_err())
-        .chain(
-            seen.statuses
-                .iter()
-                .flat_map(|s| s.pids.iter().copied())
-                .chain(seen.fresh.iter().copied())
-                .filter(listed),
-        )
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    Some(wanted)
+/// The process scan of one host root, with what the last collection learnt (the host part owns
+/// one). Every process is read again at least once per refresh period ([`REFRESH`]: 30
+/// collections, 5 minutes at the default 10 s interval). In between, only pids that are new
+/// since the last collection, pids that were new at the last collection, and the daemons' own
+/// pids are read. A process that `exec`s into a daemon at a pid already seen (a wrapper
+/// script's `exec`) is therefore found one collection after it appeared when it execs within
+/// that interval (the usual case: a wrapper sets up and execs at once), and at the next full
+/// scan otherwise.
+#[derive(Debug, Default)]
+pub struct Processes {
+    seen: Option<Seen>,
+    /// The read buffer of the `stat` files.
+    buf: Vec<u8>,
 }
 
-fn remember(
-    root: &HostRoot,
-    statuses: &[DaemonStatus],
-    pids: Option<Vec<u32>>,
-    full: bool,
-    listed: Listed,
-) {
-    let mut last = LAST_SEEN.lock().unwrap_or_else(|p| p.into_inner());
-    let prev = last
-        .iter()
-        .position(|s| s.root == root.root())
-        .map(|i| last.remove(i));
-    let since_full = prev.as_ref().map_or(0, |s| s.since_full + 1);
-    // Without a new listing nothing is new: the previous one holds.
-    let (pids, fresh) = match (pids, prev) {
-        (Some(pids), Some(s)) => {
-            let fresh = pids
-                .iter()
-                .copied()
-                .filter(|p| s.pids.binary_search(p).is_err())
-                .collect();
-            (pids, fresh)
+impl Processes {
+    /// The pids worth reading when the last collection is recent: new ones (in `pids`, this
+    /// collection's listing, and not in the last one), the ones new at the last collection,
+    /// and the daemons' previous ones still listed. Without a new listing (`pids` is `None`: no
+    /// task was created since), the ones new at the last collection and the daemons' previous
+    /// ones. `None`: read every process.
+    fn incremental_candidates(&self, daemons: &[String], pids: Option<&[u32]>) -> Option<Vec<u32>> {
+        if daemons.is_empty() {
+            return None;
         }
-        (Some(pids), None) => (pids, Vec::new()),
-        (None, Some(s)) => (s.pids, Vec::new()),
-        (None, None) => (Vec::new(), Vec::new()),
-    };
-    if last.len() >= REMEMBERED_ROOTS {
-        last.remove(0);
+        let seen = self.seen.as_ref()?;
+        let same_daemons = seen.statuses.len() == daemons.len()
+            && seen
+                .statuses
+                .iter()
+                .zip(daemons)
+                .all(|(s, d)| &s.daemon == d);
+        if !same_daemons || REFRESH.is_due(u64::from(seen.since_full) + 1) {
+            return None;
+        }
+        let listed = |p: &u32| pids.is_none_or(|pids| pids.binary_search(p).is_ok());
+        let mut wanted: Vec<u32> = pids
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .filter(|p| seen.pids.binary_search(p).is_err())
+            .chain(
+                seen.statuses
+                    .iter()
+                    .flat_map(|s| s.pids.iter().copied())
+                    .chain(seen.fresh.iter().copied())
+                    .filter(listed),
+            )
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        Some(wanted)
     }
-    last.push(Seen {
-        root: root.root().to_path_buf(),
-        statuses: statuses.to_vec(),
-        pids,
-        fresh,
-        since_full: if full { 0 } else { since_full },
-        listed,
-    });
-}
 
-/// The listing of `/proc` kept from the last collection when the live host created no task
-/// since (see [`Listed`]), with the process count moved by the exits since. `None`: list again.
-fn unchanged_listing(root: &HostRoot, forks: Option<u64>, nlink: Option<u64>) -> Option<Listed> {
-    if !root.is_live() {
-        return None;
+    fn remember(
+        &mut self,
+        statuses: &[DaemonStatus],
+        pids: Option<Vec<u32>>,
+        full: bool,
+        listed: Listed,
+    ) {
+        let prev = self.seen.take();
+        let since_full = prev.as_ref().map_or(0, |s| s.since_full + 1);
+        // Without a new listing nothing is new: the previous one holds.
+        let (pids, fresh) = match (pids, prev) {
+            (Some(pids), Some(s)) => {
+                let fresh = pids
+                    .iter()
+                    .copied()
+                    .filter(|p| s.pids.binary_search(p).is_err())
+                    .collect();
+                (pids, fresh)
+            }
+            (Some(pids), None) => (pids, Vec::new()),
+            (None, Some(s)) => (s.pids, Vec::new()),
+            (None, None) => (Vec::new(), Vec::new()),
+        };
+        self.seen = Some(Seen {
+            statuses: statuses.to_vec(),
+            pids,
+            fresh,
+            since_full: if full { 0 } else { since_full },
+            listed,
+        });
     }
-    let (forks, nlink) = (forks?, nlink?);
-    let last = LAST_SEEN.lock().unwrap_or_else(|p| p.into_inner());
-    let seen = last.iter().find(|s| s.root == root.root())?;
-    if seen.listed.forks != Some(forks) {
-        return None;
+
+    /// The listing of `/proc` kept from the last collection when the live host created no task
+    /// since (see [`Listed`]), with the process count moved by the exits since. `None`: list
+    /// again.
+    fn unchanged_listing(
+        &self,
+        root: &HostRoot,
+        forks: Option<u64>,
+        nlink: Option<u64>,
+    ) -> Option<Listed> {
+        if !root.is_live() {
+            return None;
+        }
+        let (forks, nlink) = (forks?, nlink?);
+        let seen = self.seen.as_ref()?;
+        if seen.listed.forks != Some(forks) {
+            return None;
+        }
+        let before = seen.listed.nlink?;
+        let count = (seen.listed.count as u64 + nlink).saturating_sub(before);
+        Some(Listed {
+            forks: Some(forks),
+            nlink: Some(nlink),
+            count: usize::try_from(count).unwrap_or(usize::MAX),
+        })
     }
-    let before = seen.listed.nlink?;
-    let count = (seen.listed.count as u64 + nlink).saturating_sub(before);
-    Some(Listed {
-        forks: Some(forks),
-        nlink: Some(nlink),
-        count: usize::try_from(count).unwrap_or(usize::MAX),
-    })
+
+    /// Lists the host's processes and finds the required `daemons` (alternatives separated by
+    /// `|`). Once per refresh period every process is read; in between only pids that appeared
+    /// since the previous collection or at it, and the daemons' previous pids are (a daemon that
+    /// restarts gets a new pid, and a pid reused by a daemon is re-read); a changed daemon list
+    /// reads every process. Processes that exit while being read are skipped; so are ones whose
+    /// files cannot be read (hidepid), which is logged at debug level.
+    ///
+    /// On the live host `/proc` is listed only when a task was created since the last listing:
+    /// the fork counter of `/proc/stat` (`forks`, read by the caller) moved (see [`Listed`]).
+    /// Below a fixture tree there is no such counter: `/proc` is listed every time.
+    pub fn read(
+        &mut self,
+        root: &HostRoot,
+        daemons: &[String],
+        forks: Option<u64>,
+    ) -> Result<ProcessScan, SysError> {
+        let nlink = root.is_live().then(|| proc_nlink(root)).flatten();
+        let held = self
+            .unchanged_listing(root, forks, nlink)
+            .and_then(|l| Some((l, self.incremental_candidates(daemons, None)?)));
+        let (pids, listed, candidates) = match held {
+            Some((listed, candidates)) => (None, listed, Some(candidates)),
+            None => {
+                let names = list_dir(root, std::path::Path::new("proc"))?.ok_or_else(|| {
+                    SysError::Read(ReadError::Gone {
+                        path: root.path("proc"),
+                    })
+                })?;
+                let mut pids: Vec<u32> = names.iter().filter_map(|n| n.parse().ok()).collect();
+                pids.truncate(MAX_DIR_ENTRIES);
+                pids.sort_unstable();
+                let listed = Listed {
+                    forks,
+                    nlink,
+                    count: pids.len(),
+                };
+                let candidates = self.incremental_candidates(daemons, Some(&pids));
+                (Some(pids), listed, candidates)
+            }
+        };
+        let full_scan = candidates.is_none();
+        let names = daemon_names(daemons);
+        let buf = &mut self.buf;
+        let examined: Vec<Process> = candidates
+            .as_deref()
+            .or(pids.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| read_one(root, *p, &names, buf))
+            .collect();
+        let statuses: Vec<DaemonStatus> = daemons
+            .iter()
+            .map(|d| daemon_status(d, &examined))
+            .collect();
+        let was_listed = pids.is_some();
+        self.remember(&statuses, pids, full_scan, listed);
+        Ok(ProcessScan {
+            count: listed.count,
+            full_scan,
+            listed: was_listed,
+            examined,
+            daemons: statuses,
+        })
+    }
 }
 
 fn proc_nlink(root: &HostRoot) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(root.path("proc")).ok().map(|m| m.nlink())
-}
-
-/// Lists the host's processes and finds the required `daemons` (alternatives separated by
-/// `|`). Every [`FULL_SCAN_EVERY`] collections every process is read; in between only pids
-/// that appeared since the previous collection or at it, and the daemons' previous pids are
-/// (a daemon that restarts gets a new pid, and a pid reused by a daemon is re-read). Processes
-/// that exit while being read are skipped; so are ones whose files cannot be read (hidepid),
-/// which is logged at debug level.
-///
-/// On the live host `/proc` is listed only when a task was created since the last listing: the
-/// fork counter of `/proc/stat` (`forks`, read by the caller) moved (see [`Listed`]).
-pub fn read(
-    root: &HostRoot,
-    daemons: &[String],
-    forks: Option<u64>,
-) -> Result<ProcessScan, SysError> {
-    let nlink = root.is_live().then(|| proc_nlink(root)).flatten();
-    let held = unchanged_listing(root, forks, nlink)
-        .and_then(|l| Some((l, incremental_candidates(root, daemons, None)?)));
-    let (pids, listed, candidates) = match held {
-        Some((listed, candidates)) => (None, listed, Some(candidates)),
-        None => {
-            let names = list_dir(root, std::path::Path::new("proc"))?.ok_or_else(|| {
-                SysError::Read(ReadError::Gone {
-                    path: root.path("proc"),
-                })
-            })?;
-            let mut pids: Vec<u32> = names.iter().filter_map(|n| n.parse().ok()).collect();
-            pids.truncate(MAX_DIR_ENTRIES);
-            pids.sort_unstable();
-            let listed = Listed {
-                forks,
-                nlink,
-                count: pids.len(),
-            };
-            let candidates = incremental_candidates(root, daemons, Some(&pids));
-            (Some(pids), listed, candidates)
-        }
-    };
-    let full_scan = candidates.is_none();
-    let names = daemon_names(daemons);
-    let mut buf = Vec::new();
-    let examined: Vec<Process> = candidates
-        .as_deref()
-        .or(pids.as_deref())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| read_one(root, *p, &names, &mut buf))
-        .collect();
-    let statuses: Vec<DaemonStatus> = daemons
-        .iter()
-        .map(|d| daemon_status(d, &examined))
-        .collect();
-    let was_listed = pids.is_some();
-    remember(root, &statuses, pids, full_scan, listed);
-    Ok(ProcessScan {
-        count: listed.count,
-        full_scan,
-        listed: was_listed,
-        examined,
-        daemons: statuses,
-    })
 }
 
 #[cfg(test)]
@@ -325,12 +326,13 @@ mod tests {
 
     #[test]
     fn live_list_contains_this_process() {
-        let scan = read(
-            &HostRoot::default(),
-            &["nonexistent-daemon-xyz|also-not".into()],
-            None,
-        )
-        .unwrap();
+        let scan = Processes::default()
+            .read(
+                &HostRoot::default(),
+                &["nonexistent-daemon-xyz|also-not".into()],
+                None,
+            )
+            .unwrap();
         let me = std::process::id();
         assert!(scan.full_scan);
         assert!(scan.examined.iter().any(|p| p.pid == me && p.is_alive()));
@@ -354,12 +356,13 @@ mod tests {
         put(11, "libvirtd", 'S');
         put(12, "bash", 'S');
         let root = HostRoot::new(&dir);
+        let mut procs = Processes::default();
         let want = [
             "iscsid".to_owned(),
             "libvirtd|virtqemud".to_owned(),
             "ovs-vswitchd".to_owned(),
         ];
-        let first = read(&root, &want, None).unwrap();
+        let first = procs.read(&root, &want, None).unwrap();
         assert!(first.full_scan);
         assert_eq!(
             first
@@ -369,38 +372,41 @@ mod tests {
                 .collect::<Vec<_>>(),
             [true, true, false]
         );
-        let second = read(&root, &want, None).unwrap();
+        let second = procs.read(&root, &want, None).unwrap();
         assert!(!second.full_scan, "nothing new: only the daemons' pids");
         assert_eq!((second.count, second.examined.len()), (3, 2));
         // libvirtd exits and pid 11 is reused by something else; virtqemud starts at 13.
         put(11, "sleep", 'S');
         put(13, "virtqemud", 'S');
-        let third = read(&root, &want, None).unwrap();
+        let third = procs.read(&root, &want, None).unwrap();
         assert!(!third.full_scan);
         assert_eq!(third.daemons[1].pids, vec![13]);
         // A zombie at the daemon's pid is not running.
         put(13, "virtqemud", 'Z');
-        assert!(!read(&root, &want, None).unwrap().daemons[1].up());
+        assert!(!procs.read(&root, &want, None).unwrap().daemons[1].up());
         // A new pid running the missing daemon is found at once.
         put(14, "ovs-vswitchd", 'S');
-        assert_eq!(read(&root, &want, None).unwrap().daemons[2].pids, vec![14]);
+        assert_eq!(
+            procs.read(&root, &want, None).unwrap().daemons[2].pids,
+            vec![14]
+        );
         std::fs::remove_dir_all(dir.join("proc/14")).unwrap();
-        assert!(!read(&root, &want, None).unwrap().daemons[2].up());
+        assert!(!procs.read(&root, &want, None).unwrap().daemons[2].up());
         // A wrapper that execs into the daemon one collection after it appeared is found then,
         // without a full scan.
         put(15, "sh", 'S');
-        assert!(!read(&root, &want, None).unwrap().daemons[2].up());
+        assert!(!procs.read(&root, &want, None).unwrap().daemons[2].up());
         put(15, "ovs-vswitchd", 'S');
-        let execd = read(&root, &want, None).unwrap();
+        let execd = procs.read(&root, &want, None).unwrap();
         assert!(!execd.full_scan);
         assert_eq!(execd.daemons[2].pids, vec![15]);
         std::fs::remove_dir_all(dir.join("proc/15")).unwrap();
-        assert!(!read(&root, &want, None).unwrap().daemons[2].up());
+        assert!(!procs.read(&root, &want, None).unwrap().daemons[2].up());
         // A process that execs into a daemon at a pid seen longer ago is found by the next
-        // full scan, within FULL_SCAN_EVERY collections.
+        // full scan, within one refresh period.
         put(12, "ovs-vswitchd", 'S');
-        let found = (0..FULL_SCAN_EVERY)
-            .map(|_| read(&root, &want, None).unwrap())
+        let found = (0..REFRESH.collections())
+            .map(|_| procs.read(&root, &want, None).unwrap())
             .find(|scan| scan.daemons[2].up())
             .expect("found within one full-scan period");
         assert!(found.full_scan);
@@ -447,7 +453,7 @@ mod tests {
     #[test]
     fn the_live_listing_holds_while_no_task_is_created() {
         let root = HostRoot::default();
-        // A daemon list of its own: other tests read the live root with others.
+        let mut procs = Processes::default();
         let want = ["hvscope-listing-test-daemon".to_owned()];
         let forks = || {
             hvscope_parse::proc::stat::parse(&root.read_string("proc/stat").unwrap())
@@ -457,10 +463,9 @@ mod tests {
         let quiet = (0..200).find_map(|_| {
             // Listed with a fork counter of its own, then read again with the same counter.
             let f = forks();
-            let first = read(&root, &want, Some(f)).unwrap();
-            let second = read(&root, &want, Some(f)).unwrap();
-            // Other tests share the live root: one may have read it in between with other
-            // daemons (a full scan follows), or created a task.
+            let first = procs.read(&root, &want, Some(f)).unwrap();
+            let second = procs.read(&root, &want, Some(f)).unwrap();
+            // Other tests create tasks: retry until a moment without any.
             (!first.full_scan && !second.full_scan && forks() == f).then_some((first, second))
         });
         let (first, second) = quiet.expect("a moment without new tasks on the test host");
@@ -468,10 +473,10 @@ mod tests {
         assert_eq!(second.count, first.count);
         // A moved fork counter lists again.
         let f = forks();
-        assert!(read(&root, &want, Some(f + 1)).unwrap().listed);
+        assert!(procs.read(&root, &want, Some(f + 1)).unwrap().listed);
         // Without the counter (it could not be read), every collection lists.
-        assert!(read(&root, &want, None).unwrap().listed);
-        assert!(read(&root, &want, None).unwrap().listed);
+        assert!(procs.read(&root, &want, None).unwrap().listed);
+        assert!(procs.read(&root, &want, None).unwrap().listed);
     }
 
     #[test]

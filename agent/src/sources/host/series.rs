@@ -5,6 +5,7 @@ use hvscope_parse::proc::stat::CPU_MODES;
 
 use super::Host;
 use crate::series::SeriesBuf;
+use crate::sources::proc::diskstats::{seconds, sector_bytes};
 
 /// `/proc/meminfo` keys exported, with their metric names.
 const MEMINFO: [(&str, &str); 11] = [
@@ -249,62 +250,62 @@ fn disk_series(host: &Host, out: &mut SeriesBuf) {
         .diskstats
         .iter()
         .flatten()
-        .filter(|d| d.reads_completed + d.writes_completed > 0)
+        .filter(|d| d.reads + d.writes > 0)
     {
-        let l = [("device", d.name.as_str())];
+        let l = [("device", &*d.name)];
         out.push(
             "hvscope_host_disk_reads_completed_total",
             "Reads completed.",
             &l,
-            d.reads_completed as f64,
+            d.reads as f64,
         );
         out.push(
             "hvscope_host_disk_read_bytes_total",
             "Bytes read.",
             &l,
-            d.read_bytes as f64,
+            sector_bytes(d.read_sectors) as f64,
         );
         out.push(
             "hvscope_host_disk_read_time_seconds_total",
             "Time spent on reads.",
             &l,
-            d.read_seconds,
+            seconds(d.read_ms),
         );
         out.push(
             "hvscope_host_disk_writes_completed_total",
             "Writes completed.",
             &l,
-            d.writes_completed as f64,
+            d.writes as f64,
         );
         out.push(
             "hvscope_host_disk_written_bytes_total",
             "Bytes written.",
             &l,
-            d.written_bytes as f64,
+            sector_bytes(d.write_sectors) as f64,
         );
         out.push(
             "hvscope_host_disk_write_time_seconds_total",
             "Time spent on writes.",
             &l,
-            d.write_seconds,
+            seconds(d.write_ms),
         );
         out.push(
             "hvscope_host_disk_io_now",
             "I/Os in progress.",
             &l,
-            d.io_in_progress as f64,
+            d.in_flight as f64,
         );
         out.push(
             "hvscope_host_disk_io_time_seconds_total",
             "Time the device was busy.",
             &l,
-            d.io_seconds,
+            seconds(d.io_ms),
         );
         out.push(
             "hvscope_host_disk_io_time_weighted_seconds_total",
             "Busy time weighted by I/Os in flight.",
             &l,
-            d.io_weighted_seconds,
+            seconds(d.io_weighted_ms),
         );
     }
 }

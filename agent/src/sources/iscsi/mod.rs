@@ -9,11 +9,13 @@
 //! directory listing is bounded ([`MAX_ENTRIES`]) and links are resolved lexically with one
 //! `readlink` each, so no tree shape makes the walk endless.
 
+mod blocks;
 pub mod config;
-pub mod diskstats;
+mod dir;
+mod disks;
 pub mod join;
+mod links;
 mod read;
-mod rescan;
 pub mod series;
 mod session;
 pub mod source;
@@ -29,12 +31,12 @@ use serde::Serialize;
 pub use hvscope_parse::iscsi::sysfs;
 
 pub use config::IscsiConfig;
-pub use diskstats::DiskStat;
-pub use read::read_diskstats;
 pub use source::IscsiSource;
 use sysfs::{ConnState, SessionState};
 
-use crate::host_root::{HostRoot, ReadError};
+use crate::io::{HostRoot, ReadError};
+use crate::sources::proc::diskstats::{DiskRates, DiskStat};
+use crate::sources::proc::files::DiskstatsFile;
 
 /// Upper bound of the entries read from one directory (sessions, block devices, links, LUNs).
 pub const MAX_ENTRIES: usize = 16384;
@@ -88,22 +90,69 @@ pub struct IscsiState {
     pub by_id: Arc<BTreeMap<String, String>>,
     /// Device-mapper devices with at least one slave.
     pub multipath: Arc<Vec<Multipath>>,
-    /// `proc/diskstats` lines of the sessions' disks and the multipath devices.
+    /// `proc/diskstats` lines of the sessions' disks and the multipath devices (the kernel's
+    /// counters, serialized as they are).
+    #[serde(serialize_with = "counters")]
     pub diskstats: Vec<DiskStat>,
     /// Their rates since the previous collection of the same [`IscsiSource`] (empty on the
     /// first, and for a one-shot [`collect`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rates: Vec<diskstats::DiskRates>,
+    pub rates: Vec<DiskRates>,
     /// The label sets of the series of the previous states of the same source (see
     /// [`series::LabelCache`]); not part of the state: ignored by equality, not serialized.
     #[serde(skip)]
     pub labels: series::LabelCache,
 }
 
-/// Reads the initiator state below `root` once (no state kept, no file left open); see
-/// [`IscsiSource::collect`].
+/// Reads the initiator state below `root` once (no state kept, no file left open), reading
+/// `proc/diskstats` itself; see [`IscsiSource::read`].
 pub fn collect(root: &HostRoot, errors: &mut Vec<crate::sources::SourceError>) -> IscsiState {
-    IscsiSource::new(0).collect(root, errors)
+    let fds = crate::io::FdBudget::none();
+    let mut disks = DiskstatsFile::default();
+    let disks = disks.read(root, &fds);
+    IscsiSource::new().read(root, &fds, disks, errors)
+}
+
+/// One device's counters in the iSCSI part's JSON form (the kernel's units: sectors and
+/// milliseconds, 0 for counters the kernel lacks).
+#[derive(Serialize)]
+struct Counters<'a> {
+    major: u32,
+    minor: u32,
+    name: &'a str,
+    reads: u64,
+    read_sectors: u64,
+    read_ms: u64,
+    writes: u64,
+    write_sectors: u64,
+    write_ms: u64,
+    in_flight: u64,
+    io_ms: u64,
+    discards: u64,
+    discard_ms: u64,
+    flushes: u64,
+    flush_ms: u64,
+}
+
+/// Serializes [`IscsiState::diskstats`].
+fn counters<S: serde::Serializer>(disks: &[DiskStat], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(disks.iter().map(|d| Counters {
+        major: d.major,
+        minor: d.minor,
+        name: &d.name,
+        reads: d.reads,
+        read_sectors: d.read_sectors,
+        read_ms: d.read_ms,
+        writes: d.writes,
+        write_sectors: d.write_sectors,
+        write_ms: d.write_ms,
+        in_flight: d.in_flight,
+        io_ms: d.io_ms,
+        discards: d.discards,
+        discard_ms: d.discard_ms,
+        flushes: d.flushes,
+        flush_ms: d.flush_ms,
+    }))
 }
 
 /// One `sys/class/iscsi_session/sessionN`.

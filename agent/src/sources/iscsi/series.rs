@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::diskstats::{DiskRates, DiskStat, SECTOR_BYTES};
 use super::{DiskIndex, IscsiState, Multipath, Session};
 use crate::series::{Labels, Sample, SeriesBuf};
+use crate::sources::proc::diskstats::{DiskRates, DiskStat, sector_bytes};
 
 /// Label sets (and the samples of unchanged sessions) built by earlier calls of [`series`] for
 /// earlier states of the same source. Clones share it. Each entry is checked against the state
@@ -226,8 +226,8 @@ fn device_values(d: &DiskStat) -> [f64; 8] {
     [
         d.reads as f64,
         d.writes as f64,
-        d.read_sectors.saturating_mul(SECTOR_BYTES) as f64,
-        d.write_sectors.saturating_mul(SECTOR_BYTES) as f64,
+        sector_bytes(d.read_sectors) as f64,
+        sector_bytes(d.write_sectors) as f64,
         ms(d.ios_ms()),
         d.ios() as f64,
         ms(d.io_ms),

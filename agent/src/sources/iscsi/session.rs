@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::read::{self, ATTR_BYTES, Attr, Fds, RelDir, Volatile};
+use super::dir::{self, RelDir};
+use super::read::{self, ATTR_BYTES, Attr, Volatile};
 use super::sysfs::{self, ConnState, SessionState};
 use super::{Connection, IscsiError, Session};
-use crate::host_root::HostRoot;
+use crate::io::{FdBudget, HeldFile, Holder, HostRoot};
 
 /// What the source kept of a session read before.
 pub(super) struct Kept {
@@ -74,12 +75,12 @@ impl<'a> Reuse<'a> {
 /// Reading one or more sessions completely in one cycle: the root, the fd budget and a buffer.
 pub(super) struct Reader<'r> {
     pub root: &'r HostRoot,
-    pub fds: Fds,
+    pub fds: &'r FdBudget,
     buf: [u8; ATTR_BYTES],
 }
 
 impl<'r> Reader<'r> {
-    pub fn new(root: &'r HostRoot, fds: Fds) -> Self {
+    pub fn new(root: &'r HostRoot, fds: &'r FdBudget) -> Self {
         Self {
             root,
             fds,
@@ -89,7 +90,7 @@ impl<'r> Reader<'r> {
 
     /// Reads session `name` completely. The block devices of its LUNs come from `blocks` (LUN
     /// directory → device name, from the `sys/block` links); `kept` is what the source kept of
-    /// it (its open files count against the budget again only as they are kept again). A session
+    /// it (its open files that are not kept again are closed, their slots given back). A session
     /// that cannot be read is returned with its `error` and no handles.
     pub fn session(
         &mut self,
@@ -103,7 +104,6 @@ impl<'r> Reader<'r> {
         };
         let res = match kept {
             Some(k) => {
-                self.fds.left += k.handles.open_files();
                 let reuse = Reuse::new(&k.session, k.handles);
                 self.fill(name, blocks, reuse, &mut s)
             }
@@ -135,11 +135,11 @@ impl<'r> Reader<'r> {
         // The session's directory, opened once: its class attributes, connections, targets and
         // LUNs are read relative to it. Failing to open it fails as reading the first of them by
         // its path would.
-        let mut dev = read::open_listed(self.root, &dev_dir)
-            .map_err(|e| read::as_read_of(e, self.root.path(&class_dir).join("targetname")))?;
+        let mut dev = dir::open_listed(self.root, &dev_dir)
+            .map_err(|e| dir::as_read_of(e, self.root.path(&class_dir).join("targetname")))?;
         // `dev_dir` is `class_dir` less its last two components.
         let class = class_dir.strip_prefix(&dev_dir).unwrap_or(&class_dir);
-        s.target = read::read_rel(&dev, &class.join("targetname"), false, &mut self.buf)?.0;
+        s.target = dir::read_rel(&dev, &class.join("targetname"), false, &mut self.buf)?.0;
         let state_rel = class.join("state");
         let (state, state_h, _) = self.kept(&dev, &state_rel, reuse.state.take())?;
         s.state = Some(known(
@@ -149,7 +149,7 @@ impl<'r> Reader<'r> {
             state,
             SessionState::parse,
         )?);
-        let mut opt = |attr: &str| read::opt_rel(&dev, &class.join(attr), &mut self.buf);
+        let mut opt = |attr: &str| dir::opt_rel(&dev, &class.join(attr), &mut self.buf);
         s.target_state = opt("target_state");
         s.recovery_tmo_secs = opt("recovery_tmo").and_then(|v| v.parse().ok());
         s.tpgt = opt("tpgt").and_then(|v| v.parse().ok());
@@ -177,7 +177,7 @@ impl<'r> Reader<'r> {
                 if sysfs::parse_hctl(rel.of(&[t, ":0"], "")).is_none() {
                     continue;
                 }
-                let names = read::open_listed_at(&dev, e)?.into_names()?;
+                let names = dir::open_listed_at(&dev, e)?.into_names()?;
                 let target_dir = dev_dir.join(e);
                 let lun = Lun {
                     dev: &dev,
@@ -204,15 +204,12 @@ impl<'r> Reader<'r> {
             && let Some(text) = old.read(&mut self.buf)
         {
             let text = text.to_owned();
-            self.fds.left = self.fds.left.saturating_sub(1);
             return Ok((text, old, true));
         }
-        let (text, f) = read::read_rel(dir, rel, self.fds.left > 0, &mut self.buf)?;
-        let h = match f {
-            Some(f) => {
-                self.fds.left -= 1;
-                Attr::Open(f)
-            }
+        let lease = self.fds.grant(Holder::Iscsi);
+        let (text, f) = dir::read_rel(dir, rel, lease.is_some(), &mut self.buf)?;
+        let h = match f.zip(lease) {
+            Some((f, lease)) => Attr::Open(HeldFile::new(f, lease)),
             None => Attr::Path(dir.path().join(rel)),
         };
         Ok((text, h, false))
@@ -256,8 +253,8 @@ impl<'r> Reader<'r> {
         p: &str,
         rel: &mut Rel,
     ) -> Option<String> {
-        let address = read::opt_rel(base, rel.of(dir, a), &mut self.buf)?;
-        let port = read::opt_rel(base, rel.of(dir, p), &mut self.buf)?;
+        let address = dir::opt_rel(base, rel.of(dir, a), &mut self.buf)?;
+        let port = dir::opt_rel(base, rel.of(dir, p), &mut self.buf)?;
         Some(sysfs::portal(&address, &port))
     }
 
@@ -294,7 +291,7 @@ impl<'r> Reader<'r> {
                 };
                 (state, scsi_type)
             } else {
-                let state = read::read_rel(at.dev, rel.of(&dir, "state"), false, &mut self.buf)?.0;
+                let state = dir::read_rel(at.dev, rel.of(&dir, "state"), false, &mut self.buf)?.0;
                 (state, self.scsi_type(at.dev, rel.of(&dir, "type")))
             };
             s.luns.push(super::Lun {
@@ -310,7 +307,7 @@ impl<'r> Reader<'r> {
 
     /// The SCSI peripheral type in file `rel` below `dev`.
     fn scsi_type(&mut self, dev: &impl RelDir, rel: &str) -> Option<u32> {
-        read::opt_rel(dev, rel, &mut self.buf).and_then(|v| v.parse().ok())
+        dir::opt_rel(dev, rel, &mut self.buf).and_then(|v| v.parse().ok())
     }
 }
 

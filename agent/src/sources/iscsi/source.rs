@@ -4,28 +4,31 @@
 //!   previous ones (what appeared or vanished);
 //! - the attributes a failure changes, for each known session: the session `state`, each
 //!   connection's `state` and the `state` of each LUN that has a block device (a path I/O goes
-//!   through), with `pread` at offset 0 on files kept open (up to an fd budget, [`fd_budget`];
-//!   past it by path). A failed session or connection, a blocked or offline disk is therefore
-//!   seen in the first cycle after it happened;
-//! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed);
-//! - `proc/diskstats`, once;
+//!   through), with `pread` at offset 0 on files kept open (within the share of
+//!   [`Holder::Iscsi`](crate::io::Holder::Iscsi) of the agent's fd budget; past it by path). A
+//!   failed session or connection, a blocked or offline disk is therefore seen in the first
+//!   cycle after it happened;
+//! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed: [`links`](super::links));
+//! - the lines of its devices in the collection's one reading of `proc/diskstats`;
 //! - the safety-net share of the cycle (see below).
 //!
 //! A session is read completely (its tree walked) when it is new, when a block device of it
 //! appeared or vanished, when one of those states changed or cannot be read or parsed (the device
-//! went away: ENODEV), while it is in error, and otherwise at the latest [`RESCAN_EVERY`] cycles
-//! after its last complete read. Those periodic re-reads are spread: each cycle re-reads about
-//! `1/RESCAN_EVERY` of the sessions ([`rescan`](super::rescan)), not all of them in one cycle.
+//! went away: ENODEV), while it is in error, and otherwise at the latest one refresh period
+//! ([`REFRESH`](crate::io::REFRESH), 30 cycles) after its last complete read. Those periodic
+//! re-reads are spread: each cycle re-reads about 1/30 of the sessions ([`Schedule`]), not all of
+//! them in one cycle.
 //! A re-read takes over the session's kept state files (read with `pread`, not reopened); a
 //! re-read that finds nothing changed hands out the session read before. So a session's other
 //! attributes — `targetname`, `tpgt`, `initiatorname`, `ifacename`, the host's address, the
 //! connections' portals, `target_state`, `recovery_tmo`, and the state of LUNs without a block
 //! device (array controllers) — are as fresh as its last state change, and at most
-//! [`RESCAN_EVERY`] cycles old; a LUN added without a block device is seen within as many.
+//! 30 cycles old; a LUN added without a block device is seen within as many.
 //!
 //! New `sys/block` entries cost one `readlink` each (the link names the session and LUN);
-//! multipath maps are read again when `sys/block` changed. The same safety net walks the other
-//! lists a slice per cycle, each entry at least once every [`RESCAN_EVERY`] cycles: the
+//! multipath maps are read again when `sys/block` changed ([`blocks`](super::blocks)). The same
+//! safety net walks the other lists a slice per cycle ([`Cursor`](crate::io::Cursor)), each
+//! entry at least once per refresh period: the
 //! `sys/block` links are resolved again (a device re-created under the same name for another
 //! LUN: its sessions are read again), the multipath maps read again (a path added to or removed
 //! from a map without a device coming or going; any difference re-reads them all), and the
@@ -35,33 +38,25 @@
 //! Unchanged sessions, link maps and multipath maps are handed out as the same [`Arc`]s cycle
 //! after cycle, and the series label sets are kept with them ([`LabelCache`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::diskstats::RateTracker;
-use super::read::{self, ATTR_BYTES, Fds, Volatile};
-use super::rescan::{Cursor, Schedule};
+use super::blocks::Blocks;
+use super::dir;
+use super::disks::WantedDisks;
+use super::links::{LinkDir, read_link_dir};
+use super::read::{self, ATTR_BYTES, Volatile};
 use super::series::LabelCache;
 use super::session::{Kept, Reader};
 use super::sysfs::{self, ConnState, SessionState};
-use super::{DiskStat, IscsiError, IscsiState, Multipath, Session};
-use crate::host_root::{HostRoot, KeptFile, ReadError};
-use crate::sources::SourceError;
-
-pub use super::rescan::RESCAN_EVERY;
-
-/// Most attribute files kept open (each holds a page of kernel memory for its sysfs buffer).
-pub const MAX_OPEN_ATTRS: usize = 4096;
+use super::{IscsiError, IscsiState, Session};
+use crate::io::{FdBudget, HostRoot, ReadError, Schedule};
+use crate::sources::proc::diskstats::RateTracker;
+use crate::sources::proc::files::Diskstats;
+use crate::sources::{Context, Source, SourceError};
 
 const SESSIONS_DIR: &str = "sys/class/iscsi_session";
-
-/// The attribute files the source may keep open: half the soft `RLIMIT_NOFILE`, at most
-/// [`MAX_OPEN_ATTRS`].
-pub fn fd_budget() -> usize {
-    crate::host_root::fd_budget(2, MAX_OPEN_ATTRS)
-}
 
 #[derive(Debug)]
 struct Cached {
@@ -69,25 +64,6 @@ struct Cached {
     handles: Volatile,
     /// The cycle by which it is read completely again.
     due: u64,
-}
-
-/// A `sys/block` entry's link: its target as read, and the LUN directory that names (`None`:
-/// not a SCSI LUN; dm devices are not read).
-#[derive(Debug, Default, PartialEq)]
-struct BlockLink {
-    target: Option<PathBuf>,
-    lun: Option<PathBuf>,
-}
-
-impl BlockLink {
-    fn read(dir: Option<&read::Base>, name: &str) -> Self {
-        if name.starts_with("dm-") {
-            return Self::default();
-        }
-        let target = dir.and_then(|d| read::block_link(d, name));
-        let lun = target.as_deref().and_then(|t| read::block_lun_dir(name, t));
-        Self { target, lun }
-    }
 }
 
 /// A session of the last listing.
@@ -99,50 +75,6 @@ struct Known {
     kept: Option<Cached>,
 }
 
-/// A directory's identity and change times, to re-list it only when it changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirStamp {
-    pub ino: u64,
-    pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
-}
-
-impl DirStamp {
-    fn of(m: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        Self {
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-        }
-    }
-}
-
-/// Whether a listing taken when the directory had stamp `prev` still holds for `cur`. A change
-/// less than 2 s before `now_ns` is not trusted (the clock behind mtime is coarse: a second change
-/// in the same tick leaves the stamp alone), so a recently changed directory is listed again.
-pub fn listing_holds(prev: Option<&DirStamp>, cur: &DirStamp, now_ns: i128) -> bool {
-    prev == Some(cur) && now_ns - cur.mtime_ns.max(cur.ctime_ns) > 2_000_000_000
-}
-
-#[derive(Debug, Default)]
-struct LinkDir {
-    stamp: Option<DirStamp>,
-    map: Arc<BTreeMap<String, String>>,
-    /// The links resolved again next.
-    cursor: Cursor,
-}
-
-/// `proc/diskstats`, kept open on the live host, with the devices kept last time in file order.
-#[derive(Debug, Default)]
-struct Diskstats {
-    file: Option<KeptFile>,
-    buf: Vec<u8>,
-    order: Vec<Arc<str>>,
-}
-
 /// The iSCSI source: reads the initiator state, keeping what does not change between cycles.
 #[derive(Debug)]
 pub struct IscsiSource {
@@ -151,27 +83,15 @@ pub struct IscsiSource {
     /// `sys/class/iscsi_session` as last listed (kernel order, every entry).
     session_listing: Vec<String>,
     schedule: Schedule,
-    /// `sys/block` entries → their link and the LUN directory it points at.
-    blocks: BTreeMap<String, BlockLink>,
-    /// `sys/block` as last listed (kernel order).
-    block_listing: Vec<String>,
-    /// The `sys/block` links resolved again next.
-    block_cursor: Cursor,
-    /// LUN directory → block device, from `blocks`.
-    lun_devices: HashMap<PathBuf, String>,
-    /// The `dm-N` entries of `blocks`, by number.
-    dms: Vec<String>,
-    /// The multipath maps read again next.
-    dm_cursor: Cursor,
-    multipath: Option<Arc<Vec<Multipath>>>,
+    /// `sys/block`: the block devices' LUNs, the dm devices, the multipath maps.
+    blocks: Blocks,
     by_path: LinkDir,
     by_id: LinkDir,
     /// The devices whose `proc/diskstats` lines are kept (the sessions' disks and the multipath
     /// maps); `None` after a session or the multipath maps changed.
     wanted: Option<HashSet<String>>,
-    diskstats: Diskstats,
+    diskstats: WantedDisks,
     cycle: u64,
-    budget: usize,
     /// Sessions read completely in the last cycle.
     complete_reads: usize,
     rates: RateTracker,
@@ -181,30 +101,35 @@ pub struct IscsiSource {
 
 impl Default for IscsiSource {
     fn default() -> Self {
-        Self::new(fd_budget())
+        Self::new()
+    }
+}
+
+impl Source for IscsiSource {
+    type Output = IscsiState;
+    /// Its unknowns are per session (`iscsi.session.<name>`) and per listing (`iscsi.sessions`,
+    /// `iscsi.multipath`, `iscsi.by-path`, `iscsi.by-id`, `proc.diskstats`): reported through
+    /// errors and findings, without `source_up` series.
+    const PARTS: &'static [&'static str] = &[];
+
+    fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> IscsiState {
+        self.read(cx.root, cx.fds, cx.diskstats, errors)
     }
 }
 
 impl IscsiSource {
-    /// A source keeping at most `fd_budget` attribute files open.
-    pub fn new(fd_budget: usize) -> Self {
+    /// A source that has read nothing yet.
+    pub fn new() -> Self {
         Self {
             sessions: Vec::new(),
             session_listing: Vec::new(),
             schedule: Schedule::default(),
-            blocks: BTreeMap::new(),
-            block_listing: Vec::new(),
-            block_cursor: Cursor::default(),
-            lun_devices: HashMap::new(),
-            dms: Vec::new(),
-            dm_cursor: Cursor::default(),
-            multipath: None,
+            blocks: Blocks::default(),
             by_path: LinkDir::default(),
             by_id: LinkDir::default(),
             wanted: None,
-            diskstats: Diskstats::default(),
+            diskstats: WantedDisks::default(),
             cycle: 0,
-            budget: fd_budget,
             complete_reads: 0,
             rates: RateTracker::default(),
             labels: LabelCache::default(),
@@ -230,7 +155,15 @@ impl IscsiSource {
     /// `sys/class/iscsi_session`) has no sessions, which is not an error; a session that cannot
     /// be read is kept with its `error` and reported in `errors` as `iscsi.session.<name>`.
     /// From the second call on, `rates` holds each device's rates since the previous call.
-    pub fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> IscsiState {
+    /// Attribute files are kept open within `fds`; the devices' counters are picked from
+    /// `disks`, the collection's reading of `proc/diskstats`.
+    pub fn read(
+        &mut self,
+        root: &HostRoot,
+        fds: &FdBudget,
+        disks: Diskstats<'_>,
+        errors: &mut Vec<SourceError>,
+    ) -> IscsiState {
         self.cycle += 1;
         self.complete_reads = 0;
         let mut st = IscsiState {
@@ -238,17 +171,17 @@ impl IscsiSource {
             ..Default::default()
         };
         let mut dirty: BTreeSet<String> = BTreeSet::new();
-        let blocks_changed = self.update_blocks(root, errors, &mut dirty);
+        let blocks_changed = self.blocks.update(root, errors, &mut dirty);
         let mut sessions_changed = false;
         let listed = if !self.session_listing.is_empty()
-            && read::same_listing(root, SESSIONS_DIR, &self.session_listing)
+            && dir::same_listing(root, SESSIONS_DIR, &self.session_listing)
         {
             Ok(())
         } else {
-            read::list(root, SESSIONS_DIR).map(|names| sessions_changed |= self.relist(names))
+            dir::list(root, SESSIONS_DIR).map(|names| sessions_changed |= self.relist(names))
         };
         match listed {
-            Ok(()) => sessions_changed |= self.read_sessions(root, &dirty, &mut st, errors),
+            Ok(()) => sessions_changed |= self.read_sessions(root, fds, &dirty, &mut st, errors),
             // No iSCSI transport loaded: no sessions.
             Err(IscsiError::Read(ReadError::Gone { .. })) => {
                 sessions_changed = true;
@@ -272,20 +205,21 @@ impl IscsiSource {
                 Err(e) => errors.push(SourceError::new(format!("iscsi.{}", &dir[9..]), e)),
             }
         }
-        if !blocks_changed && self.multipath_moved(root) {
-            self.multipath = None;
+        let b = &mut self.blocks;
+        if !blocks_changed && b.multipath_moved(root) {
+            b.multipath = None;
         }
-        if blocks_changed || self.multipath.is_none() {
+        if blocks_changed || b.multipath.is_none() {
             sessions_changed = true;
-            match read::read_multipath(root, self.dms.iter().map(String::as_str)) {
-                Ok(m) => self.multipath = Some(Arc::new(m)),
+            match read::read_multipath(root, b.dms.iter().map(String::as_str)) {
+                Ok(m) => b.multipath = Some(Arc::new(m)),
                 Err(e) => {
-                    self.multipath = None;
+                    b.multipath = None;
                     errors.push(SourceError::new(read::PART_MULTIPATH, e));
                 }
             }
         }
-        st.multipath = self.multipath.clone().unwrap_or_default();
+        st.multipath = b.multipath.clone().unwrap_or_default();
         if sessions_changed {
             self.wanted = None;
             self.diskstats.order.clear();
@@ -299,7 +233,7 @@ impl IscsiSource {
                 .collect()
         });
         if !wanted.is_empty() {
-            match self.diskstats.read(root, wanted) {
+            match self.diskstats.pick(root, disks, wanted) {
                 Ok(stats) => st.diskstats = stats,
                 Err(e) => errors.push(SourceError::new(read::PART_DISKSTATS, e)),
             }
@@ -361,14 +295,14 @@ impl IscsiSource {
     fn read_sessions(
         &mut self,
         root: &HostRoot,
+        fds: &FdBudget,
         dirty: &BTreeSet<String>,
         st: &mut IscsiState,
         errors: &mut Vec<SourceError>,
     ) -> bool {
         let cycle = self.cycle;
-        let cap = Schedule::cap(self.sessions.len());
-        let left = self.budget.saturating_sub(self.open_files());
-        let mut reader = Reader::new(root, Fds { left });
+        let cap = self.schedule.cap(self.sessions.len());
+        let mut reader = Reader::new(root, fds);
         let mut buf = [0u8; ATTR_BYTES];
         let mut changed = false;
         for k in &mut self.sessions {
@@ -389,7 +323,7 @@ impl IscsiSource {
                 session: c.session,
                 handles: c.handles,
             });
-            let (s, handles) = reader.session(&k.name, &self.lun_devices, kept);
+            let (s, handles) = reader.session(&k.name, &self.blocks.lun_devices, kept);
             self.complete_reads += 1;
             if let Some(e) = &s.error {
                 tracing::debug!(session = %k.name, error = %e, "iscsi session unreadable");
@@ -414,136 +348,6 @@ impl IscsiSource {
         }
         changed
     }
-
-    /// Lists `sys/block`; readlinks new entries; marks the sessions of added and removed LUN
-    /// devices dirty. True when the listing changed. When it did not, resolves this cycle's
-    /// share of the links again.
-    fn update_blocks(
-        &mut self,
-        root: &HostRoot,
-        errors: &mut Vec<SourceError>,
-        dirty: &mut BTreeSet<String>,
-    ) -> bool {
-        if !self.block_listing.is_empty()
-            && read::same_listing(root, "sys/block", &self.block_listing)
-        {
-            self.recheck_blocks(root, dirty);
-            return false;
-        }
-        let listing = match read::list(root, "sys/block") {
-            Ok(n) => n,
-            Err(IscsiError::Read(ReadError::Gone { .. })) => Vec::new(),
-            Err(e) => {
-                errors.push(SourceError::new(read::PART_MULTIPATH, e));
-                Vec::new()
-            }
-        };
-        let mut names = listing.clone();
-        self.block_listing = listing;
-        names.sort();
-        if names.len() == self.blocks.len()
-            && names.iter().zip(self.blocks.keys()).all(|(a, b)| a == b)
-        {
-            return false;
-        }
-        let mut mark = |dir: &Option<PathBuf>| {
-            if let Some(s) = dir.as_deref().and_then(sysfs::session_of_path) {
-                dirty.insert(s.to_owned());
-            }
-        };
-        self.blocks.retain(|n, b| {
-            let keep = names.binary_search(n).is_ok();
-            if !keep {
-                mark(&b.lun);
-            }
-            keep
-        });
-        let dir = read::open_base(root, "sys/block");
-        for n in names {
-            if let std::collections::btree_map::Entry::Vacant(e) = self.blocks.entry(n) {
-                let b = BlockLink::read(dir.as_ref(), e.key());
-                mark(&b.lun);
-                e.insert(b);
-            }
-        }
-        let mut dms: Vec<(u32, &String)> = self
-            .blocks
-            .keys()
-            .filter_map(|n| Some((n.strip_prefix("dm-")?.parse().ok()?, n)))
-            .collect();
-        dms.sort();
-        self.dms = dms.into_iter().map(|(_, n)| n.clone()).collect();
-        self.lun_devices = lun_devices(&self.blocks);
-        true
-    }
-
-    /// Resolves this cycle's share of the `sys/block` links again; a link that names another
-    /// LUN than before (a device re-created under the same name) marks both sessions dirty.
-    fn recheck_blocks(&mut self, root: &HostRoot, dirty: &mut BTreeSet<String>) {
-        let mut share = self.block_cursor.next(self.block_listing.len()).peekable();
-        if share.peek().is_none() {
-            return;
-        }
-        let dir = read::open_base(root, "sys/block");
-        let mut moved = false;
-        for i in share {
-            let name = &self.block_listing[i];
-            let Some(known) = self.blocks.get_mut(name) else {
-                continue;
-            };
-            if name.starts_with("dm-") {
-                continue;
-            }
-            let target = dir.as_ref().and_then(|d| read::block_link(d, name));
-            if target == known.target {
-                continue;
-            }
-            let now = BlockLink {
-                lun: target.as_deref().and_then(|t| read::block_lun_dir(name, t)),
-                target,
-            };
-            if now.lun != known.lun {
-                for lun in [&now.lun, &known.lun] {
-                    if let Some(s) = lun.as_deref().and_then(sysfs::session_of_path) {
-                        dirty.insert(s.to_owned());
-                    }
-                }
-                moved = true;
-            }
-            *known = now;
-        }
-        if moved {
-            self.lun_devices = lun_devices(&self.blocks);
-        }
-    }
-
-    /// Reads this cycle's share of the multipath maps again; true when one differs from what
-    /// was read (or cannot be read).
-    fn multipath_moved(&mut self, root: &HostRoot) -> bool {
-        let Some(maps) = &self.multipath else {
-            return false;
-        };
-        for i in self.dm_cursor.next(self.dms.len()) {
-            let dev = self.dms[i].as_str();
-            let known = maps.iter().find(|m| m.device == dev);
-            match read::read_dm(root, dev) {
-                Ok(now) if now.as_ref() == known => {}
-                _ => return true,
-            }
-        }
-        false
-    }
-}
-
-/// LUN directory → its block device, from the `sys/block` links (the first name wins).
-fn lun_devices(blocks: &BTreeMap<String, BlockLink>) -> HashMap<PathBuf, String> {
-    let mut m = HashMap::new();
-    for (name, b) in blocks {
-        if let Some(d) = &b.lun {
-            m.entry(d.clone()).or_insert_with(|| name.clone());
-        }
-    }
-    m
 }
 
 /// Reads the states of a cached session again (session, connections, LUNs with a block device);
@@ -575,116 +379,4 @@ fn unchanged(c: &Cached, buf: &mut [u8; ATTR_BYTES]) -> bool {
             .and_then(|l| l.state.as_deref())
             .is_some_and(|cached| a.reads_as(buf, cached))
     })
-}
-
-fn read_link_dir(
-    root: &HostRoot,
-    dir: &str,
-    cache: &mut LinkDir,
-    now_ns: i128,
-) -> Result<(), IscsiError> {
-    let stamp = match std::fs::metadata(root.path(dir)) {
-        Ok(m) => Some(DirStamp::of(&m)),
-        Err(_) => None,
-    };
-    if let Some(s) = &stamp
-        && listing_holds(cache.stamp.as_ref(), s, now_ns)
-        && !links_moved(root, dir, cache)
-    {
-        return Ok(());
-    }
-    cache.stamp = None;
-    cache.map = Arc::new(read::links(root, dir)?);
-    cache.stamp = stamp;
-    Ok(())
-}
-
-/// Resolves this cycle's share of the links of `dir` again: true when one no longer names the
-/// device it named.
-fn links_moved(root: &HostRoot, dir: &str, cache: &mut LinkDir) -> bool {
-    let n = cache.map.len();
-    let mut share = cache.cursor.next(n).peekable();
-    let Some(&first) = share.peek() else {
-        return false;
-    };
-    let Some(base) = read::open_base(root, dir) else {
-        return true;
-    };
-    let mut links = cache.map.iter().cycle().skip(first);
-    share.any(|_| {
-        let Some((name, dev)) = links.next() else {
-            return true;
-        };
-        read::link_device(&base, name).as_ref() != Some(dev)
-    })
-}
-
-impl Diskstats {
-    /// The lines of the devices in `wanted`. Those of the last reading come first in the same
-    /// order, so most lines are matched by one comparison, not a hash lookup.
-    fn read(
-        &mut self,
-        root: &HostRoot,
-        wanted: &HashSet<String>,
-    ) -> Result<Vec<DiskStat>, IscsiError> {
-        let file = match &self.file {
-            Some(f) => f,
-            None => self.file.insert(root.keep("proc/diskstats", true)?),
-        };
-        let text = match file.read_all(&mut self.buf) {
-            Ok(t) => t,
-            Err(e) => {
-                self.file = None;
-                return Err(e.into());
-            }
-        };
-        let mut next = self.order.iter();
-        let mut in_order = 0;
-        let mut stats = Vec::with_capacity(self.order.len());
-        let named = |name: &str| {
-            if let Some(known) = next.clone().next()
-                && **known == *name
-            {
-                next.next();
-                in_order += 1;
-                Some(Arc::clone(known))
-            } else {
-                wanted.contains(name).then(|| name.into())
-            }
-        };
-        super::diskstats::parse_into(text, named, &mut stats).map_err(|source| {
-            IscsiError::Parse {
-                path: root.path("proc/diskstats"),
-                source,
-            }
-        })?;
-        if in_order != self.order.len() || stats.len() != in_order {
-            self.order = stats.iter().map(|d| Arc::clone(&d.name)).collect();
-        }
-        Ok(stats)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listings_hold_only_for_old_unchanged_stamps() {
-        let s = DirStamp {
-            ino: 1,
-            size: 40,
-            mtime_ns: 10_000_000_000,
-            ctime_ns: 10_000_000_000,
-        };
-        assert!(listing_holds(Some(&s), &s, 13_000_000_000));
-        // Changed within the last 2 s: the coarse clock may hide a second change.
-        assert!(!listing_holds(Some(&s), &s, 11_000_000_000));
-        assert!(!listing_holds(None, &s, 13_000_000_000));
-        let grown = DirStamp {
-            size: 60,
-            ..s.clone()
-        };
-        assert!(!listing_holds(Some(&s), &grown, 13_000_000_000));
-    }
 }

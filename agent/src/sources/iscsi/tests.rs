@@ -1,12 +1,16 @@
 //! The reader against the real guest captures and synthetic trees, including bad input.
 
-use super::source;
 use super::sysfs::{ConnState, SessionState};
 use super::testtree::{TestLun, TestTree};
 use super::*;
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 use crate::sources::SourceError;
+use crate::sources::proc::diskstats;
+use crate::sources::proc::files::DiskstatsFile;
 use std::sync::Arc;
+
+/// The refresh period, in cycles.
+const RESCAN_EVERY: u64 = crate::io::REFRESH.collections() as u64;
 
 const T1: &str = "iqn.2010-10.org.openstack:volume-5d0c3f6e-7a21-4b9e-8f3d-2c6a1e9b0d47";
 const T2: &str = "iqn.2010-10.org.openstack:volume-9b8e1d2c-4f3a-4c6b-a7e5-0f1d2c3b4a59";
@@ -16,6 +20,36 @@ pub fn fixture(name: &str) -> HostRoot {
         "{}/tests/fixtures/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
+}
+
+/// An [`IscsiSource`] keeping at most `n` attribute files open, collecting as the collector
+/// does.
+struct Kept {
+    src: IscsiSource,
+    fds: crate::io::FdBudget,
+    disks: DiskstatsFile,
+}
+
+impl Kept {
+    fn new(n: usize) -> Self {
+        Self {
+            src: IscsiSource::new(),
+            fds: crate::io::FdBudget::with_caps([(crate::io::Holder::Iscsi, n)]),
+            disks: DiskstatsFile::default(),
+        }
+    }
+
+    fn collect(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> IscsiState {
+        let disks = self.disks.read(root, &self.fds);
+        self.src.read(root, &self.fds, disks, errors)
+    }
+}
+
+impl std::ops::Deref for Kept {
+    type Target = IscsiSource;
+    fn deref(&self) -> &IscsiSource {
+        &self.src
+    }
 }
 
 fn read(root: &HostRoot) -> (IscsiState, Vec<SourceError>) {
@@ -323,7 +357,7 @@ fn series_of_the_failed_capture() {
 /// whatever changed in between.
 #[test]
 fn steady_cycles_equal_fresh_collections() {
-    fn same(src: &mut IscsiSource, root: &HostRoot) -> IscsiState {
+    fn same(src: &mut Kept, root: &HostRoot) -> IscsiState {
         let mut e1 = Vec::new();
         let mut kept = src.collect(root, &mut e1);
         let (fresh, e2) = read(root);
@@ -337,7 +371,7 @@ fn steady_cycles_equal_fresh_collections() {
     let mut t = three_sessions("steady");
     t.multipath(0, "mpatha", &["sd2", "sd4"]);
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let st = same(&mut src, &root);
     assert_eq!(st.sessions.len(), 3);
     assert!(src.open_files() > 0, "volatile attributes are kept open");
@@ -412,7 +446,7 @@ fn steady_cycles_equal_fresh_collections() {
     let st = same(&mut src, &root);
     assert_eq!(st.sessions[1].disks().collect::<Vec<_>>(), ["sd6", "sd10"]);
     // Past the safety-net rescan, still the same.
-    for _ in 0..source::RESCAN_EVERY + 1 {
+    for _ in 0..RESCAN_EVERY + 1 {
         same(&mut src, &root);
     }
 }
@@ -449,7 +483,7 @@ fn three_sessions(tag: &str) -> TestTree {
 fn every_state_change_is_seen_in_the_next_cycle() {
     let t = three_sessions("states");
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let mut errors = Vec::new();
     let st = src.collect(&root, &mut errors);
     assert!(st.sessions.iter().all(|s| s.is_up()));
@@ -487,7 +521,7 @@ fn every_state_change_is_seen_in_the_next_cycle() {
 fn other_attributes_follow_state_changes_and_rescans() {
     let t = three_sessions("config");
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let mut errors = Vec::new();
     let first = src.collect(&root, &mut errors);
     let cls = "sys/devices/platform/host0/session1/iscsi_session/session1";
@@ -514,7 +548,7 @@ fn other_attributes_follow_state_changes_and_rescans() {
     let cls3 = "sys/devices/platform/host2/session3/iscsi_session/session3";
     t.write(&format!("{cls3}/recovery_tmo"), "7\n");
     let mut seen = None;
-    for i in 1..=source::RESCAN_EVERY {
+    for i in 1..=RESCAN_EVERY {
         let st = src.collect(&root, &mut errors);
         if st.sessions[2].recovery_tmo_secs == Some(7) {
             seen = Some(i);
@@ -535,7 +569,7 @@ fn other_attributes_follow_state_changes_and_rescans() {
 fn kept_series_follow_removed_and_changed_sessions() {
     let t = three_sessions("series");
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let mut errors = Vec::new();
     let count = |st: &IscsiState, name: &str, session: &str| {
         series_of(st)
@@ -572,7 +606,7 @@ fn rates_from_the_second_cycle() {
         &[TestLun::disk(1, "sda")],
     );
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(0);
+    let mut src = Kept::new(0);
     let mut errors = Vec::new();
     assert!(src.collect(&root, &mut errors).rates.is_empty());
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -633,7 +667,7 @@ fn complete_rereads_are_spread_and_bounded() {
         t.write(&format!("{}/recovery_tmo", class(sid)), "1\n");
     }
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(1024);
+    let mut src = Kept::new(1024);
     let mut errors = Vec::new();
     src.collect(&root, &mut errors);
     assert_eq!(
@@ -641,9 +675,9 @@ fn complete_rereads_are_spread_and_bounded() {
         N as usize,
         "the first cycle reads all"
     );
-    let share = usize::try_from(u64::from(N).div_ceil(source::RESCAN_EVERY)).unwrap();
+    let share = usize::try_from(u64::from(N).div_ceil(RESCAN_EVERY)).unwrap();
     let mut renamed_seen = vec![None; N as usize];
-    for cycle in 2..=2 * source::RESCAN_EVERY + 1 {
+    for cycle in 2..=2 * RESCAN_EVERY + 1 {
         for sid in 1..=N {
             t.write(
                 &format!("{}/recovery_tmo", class(sid)),
@@ -663,7 +697,7 @@ fn complete_rereads_are_spread_and_bounded() {
         for (i, s) in st.sessions.iter().enumerate() {
             let last = u64::from(s.recovery_tmo_secs.unwrap());
             assert!(
-                cycle - last < source::RESCAN_EVERY,
+                cycle - last < RESCAN_EVERY,
                 "{} at cycle {cycle}: last read completely in cycle {last}",
                 s.name
             );
@@ -674,11 +708,7 @@ fn complete_rereads_are_spread_and_bounded() {
     }
     for (i, seen) in renamed_seen.iter().enumerate() {
         let seen = seen.unwrap_or_else(|| panic!("session{} never renamed", i + 1));
-        assert!(
-            seen < 2 + source::RESCAN_EVERY,
-            "session{} at {seen}",
-            i + 1
-        );
+        assert!(seen < 2 + RESCAN_EVERY, "session{} at {seen}", i + 1);
     }
     let (fresh, _) = read(&root);
     let mut st = src.collect(&root, &mut errors);
@@ -695,7 +725,7 @@ fn safety_net_finds_moved_paths_and_devices() {
     let mut t = three_sessions("moved");
     t.multipath(0, "mpatha", &["sd2", "sd4"]);
     let root = HostRoot::new(t.root());
-    let mut src = IscsiSource::new(64);
+    let mut src = Kept::new(64);
     let mut errors = Vec::new();
     let first = src.collect(&root, &mut errors);
     assert_eq!(first.multipath[0].slaves, ["sd2", "sd4"]);
@@ -713,7 +743,7 @@ fn safety_net_finds_moved_paths_and_devices() {
     let mut cycles = 0;
     let st = loop {
         cycles += 1;
-        assert!(cycles <= source::RESCAN_EVERY, "not seen in time");
+        assert!(cycles <= RESCAN_EVERY, "not seen in time");
         let mut st = src.collect(&root, &mut errors);
         let moved = {
             let index = DiskIndex::new(&st);

@@ -2,7 +2,12 @@
 //! not hang the agent, and the agent is static: no C library). The status XML, the domain
 //! model and nova.conf are parsed by `hvscope_parse::libvirt`.
 
-mod kept;
+mod process;
 pub mod reader;
 pub mod series;
-mod watch;
+mod state;
+pub mod vm;
+
+pub use hvscope_parse::libvirt::model::Domain;
+pub use reader::LibvirtSource;
+pub use vm::{Libvirt, Role, Thread, Vm, VmSample};

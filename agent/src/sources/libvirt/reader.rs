@@ -1,149 +1,75 @@
 //! Reads running domains below the host root: the status files of `run/libvirt/qemu/` (looked at
 //! again only when inotify says they were written, parsed again only when they changed), then
-//! each domain's QEMU process and threads from `/proc`: which thread is which vCPU, emulator or
-//! I/O thread, where it may run, its scheduler statistics. One unreadable or half-written status
-//! file affects that domain only; a domain that vanishes between listing and reading is skipped
-//! quietly.
+//! each domain's QEMU process and threads from `/proc` ([`process`](super::process)): which
+//! thread is which vCPU, emulator or I/O thread, where it may run, its scheduler statistics. One
+//! unreadable or half-written status file affects that domain only; a domain that vanishes
+//! between listing and reading is skipped quietly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use hvscope_parse::cgroup::CgroupMounts;
-use hvscope_parse::cpuset::CpuSet;
-use hvscope_parse::libvirt::novaconf::{self, NovaCpuSets};
-use hvscope_parse::libvirt::{Domain, xml};
-use hvscope_parse::proc::mounts::Mount;
-use hvscope_parse::proc::{pidstat, pidstatus, schedstat, schedstat::SchedStat};
-use serde::Serialize;
 use tracing::debug;
 
-use super::kept::{self, CgroupFiles, Fds, Miss, Slot, Task, Tasks, VmState};
-use super::watch::{Changes, StatusWatch};
-use crate::host_root::{HostRoot, ReadError};
-use crate::sli::VmSample;
-use crate::sources::SourceError;
-use crate::sources::cgroup::{self, stats::CgroupStats};
-
-/// What a QEMU thread is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "role", content = "id", rename_all = "lowercase")]
-pub enum Role {
-    /// vCPU N (from `<domstatus><vcpus>`).
-    Vcpu(u32),
-    /// Emulator thread (main loop, RCU, monitor I/O…).
-    Emulator,
-    /// `<iothread id=N>` (comm `IO iothreadN`).
-    IoThread(u32),
-    /// KVM kernel helper threads listed under the process (`kvm-nx-lpage-re`, `kvm-pit/…`):
-    /// not pinned by libvirt, never checked.
-    Kernel,
-}
-
-/// One thread of a domain's QEMU process.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Thread {
-    pub tid: u32,
-    pub role: Role,
-    pub comm: String,
-    /// CPUs the thread may run on (`Cpus_allowed_list`), when it could be read.
-    pub affinity: Option<CpuSet>,
-    pub sched: Option<SchedStat>,
-}
-
-/// A running domain with what `/proc` says about its process.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Vm {
-    pub domain: Arc<Domain>,
-    pub threads: Vec<Thread>,
-    pub rss_bytes: Option<u64>,
-    pub swap_bytes: Option<u64>,
-    /// User + system CPU seconds of the whole QEMU process.
-    pub cpu_seconds: Option<f64>,
-    /// The domain cgroup's figures (first readable value per field over its hierarchies).
-    pub cgroup: Option<CgroupStats>,
-    /// The domain's cgroup v2 directory (host path below the root), for PSI sampling.
-    #[serde(skip)]
-    pub cgroup_v2_dir: Option<std::path::PathBuf>,
-}
-
-/// The libvirt part of a snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Libvirt {
-    /// `run/libvirt/qemu` exists (libvirt's QEMU driver has run on this host).
-    pub present: bool,
-    pub vms: Vec<Vm>,
-    /// Nova's CPU sets from `etc/nova/nova.conf`, when the file exists.
-    pub nova: Option<NovaCpuSets>,
-}
-
-type Stamp = (SystemTime, u64);
+use super::process::Reading;
+use super::state::{Slot, VmState};
+use super::vm::{Libvirt, VmSample};
+use crate::io::{Changes, DirWatch, FdBudget, FileStamp, HostRoot, REFRESH, ReadError};
+use crate::sources::{Context, Source, SourceError};
+use hvscope_parse::cgroup::CgroupMounts;
+use hvscope_parse::libvirt::model::Domain;
+use hvscope_parse::libvirt::novaconf::{self, NovaCpuSets};
+use hvscope_parse::libvirt::xml;
+use hvscope_parse::proc::mounts::Mount;
+use hvscope_parse::proc::schedstat;
 
 /// State kept between collections: parsed status files, and per running VM its kept files,
-/// cgroup location and thread listing ([`kept`](super::kept)).
+/// cgroup location and thread listing ([`state`](super::state)).
 #[derive(Debug)]
 pub struct LibvirtSource {
-    parsed: HashMap<String, (Stamp, Arc<Domain>)>,
+    parsed: HashMap<String, (FileStamp, Arc<Domain>)>,
     /// The VMs read at the last collection, by domain name.
     vms: BTreeMap<String, VmState>,
-    nova: Option<(Stamp, Result<NovaCpuSets, String>)>,
+    nova: Option<(FileStamp, Result<NovaCpuSets, String>)>,
     cycle: u64,
-    budget: usize,
     /// Scratch buffer of the reads.
     buf: Vec<u8>,
     /// `proc/swaps`, to know whether the host has swap at all.
     swaps: Slot,
     page_size: Option<u64>,
-    /// Which status files changed since the last collection ([`watch`](super::watch)), and
-    /// the last listing of their directory.
-    watch: Option<StatusWatch>,
+    /// Which status files changed since the last collection ([`DirWatch`]), and the last
+    /// listing of their directory.
+    watch: Option<DirWatch>,
     names: Option<Vec<String>>,
 }
 
 impl Default for LibvirtSource {
     fn default() -> Self {
-        Self::new(kept::fd_budget())
+        Self::new()
+    }
+}
+
+impl Source for LibvirtSource {
+    type Output = Libvirt;
+    /// Its unknowns are per domain (`libvirt.domain/<name>`), and `libvirt` for the status
+    /// directory: reported through errors and findings, without `source_up` series.
+    const PARTS: &'static [&'static str] = &[];
+
+    fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> Libvirt {
+        self.read(cx.root, cx.fds, cx.mounts, errors)
     }
 }
 
 /// Most status files considered (bounds work on a broken host).
 const MAX_DOMAINS: usize = 4096;
-/// Most threads of one QEMU process considered.
-const MAX_THREADS: usize = 4096;
-
-fn role_of(tid: u32, comm: &str, vcpu_of: &HashMap<u32, u32>) -> Role {
-    if let Some(&v) = vcpu_of.get(&tid) {
-        return Role::Vcpu(v);
-    }
-    if comm.starts_with("kvm-") || comm.starts_with("kvm_") {
-        return Role::Kernel;
-    }
-    if let Some(n) = comm
-        .strip_prefix("IO iothread")
-        .and_then(|n| n.parse().ok())
-    {
-        return Role::IoThread(n);
-    }
-    Role::Emulator
-}
-
-fn stamp_of(meta: &std::fs::Metadata) -> Stamp {
-    (
-        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        meta.len(),
-    )
-}
-
 impl LibvirtSource {
-    /// A source keeping at most `fd_budget` files open.
-    pub fn new(fd_budget: usize) -> Self {
+    /// A source that has read nothing yet.
+    pub fn new() -> Self {
         Self {
             parsed: HashMap::new(),
             vms: BTreeMap::new(),
             nova: None,
             cycle: 0,
-            budget: fd_budget,
             buf: Vec::new(),
             swaps: Slot::default(),
             page_size: nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
@@ -157,15 +83,12 @@ impl LibvirtSource {
 
     /// What changed in the status directory `dir` since the last collection, from the inotify
     /// watch (made again whenever it cannot tell; fixture trees are watched alike); every
-    /// [`kept::REVALIDATE_EVERY`] collections everything.
+    /// refresh period ([`REFRESH`]) everything.
     fn status_changes(&mut self, dir: &std::path::Path, revalidate: bool) -> Changes {
-        let changes = self
-            .watch
-            .as_ref()
-            .map_or(Changes::All, StatusWatch::changes);
+        let changes = self.watch.as_ref().map_or(Changes::All, DirWatch::changes);
         if changes == Changes::All {
             // Events from now on; what happened before is looked at in full below.
-            self.watch = StatusWatch::new(dir).ok();
+            self.watch = DirWatch::new(dir, ".xml").ok();
         }
         if revalidate {
             return Changes::All;
@@ -176,7 +99,7 @@ impl LibvirtSource {
     /// The page size when, on the live host, no swap device is active (`proc/swaps` lists
     /// none): then no process has swap, and a QEMU process's RSS and thread count come from
     /// its `stat` line (read anyway for CPU time) instead of the costlier `status` file.
-    fn swapless_page_size(&mut self, root: &HostRoot, fds: &mut Fds) -> Option<u64> {
+    fn swapless_page_size(&mut self, root: &HostRoot, fds: &FdBudget) -> Option<u64> {
         if !root.is_live() {
             return None;
         }
@@ -192,20 +115,18 @@ impl LibvirtSource {
         self.swaps.open_files() + self.vms.values().map(VmState::open_files).sum::<usize>()
     }
 
-    fn fds(&self) -> Fds {
-        Fds {
-            left: self.budget.saturating_sub(self.open_files()),
-        }
-    }
-
-    /// Reads every running domain below `root`.
-    pub fn collect(
+    /// Reads every running domain below `root`, keeping files open within `fds`; `mounts` (the
+    /// host's mount table) locates the domains' cgroups.
+    pub fn read(
         &mut self,
         root: &HostRoot,
+        fds: &FdBudget,
         mounts: Option<&[Mount]>,
         errors: &mut Vec<SourceError>,
     ) -> Libvirt {
-        let revalidate = self.cycle.is_multiple_of(kept::REVALIDATE_EVERY);
+        // Every VM's kept state is dropped and read anew once per refresh period (the first
+        // collection starts one).
+        let revalidate = REFRESH.starts_period(self.cycle);
         if revalidate {
             self.vms.clear();
         }
@@ -237,8 +158,7 @@ impl LibvirtSource {
         };
         out.present = true;
         self.parsed.retain(|k, _| names.binary_search(k).is_ok());
-        let mut fds = self.fds();
-        let swapless = self.swapless_page_size(root, &mut fds);
+        let swapless = self.swapless_page_size(root, fds);
         let mut buf = std::mem::take(&mut self.buf);
         let mut vms = BTreeMap::new();
         for name in &names {
@@ -256,15 +176,13 @@ impl LibvirtSource {
             // The kept state belongs to one parse of the status file (one pid, one vCPU set).
             let (key, mut st) = match self.vms.remove_entry(name.as_str()) {
                 Some((key, st)) if Arc::ptr_eq(&st.domain, &domain) => (key, st),
-                old => {
-                    fds.left += old.map_or(0, |(_, o)| o.open_files());
-                    (name.clone(), VmState::new(domain.clone()))
-                }
+                // A stale state's files are closed (their slots given back) here.
+                _ => (name.clone(), VmState::new(domain.clone())),
             };
             let read = Reading {
                 root,
                 cg_mounts: &cg_mounts,
-                fds: &mut fds,
+                fds,
                 buf: &mut buf,
                 swapless,
             };
@@ -274,11 +192,9 @@ impl LibvirtSource {
                     vms.insert(key, st);
                 }
                 Ok(None) => {
-                    fds.left += st.open_files();
                     debug!(domain = %name, "qemu process vanished while reading");
                 }
                 Err(e) => {
-                    fds.left += st.open_files();
                     errors.push(SourceError::new(format!("libvirt.domain/{name}"), e));
                 }
             }
@@ -293,8 +209,7 @@ impl LibvirtSource {
     /// Takes one SLI sample of the VMs read at the last collection: Σ vCPU `schedstat` wait
     /// and the cgroup's memory PSI, through the files kept open by the collection. A VM whose
     /// vCPU threads cannot be read (it is stopping) is left out.
-    pub fn sample(&mut self, root: &HostRoot) -> Vec<VmSample> {
-        let mut fds = self.fds();
+    pub fn sample(&mut self, root: &HostRoot, fds: &FdBudget) -> Vec<VmSample> {
         let buf = &mut self.buf;
         let mut out = Vec::with_capacity(self.vms.len());
         'vm: for st in self.vms.values_mut() {
@@ -303,7 +218,7 @@ impl LibvirtSource {
             for (tid, slot) in &mut st.schedstat {
                 let rel = || PathBuf::from(format!("proc/{pid}/task/{tid}/schedstat"));
                 match slot
-                    .read(root, rel, &mut fds, buf)
+                    .read(root, rel, fds, buf)
                     .ok()
                     .and_then(|t| schedstat::parse(t).ok())
                 {
@@ -314,7 +229,7 @@ impl LibvirtSource {
             let memory_stall_us = st
                 .cgroup
                 .as_mut()
-                .and_then(|c| c.memory_pressure(root, &mut fds, buf))
+                .and_then(|c| c.memory_pressure(root, fds, buf))
                 .map(|p| (p.some.total_seconds * 1e6).round() as u64);
             out.push(VmSample {
                 uuid: Arc::from(st.domain.uuid.as_str()),
@@ -330,7 +245,7 @@ impl LibvirtSource {
     fn nova(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> Option<NovaCpuSets> {
         let path = root.path("etc/nova/nova.conf");
         let stamp = match std::fs::metadata(&path) {
-            Ok(m) => stamp_of(&m),
+            Ok(m) => FileStamp::of(&m),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.nova = None;
                 return None;
@@ -377,7 +292,7 @@ impl LibvirtSource {
         let rel = format!("run/libvirt/qemu/{name}.xml");
         let path = root.path(&rel);
         let meta = std::fs::metadata(&path).ok()?; // vanished: skip quietly
-        let stamp = stamp_of(&meta);
+        let stamp = FileStamp::of(&meta);
         if let Some((s, d)) = self.parsed.get(name)
             && *s == stamp
         {
@@ -435,253 +350,5 @@ fn no_swap_devices(swaps: &str) -> bool {
     lines.next().is_some_and(|h| h.starts_with("Filename")) && lines.next().is_none()
 }
 
-/// The QEMU process's own figures.
-struct Figures {
-    rss_bytes: Option<u64>,
-    swap_bytes: Option<u64>,
-    threads: Option<u64>,
-    cpu_seconds: Option<f64>,
-}
-
-/// What reading one VM needs besides its state.
-struct Reading<'a> {
-    root: &'a HostRoot,
-    cg_mounts: &'a CgroupMounts,
-    fds: &'a mut Fds,
-    buf: &'a mut Vec<u8>,
-    /// The page size when the host has no swap (see [`LibvirtSource::swapless_page_size`]).
-    swapless: Option<u64>,
-}
-
-impl Reading<'_> {
-    /// `Ok(None)`: the process is gone.
-    fn vm(self, st: &mut VmState, pid: u32) -> Result<Option<Vm>, String> {
-        let Self {
-            root,
-            cg_mounts,
-            fds,
-            buf,
-            swapless,
-        } = self;
-        let status = match swapless {
-            Some(page) => {
-                let stat = match st
-                    .stat
-                    .read(root, || format!("proc/{pid}/stat").into(), fds, buf)
-                {
-                    Ok(t) => t,
-                    Err(Miss::Gone) => return Ok(None),
-                    Err(Miss::Failed(e)) => return Err(e.to_string()),
-                };
-                let c = pidstat::counts(stat).map_err(|e| format!("proc/{pid}/stat: {e}"))?;
-                Figures {
-                    rss_bytes: Some(c.rss_pages.saturating_mul(page)),
-                    swap_bytes: Some(0),
-                    threads: Some(c.threads),
-                    cpu_seconds: pidstat::cpu_seconds(stat).ok(),
-                }
-            }
-            None => {
-                let status =
-                    match st
-                        .status
-                        .read(root, || format!("proc/{pid}/status").into(), fds, buf)
-                    {
-                        Ok(t) => {
-                            pidstatus::parse(t).map_err(|e| format!("proc/{pid}/status: {e}"))?
-                        }
-                        Err(Miss::Gone) => return Ok(None),
-                        Err(Miss::Failed(e)) => return Err(e.to_string()),
-                    };
-                Figures {
-                    rss_bytes: status.vm_rss_bytes,
-                    swap_bytes: status.vm_swap_bytes,
-                    threads: status.threads,
-                    cpu_seconds: st
-                        .stat
-                        .read(root, || format!("proc/{pid}/stat").into(), fds, buf)
-                        .ok()
-                        .and_then(|t| pidstat::cpu_seconds(t).ok()),
-                }
-            }
-        };
-        // Threads: the last listing while the thread count is unchanged and every listed
-        // thread is still there; else listed again (at most once per collection).
-        let mut fresh = !st.tasks.holds(status.threads);
-        let threads = loop {
-            if fresh {
-                match list_tasks(root, st, pid)? {
-                    Some(t) => st.tasks = t,
-                    None => return Ok(None),
-                }
-            }
-            let (threads, gone) = read_threads(root, st, pid, fds, buf);
-            // A thread that exited after a fresh listing is kept, read as unknown.
-            if !gone || fresh {
-                break threads;
-            }
-            fresh = true;
-        };
-        if st.cgroup.is_none()
-            && let Ok(found) = cgroup::locate_domain(root, pid, cg_mounts)
-        {
-            st.cgroup = Some(CgroupFiles::new(found.map(|d| d.dirs).unwrap_or_default()));
-        }
-        let (cgroup, cgroup_v2_dir) = match &mut st.cgroup {
-            Some(c) => (
-                c.stats(root, fds, buf),
-                c.v2_dir().map(std::path::Path::to_path_buf),
-            ),
-            None => (None, None),
-        };
-        Ok(Some(Vm {
-            domain: st.domain.clone(),
-            threads,
-            rss_bytes: status.rss_bytes,
-            swap_bytes: status.swap_bytes,
-            cpu_seconds: status.cpu_seconds,
-            cgroup,
-            cgroup_v2_dir,
-        }))
-    }
-}
-/// Lists the QEMU process's threads, naming each (a name is read once per thread: threads
-/// already listed keep theirs). `Ok(None)`: the process is gone.
-fn list_tasks(root: &HostRoot, st: &VmState, pid: u32) -> Result<Option<Tasks>, String> {
-    let task_dir = root.path(format!("proc/{pid}/task"));
-    let mut tids: Vec<u32> = match std::fs::read_dir(&task_dir) {
-        Ok(d) => d
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .take(MAX_THREADS + 1)
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", task_dir.display())),
-    };
-    let complete = tids.len() <= MAX_THREADS;
-    tids.truncate(MAX_THREADS);
-    tids.sort_unstable();
-    let vcpu_of: HashMap<u32, u32> = st
-        .domain
-        .vcpu_threads
-        .iter()
-        .map(|(v, t)| (*t, *v))
-        .collect();
-    let mut tasks = Vec::with_capacity(tids.len());
-    for tid in tids {
-        let comm = match st.tasks.comm(tid) {
-            Some(c) => c,
-            None => {
-                let Ok(c) = root.read_string(format!("proc/{pid}/task/{tid}/comm")) else {
-                    continue; // thread exited
-                };
-                Arc::from(c.trim_end_matches('\n'))
-            }
-        };
-        let role = role_of(tid, &comm, &vcpu_of);
-        tasks.push(Task {
-            tid,
-            role,
-            comm,
-            affinity: None,
-        });
-    }
-    Ok(Some(Tasks {
-        // The count of what was listed: when the process counts as many threads later and all
-        // of these still exist, they are all its threads.
-        count: complete.then_some(tasks.len() as u64),
-        tasks,
-    }))
-}
-
-/// Reads each listed thread: where it may run (`sched_getaffinity` on the live host, its
-/// `status` file below a fixture tree) and, for vCPUs, `schedstat`. Also says whether a listed
-/// thread is gone (kernel helper threads are only checked for that).
-fn read_threads(
-    root: &HostRoot,
-    st: &mut VmState,
-    pid: u32,
-    fds: &mut Fds,
-    buf: &mut Vec<u8>,
-) -> (Vec<Thread>, bool) {
-    let live = root.is_live();
-    let mut gone = false;
-    let VmState {
-        tasks, schedstat, ..
-    } = st;
-    let mut threads = Vec::with_capacity(tasks.tasks.len());
-    for task in &mut tasks.tasks {
-        let tid = task.tid;
-        let thread = |affinity, sched| Thread {
-            tid,
-            role: task.role,
-            comm: task.comm.to_string(),
-            affinity,
-            sched,
-        };
-        if task.role == Role::Kernel {
-            let alive = if live {
-                live_affinity(tid, &mut task.affinity).is_some()
-            } else {
-                root.path(format!("proc/{pid}/task/{tid}")).exists()
-            };
-            gone |= !alive;
-            threads.push(thread(None, None));
-            continue;
-        }
-        let affinity = if live {
-            let a = live_affinity(tid, &mut task.affinity);
-            gone |= a.is_none();
-            a
-        } else {
-            match root.read_string(format!("proc/{pid}/task/{tid}/status")) {
-                Ok(t) => pidstatus::parse(&t).ok().and_then(|s| s.cpus_allowed),
-                Err(ReadError::Gone { .. }) => {
-                    gone = true;
-                    None
-                }
-                Err(_) => None,
-            }
-        };
-        // Scheduler statistics are exported per vCPU only; other threads need affinity.
-        let sched = match schedstat.iter_mut().find(|(t, _)| *t == tid) {
-            Some((_, slot)) => {
-                let rel = || PathBuf::from(format!("proc/{pid}/task/{tid}/schedstat"));
-                match slot.read(root, rel, fds, buf) {
-                    Ok(t) => schedstat::parse(t).ok(),
-                    Err(Miss::Gone) => {
-                        gone = true;
-                        None
-                    }
-                    Err(Miss::Failed(_)) => None,
-                }
-            }
-            None => None,
-        };
-        threads.push(thread(affinity, sched));
-    }
-    (threads, gone)
-}
-
-/// `sched_getaffinity(tid)`: one syscall instead of reading and parsing a status file. The
-/// mask is turned into a CPU set only when it differs from the last one (`last`).
-fn live_affinity(tid: u32, last: &mut Option<(nix::sched::CpuSet, CpuSet)>) -> Option<CpuSet> {
-    let tid = i32::try_from(tid).ok()?;
-    let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(tid)).ok()?;
-    if let Some((mask, cpus)) = last
-        && *mask == set
-    {
-        return Some(cpus.clone());
-    }
-    let n = nix::sched::CpuSet::count();
-    let cpus = CpuSet::of(
-        (0..n)
-            .filter(|&i| set.is_set(i).unwrap_or(false))
-            .map(|i| i as u32),
-    );
-    *last = Some((set, cpus.clone()));
-    Some(cpus)
-}
-
 #[cfg(test)]
-#[path = "reader_tests.rs"]
 mod tests;

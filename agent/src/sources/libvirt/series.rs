@@ -2,7 +2,7 @@
 //! metadata is exported once per VM as `hvscope_vm_info` (never copied onto every series: that
 //! multiplies cardinality), and pinning as values, never CPU masks as labels.
 
-use super::reader::{Libvirt, Role};
+use super::vm::{Libvirt, Role};
 use crate::series::SeriesBuf;
 
 /// Adds the libvirt series of a snapshot.
@@ -234,7 +234,7 @@ pub fn nic_series(l: &Libvirt, net: &[crate::sources::sys::net::Interface], out:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::libvirt::reader::Vm;
+    use crate::sources::libvirt::Vm;
     use crate::sources::sys::net::Interface;
     use hvscope_parse::libvirt::model::{Domain, Nic};
 

@@ -102,7 +102,7 @@ pub struct FlowRuleConfig {
 }
 
 /// Severity of an operator rule.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleSeverity {
     Warning,
@@ -158,7 +158,7 @@ impl OvsConfig {
         if self.ofctl_timeout_ms == 0 || self.ovsdb_timeout_ms == 0 {
             return Err("ovs: ofctl_timeout_ms and ovsdb_timeout_ms must be at least 1".into());
         }
-        crate::checks::ovs::rules::Rules::compile(&self.rules).map(|_| ())
+        super::rules::Rules::compile(&self.rules).map(|_| ())
     }
 }
 

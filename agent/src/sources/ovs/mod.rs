@@ -1,14 +1,16 @@
 //! Open vSwitch: bridges, ports and interfaces from OVSDB (`<root>/run/openvswitch/db.sock`,
 //! JSON-RPC), and each bridge's OpenFlow table from `ovs-ofctl dump-flows
-//! unix:<root>/run/openvswitch/<bridge>.mgmt`, judged flow by flow while it streams (see
-//! `checks::ovs`). A dead ovsdb-server makes `ovs.ovsdb` unknown; a dead ovs-vswitchd or a hung
+//! unix:<root>/run/openvswitch/<bridge>.mgmt`, judged flow by flow while it streams
+//! ([`audit`], with the operator [`rules`]; `checks::ovs` turns the audits into findings). A dead ovsdb-server makes `ovs.ovsdb` unknown; a dead ovs-vswitchd or a hung
 //! `ovs-ofctl` makes `ovs.flows.<bridge>` unknown after its timeout; the rest is unaffected.
 //! The flow lines, the flow stream and the OVSDB messages are parsed by `hvscope_parse::ovs`;
 //! here are the socket ([`client`]) and the child process ([`ofctl`]).
 
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod ofctl;
+pub mod rules;
 mod series;
 
 use std::collections::HashSet;
@@ -18,12 +20,12 @@ use hvscope_parse::ovs::ovsdb::{self, BridgeRow, Interface};
 use tracing::{debug, warn};
 
 pub use self::series::series;
-use crate::checks::ovs::audit::{Auditor, FlowAudit};
-use crate::checks::ovs::rules::Rules;
-use crate::host_root::HostRoot;
-use crate::sources::SourceError;
+use crate::io::HostRoot;
+use crate::sources::{Context, Source, SourceError};
+use audit::{Auditor, FlowAudit};
 use config::OvsConfig;
 use ofctl::Ofctl;
+use rules::Rules;
 
 /// Source name of the OVSDB query.
 pub const SOURCE_OVSDB: &str = "ovs.ovsdb";
@@ -52,10 +54,51 @@ pub struct Ovs {
     pub bridges: Vec<Bridge>,
 }
 
+/// The OVS source: its configuration with the operator rules compiled once.
+#[derive(Debug)]
+pub struct OvsSource {
+    cfg: OvsConfig,
+    /// The compiled `[[ovs.rules]]`, or why they do not compile (reported as `ovs.config`
+    /// every collection in which OVSDB answers, as a one-shot collection would).
+    rules: Result<Rules, String>,
+}
+
+impl OvsSource {
+    /// A source reading what `cfg` says.
+    pub fn new(cfg: OvsConfig) -> Self {
+        let rules = Rules::compile(&cfg.rules);
+        Self { cfg, rules }
+    }
+}
+
+impl Source for OvsSource {
+    type Output = Option<Ovs>;
+    /// Its unknowns (`ovs.ovsdb`, `ovs.flows.<bridge>`, `ovs.config`) are reported through errors
+    /// and findings, without `source_up` series.
+    const PARTS: &'static [&'static str] = &[];
+
+    fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> Option<Ovs> {
+        let rules = self.rules.as_ref().map_err(String::as_str);
+        read(cx.root, &self.cfg, rules, errors)
+    }
+}
+
+/// Reads OVS below `root` once, compiling the rules of `cfg`; see [`OvsSource`].
+pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) -> Option<Ovs> {
+    let rules = Rules::compile(&cfg.rules);
+    read(root, cfg, rules.as_ref().map_err(String::as_str), errors)
+}
+
 /// Reads OVS below `root`. `None` when OVS is disabled, or absent (no `run/openvswitch`
 /// directory) and not required. A present directory without a working `db.sock` (ovsdb-server
-/// died) is unknown, not absent.
-pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) -> Option<Ovs> {
+/// died) is unknown, not absent. Rules that do not compile are an `ovs.config` error, and no
+/// rule applies.
+fn read(
+    root: &HostRoot,
+    cfg: &OvsConfig,
+    rules: Result<&Rules, &str>,
+    errors: &mut Vec<SourceError>,
+) -> Option<Ovs> {
     if !cfg.enabled || (!cfg.required && !root.path("run/openvswitch").is_dir()) {
         return None;
     }
@@ -70,9 +113,10 @@ pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) 
             return Some(Ovs::default());
         }
     };
-    let rules = Rules::compile(&cfg.rules).unwrap_or_else(|e| {
-        errors.push(SourceError::new("ovs.config", &e));
-        Rules::default()
+    let none = Rules::default();
+    let rules = rules.unwrap_or_else(|e| {
+        errors.push(SourceError::new("ovs.config", e));
+        &none
     });
     let macs: HashSet<String> = topo
         .bridges
@@ -99,7 +143,7 @@ pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) 
         .map(|row| {
             let selected = cfg.bridges.is_empty() || cfg.bridges.contains(&row.name);
             let flows = selected
-                .then(|| dump(root, &ofctl, row, &macs, cfg, &rules, errors))
+                .then(|| dump(root, &ofctl, row, &macs, cfg, rules, errors))
                 .flatten();
             Bridge {
                 name: row.name.clone(),
@@ -163,5 +207,4 @@ pub fn domain_uuid(i: &Interface) -> Option<&str> {
 }
 
 #[cfg(test)]
-#[path = "collect_tests.rs"]
-mod collect_tests;
+mod tests;

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use hvscope_parse::ParseError;
+use super::files::SysFiles;
 use hvscope_parse::sys::{cpulist, index_of, parse_u64};
 
-use super::kept::{read_optional_kept, read_parsed_kept};
 use super::{SysError, list_dir, read_optional};
-use crate::host_root::HostRoot;
+use crate::io::{FdBudget, HostRoot};
+use hvscope_parse::ParseError;
 
 /// Package and core of one CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -31,26 +31,32 @@ pub struct Cpus {
 
 const BASE: &str = "sys/devices/system/cpu";
 
-/// Reads the CPU part of `/sys` below `root`.
-pub fn read(root: &HostRoot) -> Result<Cpus, SysError> {
+/// Reads the CPU part of `/sys` below `root`. The topology is read again only when the online
+/// CPUs changed: it changes only with CPU hotplug, which changes `online`, and re-reading it costs
+/// two files per CPU per collection.
+pub fn read(root: &HostRoot, fds: &FdBudget, files: &mut SysFiles) -> Result<Cpus, SysError> {
     let base = Path::new(BASE);
-    let online = read_parsed_kept(root, &base.join("online"), |t| {
+    let online = files.read_parsed(root, fds, &base.join("online"), |t| {
         let v = cpulist::parse(t)?;
         if v.is_empty() {
             return Err(ParseError::new("no CPU online"));
         }
         Ok(v)
     })?;
-    let present =
-        read_optional_kept(root, &base.join("present"), cpulist::parse)?.unwrap_or_default();
-    let isolated =
-        read_optional_kept(root, &base.join("isolated"), cpulist::parse)?.unwrap_or_default();
-    if let Some(t) = cached_topology(root, &online) {
+    let present = files
+        .read_optional(root, fds, &base.join("present"), cpulist::parse)?
+        .unwrap_or_default();
+    let isolated = files
+        .read_optional(root, fds, &base.join("isolated"), cpulist::parse)?
+        .unwrap_or_default();
+    if let Some((for_online, t)) = &files.topology
+        && *for_online == online
+    {
         return Ok(Cpus {
             online,
             present,
             isolated,
-            topology: t,
+            topology: t.clone(),
         });
     }
     let mut topology = Vec::new();
@@ -66,36 +72,13 @@ pub fn read(root: &HostRoot) -> Result<Cpus, SysError> {
         }
     }
     topology.sort_by_key(|t| t.cpu);
-    remember_topology(root, &online, &topology);
+    files.topology = Some((online.clone(), topology.clone()));
     Ok(Cpus {
         online,
         present,
         isolated,
         topology,
     })
-}
-
-/// The topology of the last read per host root, keyed by the online CPUs: it changes only with
-/// CPU hotplug, which changes `online`, and re-reading it costs two files per CPU per
-/// collection. At most [`CACHED_ROOTS`] roots are remembered (one in the daemon).
-type TopologyCache = Vec<(PathBuf, Vec<u32>, Vec<CpuTopology>)>;
-static TOPOLOGY: std::sync::Mutex<TopologyCache> = std::sync::Mutex::new(Vec::new());
-const CACHED_ROOTS: usize = 16;
-
-fn cached_topology(root: &HostRoot, online: &[u32]) -> Option<Vec<CpuTopology>> {
-    let c = TOPOLOGY.lock().unwrap_or_else(|p| p.into_inner());
-    c.iter()
-        .find(|(r, o, _)| r == root.root() && o == online)
-        .map(|(_, _, t)| t.clone())
-}
-
-fn remember_topology(root: &HostRoot, online: &[u32], t: &[CpuTopology]) {
-    let mut c = TOPOLOGY.lock().unwrap_or_else(|p| p.into_inner());
-    c.retain(|(r, _, _)| r != root.root());
-    if c.len() >= CACHED_ROOTS {
-        c.remove(0);
-    }
-    c.push((root.root().to_path_buf(), online.to_vec(), t.to_vec()));
 }
 
 #[cfg(test)]
@@ -108,7 +91,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/libvirt-kvm-2vm"
         ));
-        let c = read(&root).unwrap();
+        let c = read(&root, &FdBudget::none(), &mut SysFiles::default()).unwrap();
         assert_eq!(c.online, vec![0, 1]);
         assert_eq!(c.present, vec![0, 1]);
         assert!(c.isolated.is_empty());
@@ -135,7 +118,10 @@ mod tests {
             );
         }
         let root = HostRoot::new(&dir);
-        let t = read(&root).unwrap().topology;
+        let fds = FdBudget::for_process();
+        let mut files = SysFiles::default();
+        let mut again = || read(&root, &fds, &mut files);
+        let t = again().unwrap().topology;
         assert_eq!(t.len(), 3);
         assert_eq!(
             t[2],
@@ -146,18 +132,22 @@ mod tests {
             }
         );
         std::fs::remove_dir_all(dir.join("sys/devices/system/cpu/cpu2")).unwrap();
-        assert_eq!(read(&root).unwrap().topology.len(), 3, "cached");
+        assert_eq!(again().unwrap().topology.len(), 3, "cached");
         w("sys/devices/system/cpu/online", "0-2\n");
-        assert_eq!(
-            read(&root).unwrap().topology.len(),
-            2,
-            "re-read after hotplug"
-        );
+        assert_eq!(again().unwrap().topology.len(), 2, "re-read after hotplug");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn missing_online_is_an_error() {
-        assert!(read(&HostRoot::new("/nonexistent-hvscope")).is_err());
+        let mut files = SysFiles::default();
+        assert!(
+            read(
+                &HostRoot::new("/nonexistent-hvscope"),
+                &FdBudget::none(),
+                &mut files
+            )
+            .is_err()
+        );
     }
 }

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
+use super::files::SysFiles;
 use hvscope_parse::sys::hugepages::parse_dir_name;
 use hvscope_parse::sys::{index_of, parse_u64};
 
 use super::SysError;
-use super::kept::{list_dir_kept, read_optional_kept, read_parsed_kept};
-use crate::host_root::HostRoot;
+use crate::io::{FdBudget, HostRoot};
 
 /// One pool (one page size, host-wide or on one node).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -26,6 +26,8 @@ pub struct Pool {
 
 fn read_pools(
     root: &HostRoot,
+    fds: &FdBudget,
+    files: &mut SysFiles,
     base: &Path,
     names: &[String],
     node: Option<u32>,
@@ -39,31 +41,34 @@ fn read_pools(
         out.push(Pool {
             node,
             page_size_bytes,
-            total: read_parsed_kept(root, &dir.join("nr_hugepages"), parse_u64)?,
-            free: read_parsed_kept(root, &dir.join("free_hugepages"), parse_u64)?,
-            reserved: read_optional_kept(root, &dir.join("resv_hugepages"), parse_u64)?,
-            surplus: read_parsed_kept(root, &dir.join("surplus_hugepages"), parse_u64)?,
+            total: files.read_parsed(root, fds, &dir.join("nr_hugepages"), parse_u64)?,
+            free: files.read_parsed(root, fds, &dir.join("free_hugepages"), parse_u64)?,
+            reserved: files.read_optional(root, fds, &dir.join("resv_hugepages"), parse_u64)?,
+            surplus: files.read_parsed(root, fds, &dir.join("surplus_hugepages"), parse_u64)?,
         });
     }
     Ok(())
 }
 
-/// Reads the host-wide and per-node pools. `None` when the kernel offers no hugepages. On the
-/// live host the counters stay open and the listings of pools and nodes are reused
-/// ([`super::kept`]).
-pub fn read(root: &HostRoot) -> Result<Option<Vec<Pool>>, SysError> {
+/// Reads the host-wide and per-node pools. `None` when the kernel offers no hugepages. The
+/// counters stay open and the listings of pools and nodes are reused ([`super::files`]).
+pub fn read(
+    root: &HostRoot,
+    fds: &FdBudget,
+    files: &mut SysFiles,
+) -> Result<Option<Vec<Pool>>, SysError> {
     let global = Path::new("sys/kernel/mm/hugepages");
-    let Some(sizes) = list_dir_kept(root, global)? else {
+    let Some(sizes) = files.list_dir(root, global)? else {
         return Ok(None);
     };
     let mut out = Vec::new();
-    read_pools(root, global, &sizes, None, &mut out)?;
+    read_pools(root, fds, files, global, &sizes, None, &mut out)?;
     let nodes = Path::new("sys/devices/system/node");
-    for name in list_dir_kept(root, nodes)?.unwrap_or_default() {
+    for name in files.list_dir(root, nodes)?.unwrap_or_default() {
         if let Some(n) = index_of(&name, "node") {
             let dir = nodes.join(&name).join("hugepages");
-            let sizes = list_dir_kept(root, &dir)?.unwrap_or_default();
-            read_pools(root, &dir, &sizes, Some(n), &mut out)?;
+            let sizes = files.list_dir(root, &dir)?.unwrap_or_default();
+            read_pools(root, fds, files, &dir, &sizes, Some(n), &mut out)?;
         }
     }
     Ok(Some(out))
@@ -87,7 +92,10 @@ mod tests {
                 std::fs::write(d.join("resv_hugepages"), "3\n").unwrap();
             }
         }
-        let p = read(&HostRoot::new(&dir)).unwrap().unwrap();
+        let fds = FdBudget::for_process();
+        let p = read(&HostRoot::new(&dir), &fds, &mut SysFiles::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(
             (p[0].node, p[0].total, p[0].free, p[0].reserved),
@@ -95,8 +103,12 @@ mod tests {
         );
         assert_eq!((p[1].node, p[1].reserved), (Some(1), None));
         std::fs::write(pool.join("free_hugepages"), "lots\n").unwrap();
-        assert!(read(&HostRoot::new(&dir)).is_err());
+        assert!(read(&HostRoot::new(&dir), &fds, &mut SysFiles::default()).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(read(&HostRoot::new(&dir)).unwrap().is_none());
+        assert!(
+            read(&HostRoot::new(&dir), &fds, &mut SysFiles::default())
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -4,8 +4,8 @@
 //! attribute the device cannot answer (`carrier` of a down link) fails with EINVAL.
 
 pub mod cpu;
+pub mod files;
 pub mod hugepages;
-pub mod kept;
 pub mod net;
 pub mod node;
 
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use hvscope_parse::ParseError;
 
-use crate::host_root::{HostRoot, ReadError};
+use crate::io::{HostRoot, ReadError};
 
 /// Reading or parsing one sysfs file failed.
 #[derive(Debug, thiserror::Error)]

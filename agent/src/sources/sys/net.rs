@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use hvscope_parse::netlink::{NlLink, bond_members};
+use hvscope_parse::netlink::bond_members;
 use hvscope_parse::sys::net::{parse_carrier, parse_slaves, parse_speed};
 use hvscope_parse::sys::{parse_u64, parse_word};
 
 use super::{SysError, list_dir, read_optional};
-use crate::host_root::HostRoot;
+use crate::io::{HostRoot, REFRESH};
+use hvscope_parse::netlink::NlLink;
 
 /// The counters exported per interface, as named in `statistics/`.
 pub const STATS: [&str; 8] = [
@@ -89,7 +90,7 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Interface>>, SysError> {
         }
         match read_interface(root, &dir, &name) {
             Ok(i) => out.push(i),
-            Err(SysError::Read(crate::host_root::ReadError::Gone { .. })) => {
+            Err(SysError::Read(crate::io::ReadError::Gone { .. })) => {
                 tracing::debug!(interface = %name, "interface vanished while read");
             }
             Err(e) => return Err(e),
@@ -97,9 +98,6 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Interface>>, SysError> {
     }
     Ok(Some(out))
 }
-
-/// A link's speed is read again at least every this many collections of one host root.
-pub const SPEED_REREAD_EVERY: u32 = 30;
 
 /// What the last read of one link's speed saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,20 +111,20 @@ struct SpeedSeen {
 }
 
 /// Whether the speed `seen` read still holds for `link`: the same link (index), no carrier
-/// change or operstate change since, and read fewer than [`SPEED_REREAD_EVERY`] collections ago.
+/// change or operstate change since, and read less than a refresh period ([`REFRESH`]) ago.
 /// A bond's or team's speed (the sum of its active members') is always read.
 fn speed_holds(seen: &SpeedSeen, link: &NlLink) -> bool {
     !matches!(link.kind.as_deref(), Some("bond" | "team"))
         && seen.index == link.index
         && seen.operstate == link.operstate
         && seen.carrier_changes == link.carrier_changes
-        && seen.age + 1 < SPEED_REREAD_EVERY
+        && !REFRESH.is_due(u64::from(seen.age) + 1)
 }
 
-/// Link speeds as last read, per host root (at most [`SPEED_ROOTS`]; one in the daemon).
-type SpeedCache = Vec<(PathBuf, HashMap<String, SpeedSeen>)>;
-static SPEEDS: std::sync::Mutex<SpeedCache> = std::sync::Mutex::new(Vec::new());
-const SPEED_ROOTS: usize = 16;
+/// Link speeds as last read, by interface name (kept by the host part in its
+/// [`SysFiles`](super::files::SysFiles)).
+#[derive(Debug, Default)]
+pub struct Speeds(HashMap<String, SpeedSeen>);
 
 /// Interfaces from a live netlink dump (link list, state, carrier, MTU, counters, bond
 /// membership), completed from sysfs with what rtnetlink does not carry: speed and a bond
@@ -136,22 +134,18 @@ const SPEED_ROOTS: usize = 16;
 /// for every link every collection (a host with dozens of VM taps pays most of its interface
 /// cost there), while it changes only with the link. So it is read again only for a new link,
 /// after a carrier change (`IFLA_CARRIER_CHANGES` moved: renegotiation drops the carrier) or an
-/// operstate change, and at least every [`SPEED_REREAD_EVERY`] collections (5 minutes at the
+/// operstate change, and at least once per refresh period ([`REFRESH`]: 30 collections, 5 minutes at the
 /// default 10 s interval; a speed change without any carrier event is that late at most). A
 /// bond's speed follows its members' without a carrier change of its own: bonds and teams are
 /// read every collection.
-pub fn from_netlink(root: &HostRoot, links: &[NlLink]) -> Result<Vec<Interface>, SysError> {
-    let mut cache = SPEEDS.lock().unwrap_or_else(|p| p.into_inner());
-    let prev = match cache.iter().position(|(r, _)| r == root.root()) {
-        Some(i) => cache.remove(i).1,
-        None => HashMap::new(),
-    };
+pub fn from_netlink(
+    root: &HostRoot,
+    links: &[NlLink],
+    speeds: &mut Speeds,
+) -> Result<Vec<Interface>, SysError> {
     let mut seen = HashMap::with_capacity(links.len());
-    let out = read_links(root, links, &prev, &mut seen);
-    if cache.len() >= SPEED_ROOTS {
-        cache.remove(0);
-    }
-    cache.push((root.root().to_path_buf(), seen));
+    let out = read_links(root, links, &speeds.0, &mut seen);
+    speeds.0 = seen;
     out
 }
 
@@ -246,12 +240,12 @@ mod tests {
         };
         assert!(!speed_holds(&seen, &again));
         let old = SpeedSeen {
-            age: SPEED_REREAD_EVERY - 1,
+            age: REFRESH.collections() - 1,
             ..seen.clone()
         };
         assert!(!speed_holds(&old, &link));
         let nearly = SpeedSeen {
-            age: SPEED_REREAD_EVERY - 2,
+            age: REFRESH.collections() - 2,
             ..seen
         };
         assert!(speed_holds(&nearly, &link));
@@ -280,7 +274,10 @@ mod tests {
             carrier_changes: Some(1),
             ..NlLink::default()
         };
-        let read = |l: &NlLink| from_netlink(&root, std::slice::from_ref(l)).unwrap()[0].speed_bps;
+        let mut speeds = Speeds::default();
+        let mut read = |l: &NlLink| {
+            from_netlink(&root, std::slice::from_ref(l), &mut speeds).unwrap()[0].speed_bps
+        };
         assert_eq!(read(&link), Some(1_000_000_000));
         std::fs::write(&speed, "10000\n").unwrap();
         assert_eq!(read(&link), Some(1_000_000_000), "kept");
@@ -291,10 +288,11 @@ mod tests {
             "read after a carrier change"
         );
         std::fs::write(&speed, "25000\n").unwrap();
-        let seen_after = (1..=2 * SPEED_REREAD_EVERY).find(|_| read(&link) == Some(25_000_000_000));
+        let seen_after =
+            (1..=2 * REFRESH.collections()).find(|_| read(&link) == Some(25_000_000_000));
         assert_eq!(
             seen_after,
-            Some(SPEED_REREAD_EVERY),
+            Some(REFRESH.collections()),
             "read again within the bound"
         );
         std::fs::remove_dir_all(&dir).unwrap();
@@ -313,7 +311,7 @@ mod tests {
     fn netlink_and_sysfs_agree_on_the_live_host() {
         let root = HostRoot::default();
         let links = crate::sources::netlink::dump_links().unwrap();
-        let nl = from_netlink(&root, &links).unwrap();
+        let nl = from_netlink(&root, &links, &mut Speeds::default()).unwrap();
         let sys = read(&root).unwrap().unwrap();
         assert_eq!(nl.len(), sys.len());
         for (a, b) in nl.iter().zip(&sys) {

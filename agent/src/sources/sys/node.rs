@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use hvscope_parse::proc::meminfo::MemInfo;
+use super::files::SysFiles;
 use hvscope_parse::sys::node::parse_meminfo;
 use hvscope_parse::sys::{cpulist, index_of};
 
 use super::SysError;
-use super::kept::{list_dir_kept, read_parsed_kept};
-use crate::host_root::HostRoot;
+use crate::io::{FdBudget, HostRoot};
+use hvscope_parse::proc::meminfo::MemInfo;
 
 /// One NUMA node.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -23,11 +23,15 @@ pub struct Node {
 const BASE: &str = "sys/devices/system/node";
 
 /// Reads every NUMA node below `root`. `None` when the kernel has no NUMA directory (built
-/// without CONFIG_NUMA). On the live host the files stay open and the listing of nodes is
-/// reused ([`super::kept`]).
-pub fn read(root: &HostRoot) -> Result<Option<Vec<Node>>, SysError> {
+/// without CONFIG_NUMA). The files stay open and the listing of nodes is reused
+/// ([`super::files`]).
+pub fn read(
+    root: &HostRoot,
+    fds: &FdBudget,
+    files: &mut SysFiles,
+) -> Result<Option<Vec<Node>>, SysError> {
     let base = Path::new(BASE);
-    let Some(names) = list_dir_kept(root, base)? else {
+    let Some(names) = files.list_dir(root, base)? else {
         return Ok(None);
     };
     let mut nodes = Vec::new();
@@ -38,8 +42,9 @@ pub fn read(root: &HostRoot) -> Result<Option<Vec<Node>>, SysError> {
         let dir = base.join(&name);
         nodes.push(Node {
             node,
-            cpus: read_parsed_kept(root, &dir.join("cpulist"), cpulist::parse)?,
-            meminfo: read_parsed_kept(root, &dir.join("meminfo"), |t| parse_meminfo(t, node))?,
+            cpus: files.read_parsed(root, fds, &dir.join("cpulist"), cpulist::parse)?,
+            meminfo: files
+                .read_parsed(root, fds, &dir.join("meminfo"), |t| parse_meminfo(t, node))?,
         });
     }
     nodes.sort_by_key(|n| n.node);
@@ -56,13 +61,20 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/libvirt-kvm-2vm"
         ));
-        let nodes = read(&root).unwrap().unwrap();
+        let fds = FdBudget::for_process();
+        let nodes = read(&root, &fds, &mut SysFiles::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].cpus, vec![0, 1]);
         assert!(
-            read(&HostRoot::new("/nonexistent-hvscope"))
-                .unwrap()
-                .is_none()
+            read(
+                &HostRoot::new("/nonexistent-hvscope"),
+                &fds,
+                &mut SysFiles::default()
+            )
+            .unwrap()
+            .is_none()
         );
     }
 }

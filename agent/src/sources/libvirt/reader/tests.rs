@@ -1,15 +1,44 @@
-use hvscope_parse::cgroup::CgroupMounts;
-
+use super::super::process::Reading;
+use super::super::vm::Role;
 use super::*;
+use crate::io::Holder;
+use hvscope_parse::cgroup::CgroupMounts;
+use hvscope_parse::cpuset::CpuSet;
 
-impl LibvirtSource {
+/// A [`LibvirtSource`] with the fd budget of this process, as the collector holds them.
+struct TestSource {
+    src: LibvirtSource,
+    fds: FdBudget,
+}
+
+impl Default for TestSource {
+    fn default() -> Self {
+        Self {
+            src: LibvirtSource::new(),
+            fds: FdBudget::for_process(),
+        }
+    }
+}
+
+impl TestSource {
     /// Collects with the fixture's own mount table.
     fn collect_for_test(&mut self, root: &HostRoot, errors: &mut Vec<SourceError>) -> Libvirt {
         let mounts = root
             .read_string("proc/mounts")
             .ok()
             .and_then(|t| hvscope_parse::proc::mounts::parse(&t).ok());
-        self.collect(root, mounts.as_deref(), errors)
+        self.src.read(root, &self.fds, mounts.as_deref(), errors)
+    }
+
+    fn sample(&mut self, root: &HostRoot) -> Vec<VmSample> {
+        self.src.sample(root, &self.fds)
+    }
+}
+
+impl std::ops::Deref for TestSource {
+    type Target = LibvirtSource;
+    fn deref(&self) -> &LibvirtSource {
+        &self.src
     }
 }
 
@@ -40,7 +69,7 @@ fn copy_fixture(name: &str, tag: &str) -> (std::path::PathBuf, HostRoot) {
 
 #[test]
 fn reads_both_fixture_domains_with_thread_roles() {
-    let mut src = LibvirtSource::default();
+    let mut src = TestSource::default();
     let mut errors = vec![];
     let l = src.collect_for_test(&fixture("libvirt-kvm-2vm"), &mut errors);
     assert!(errors.is_empty(), "{errors:?}");
@@ -88,7 +117,7 @@ fn reads_both_fixture_domains_with_thread_roles() {
 
 #[test]
 fn drift_fixture_shows_the_moved_thread() {
-    let mut src = LibvirtSource::default();
+    let mut src = TestSource::default();
     let mut errors = vec![];
     let l = src.collect_for_test(&fixture("libvirt-kvm-2vm-drift"), &mut errors);
     let t = l.vms[0].threads.iter().find(|t| t.tid == 25461).unwrap();
@@ -101,7 +130,7 @@ fn a_broken_status_file_costs_that_domain_only_and_is_reparsed_when_fixed() {
     let xml = dir.join("run/libvirt/qemu/instance-0000002b.xml");
     let good = std::fs::read_to_string(&xml).unwrap();
     std::fs::write(&xml, &good[..good.len() / 3]).unwrap(); // half-written by libvirt
-    let mut src = LibvirtSource::default();
+    let mut src = TestSource::default();
     let mut errors = vec![];
     let l = src.collect_for_test(&root, &mut errors);
     assert_eq!(l.vms.len(), 1);
@@ -129,7 +158,7 @@ fn a_broken_status_file_costs_that_domain_only_and_is_reparsed_when_fixed() {
 #[test]
 fn unchanged_files_are_not_parsed_again() {
     let (dir, root) = copy_fixture("libvirt-kvm-2vm", "cache");
-    let mut src = LibvirtSource::default();
+    let mut src = TestSource::default();
     let mut errors = vec![];
     let first = src.collect_for_test(&root, &mut errors);
     let second = src.collect_for_test(&root, &mut errors);
@@ -170,7 +199,7 @@ fn nova_conf_is_read_when_present() {
     )
     .unwrap();
     let mut errors = vec![];
-    let l = LibvirtSource::default().collect_for_test(&root, &mut errors);
+    let l = TestSource::default().collect_for_test(&root, &mut errors);
     assert_eq!(l.nova.unwrap().dedicated, Some(CpuSet::of([1])));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -211,7 +240,7 @@ fn set_thread_count(dir: &std::path::Path, n: u32) {
 #[test]
 fn the_thread_listing_is_kept_while_the_count_holds_and_every_thread_is_there() {
     let (dir, root) = copy_fixture("libvirt-kvm-2vm", "tasks");
-    let mut src = LibvirtSource::default();
+    let mut src = TestSource::default();
     let mut errors = vec![];
     let all = [25453, 25457, 25460, 25461, 25462, 25464];
     assert_eq!(tids(&src.collect_for_test(&root, &mut errors), 0), all);
@@ -245,7 +274,7 @@ fn the_thread_listing_is_kept_while_the_count_holds_and_every_thread_is_there() 
 #[test]
 fn the_cgroup_is_located_once_per_status_file_and_again_at_revalidation() {
     let (dir, root) = copy_fixture("libvirt-kvm-2vm", "cglocate");
-    let mut src = LibvirtSource::default();
+    let mut src = TestSource::default();
     let mut errors = vec![];
     let first = src.collect_for_test(&root, &mut errors);
     let cg = first.vms[0].cgroup.clone();
@@ -271,14 +300,14 @@ fn the_cgroup_is_located_once_per_status_file_and_again_at_revalidation() {
     let l = src.collect_for_test(&root, &mut errors);
     assert_eq!(l.vms[0].cgroup, None);
     assert_eq!(l.vms[0].cgroup_v2_dir, None);
-    // Without a status change, every REVALIDATE_EVERY collections everything is read anew.
+    // Without a status change, refresh period everything is read anew.
     std::fs::copy(
         fixture("libvirt-kvm-2vm").path("proc/25453/cgroup"),
         dir.join("proc/25453/cgroup"),
     )
     .unwrap();
     let mut located = None;
-    for n in 1..=kept::REVALIDATE_EVERY {
+    for n in 1..=crate::io::REFRESH.collections() {
         if src.collect_for_test(&root, &mut errors).vms[0]
             .cgroup
             .is_some()
@@ -295,7 +324,7 @@ fn the_cgroup_is_located_once_per_status_file_and_again_at_revalidation() {
 #[test]
 fn vms_that_stop_leave_the_kept_state_and_the_sampler() {
     let (dir, root) = copy_fixture("libvirt-kvm-2vm", "stop");
-    let mut src = LibvirtSource::default();
+    let mut src = TestSource::default();
     let mut errors = vec![];
     assert_eq!(src.collect_for_test(&root, &mut errors).vms.len(), 2);
     assert_eq!(src.sample(&root).len(), 2);
@@ -331,11 +360,11 @@ fn the_live_host_keeps_files_open_within_the_budget() {
     let cg_mounts = CgroupMounts::default();
     for (budget, open) in [(0, 0), (2, 2), (10, 3)] {
         let mut st2 = VmState::new(st.domain.clone());
-        let mut fds = Fds { left: budget };
+        let fds = FdBudget::with_caps([(Holder::Libvirt, budget)]);
         let read = Reading {
             root: &root,
             cg_mounts: &cg_mounts,
-            fds: &mut fds,
+            fds: &fds,
             buf: &mut buf,
             swapless: None,
         };
@@ -345,14 +374,15 @@ fn the_live_host_keeps_files_open_within_the_budget() {
         assert_eq!(main.role, Role::Vcpu(0));
         assert!(main.sched.is_some() && main.affinity.is_some());
         assert_eq!(st2.open_files(), open, "budget {budget}");
+        assert_eq!(fds.held(Holder::Libvirt), open, "budget {budget}");
         st = st2;
     }
     // Read again through the kept files: the same figures move forward.
-    let mut fds = Fds { left: 0 };
+    let fds = FdBudget::none();
     let read = Reading {
         root: &root,
         cg_mounts: &cg_mounts,
-        fds: &mut fds,
+        fds: &fds,
         buf: &mut buf,
         swapless: None,
     };
@@ -363,11 +393,11 @@ fn the_live_host_keeps_files_open_within_the_budget() {
     // Without swap on the host, RSS and the thread count come from the stat line alone: the
     // status file is not opened, and the figures agree with it.
     let mut st = VmState::new(st.domain.clone());
-    let mut fds = Fds { left: 10 };
+    let fds = FdBudget::with_caps([(Holder::Libvirt, 10)]);
     let read = Reading {
         root: &root,
         cg_mounts: &cg_mounts,
-        fds: &mut fds,
+        fds: &fds,
         buf: &mut buf,
         swapless: Some(4096),
     };

@@ -7,12 +7,12 @@ use hvscope_parse::ovs::flow::{Flow, Table};
 use regex::Regex;
 
 use super::audit::{Dirty, RuleHits};
-use crate::checks::Severity;
-use crate::sources::ovs::config::{FlowRuleConfig, RuleSeverity, parse_cookie};
+use super::config::{FlowRuleConfig, RuleSeverity, parse_cookie};
 
+#[derive(Debug)]
 struct Rule {
     name: String,
-    severity: Severity,
+    severity: RuleSeverity,
     bridge: Option<String>,
     table: Option<u8>,
     priority_min: u32,
@@ -25,7 +25,7 @@ struct Rule {
 }
 
 /// The compiled rules.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Rules(Vec<Rule>);
 
 fn regex(rule: &str, field: &str, re: &Option<String>) -> Result<Option<Regex>, String> {
@@ -68,10 +68,7 @@ impl Rules {
             }
             out.push(Rule {
                 name: n.clone(),
-                severity: match c.severity {
-                    RuleSeverity::Warning => Severity::Warning,
-                    RuleSeverity::Critical => Severity::Critical,
-                },
+                severity: c.severity,
                 bridge: c.bridge.clone(),
                 table: c.table,
                 priority_min: c.priority_min.unwrap_or(0),
@@ -183,7 +180,7 @@ match_contains = "in_port="
             panic!()
         };
         assert_eq!(r.matching("br-int", &g).count(), 0);
-        assert_eq!(r.empty_hits()["flood"].severity, Severity::Critical);
+        assert_eq!(r.empty_hits()["flood"].severity, RuleSeverity::Critical);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 use super::*;
 use crate::checks::run_all;
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 use crate::snapshot::Snapshot;
-use crate::sources::libvirt::reader::Thread;
+use crate::sources::libvirt::Thread;
 use std::sync::Arc;
 
 fn fixture(name: &str) -> Snapshot {

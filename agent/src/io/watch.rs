@@ -1,48 +1,50 @@
-//! Change notification for libvirt's status directory. libvirt rewrites a
-//! domain's status file (`<name>.xml.new`, then renamed over `<name>.xml`) when the domain
-//! starts, stops, pauses, migrates or changes devices, and leaves it alone otherwise; without
-//! notification every collection would list the directory and `stat` every file (a path walk
-//! each) only to find them unchanged. An inotify watch on the directory tells which status files
-//! were written, created, renamed or removed since the last collection; only those are looked at
-//! again, and the directory is listed again only when a status file came or went.
+//! Change notification for a directory of files named `<name><suffix>` (libvirt's status
+//! directory, `run/libvirt/qemu/*.xml`). libvirt rewrites a domain's status file
+//! (`<name>.xml.new`, then renamed over `<name>.xml`) when the domain starts, stops, pauses,
+//! migrates or changes devices, and leaves it alone otherwise; without notification every
+//! collection would list the directory and `stat` every file (a path walk each) only to find them
+//! unchanged. An inotify watch on the directory tells which files were written, created, renamed
+//! or removed since the last collection; only those are looked at again, and the directory is
+//! listed again only when a file came or went.
 //!
 //! When the kernel cannot say (the event queue overflowed, the directory itself was removed or
 //! moved, the watch could not be read or made: a filesystem without inotify) the answer is
-//! [`Changes::All`], and the caller looks at everything. Every
-//! [`REVALIDATE_EVERY`](super::kept::REVALIDATE_EVERY) collections it does anyway.
+//! [`Changes::All`], and the caller looks at everything. Fixture trees are watched alike (inotify
+//! works on any local filesystem).
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-/// What changed in the status directory since the last call.
+/// What changed in the watched directory since the last call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Changes {
-    /// Unknown: list the directory and look at every status file.
+    /// Unknown: list the directory and look at every file.
     All,
-    /// These domains' status files (names without `.xml`) were written, created, renamed or
-    /// removed; `listing` when one came or went (the directory must be listed again).
+    /// These files (names without the suffix) were written, created, renamed or removed;
+    /// `listing` when one came or went (the directory must be listed again).
     Some {
         names: HashSet<String>,
         listing: bool,
     },
 }
 
-/// An inotify watch on the status directory.
+/// An inotify watch on a directory, reporting the files whose names end in its suffix.
 #[derive(Debug)]
-pub struct StatusWatch {
+pub struct DirWatch {
     inotify: Inotify,
+    suffix: &'static str,
 }
 
 /// Most events drained per call: past it the answer is [`Changes::All`] (a host starting or
 /// stopping thousands of domains at once is re-read whole).
 const MAX_EVENTS: usize = 65_536;
 
-impl StatusWatch {
-    /// A watch on `dir`; what changed before it existed is unknown, so the first
-    /// [`changes`](Self::changes) after it are only those after this call.
-    pub fn new(dir: &Path) -> nix::Result<Self> {
+impl DirWatch {
+    /// A watch on the files `*<suffix>` of `dir`; what changed before it existed is unknown, so
+    /// the first [`changes`](Self::changes) after it are only those after this call.
+    pub fn new(dir: &Path, suffix: &'static str) -> nix::Result<Self> {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
         inotify.add_watch(
             dir,
@@ -56,7 +58,7 @@ impl StatusWatch {
                 | AddWatchFlags::IN_DELETE_SELF
                 | AddWatchFlags::IN_MOVE_SELF,
         )?;
-        Ok(Self { inotify })
+        Ok(Self { inotify, suffix })
     }
 
     /// Drains the queued events. [`Changes::All`] means the watch is no longer reliable: drop
@@ -77,7 +79,7 @@ impl StatusWatch {
             }
             for e in events {
                 let name = e.name.as_ref().and_then(|n| n.to_str());
-                match classify(e.mask, name) {
+                match classify(e.mask, name, self.suffix) {
                     Event::Unknown => return Changes::All,
                     Event::Ignored => {}
                     Event::Written(n) => {
@@ -98,16 +100,16 @@ impl StatusWatch {
 enum Event<'a> {
     /// Overflow, or the watched directory itself went away: everything is unknown.
     Unknown,
-    /// Not a status file (`<name>.xml.new`, pid files, monitor sockets).
+    /// Not a watched file (`<name>.xml.new`, pid files, monitor sockets).
     Ignored,
-    /// The status file of this domain was written in place or its attributes changed.
+    /// This file was written in place or its attributes changed.
     Written(&'a str),
-    /// The status file of this domain was created, removed, or renamed to or from its name.
+    /// This file was created, removed, or renamed to or from its name.
     CameOrWent(&'a str),
 }
 
-/// Pure: what an event with `mask` on the entry `name` means for the reader.
-fn classify(mask: AddWatchFlags, name: Option<&str>) -> Event<'_> {
+/// Pure: what an event with `mask` on the entry `name` means for a watch of `*<suffix>`.
+fn classify<'a>(mask: AddWatchFlags, name: Option<&'a str>, suffix: &str) -> Event<'a> {
     if mask.intersects(
         AddWatchFlags::IN_Q_OVERFLOW
             | AddWatchFlags::IN_IGNORED
@@ -117,7 +119,7 @@ fn classify(mask: AddWatchFlags, name: Option<&str>) -> Event<'_> {
     ) {
         return Event::Unknown;
     }
-    let Some(domain) = name.and_then(|n| n.strip_suffix(".xml")) else {
+    let Some(domain) = name.and_then(|n| n.strip_suffix(suffix)) else {
         return Event::Ignored;
     };
     if mask.intersects(
@@ -139,29 +141,29 @@ mod tests {
     #[test]
     fn events_are_classified() {
         use AddWatchFlags as F;
-        assert_eq!(classify(F::IN_Q_OVERFLOW, None), Event::Unknown);
-        assert_eq!(classify(F::IN_IGNORED, None), Event::Unknown);
-        assert_eq!(classify(F::IN_DELETE_SELF, None), Event::Unknown);
+        assert_eq!(classify(F::IN_Q_OVERFLOW, None, ".xml"), Event::Unknown);
+        assert_eq!(classify(F::IN_IGNORED, None, ".xml"), Event::Unknown);
+        assert_eq!(classify(F::IN_DELETE_SELF, None, ".xml"), Event::Unknown);
         assert_eq!(
-            classify(F::IN_MOVED_TO, Some("instance-1.xml")),
+            classify(F::IN_MOVED_TO, Some("instance-1.xml"), ".xml"),
             Event::CameOrWent("instance-1")
         );
         assert_eq!(
-            classify(F::IN_DELETE, Some("instance-1.xml")),
+            classify(F::IN_DELETE, Some("instance-1.xml"), ".xml"),
             Event::CameOrWent("instance-1")
         );
         assert_eq!(
-            classify(F::IN_CLOSE_WRITE, Some("instance-1.xml")),
+            classify(F::IN_CLOSE_WRITE, Some("instance-1.xml"), ".xml"),
             Event::Written("instance-1")
         );
         for other in ["instance-1.xml.new", "instance-1.pid", "instance-1.monitor"] {
             assert_eq!(
-                classify(F::IN_CREATE, Some(other)),
+                classify(F::IN_CREATE, Some(other), ".xml"),
                 Event::Ignored,
                 "{other}"
             );
         }
-        assert_eq!(classify(F::IN_CREATE, None), Event::Ignored);
+        assert_eq!(classify(F::IN_CREATE, None, ".xml"), Event::Ignored);
     }
 
     #[test]
@@ -170,7 +172,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.xml"), "1").unwrap();
-        let w = StatusWatch::new(&dir).unwrap();
+        let w = DirWatch::new(&dir, ".xml").unwrap();
         let none = Changes::Some {
             names: HashSet::new(),
             listing: false,

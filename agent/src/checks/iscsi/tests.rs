@@ -3,7 +3,7 @@
 use hvscope_parse::libvirt::model::{Disk, DiskSource};
 
 use super::*;
-use crate::host_root::HostRoot;
+use crate::io::HostRoot;
 use crate::sources::iscsi::testtree::{TestLun, TestTree};
 
 const T2: &str = "iqn.2010-10.org.openstack:volume-9b8e1d2c-4f3a-4c6b-a7e5-0f1d2c3b4a59";

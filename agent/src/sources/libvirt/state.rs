@@ -1,8 +1,8 @@
 //! What the libvirt source keeps of each running VM between collections, so that a steady
 //! collection costs about one `pread` per figure:
 //! - the files read every collection (`/proc/<pid>/{stat,status}`, each vCPU thread's
-//!   `schedstat`, the domain cgroup's control files), kept open on the live host and read with
-//!   `pread` at offset 0 ([`KeptFile`]); a file found absent is not looked for again;
+//!   `schedstat`, the domain cgroup's control files), kept open and read with `pread` at
+//!   offset 0 ([`KeptFile`]); a file found absent is not looked for again;
 //! - where the domain's cgroup is (`/proc/<pid>/cgroup` is read once per QEMU process);
 //! - the QEMU threads with their names and roles, listed again only when the process's thread
 //!   count (`Threads:` of the status file, read anyway) differs from the listing's or one of the
@@ -11,47 +11,28 @@
 //!
 //! All of it belongs to one parse of the domain's status file (one QEMU pid, one set of vCPU
 //! threads): a changed status file starts afresh. A kept file that fails to read (ESRCH: the
-//! thread exited; ENODEV: the cgroup was removed) is opened again by path once. Every
-//! [`REVALIDATE_EVERY`] collections everything is dropped and read anew, which bounds how long a
-//! change no other signal shows goes unseen (a cgroup moved by hand, a controller enabled
-//! later, a thread id reused within the process).
+//! thread exited; ENODEV: the cgroup was removed) is opened again by path once. Once per
+//! refresh period ([`REFRESH`](crate::io::REFRESH), 30 collections) everything is dropped and
+//! read anew, which bounds how long a change no other signal shows goes unseen (a cgroup moved
+//! by hand, a controller enabled later, a thread id reused within the process).
 //!
-//! **File budget.** At most [`fd_budget`] files are held open (a quarter of the soft
-//! `RLIMIT_NOFILE`, which the agent raises to the hard limit at start, and at most
-//! [`MAX_KEPT_FILES`]); past it files are read by path as before. Per VM: 2 process files, one
-//! `schedstat` per vCPU and up to 7 cgroup v2 files (9 on a v1/v2 hybrid), so 200 domains × 8
-//! vCPUs hold ~3,400–3,800 files. Each open pseudo-file pins its seq_file buffer (a page) in
-//! the kernel: ≤ 16 MiB at the cap.
+//! **File budget.** Files are held open while the agent's [`FdBudget`] grants
+//! [`Holder::Libvirt`] a slot (a quarter of the soft `RLIMIT_NOFILE`, at most
+//! [`MAX_LIBVIRT_FILES`](crate::io::MAX_LIBVIRT_FILES)); past it files are read by path as
+//! before. Per VM: 2 process files, one `schedstat` per vCPU and up to 7 cgroup v2 files (9 on a
+//! v1/v2 hybrid), so 200 domains × 8 vCPUs hold ~3,400–3,800 files. Each open pseudo-file pins
+//! its seq_file buffer (a page) in the kernel: ≤ 16 MiB at the cap.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::vm::Role;
+use crate::io::{FdBudget, Holder, HostRoot, KeptFile, ReadError};
+use crate::sources::cgroup::stats::CgroupStats;
 use hvscope_parse::cgroup::{CgroupDir, Hierarchy};
 use hvscope_parse::cpuset::CpuSet;
-use hvscope_parse::libvirt::Domain;
+use hvscope_parse::libvirt::model::Domain;
 use hvscope_parse::proc::pressure::{self, Pressure};
-
-use super::reader::Role;
-use crate::host_root::{HostRoot, KeptFile, ReadError};
-use crate::sources::cgroup::stats::CgroupStats;
-
-/// Every this many collections every VM's kept state is dropped and read anew.
-pub const REVALIDATE_EVERY: u64 = 30;
-
-/// Most files the libvirt source keeps open.
-pub const MAX_KEPT_FILES: usize = 4096;
-
-/// The files the libvirt source may keep open: a quarter of the soft `RLIMIT_NOFILE` (the iSCSI
-/// source may take half), at most [`MAX_KEPT_FILES`].
-pub fn fd_budget() -> usize {
-    crate::host_root::fd_budget(4, MAX_KEPT_FILES)
-}
-
-/// How many more files may be kept open.
-#[derive(Debug)]
-pub(super) struct Fds {
-    pub left: usize,
-}
 
 /// Why a read through a [`Slot`] gave no text.
 #[derive(Debug)]
@@ -79,12 +60,13 @@ impl Slot {
     }
 
     /// The file's text, through the kept handle, or opened by `rel` (called only then). A kept
-    /// handle that fails is dropped and the path opened once more.
+    /// handle that fails is dropped (its slot given back to `fds`) and the path opened once
+    /// more.
     pub fn read<'b>(
         &mut self,
         root: &HostRoot,
         rel: impl FnOnce() -> PathBuf,
-        fds: &mut Fds,
+        fds: &FdBudget,
         buf: &'b mut Vec<u8>,
     ) -> Result<&'b str, Miss> {
         let n = self.read_len(root, rel, fds, buf)?;
@@ -96,26 +78,21 @@ impl Slot {
         &mut self,
         root: &HostRoot,
         rel: impl FnOnce() -> PathBuf,
-        fds: &mut Fds,
+        fds: &FdBudget,
         buf: &mut Vec<u8>,
     ) -> Result<usize, Miss> {
         match self {
             Self::Absent => return Err(Miss::Gone),
             Self::Kept(k) => match k.read(buf) {
                 Ok(t) => return Ok(t.len()),
-                Err(_) => {
-                    fds.left += self.open_files();
-                    *self = Self::Unopened;
-                }
+                // Closed here, before the path is opened again.
+                Err(_) => *self = Self::Unopened,
             },
             Self::Unopened => {}
         }
-        match root.keep(rel(), fds.left > 0) {
+        match root.keep(rel(), fds, Holder::Libvirt) {
             Ok(k) => {
                 let n = k.read(buf).map(str::len).map_err(miss)?;
-                if k.is_open() {
-                    fds.left -= 1;
-                }
                 *self = Self::Kept(k);
                 Ok(n)
             }
@@ -202,7 +179,7 @@ impl CgroupFiles {
         dir: usize,
         file: &'static str,
         root: &HostRoot,
-        fds: &mut Fds,
+        fds: &FdBudget,
         buf: &'b mut Vec<u8>,
     ) -> Option<&'b str> {
         let i = match self
@@ -227,7 +204,7 @@ impl CgroupFiles {
     pub fn memory_pressure(
         &mut self,
         root: &HostRoot,
-        fds: &mut Fds,
+        fds: &FdBudget,
         buf: &mut Vec<u8>,
     ) -> Option<Pressure> {
         let v2 = self
@@ -244,7 +221,7 @@ impl CgroupFiles {
     pub fn stats(
         &mut self,
         root: &HostRoot,
-        fds: &mut Fds,
+        fds: &FdBudget,
         buf: &mut Vec<u8>,
     ) -> Option<CgroupStats> {
         use hvscope_parse::cgroup::stats::{
@@ -387,34 +364,35 @@ mod tests {
     #[test]
     fn absent_files_are_not_looked_for_again_until_the_state_is_dropped() {
         let (dir, root) = tree("absent");
-        let mut fds = Fds { left: 10 };
+        let fds = FdBudget::with_caps([(Holder::Libvirt, 10)]);
         let mut buf = Vec::new();
         let mut slot = Slot::default();
         assert!(matches!(
-            slot.read(&root, || "f".into(), &mut fds, &mut buf),
+            slot.read(&root, || "f".into(), &fds, &mut buf),
             Err(Miss::Gone)
         ));
         assert!(matches!(slot, Slot::Absent));
         std::fs::write(dir.join("f"), "1\n").unwrap();
         // Still absent for this slot (a new state looks again).
-        assert!(slot.read(&root, || "f".into(), &mut fds, &mut buf).is_err());
+        assert!(slot.read(&root, || "f".into(), &fds, &mut buf).is_err());
         let mut fresh = Slot::default();
         assert_eq!(
-            fresh
-                .read(&root, || "f".into(), &mut fds, &mut buf)
-                .unwrap(),
+            fresh.read(&root, || "f".into(), &fds, &mut buf).unwrap(),
             "1\n"
         );
-        // Below a fixture tree nothing is held open, so the budget is untouched.
-        assert_eq!((fresh.open_files(), fds.left), (0, 10));
+        // Below a fixture tree the file is held open too, under the budget.
+        assert_eq!((fresh.open_files(), fds.held(Holder::Libvirt)), (1, 1));
+        // Rewritten in place: read anew through the kept file.
+        std::fs::write(dir.join("f"), "2\n").unwrap();
+        assert_eq!(
+            fresh.read(&root, || "f".into(), &fds, &mut buf).unwrap(),
+            "2\n"
+        );
         // Removed while kept: gone, and absent from then on.
         std::fs::remove_file(dir.join("f")).unwrap();
-        assert!(
-            fresh
-                .read(&root, || "f".into(), &mut fds, &mut buf)
-                .is_err()
-        );
+        assert!(fresh.read(&root, || "f".into(), &fds, &mut buf).is_err());
         assert!(matches!(fresh, Slot::Absent));
+        assert_eq!(fds.held(Holder::Libvirt), 0, "its slot was given back");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -422,13 +400,16 @@ mod tests {
     fn live_slots_hold_files_within_the_budget_and_reopen_after_a_failed_read() {
         let root = HostRoot::default();
         let mut buf = Vec::new();
-        let mut fds = Fds { left: 1 };
+        let fds = FdBudget::with_caps([(Holder::Libvirt, 1)]);
         let (mut a, mut b) = (Slot::default(), Slot::default());
         let rel = || PathBuf::from("proc/self/stat");
-        assert!(a.read(&root, rel, &mut fds, &mut buf).is_ok());
-        assert!(b.read(&root, rel, &mut fds, &mut buf).is_ok());
+        assert!(a.read(&root, rel, &fds, &mut buf).is_ok());
+        assert!(b.read(&root, rel, &fds, &mut buf).is_ok());
         // The first took the last fd of the budget; the second reads by path.
-        assert_eq!((a.open_files(), b.open_files(), fds.left), (1, 0, 0));
+        assert_eq!(
+            (a.open_files(), b.open_files(), fds.held(Holder::Libvirt)),
+            (1, 0, 1)
+        );
         // A kept file of a thread that exits fails; the slot then opens the path again, which
         // is gone too: absent, and its fd returned to the budget.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -440,18 +421,18 @@ mod tests {
             let _ = done_rx.recv();
         });
         let tid = rx.recv().unwrap();
-        let mut fds = Fds { left: 1 };
+        let fds = FdBudget::with_caps([(Holder::Libvirt, 1)]);
         let mut c = Slot::default();
         let rel = || PathBuf::from(format!("proc/self/task/{tid}/schedstat"));
-        assert!(c.read(&root, rel, &mut fds, &mut buf).is_ok());
-        assert_eq!((c.open_files(), fds.left), (1, 0));
+        assert!(c.read(&root, rel, &fds, &mut buf).is_ok());
+        assert_eq!((c.open_files(), fds.held(Holder::Libvirt)), (1, 1));
         done_tx.send(()).unwrap();
         t.join().unwrap();
         assert!(matches!(
-            c.read(&root, rel, &mut fds, &mut buf),
+            c.read(&root, rel, &fds, &mut buf),
             Err(Miss::Gone)
         ));
-        assert_eq!((c.open_files(), fds.left), (0, 1));
+        assert_eq!((c.open_files(), fds.held(Holder::Libvirt)), (0, 0));
     }
 
     #[test]

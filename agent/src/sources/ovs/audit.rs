@@ -1,6 +1,8 @@
 //! The dirty-flow judgement of one flow, applied while the dump streams by: an [`Auditor`]
 //! (what the bridge has, what the config owns) folds each flow into a [`FlowAudit`] of counts
 //! and at most `max_findings_per_check` examples per check, so no flow is kept after it passed.
+//! The audit is part of the source's output (100k flows are never held); the checks in
+//! `checks::ovs` turn it into findings.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -9,9 +11,8 @@ use hvscope_parse::ovs::flow::{Flow, Table};
 use hvscope_parse::ovs::ovsdb::BridgeRow;
 use serde::Serialize;
 
+use super::config::{OvsConfig, RuleSeverity, parse_cookie};
 use super::rules::Rules;
-use crate::checks::Severity;
-use crate::sources::ovs::config::{OvsConfig, parse_cookie};
 
 /// Longest flow text kept in an example.
 const MAX_FLOW_TEXT: usize = 400;
@@ -51,7 +52,8 @@ impl Dirty {
 /// Flows matched by one operator rule on one bridge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleHits {
-    pub severity: Severity,
+    /// The rule's severity, as configured (the finding's).
+    pub severity: RuleSeverity,
     pub dirty: Dirty,
 }
 
