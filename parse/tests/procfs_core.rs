@@ -1,6 +1,7 @@
 //! Differential tests: our `/proc` parsers agree with procfs-core (the pure half of the procfs
 //! crate) on every capture under `agent/tests/fixtures/` and on this host's live files, for
-//! every format both cover: `stat`, `meminfo`, `loadavg`, `vmstat`, `pressure/*`, `mounts`, and
+//! every format both cover: `stat`, `meminfo`, `loadavg`, `vmstat`, `pressure/*`, `mounts`,
+//! `diskstats`, and
 //! per process or thread `stat`, `status`, `schedstat` and `cgroup`. A live file is read once
 //! and the same text handed to both parsers (it changes between reads).
 //!
@@ -16,7 +17,8 @@ use std::path::{Path, PathBuf};
 use hvscope_parse::cgroup::parse_proc_cgroup;
 use hvscope_parse::cpuset::CpuSet;
 use hvscope_parse::proc::{
-    loadavg, meminfo, mounts, pidstat, pidstatus, pressure, process, schedstat, stat, vmstat,
+    diskstats, loadavg, meminfo, mounts, pidstat, pidstatus, pressure, process, schedstat, stat,
+    vmstat,
 };
 use procfs_core::{ExplicitSystemInfo, FromBufRead, FromBufReadSI, FromRead};
 
@@ -224,6 +226,70 @@ fn check_vmstat(what: &str, text: &str) {
     assert_eq!(ours, theirs.0, "{what}");
 }
 
+fn check_diskstats(what: &str, text: &str) {
+    let ours = diskstats::parse(text).unwrap_or_else(|e| panic!("{what}: ours: {e}"));
+    let theirs = procfs_core::DiskStats::from_buf_read(text.as_bytes())
+        .unwrap_or_else(|e| panic!("{what}: procfs-core: {e}"))
+        .0;
+    assert_eq!(ours.len(), theirs.len(), "{what}: devices");
+    assert!(!ours.is_empty(), "{what}: no device");
+    for (o, t) in ours.iter().zip(&theirs) {
+        let dev = format!("{what}: {}", t.name);
+        assert_eq!(
+            (o.major as i32, o.minor as i32),
+            (t.major, t.minor),
+            "{dev}"
+        );
+        assert_eq!(&*o.name, t.name, "{dev}");
+        let mine = [
+            o.reads,
+            o.reads_merged,
+            o.read_sectors,
+            o.read_ms,
+            o.writes,
+            o.writes_merged,
+            o.write_sectors,
+            o.write_ms,
+            o.in_flight,
+            o.io_ms,
+            o.io_weighted_ms,
+        ];
+        let their = [
+            t.reads,
+            t.merged,
+            t.sectors_read,
+            t.time_reading,
+            t.writes,
+            t.writes_merged,
+            t.sectors_written,
+            t.time_writing,
+            t.in_progress,
+            t.time_in_progress,
+            t.weighted_time_in_progress,
+        ];
+        assert_eq!(mine, their, "{dev}: classic fields");
+        // Fields a kernel lacks are None there and 0 (with a shorter `fields`) here.
+        let opt = |has: bool, v: u64| has.then_some(v);
+        assert_eq!(
+            opt(o.has_field(14), o.discards),
+            t.discards,
+            "{dev}: discards"
+        );
+        assert_eq!(
+            opt(o.has_field(16), o.discard_sectors),
+            t.sectors_discarded,
+            "{dev}"
+        );
+        assert_eq!(
+            opt(o.has_field(17), o.discard_ms),
+            t.time_discarding,
+            "{dev}"
+        );
+        assert_eq!(opt(o.has_field(18), o.flushes), t.flushes, "{dev}: flushes");
+        assert_eq!(opt(o.has_field(19), o.flush_ms), t.time_flushing, "{dev}");
+    }
+}
+
 fn check_pressure(what: &str, text: &str) {
     let ours = pressure::parse(text).unwrap_or_else(|e| panic!("{what}: ours: {e}"));
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -350,8 +416,11 @@ fn host_wide_files_agree_on_every_fixture() {
         fixtures(|r| r == "vmstat", check_vmstat),
         fixtures(|r| r.starts_with("pressure/"), check_pressure),
         fixtures(|r| r == "mounts", check_mounts),
+        fixtures(|r| r == "diskstats", check_diskstats),
     ];
-    eprintln!("fixtures compared (stat, meminfo, loadavg, vmstat, pressure, mounts): {n:?}");
+    eprintln!(
+        "fixtures compared (stat, meminfo, loadavg, vmstat, pressure, mounts, diskstats): {n:?}"
+    );
     assert!(n.iter().all(|&c| c >= 2), "{n:?}");
 }
 
@@ -375,6 +444,7 @@ fn host_wide_files_agree_on_this_host() {
     check_loadavg("/proc/loadavg", &live("loadavg"));
     check_vmstat("/proc/vmstat", &live("vmstat"));
     check_mounts("/proc/self/mounts", &live("self/mounts"));
+    check_diskstats("/proc/diskstats", &live("diskstats"));
     // Kernels without CONFIG_PSI (or booted with psi=0) have no /proc/pressure.
     for r in ["cpu", "memory", "io"] {
         match std::fs::read_to_string(format!("/proc/pressure/{r}")) {

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 
 use crate::series::SeriesBuf;
 use crate::sources::iscsi::join::{Backing, DiskMapping};
-use crate::sources::proc::diskstats::{DiskStat, delta};
+use hvscope_parse::proc::diskstats::{DiskStat, delta};
 
 /// One VM and the host devices behind its disks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! are finite and non-negative whenever a delta is given.
 #![no_main]
 
-use hvscope_agent::sources::proc::diskstats::{delta, parse};
+use hvscope_parse::proc::diskstats::{delta, parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

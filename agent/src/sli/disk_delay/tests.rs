@@ -1,5 +1,5 @@
 use super::*;
-use crate::sources::proc::diskstats::parse;
+use hvscope_parse::proc::diskstats::parse;
 
 /// One diskstats reading of `sda` with `ios` completed reads that took `ms`, `inflight` queued.
 fn sda(ios: u64, ms: u64, inflight: u64) -> Vec<DiskStat> {

@@ -3,7 +3,7 @@
 
 use serde::{Serialize, Serializer};
 
-use crate::sources::proc::diskstats::{DiskStat, seconds, sector_bytes};
+use hvscope_parse::proc::diskstats::{DiskStat, seconds, sector_bytes};
 
 /// One device as the host part shows it.
 #[derive(Serialize)]

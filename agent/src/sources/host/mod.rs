@@ -14,12 +14,13 @@ mod series_net;
 
 use crate::io::{FdBudget, HostRoot};
 use crate::sources::netlink::LinkDumper;
+use crate::sources::proc::ProcError;
 use crate::sources::proc::files::{DiskstatsFile, ProcFiles};
-use crate::sources::proc::{ProcError, diskstats::DiskStat};
 use crate::sources::rootfs::{self, RootFs};
 use crate::sources::sys::files::SysFiles;
 use crate::sources::sys::{self, cpu::Cpus, hugepages::Pool, net::Interface, node::Node};
 use crate::sources::{Context, Source, SourceError};
+use hvscope_parse::proc::diskstats::DiskStat;
 use hvscope_parse::proc::{
     loadavg::LoadAvg, meminfo::MemInfo, mounts::Mount, pressure::Pressure, stat::Stat,
     vmstat::VmStat,

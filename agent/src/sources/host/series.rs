@@ -5,7 +5,7 @@ use hvscope_parse::proc::stat::CPU_MODES;
 
 use super::Host;
 use crate::series::SeriesBuf;
-use crate::sources::proc::diskstats::{seconds, sector_bytes};
+use hvscope_parse::proc::diskstats::{seconds, sector_bytes};
 
 /// `/proc/meminfo` keys exported, with their metric names.
 const MEMINFO: [(&str, &str); 11] = [

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::IscsiError;
 use crate::io::HostRoot;
-use crate::sources::proc::diskstats::{self, DiskStat};
 use crate::sources::proc::files::{Diskstats, DiskstatsError};
+use hvscope_parse::proc::diskstats::{self, DiskStat};
 
 /// The devices picked from `proc/diskstats` last time, in file order.
 #[derive(Debug, Default)]

@@ -35,8 +35,8 @@ pub use source::IscsiSource;
 use sysfs::{ConnState, SessionState};
 
 use crate::io::{HostRoot, ReadError};
-use crate::sources::proc::diskstats::{DiskRates, DiskStat};
 use crate::sources::proc::files::DiskstatsFile;
+use hvscope_parse::proc::diskstats::{DiskRates, DiskStat};
 
 /// Upper bound of the entries read from one directory (sessions, block devices, links, LUNs).
 pub const MAX_ENTRIES: usize = 16384;

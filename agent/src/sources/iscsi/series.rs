@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{DiskIndex, IscsiState, Multipath, Session};
 use crate::series::{Labels, Sample, SeriesBuf};
-use crate::sources::proc::diskstats::{DiskRates, DiskStat, sector_bytes};
+use hvscope_parse::proc::diskstats::{DiskRates, DiskStat, sector_bytes};
 
 /// Label sets (and the samples of unchanged sessions) built by earlier calls of [`series`] for
 /// earlier states of the same source. Clones share it. Each entry is checked against the state

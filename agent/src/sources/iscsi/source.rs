@@ -52,9 +52,9 @@ use super::session::{Kept, Reader};
 use super::sysfs::{self, ConnState, SessionState};
 use super::{IscsiError, IscsiState, Session};
 use crate::io::{FdBudget, HostRoot, ReadError, Schedule};
-use crate::sources::proc::diskstats::RateTracker;
 use crate::sources::proc::files::Diskstats;
 use crate::sources::{Context, Source, SourceError};
+use hvscope_parse::proc::diskstats::RateTracker;
 
 const SESSIONS_DIR: &str = "sys/class/iscsi_session";
 

@@ -5,8 +5,8 @@ use super::testtree::{TestLun, TestTree};
 use super::*;
 use crate::io::HostRoot;
 use crate::sources::SourceError;
-use crate::sources::proc::diskstats;
 use crate::sources::proc::files::DiskstatsFile;
+use hvscope_parse::proc::diskstats;
 use std::sync::Arc;
 
 /// The refresh period, in cycles.

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use super::diskstats::{self, DiskStat};
 use hvscope_parse::ParseError;
+use hvscope_parse::proc::diskstats::{self, DiskStat};
 use hvscope_parse::proc::mounts;
 
 use super::ProcError;

@@ -2,7 +2,6 @@
 //! through the [I/O layer](crate::io) ([`files`]: the host-wide files read every collection and
 //! the mount table).
 
-pub mod diskstats;
 pub mod files;
 
 use hvscope_parse::ParseError;

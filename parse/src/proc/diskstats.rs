@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::ParseError;
+use crate::ParseError;
 
 /// Bytes per sector in diskstats (always 512, whatever the device's block size).
 pub const SECTOR_BYTES: u64 = 512;
@@ -303,8 +303,8 @@ impl RateTracker {
 mod tests {
     use super::*;
 
-    const GUEST: &str = include_str!("../../../tests/fixtures/iscsi-guest/proc/diskstats");
-    const REAL: &str = include_str!("../../../tests/fixtures/libvirt-kvm-2vm/proc/diskstats");
+    const GUEST: &str = include_str!("../../../agent/tests/fixtures/iscsi-guest/proc/diskstats");
+    const REAL: &str = include_str!("../../../agent/tests/fixtures/libvirt-kvm-2vm/proc/diskstats");
 
     #[test]
     fn parses_real_capture() {
