@@ -1,7 +1,10 @@
 //! hvscope-agent: the node-local half of hvscope.
 //!
-//! **Reads** the hypervisor through one host root (`/` live, a fixture tree in tests): `/proc`
-//! (and, as issues land, `/sys`, libvirt's runtime files, OVS and iSCSI state).
+//! **Reads** the hypervisor through one host root (`/` live, a fixture tree in tests): `/proc`,
+//! `/sys`, cgroups, libvirt's runtime status files, OVSDB and each bridge's flow table, the
+//! kernel iSCSI initiator's sysfs, and rtnetlink (live host only). Every format is parsed by the
+//! pure `hvscope-parse` crate; what is read when, and what stays open, is the [`io`] layer's.
+//! Layers point one way: `io` ← [`sources`] ← {[`checks`], [`sli`]} ← [`snapshot`] ← [`run`].
 //! **Emits** Prometheus-style series (`hvscope_` prefix, base units) and findings, streamed to
 //! every configured aggregator over one gRPC bidirectional stream each, with mTLS.
 //! **Fails** per source: a part that cannot be read is reported as unknown and the rest is still
@@ -11,7 +14,6 @@
 
 pub mod checks;
 pub mod config;
-pub mod host_root;
 pub mod io;
 pub mod run;
 pub mod selfstat;
