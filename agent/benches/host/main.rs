@@ -20,9 +20,18 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hvscope_agent::config::Config;
+use hvscope_agent::io::FdBudget;
 use hvscope_agent::io::HostRoot;
 use hvscope_agent::series::{SeriesBuf, text};
-use hvscope_agent::snapshot::Collector;
+use hvscope_agent::sli::disk_delay::vm_devices;
+use hvscope_agent::snapshot::{Snapshot, now_ms};
+use hvscope_agent::sources::host::HostSource;
+use hvscope_agent::sources::iscsi::IscsiSource;
+use hvscope_agent::sources::iscsi::join::join_refs;
+use hvscope_agent::sources::libvirt::LibvirtSource;
+use hvscope_agent::sources::ovs::OvsSource;
+use hvscope_agent::sources::proc::files::DiskstatsFile;
+use hvscope_agent::sources::{Context, Source};
 
 const ROUNDS: u32 = 50;
 
@@ -55,18 +64,64 @@ struct Cost {
     series: usize,
 }
 
+/// One full collection per round as this bench has always measured it (`Snapshot::collect_with`
+/// before the sources owned their state): the host part warm from round to round (its kept
+/// files, process scan, CPU topology and netlink socket were process-wide then; `diskstats`
+/// was one of its kept files), the libvirt, OVS and iSCSI sources fresh each round.
+struct Rounds {
+    config: Config,
+    fds: FdBudget,
+    disks: DiskstatsFile,
+    host: HostSource,
+}
+
+impl Rounds {
+    fn new(config: &Config) -> Self {
+        Self {
+            config: config.clone(),
+            fds: FdBudget::for_process(),
+            disks: DiskstatsFile::default(),
+            host: HostSource::new(config.host.daemons.clone()),
+        }
+    }
+
+    /// What `Collector::collect` does, with fresh sources but the host part.
+    fn collect(&mut self, root: &HostRoot) -> Snapshot {
+        let mut errors = Vec::new();
+        let cx = Context::new(root, &self.fds, self.disks.read(root, &self.fds));
+        let host = self.host.collect(&cx, &mut errors);
+        let cx = Context {
+            mounts: host.mounts.as_deref(),
+            ..cx
+        };
+        let libvirt = LibvirtSource::new().collect(&cx, &mut errors);
+        let ovs = OvsSource::new(self.config.ovs.clone()).collect(&cx, &mut errors);
+        let iscsi = IscsiSource::new().collect(&cx, &mut errors);
+        let domains: Vec<_> = libvirt.vms.iter().map(|v| &*v.domain).collect();
+        std::hint::black_box(vm_devices(&join_refs(&iscsi, &domains)));
+        Snapshot {
+            timestamp_ms: now_ms(),
+            host,
+            libvirt,
+            sli: Default::default(),
+            disk_sli: Default::default(),
+            ovs,
+            iscsi,
+            errors,
+        }
+    }
+}
+
 fn agent(root: &HostRoot) -> Cost {
     let config = Config {
         host_root: root.root().to_path_buf(),
         ..Config::default()
     };
     let mut series = 0;
-    // One collector for every round, as the daemon holds one: what the host part keeps (its
-    // kept files, the process scan, the netlink socket) carries over from round to round.
-    let mut collector = Collector::new(root.clone(), &config);
+    let mut rounds = Rounds::new(&config);
     // Warm-up (first-touch allocations, page cache), then measure.
     let mut once = || {
-        let snap = collector.collect();
+        let snap = rounds.collect(root);
         let mut buf = SeriesBuf::default();
         snap.series(&mut buf);
         let t = text::render(&buf);
@@ -213,11 +268,8 @@ fn cli_peak_rss(root: &Path) {
 
 /// CPU per part of one collection on `root` (ms), to see where the time goes.
 fn breakdown(root: &HostRoot) {
-    use hvscope_agent::io::FdBudget;
-    use hvscope_agent::sources::host::HostSource;
-    use hvscope_agent::sources::proc::files::{DiskstatsFile, ProcFiles};
+    use hvscope_agent::sources::proc::files::ProcFiles;
     use hvscope_agent::sources::sys::{self, files::SysFiles};
-    use hvscope_agent::sources::{Context, Source};
     let time = |name: &str, f: &mut dyn FnMut()| {
         f();
         let start = thread_cpu_ns();

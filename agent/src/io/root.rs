@@ -75,7 +75,7 @@ impl HostRoot {
         String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 { path })
     }
 
-    /// The whole text of a file the kernel produces in one piece (see [`KeptFile::read`]), read
+    /// The whole text of a file the kernel produces in one piece (see [`KeptFile::read`](super::KeptFile::read)), read
     /// into `buf` (reused by the caller) with one open, one `pread` and one close: the usual
     /// read to end of file costs a second read for every file.
     pub fn read_once<'b>(

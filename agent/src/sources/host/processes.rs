@@ -71,7 +71,7 @@ pub struct ProcessScan {
     /// Processes (not threads) listed in `/proc`.
     pub count: usize,
     /// True when every process was examined; false when only new pids and the daemons'
-    /// previous pids were (see [`read`]).
+    /// previous pids were (see [`Processes::read`]).
     pub full_scan: bool,
     /// False when `/proc` was not listed because no task was created since the last listing
     /// (live host only; `count` then follows the exits since).
@@ -257,7 +257,7 @@ impl Processes {
     /// files cannot be read (hidepid), which is logged at debug level.
     ///
     /// On the live host `/proc` is listed only when a task was created since the last listing:
-    /// the fork counter of `/proc/stat` (`forks`, read by the caller) moved (see [`Listed`]).
+    /// the fork counter of `/proc/stat` (`forks`, read by the caller) moved (see `Listed`).
     /// Below a fixture tree there is no such counter: `/proc` is listed every time.
     pub fn read(
         &mut self,

@@ -8,7 +8,7 @@
 //!   [`Holder::Iscsi`](crate::io::Holder::Iscsi) of the agent's fd budget; past it by path). A
 //!   failed session or connection, a blocked or offline disk is therefore seen in the first
 //!   cycle after it happened;
-//! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed: [`links`](super::links));
+//! - `stat` of `dev/disk/by-path` and `by-id` (re-listed when they changed: `links.rs`);
 //! - the lines of its devices in the collection's one reading of `proc/diskstats`;
 //! - the safety-net share of the cycle (see below).
 //!
@@ -26,7 +26,7 @@
 //! 30 cycles old; a LUN added without a block device is seen within as many.
 //!
 //! New `sys/block` entries cost one `readlink` each (the link names the session and LUN);
-//! multipath maps are read again when `sys/block` changed ([`blocks`](super::blocks)). The same
+//! multipath maps are read again when `sys/block` changed (`blocks.rs`). The same
 //! safety net walks the other lists a slice per cycle ([`Cursor`](crate::io::Cursor)), each
 //! entry at least once per refresh period: the
 //! `sys/block` links are resolved again (a device re-created under the same name for another

@@ -1,6 +1,6 @@
 //! Reads running domains below the host root: the status files of `run/libvirt/qemu/` (looked at
 //! again only when inotify says they were written, parsed again only when they changed), then
-//! each domain's QEMU process and threads from `/proc` ([`process`](super::process)): which
+//! each domain's QEMU process and threads from `/proc` (`process.rs`): which
 //! thread is which vCPU, emulator or I/O thread, where it may run, its scheduler statistics. One
 //! unreadable or half-written status file affects that domain only; a domain that vanishes
 //! between listing and reading is skipped quietly.
@@ -24,7 +24,7 @@ use hvscope_parse::proc::mounts::Mount;
 use hvscope_parse::proc::schedstat;
 
 /// State kept between collections: parsed status files, and per running VM its kept files,
-/// cgroup location and thread listing ([`state`](super::state)).
+/// cgroup location and thread listing (`state.rs`).
 #[derive(Debug)]
 pub struct LibvirtSource {
     parsed: HashMap<String, (FileStamp, Arc<Domain>)>,

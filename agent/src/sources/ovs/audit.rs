@@ -230,7 +230,7 @@ fn u8_str(n: u8, buf: &mut [u8; 3]) -> &str {
     std::str::from_utf8(&buf[start..]).unwrap_or("?")
 }
 
-/// The flow in dump-flows' words, shortened to [`MAX_FLOW_TEXT`].
+/// The flow in dump-flows' words, shortened to `MAX_FLOW_TEXT` bytes.
 pub fn flow_text(f: &Flow<'_>) -> String {
     let table = match f.table {
         Table::Id(n) => n.to_string(),

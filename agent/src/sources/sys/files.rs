@@ -78,7 +78,7 @@ impl SysFiles {
         super::optional(self.read_parsed(root, fds, rel, parse))
     }
 
-    /// Like [`list_dir`](super::list_dir); a listing is reused for one refresh period or until
+    /// Like [`list_dir`](super::list_dir()); a listing is reused for one refresh period or until
     /// a kept file fails.
     pub fn list_dir(
         &mut self,
