@@ -24,7 +24,7 @@ use hvscope_agent::io::FdBudget;
 use hvscope_agent::io::HostRoot;
 use hvscope_agent::series::{SeriesBuf, text};
 use hvscope_agent::sli::disk_delay::vm_devices;
-use hvscope_agent::snapshot::{Snapshot, now_ms};
+use hvscope_agent::snapshot::Snapshot;
 use hvscope_agent::sources::host::HostSource;
 use hvscope_agent::sources::iscsi::IscsiSource;
 use hvscope_agent::sources::iscsi::join::join_refs;
@@ -32,6 +32,7 @@ use hvscope_agent::sources::libvirt::LibvirtSource;
 use hvscope_agent::sources::ovs::OvsSource;
 use hvscope_agent::sources::proc::files::DiskstatsFile;
 use hvscope_agent::sources::{Context, Source};
+use hvscope_common::clock::now_ms;
 
 const ROUNDS: u32 = 50;
 
