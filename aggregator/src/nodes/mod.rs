@@ -446,5 +446,4 @@ impl NodeView {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -272,5 +272,4 @@ pub fn frames(
 }
 
 #[cfg(test)]
-#[path = "codec_tests.rs"]
 mod tests;

@@ -300,5 +300,4 @@ impl Drop for BatchAppender<'_> {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

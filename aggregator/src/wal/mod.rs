@@ -249,5 +249,4 @@ impl Wal {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

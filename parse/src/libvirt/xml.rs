@@ -347,5 +347,4 @@ fn parse_nova(inst: Node<'_, '_>) -> NovaInstance {
 }
 
 #[cfg(test)]
-#[path = "xml_tests.rs"]
 mod tests;

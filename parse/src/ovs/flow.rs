@@ -275,5 +275,4 @@ pub fn unquote(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 #[cfg(test)]
-#[path = "flow_tests.rs"]
 mod tests;

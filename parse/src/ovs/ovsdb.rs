@@ -245,5 +245,4 @@ fn short(v: &Value) -> String {
 }
 
 #[cfg(test)]
-#[path = "ovsdb_tests.rs"]
 mod tests;

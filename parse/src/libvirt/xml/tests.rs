@@ -1,10 +1,10 @@
 use super::*;
 
 const A: &str = include_str!(
-    "../../../agent/tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002a.xml"
+    "../../../../agent/tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002a.xml"
 );
 const B: &str = include_str!(
-    "../../../agent/tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002b.xml"
+    "../../../../agent/tests/fixtures/libvirt-kvm-2vm/run/libvirt/qemu/instance-0000002b.xml"
 );
 
 #[test]

@@ -4,9 +4,10 @@
 use super::*;
 
 const OF10: &str =
-    include_str!("../../../agent/tests/fixtures/ovs/ovs-ofctl_dump-flows_br-int.txt");
-const OF13: &str =
-    include_str!("../../../agent/tests/fixtures/ovs/ovs-ofctl_-O_OpenFlow13_dump-flows_br-int.txt");
+    include_str!("../../../../agent/tests/fixtures/ovs/ovs-ofctl_dump-flows_br-int.txt");
+const OF13: &str = include_str!(
+    "../../../../agent/tests/fixtures/ovs/ovs-ofctl_-O_OpenFlow13_dump-flows_br-int.txt"
+);
 
 fn flows(text: &str) -> Vec<Flow<'_>> {
     text.lines()
