@@ -202,19 +202,8 @@ mod tests {
 
     /// A writable copy of fixture `name`.
     fn copy_fixture(name: &str, tag: &str) -> std::path::PathBuf {
-        let dst = std::env::temp_dir().join(format!("hvscope-coll-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dst);
-        let ok = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(format!(
-                "{}/tests/fixtures/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .arg(&dst)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cp -a {name}");
-        dst
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        hvscope_testkit::copy_dir(&fixture.join(name), &format!("coll-{tag}"))
     }
 
     /// The collector below a fixture tree goes through the same caching paths as on the live

@@ -15,7 +15,7 @@ pub mod ovs;
 pub mod prom;
 mod tree;
 
-pub use tree::TestTree;
+pub use tree::{TestTree, copy_dir};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

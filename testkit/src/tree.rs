@@ -78,6 +78,22 @@ impl TestTree {
     }
 }
 
+/// A writable copy of the whole directory `from` at a fresh temporary path named after `tag`
+/// (`cp -a`: links, modes and times as they are), for tests that change a real capture. The
+/// caller removes it.
+pub fn copy_dir(from: &Path, tag: &str) -> PathBuf {
+    let to = std::env::temp_dir().join(format!("hvscope-copy-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&to);
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(&to)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cp -a {} {}", from.display(), to.display());
+    to
+}
+
 impl Drop for TestTree {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);

@@ -51,18 +51,8 @@ fn fixture(name: &str) -> HostRoot {
 
 /// A writable copy of a fixture tree.
 fn copy_fixture(name: &str, tag: &str) -> (std::path::PathBuf, HostRoot) {
-    let dst = std::env::temp_dir().join(format!("hvscope-lv-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!(
-            "{}/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg(&dst)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dst = hvscope_testkit::copy_dir(&fixture.join(name), &format!("lv-{tag}"));
     let r = HostRoot::new(&dst);
     (dst, r)
 }
