@@ -46,7 +46,11 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(s.store.len(), &s.store.db().stats()),
+        s.metrics.render(
+            s.store.len(),
+            s.store.stale_markers(),
+            &s.store.db().stats(),
+        ),
     )
 }
 

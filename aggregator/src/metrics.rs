@@ -71,9 +71,9 @@ impl Metrics {
         self.rejected[i].load(Ordering::Relaxed)
     }
 
-    /// Renders the text exposition format; `nodes` is the number of known nodes, `db` the
-    /// storage figures.
-    pub fn render(&self, nodes: usize, db: &DbStats) -> String {
+    /// Renders the text exposition format; `nodes` is the number of known nodes,
+    /// `stale_markers` the stale markers the node store wrote, `db` the storage figures.
+    pub fn render(&self, nodes: usize, stale_markers: u64, db: &DbStats) -> String {
         let mut o = String::with_capacity(2048);
         let mut one = |name: &str, kind: &str, help: &str, v: f64| {
             let _ = write!(
@@ -171,6 +171,12 @@ impl Metrics {
             "gauge",
             "Write-ahead log records replayed at start.",
             g(&self.wal_replayed_records),
+        );
+        one(
+            "hvscope_aggregator_stale_markers_total",
+            "counter",
+            "Stale markers stored: series missing from a node's batch, cleared findings, stale nodes.",
+            stale_markers as f64,
         );
         render_storage(&mut one, db);
         let exp = self.cert_not_after.load(Ordering::Relaxed);
@@ -274,7 +280,7 @@ mod tests {
             chunk_bytes: 15,
             ..Default::default()
         };
-        let t = m.render(3, &db);
+        let t = m.render(3, 0, &db);
         assert!(t.contains("hvscope_aggregator_tsdb_bytes_per_sample 1.5"));
         assert!(t.contains(
             "hvscope_aggregator_rejected_connections_total{reason=\"untrusted_certificate\"} 2"

@@ -82,6 +82,7 @@ pub async fn run(
         },
         storage: Default::default(),
         remote_read: Default::default(),
+        limits: Default::default(),
     };
     let running = hvscope_aggregator::start(config, rx.clone()).await?;
     println!(

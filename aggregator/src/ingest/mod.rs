@@ -106,7 +106,9 @@ impl IngestService {
             let samples = hvscope_proto::unpack_samples(&batch)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
             let reply = match self.store.apply(node, &batch, &samples, strict, now_ms()) {
-                Applied::New { samples: n, gap } => {
+                Applied::New {
+                    samples: n, gap, ..
+                } => {
                     let m = &self.metrics;
                     m.batches_received.fetch_add(1, Ordering::Relaxed);
                     m.samples_received.fetch_add(n as u64, Ordering::Relaxed);

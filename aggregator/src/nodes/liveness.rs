@@ -2,7 +2,8 @@
 //! written on them: `hvscope_node_up{node,rack}` (1 while a stream is open and a message came
 //! within the staleness window, else 0) and
 //! `hvscope_node_last_report_timestamp_seconds{node,rack}` (collection time of the newest
-//! applied batch). `rack` comes from the agent's hello labels.
+//! applied batch). `rack` comes from the agent's hello labels. A node found down gets stale
+//! markers on every other series it has, once (until its next batch).
 //!
 //! `hvscope_rack_down{rack}`: for every rack with at least two reporting nodes, 1 when all of
 //! them are down and went silent within `rack_window_ms` of each other (one outage of the
@@ -105,9 +106,12 @@ impl NodeStore {
         let mut up_count = 0;
         let mut states = Vec::with_capacity(nodes.len());
         for n in nodes {
-            let n = lock(&n);
+            let mut n = lock(&n);
             let up = (n.streams > 0 || n.awaiting_reconnect)
                 && now_ms - n.last_seen_ms <= stale_after_ms;
+            if !up && !n.stale_marked && n.last_batch_ms > 0 {
+                self.mark_stale(&mut n, now_ms);
+            }
             up_count += usize::from(up);
             if n.last_batch_ms > 0 {
                 states.push(NodeState {
@@ -300,6 +304,7 @@ mod tests {
                 started_ms: 0,
                 hello_labels: hello("r1").labels,
                 batch: Some(batch(7, 50_000)),
+                stale_ms: 0,
             });
         }
         assert_eq!(s.resume_after_restart(100_000), 2);

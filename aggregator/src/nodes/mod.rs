@@ -1,20 +1,58 @@
 //! Live state of every node: connection, identity of the agent instance, the latest value of
 //! each series, and the open findings. Applying a batch is idempotent per
 //! (node, agent instance, sequence): a batch received twice is applied once. Every applied
-//! sample is also appended to the TSDB head ([`Db`]); liveness series are in [`liveness`].
+//! sample is also appended to the TSDB head ([`Db`]); liveness series are in [`liveness`], the
+//! series of open findings in [`findings`].
+//!
+//! Staleness, as Prometheus does it for a scrape: a series the node had that is missing from
+//! its next batch (a VM stopped, a session logged out, a finding cleared) gets the stale marker
+//! [`STALE_NAN`] at that batch's timestamp, so PromQL stops returning it at once instead of
+//! for the 5-minute lookback. So do the series of the previous agent instance that the new
+//! one does not send, and every series of a node declared stale ([`Node::mark_stale`];
+//! `hvscope_node_up` and the rack series excepted). Markers are samples like any other: the
+//! WAL replays the batches that produce them and records the stale declarations.
 
+pub mod findings;
 pub mod liveness;
 mod wal;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use hvscope_proto::v1::{Batch, Finding, Hello, Label, SeriesDef, Severity};
+use hvscope_proto::v1::{Batch, Finding, Hello, Label, SeriesDef};
 use serde::Serialize;
 
 use crate::labels::Labels;
-use crate::tsdb::{Db, SeriesHandle};
-use crate::wal::Wal;
+use crate::tsdb::{BatchAppender, Db, SeriesHandle};
+use crate::wal::{Wal, WalRecord};
+use findings::FindingKey;
+
+/// Prometheus' stale marker (`value.StaleNaN`): a NaN with exactly these bits ends a series.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+/// The stale marker as a value.
+pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
+
+/// True for the stale marker (and no other NaN).
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// Bounds the store applies to every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Findings of one check shown with their own `hvscope_finding` series, per node; the rest
+    /// are folded (see [`findings`]).
+    pub max_findings_per_check: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_findings_per_check: findings::DEFAULT_MAX_PER_CHECK,
+        }
+    }
+}
 
 /// One agent process on one boot of a node: sequences restart with each.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -30,6 +68,33 @@ struct Def {
     labels: Labels,
     series: SeriesHandle,
     latest: Option<(i64, f64)>,
+}
+
+impl Def {
+    fn new(db: &Db, labels: Labels) -> Self {
+        Self {
+            series: db.series(&labels),
+            labels,
+            latest: None,
+        }
+    }
+
+    /// Has a current (not stale) value.
+    fn live(&self) -> bool {
+        self.latest.is_some_and(|(_, v)| !is_stale(v))
+    }
+
+    /// Ends the series at `t` (when it has a current value older than `t`); true when a marker
+    /// was stored.
+    fn end(&mut self, appender: &mut BatchAppender<'_>, t: i64) -> bool {
+        match self.latest {
+            Some((lt, v)) if lt < t && !is_stale(v) => {
+                self.latest = Some((t, STALE_NAN));
+                appender.append_if_newer(&mut self.series, t, STALE_NAN)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Hasher for the agent's series ids (small integers from an authenticated agent): one
@@ -74,6 +139,17 @@ pub struct Node {
     pub samples: u64,
     defs: IdMap<Def>,
     pub findings: Vec<Finding>,
+    /// First batch time (ms) of each open finding.
+    since: HashMap<FindingKey, i64>,
+    /// The `hvscope_finding` series of the open findings, by labels.
+    finding_defs: HashMap<Labels, Def>,
+    /// Findings shown with their own series in the last batch (kept first under the bound).
+    shown: HashSet<FindingKey>,
+    /// Series of the previous agent instance, ended at the new one's first batch unless it
+    /// sends them too.
+    orphans: Vec<Def>,
+    /// Every series was ended by [`Node::mark_stale`] and no batch came since.
+    pub stale_marked: bool,
     /// WAL segment the ids in `wal_defined` were written to.
     wal_segment: u64,
     /// Series ids whose definition the current WAL segment holds.
@@ -83,11 +159,24 @@ pub struct Node {
     pub awaiting_reconnect: bool,
 }
 
+/// Where a node's batch goes: the TSDB head, the WAL (not on replay), under the store's limits.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    db: &'a Db,
+    wal: Option<&'a Wal>,
+    limits: Limits,
+}
+
 /// What applying a batch did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
-    /// Applied: `samples` stored, `gap` batches missing before it.
-    New { samples: usize, gap: u64 },
+    /// Applied: `samples` stored, `gap` batches missing before it, `ended` series given a
+    /// stale marker.
+    New {
+        samples: usize,
+        gap: u64,
+        ended: usize,
+    },
     /// Already applied earlier: acknowledged again, not applied twice.
     Duplicate,
     /// Samples reference series never defined on this node: ask for a resend from here.
@@ -116,7 +205,8 @@ impl Node {
         if inst != self.instance {
             self.instance = inst;
             self.last_seq = 0;
-            self.defs.clear();
+            self.orphans
+                .extend(self.defs.drain().map(|(_, d)| d).filter(Def::live));
             self.findings.clear();
         }
     }
@@ -145,29 +235,23 @@ impl Node {
     /// reference undefined series (first attempt); otherwise those samples are dropped.
     fn apply(
         &mut self,
-        db: &Db,
-        wal: Option<&Wal>,
+        to: Target<'_>,
         batch: &Batch,
         samples: &[(u64, f64)],
         strict: bool,
         now_ms: i64,
     ) -> Applied {
+        let Target { db, wal, limits } = to;
         self.last_seen_ms = now_ms;
         if batch.seq <= self.last_seq {
             return Applied::Duplicate;
         }
         for SeriesDef { id, labels } in &batch.defs {
             let labels = stamp_labels(labels, &self.name);
-            let series = db.series(&labels);
             let latest = self.defs.get(id).and_then(|d| d.latest);
-            self.defs.insert(
-                *id,
-                Def {
-                    labels,
-                    series,
-                    latest,
-                },
-            );
+            let mut def = Def::new(db, labels);
+            def.latest = latest;
+            self.defs.insert(*id, def);
         }
         let unknown = samples
             .iter()
@@ -193,7 +277,16 @@ impl Node {
                 stored += 1;
             }
         }
+        let mut ended = 0;
+        for def in self.defs.values_mut() {
+            ended += usize::from(def.end(&mut appender, t));
+        }
+        for mut def in self.orphans.drain(..) {
+            ended += usize::from(appender.append_if_newer(&mut def.series, t, STALE_NAN));
+        }
+        ended += self.apply_findings(db, &mut appender, &batch.findings, t, limits);
         drop(appender);
+        self.stale_marked = false;
         self.last_batch_ms = self.last_batch_ms.max(batch.timestamp_ms);
         let gap = if self.last_seq > 0 {
             batch.seq - self.last_seq - 1
@@ -208,7 +301,111 @@ impl Node {
         Applied::New {
             samples: stored,
             gap,
+            ended,
         }
+    }
+
+    /// The node's own labels on derived series: `node` and the hello's static labels.
+    fn base_labels(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .hello
+            .labels
+            .iter()
+            .filter(|l| l.name != "node" && !l.value.is_empty())
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
+        v.push(("node".to_owned(), self.name.clone()));
+        v.sort();
+        v.dedup_by(|a, b| a.0 == b.0);
+        v
+    }
+
+    /// Writes the `hvscope_finding` series of `open` at `t` and ends those of findings that
+    /// cleared; returns the markers stored.
+    fn apply_findings(
+        &mut self,
+        db: &Db,
+        appender: &mut BatchAppender<'_>,
+        open: &[Finding],
+        t: i64,
+        limits: Limits,
+    ) -> usize {
+        if open.is_empty() && self.finding_defs.is_empty() {
+            self.since.clear();
+            self.shown.clear();
+            return 0;
+        }
+        let fs = findings::series(
+            open,
+            &self.base_labels(),
+            limits.max_findings_per_check,
+            &self.shown,
+        );
+        let mut next = HashMap::with_capacity(fs.series.len());
+        for (labels, v) in fs.series {
+            let mut def = self
+                .finding_defs
+                .remove(&labels)
+                .unwrap_or_else(|| Def::new(db, labels.clone()));
+            appender.append(&mut def.series, t, v);
+            def.latest = Some((t, v));
+            next.insert(labels, def);
+        }
+        let mut ended = 0;
+        for (_, mut def) in self.finding_defs.drain() {
+            ended += usize::from(def.end(appender, t));
+        }
+        self.finding_defs = next;
+        self.shown = fs.shown;
+        let mut since = HashMap::with_capacity(open.len());
+        for f in open {
+            let k = findings::key(f);
+            let first = self.since.get(&k).copied().unwrap_or(t);
+            since.insert(k, first);
+        }
+        self.since = since;
+        ended
+    }
+
+    /// Ends every series of the node (agent series, finding series, the previous instance's)
+    /// at `t`, or just after its newest sample when that is later (the agent's clock may run
+    /// ahead of ours). Returns the markers stored.
+    pub(crate) fn mark_stale(&mut self, db: &Db, t: i64) -> usize {
+        let mut appender = db.appender();
+        let mut ended = 0;
+        let defs = self
+            .defs
+            .values_mut()
+            .chain(self.finding_defs.values_mut())
+            .chain(self.orphans.iter_mut());
+        for def in defs {
+            if !def.live() {
+                continue;
+            }
+            let at = def.latest.map_or(t, |(lt, _)| t.max(lt + 1));
+            def.latest = Some((at, STALE_NAN));
+            ended += usize::from(appender.append_if_newer(&mut def.series, at, STALE_NAN));
+        }
+        self.orphans.clear();
+        self.stale_marked = true;
+        ended
+    }
+
+    /// The WAL record declaring the node stale at `t`.
+    fn stale_record(&self, t: i64) -> WalRecord {
+        WalRecord {
+            node: self.name.clone(),
+            boot_id: self.hello.boot_id.clone(),
+            started_ms: self.hello.started_ms,
+            hello_labels: self.hello.labels.clone(),
+            batch: None,
+            stale_ms: t,
+        }
+    }
+
+    /// When the open finding `f` was first seen (ms), 0 when unknown.
+    pub fn since_ms(&self, f: &Finding) -> i64 {
+        self.since.get(&findings::key(f)).copied().unwrap_or(0)
     }
 }
 
@@ -218,6 +415,9 @@ pub struct NodeStore {
     nodes: RwLock<BTreeMap<String, Arc<Mutex<Node>>>>,
     db: Arc<Db>,
     wal: Option<Arc<Wal>>,
+    limits: Limits,
+    /// Stale markers stored (missing series, cleared findings, stale nodes).
+    stale_markers: AtomicU64,
 }
 
 fn lock(n: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
@@ -231,6 +431,32 @@ impl NodeStore {
             nodes: RwLock::default(),
             db,
             wal: None,
+            limits: Limits::default(),
+            stale_markers: AtomicU64::new(0),
+        }
+    }
+
+    /// Sets the per-node bounds.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Stale markers stored since start.
+    pub fn stale_markers(&self) -> u64 {
+        self.stale_markers.load(Ordering::Relaxed)
+    }
+
+    fn target(&self, with_wal: bool) -> Target<'_> {
+        Target {
+            db: &self.db,
+            wal: self.wal.as_deref().filter(|_| with_wal),
+            limits: self.limits,
+        }
+    }
+
+    fn count_ended(&self, n: usize) {
+        if n > 0 {
+            self.stale_markers.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -292,14 +518,22 @@ impl NodeStore {
         strict: bool,
         now_ms: i64,
     ) -> Applied {
-        lock(&self.node(node)).apply(
-            &self.db,
-            self.wal.as_deref(),
-            batch,
-            samples,
-            strict,
-            now_ms,
-        )
+        let r = lock(&self.node(node)).apply(self.target(true), batch, samples, strict, now_ms);
+        if let Applied::New { ended, .. } = r {
+            self.count_ended(ended);
+        }
+        r
+    }
+
+    /// Declares `n` stale at `t`: ends its series and records that in the WAL.
+    pub(crate) fn mark_stale(&self, n: &mut Node, t: i64) {
+        if let Some(wal) = &self.wal
+            && let Err(error) = wal.append(|_| n.stale_record(t))
+        {
+            tracing::warn!(node = %n.name, %error, "could not log the node's stale markers");
+        }
+        let ended = n.mark_stale(&self.db, t);
+        self.count_ended(ended);
     }
 
     /// Number of nodes known.
@@ -368,6 +602,8 @@ pub struct FindingView {
     pub severity: &'static str,
     pub subject: BTreeMap<String, String>,
     pub message: String,
+    /// Collection time of the first batch that had this finding (ms; 0: unknown).
+    pub since_ms: i64,
 }
 
 /// A series with its latest value.
@@ -378,16 +614,6 @@ pub struct SeriesView {
     pub value: f64,
 }
 
-fn severity_name(s: i32) -> &'static str {
-    match Severity::try_from(s) {
-        Ok(Severity::Ok) => "ok",
-        Ok(Severity::Warning) => "warning",
-        Ok(Severity::Critical) => "critical",
-        Ok(Severity::Unknown) => "unknown",
-        _ => "unspecified",
-    }
-}
-
 impl NodeView {
     fn of(n: &Node, with_series: bool) -> Self {
         let series_values = with_series.then(|| {
@@ -395,7 +621,7 @@ impl NodeView {
                 .defs
                 .values()
                 .filter_map(|d| {
-                    let (timestamp_ms, value) = d.latest?;
+                    let (timestamp_ms, value) = d.latest.filter(|(_, v)| !is_stale(*v))?;
                     Some(SeriesView {
                         labels: d.labels.iter().cloned().collect(),
                         timestamp_ms,
@@ -410,19 +636,20 @@ impl NodeView {
             node: n.name.clone(),
             connected: n.streams > 0,
             last_seen_ms: n.last_seen_ms,
-            series: n.defs.values().filter(|d| d.latest.is_some()).count(),
+            series: n.defs.values().filter(|d| d.live()).count(),
             findings: n
                 .findings
                 .iter()
                 .map(|f| FindingView {
                     check: f.check.clone(),
-                    severity: severity_name(f.severity),
+                    severity: findings::severity_name(f.severity),
                     subject: f
                         .subject
                         .iter()
                         .map(|l| (l.name.clone(), l.value.clone()))
                         .collect(),
                     message: f.message.clone(),
+                    since_ms: n.since_ms(f),
                 })
                 .collect(),
             labels: n

@@ -44,7 +44,11 @@ fn duplicates_apply_once_and_node_label_is_stamped() {
     let b1 = batch(1, vec![def(1, "m")]);
     assert_eq!(
         s.apply("node-a", &b1, &[(1, 5.0)], true, 0),
-        Applied::New { samples: 1, gap: 0 }
+        Applied::New {
+            samples: 1,
+            gap: 0,
+            ended: 0
+        }
     );
     assert_eq!(
         s.apply("node-a", &b1, &[(1, 5.0)], true, 0),
@@ -81,10 +85,245 @@ fn unknown_series_and_gaps() {
             false,
             0
         ),
-        Applied::New { samples: 1, gap: 0 }
+        Applied::New {
+            samples: 1,
+            gap: 0,
+            ended: 0
+        }
     );
     assert_eq!(
         s.apply("n", &batch(5, vec![]), &[(2, 2.0)], true, 0),
-        Applied::New { samples: 1, gap: 3 }
+        Applied::New {
+            samples: 1,
+            gap: 3,
+            ended: 0
+        }
+    );
+}
+
+use crate::labels::{MatchKind, Matcher};
+use crate::tsdb::xor;
+use hvscope_proto::v1::{Finding, Severity};
+
+/// Every stored sample of the series named `name`, by the value of label `by`.
+fn stored(s: &NodeStore, name: &str, by: &str) -> Vec<(String, Vec<(i64, f64)>)> {
+    let m = Matcher::new(MatchKind::Equal, "__name__", name).unwrap();
+    s.db()
+        .select(&[m], 0, i64::MAX)
+        .into_iter()
+        .map(|sel| {
+            let key = sel
+                .labels
+                .iter()
+                .find(|(k, _)| k == by)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let samples = sel
+                .chunks
+                .iter()
+                .flat_map(|c| xor::decode(&c.data).unwrap())
+                .collect();
+            (key, samples)
+        })
+        .collect()
+}
+
+/// Samples with stale markers shown as `None`.
+fn marked(v: &[(i64, f64)]) -> Vec<(i64, Option<f64>)> {
+    v.iter()
+        .map(|&(t, x)| (t, (!is_stale(x)).then_some(x)))
+        .collect()
+}
+
+fn labelled(id: u64, name: &str, k: &str, v: &str) -> SeriesDef {
+    let mut d = def(id, name);
+    d.labels.push(Label {
+        name: k.into(),
+        value: v.into(),
+    });
+    d
+}
+
+#[test]
+fn stale_nan_is_prometheus_bits_and_only_them() {
+    assert_eq!(STALE_NAN.to_bits(), 0x7ff0_0000_0000_0002);
+    assert!(is_stale(STALE_NAN));
+    assert!(!is_stale(f64::NAN));
+    assert!(!is_stale(0.0));
+}
+
+#[test]
+fn a_series_missing_from_the_next_batch_gets_a_stale_marker_once() {
+    let s = NodeStore::default();
+    s.open_stream("n", &hello("b"), 0);
+    let defs = vec![
+        labelled(1, "vm", "domain", "a"),
+        labelled(2, "vm", "domain", "b"),
+    ];
+    s.apply("n", &batch(1, defs), &[(1, 1.0), (2, 1.0)], true, 0);
+    // "b" stopped: its series ends at batch 2's time, once.
+    let r = s.apply("n", &batch(2, vec![]), &[(1, 2.0)], true, 0);
+    assert_eq!(
+        r,
+        Applied::New {
+            samples: 1,
+            gap: 0,
+            ended: 1
+        }
+    );
+    s.apply("n", &batch(3, vec![]), &[(1, 3.0)], true, 0);
+    // "b" comes back: the series goes on.
+    s.apply("n", &batch(4, vec![]), &[(1, 4.0), (2, 4.0)], true, 0);
+    let got = stored(&s, "vm", "domain");
+    assert_eq!(got[0].0, "a");
+    assert_eq!(
+        marked(&got[0].1),
+        [
+            (1000, Some(1.0)),
+            (2000, Some(2.0)),
+            (3000, Some(3.0)),
+            (4000, Some(4.0))
+        ]
+    );
+    assert_eq!(got[1].0, "b");
+    assert_eq!(
+        marked(&got[1].1),
+        [(1000, Some(1.0)), (2000, None), (4000, Some(4.0))]
+    );
+    assert_eq!(s.stale_markers(), 1);
+    assert_eq!(s.view(false).nodes[0].series, 2);
+}
+
+fn drift(vcpu: &str) -> Finding {
+    Finding {
+        check: "pinning.affinity_drift".into(),
+        severity: Severity::Critical as i32,
+        subject: vec![
+            Label {
+                name: "domain_uuid".into(),
+                value: "u-1".into(),
+            },
+            Label {
+                name: "domain_name".into(),
+                value: "web-a".into(),
+            },
+            Label {
+                name: "vcpu".into(),
+                value: vcpu.into(),
+            },
+        ],
+        message: "vCPU drifted".into(),
+    }
+}
+
+#[test]
+fn findings_become_series_that_end_when_they_clear() {
+    let s = NodeStore::default();
+    let mut h = hello("b");
+    h.labels.push(Label {
+        name: "rack".into(),
+        value: "r1".into(),
+    });
+    s.open_stream("n", &h, 0);
+    let mut b = batch(1, vec![]);
+    b.findings = vec![drift("1")];
+    s.apply("n", &b, &[], true, 0);
+    let mut b = batch(2, vec![]);
+    b.findings = vec![drift("1"), drift("2")];
+    s.apply("n", &b, &[], true, 0);
+    let v = s.view(false);
+    let since: Vec<i64> = v.nodes[0].findings.iter().map(|f| f.since_ms).collect();
+    assert_eq!(since, [1000, 2000]);
+    s.apply("n", &batch(3, vec![]), &[], true, 0);
+    let got = stored(&s, findings::FINDING, "vcpu");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].0, "1");
+    assert_eq!(
+        marked(&got[0].1),
+        [(1000, Some(1.0)), (2000, Some(1.0)), (3000, None)]
+    );
+    assert_eq!(got[1].0, "2");
+    assert_eq!(marked(&got[1].1), [(2000, Some(1.0)), (3000, None)]);
+    let m = Matcher::new(MatchKind::Equal, "vcpu", "1").unwrap();
+    let sel = s.db().select(&[m], 0, i64::MAX);
+    let labels: BTreeMap<&str, &str> = sel[0]
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        labels["node"], "n",
+        "the certificate's name, not the hello's"
+    );
+    assert_eq!(labels["rack"], "r1");
+    assert_eq!(labels["check"], "pinning.affinity_drift");
+    assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["domain_name"], "web-a");
+    assert!(s.view(false).nodes[0].findings.is_empty());
+}
+
+#[test]
+fn the_finding_bound_comes_from_the_limits() {
+    let mut s = NodeStore::default();
+    s.set_limits(Limits {
+        max_findings_per_check: 1,
+    });
+    s.open_stream("n", &hello("b"), 0);
+    let mut b = batch(1, vec![]);
+    b.findings = vec![drift("1"), drift("2"), drift("3")];
+    s.apply("n", &b, &[], true, 0);
+    let got = stored(&s, findings::FINDING, "folded");
+    let folded: Vec<_> = got.iter().filter(|(f, _)| f == "true").collect();
+    assert_eq!(folded.len(), 1);
+    assert_eq!(folded[0].1, [(1000, 2.0)]);
+    assert_eq!(got.len(), 2);
+}
+
+#[test]
+fn a_new_agent_instance_ends_what_it_no_longer_sends() {
+    let s = NodeStore::default();
+    s.open_stream("n", &hello("b1"), 0);
+    let defs = vec![
+        labelled(1, "vm", "domain", "a"),
+        labelled(2, "vm", "domain", "b"),
+    ];
+    s.apply("n", &batch(1, defs), &[(1, 1.0), (2, 1.0)], true, 0);
+    // The node rebooted: new ids; "a" is sent again, "b" is gone.
+    s.open_stream("n", &hello("b2"), 0);
+    let defs = vec![labelled(7, "vm", "domain", "a")];
+    s.apply("n", &batch(2, defs), &[(7, 2.0)], true, 0);
+    let got = stored(&s, "vm", "domain");
+    assert_eq!(marked(&got[0].1), [(1000, Some(1.0)), (2000, Some(2.0))]);
+    assert_eq!(marked(&got[1].1), [(1000, Some(1.0)), (2000, None)]);
+}
+
+#[test]
+fn a_stale_node_gets_markers_on_every_series_but_liveness() {
+    let s = NodeStore::default();
+    s.open_stream("n", &hello("b"), 0);
+    let mut b = batch(1, vec![labelled(1, "vm", "domain", "a")]);
+    b.findings = vec![drift("1")];
+    s.apply("n", &b, &[(1, 1.0)], true, 1000);
+    // Silent past the staleness window while connected: down, series end at the tick.
+    assert_eq!(s.record_liveness(5000, 3000, 1000), 0);
+    assert_eq!(
+        marked(&stored(&s, "vm", "domain")[0].1),
+        [(1000, Some(1.0)), (5000, None)]
+    );
+    let f = stored(&s, findings::FINDING, "vcpu");
+    assert_eq!(marked(&f[0].1), [(1000, Some(1.0)), (5000, None)]);
+    // Once only; node_up itself has no marker.
+    s.record_liveness(6000, 3000, 1000);
+    assert_eq!(s.stale_markers(), 2);
+    let up = stored(&s, liveness::NODE_UP, "node");
+    assert_eq!(marked(&up[0].1), [(5000, Some(0.0)), (6000, Some(0.0))]);
+    // Back: the series go on.
+    let mut b = batch(2, vec![]);
+    b.timestamp_ms = 7000;
+    b.findings = vec![drift("1")];
+    s.apply("n", &b, &[(1, 2.0)], true, 7000);
+    assert_eq!(
+        marked(&stored(&s, "vm", "domain")[0].1),
+        [(1000, Some(1.0)), (5000, None), (7000, Some(2.0))]
     );
 }

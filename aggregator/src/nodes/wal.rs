@@ -50,6 +50,7 @@ impl Node {
             started_ms: self.hello.started_ms,
             hello_labels: self.hello.labels.clone(),
             batch: Some(b),
+            stale_ms: 0,
         }
     }
 }
@@ -58,6 +59,11 @@ impl NodeStore {
     /// Applies one replayed WAL record (never logged again). Returns the samples stored.
     pub fn replay(&self, rec: WalRecord) -> usize {
         let Some(batch) = rec.batch else {
+            if rec.stale_ms != 0 {
+                let n = self.node(&rec.node);
+                let ended = lock(&n).mark_stale(&self.db, rec.stale_ms);
+                self.count_ended(ended);
+            }
             return 0;
         };
         let samples = match hvscope_proto::unpack_samples(&batch) {
@@ -77,8 +83,18 @@ impl NodeStore {
         n.hello.boot_id = rec.boot_id;
         n.hello.started_ms = rec.started_ms;
         n.hello.labels = rec.hello_labels;
-        let stored = match n.apply(&self.db, None, &batch, &samples, false, batch.timestamp_ms) {
-            super::Applied::New { samples, .. } => samples,
+        let applied = n.apply(
+            self.target(false),
+            &batch,
+            &samples,
+            false,
+            batch.timestamp_ms,
+        );
+        let stored = match applied {
+            super::Applied::New { samples, ended, .. } => {
+                self.count_ended(ended);
+                samples
+            }
             _ => 0,
         };
         n.stream_first_seq = None;
@@ -198,6 +214,50 @@ mod tests {
         let (s, replayed) = store(&o);
         assert!(replayed >= 14, "{replayed}");
         assert_eq!(samples(&s, "a").last(), Some(&(100_000, 10.0)));
+        let _ = std::fs::remove_dir_all(&o.dir);
+    }
+
+    #[test]
+    fn stale_markers_survive_a_restart() {
+        let o = opts("stale", 1 << 20);
+        let hello = Hello {
+            boot_id: "boot".into(),
+            started_ms: 5,
+            ..Default::default()
+        };
+        let ended = |s: &NodeStore, name: &str| {
+            samples(s, name)
+                .iter()
+                .filter(|(_, v)| crate::nodes::is_stale(*v))
+                .map(|(t, _)| *t)
+                .collect::<Vec<_>>()
+        };
+        {
+            let (s, _) = store(&o);
+            s.open_stream("n1", &hello, 0);
+            for seq in 1..=2 {
+                let mut b = batch(seq);
+                if seq == 2 {
+                    // "b" is no longer sent: its marker comes from replaying this batch.
+                    b.id_deltas = vec![1];
+                    b.values = vec![2.0];
+                }
+                let unpacked = hvscope_proto::unpack_samples(&b).unwrap();
+                s.apply("n1", &b, &unpacked, true, 20_000);
+            }
+            // Silent: declared stale at 90 s, logged.
+            s.record_liveness(90_000, 60_000, 30_000);
+            assert_eq!(ended(&s, "a"), [90_000]);
+            assert_eq!(ended(&s, "b"), [20_000]);
+        }
+        let (s, _) = store(&o);
+        assert_eq!(ended(&s, "a"), [90_000], "the stale declaration replays");
+        assert_eq!(
+            ended(&s, "b"),
+            [20_000],
+            "the missing series' marker replays"
+        );
+        assert_eq!(samples(&s, "a").len(), 3);
         let _ = std::fs::remove_dir_all(&o.dir);
     }
 }

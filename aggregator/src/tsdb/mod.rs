@@ -282,6 +282,15 @@ impl BatchAppender<'_> {
         }
         r
     }
+
+    /// Appends only when `t` is after the series' newest sample (a stale marker after a sample
+    /// that may have come at the same time); true when stored.
+    pub fn append_if_newer(&mut self, handle: &mut SeriesHandle, t: i64, v: f64) -> bool {
+        if lock(handle).max_time().is_some_and(|m| t <= m) {
+            return false;
+        }
+        matches!(self.append(handle, t, v), Appended::Stored { .. })
+    }
 }
 
 impl Drop for BatchAppender<'_> {

@@ -140,9 +140,7 @@ impl Wal {
                 max_ts: i64::MIN,
             };
             for r in records {
-                if let Some(b) = &r.batch {
-                    seg.max_ts = seg.max_ts.max(b.timestamp_ms);
-                }
+                seg.max_ts = seg.max_ts.max(r.time_ms());
                 stats.records += 1;
                 replay(r);
             }
@@ -181,7 +179,7 @@ impl Wal {
     pub fn append(&self, build: impl FnOnce(u64) -> WalRecord) -> Result<(), WalError> {
         let mut st = self.lock();
         let rec = build(st.current.number);
-        let ts = rec.batch.as_ref().map_or(i64::MIN, |b| b.timestamp_ms);
+        let ts = rec.time_ms();
         let mut buf = Vec::new();
         record::encode(&rec, &mut buf);
         let path = segment_path(&self.opts.dir, st.current.number);

@@ -29,6 +29,22 @@ pub struct WalRecord {
     /// segment has not defined yet for the node, so each segment replays on its own.
     #[prost(message, optional, tag = "5")]
     pub batch: Option<Batch>,
+    /// Non-zero on a record without a batch that declares the node stale at this time (ms):
+    /// every series of the node got its stale marker there.
+    #[prost(int64, tag = "6")]
+    pub stale_ms: i64,
+}
+
+impl WalRecord {
+    /// The time the record is about (its batch's, or the stale declaration's), ms;
+    /// `i64::MIN` when neither.
+    pub fn time_ms(&self) -> i64 {
+        match &self.batch {
+            Some(b) => b.timestamp_ms,
+            None if self.stale_ms != 0 => self.stale_ms,
+            None => i64::MIN,
+        }
+    }
 }
 
 /// Why reading stopped before the end of a segment.
@@ -110,6 +126,7 @@ mod tests {
                 values: vec![1.5, f64::NAN],
                 ..Default::default()
             }),
+            stale_ms: 0,
         }
     }
 
