@@ -3,13 +3,15 @@
 //! the running test executable, `target/<profile>/deps/…`), temporary directories and fixture
 //! trees ([`TestTree`]), child processes with captured logs, a tiny HTTP client, waiting, ELF
 //! facts, and the real peers the end-to-end tests start by hand: libvirtd ([`libvirt`]), Open
-//! vSwitch ([`ovs`]) and Prometheus ([`prom`]).
+//! vSwitch ([`ovs`]), Prometheus ([`prom`]) and Alertmanager with a webhook receiver
+//! ([`alertmanager`]).
 //!
 //! **Fails** by panicking with the reason (a test helper): a missing binary names the build
 //! command; a peer that cannot start here returns `None`/`Err` with a loud message outside CI
 //! and panics under CI (`CI=true`, see [`in_ci`]).
 #![forbid(unsafe_code)]
 
+pub mod alertmanager;
 pub mod libvirt;
 pub mod ovs;
 pub mod prom;
