@@ -120,23 +120,6 @@ impl Default for RemoteReadConfig {
     }
 }
 
-/// Bounds applied to every node.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Findings of one check id shown as their own `hvscope_finding` series per node; the rest
-    /// of each (check, severity) is one series with `folded="true"` and their count as value.
-    pub max_findings_per_check: usize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_findings_per_check: crate::nodes::findings::DEFAULT_MAX_PER_CHECK,
-        }
-    }
-}
-
 /// The aggregator's configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -148,8 +131,9 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub remote_read: RemoteReadConfig,
+    /// `[limits]`: per-node bounds (see [`crate::nodes::Limits`]).
     #[serde(default)]
-    pub limits: LimitsConfig,
+    pub limits: crate::nodes::Limits,
 }
 
 fn default_handshake_timeout_secs() -> u64 {

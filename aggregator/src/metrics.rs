@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::nodes::{LimitReason, Refused};
 use crate::tsdb::DbStats;
 
 /// Why a connection on the gRPC port was refused.
@@ -56,6 +57,11 @@ pub struct Metrics {
     pub http_unauthorized: AtomicU64,
     rejected: [AtomicU64; 4],
     pub cert_not_after: AtomicI64,
+    /// Series definitions refused by the per-node limits, by [`LimitReason`].
+    limited_series: [AtomicU64; 6],
+    /// Samples refused: beyond the batch limit; of refused series.
+    limited_samples_over_batch: AtomicU64,
+    limited_samples_of_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -63,6 +69,19 @@ impl Metrics {
     pub fn reject(&self, r: RejectReason) {
         let i = RejectReason::ALL.iter().position(|x| *x == r).unwrap_or(0);
         self.rejected[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts what the per-node limits refused of one batch.
+    pub fn limited(&self, r: &Refused) {
+        for (c, n) in self.limited_series.iter().zip(r.series) {
+            if n > 0 {
+                c.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.limited_samples_over_batch
+            .fetch_add(r.samples_over_batch, Ordering::Relaxed);
+        self.limited_samples_of_refused
+            .fetch_add(r.samples_of_refused, Ordering::Relaxed);
     }
 
     /// Refused connections so far for `r`.
@@ -200,6 +219,25 @@ impl Metrics {
                 r.as_str(),
                 self.rejected(r)
             );
+        }
+        let name = "hvscope_aggregator_limited_series_total";
+        let _ = write!(
+            o,
+            "# HELP {name} Series definitions refused by the per-node limits, by reason.\n# TYPE {name} counter\n"
+        );
+        for (r, c) in LimitReason::ALL.iter().zip(&self.limited_series) {
+            let _ = writeln!(o, "{name}{{reason=\"{}\"}} {}", r.as_str(), g(c));
+        }
+        let name = "hvscope_aggregator_limited_samples_total";
+        let _ = write!(
+            o,
+            "# HELP {name} Samples refused by the per-node limits: beyond samples_per_batch, or of series whose definition was refused.\n# TYPE {name} counter\n"
+        );
+        for (reason, c) in [
+            ("samples_per_batch", &self.limited_samples_over_batch),
+            ("refused_series", &self.limited_samples_of_refused),
+        ] {
+            let _ = writeln!(o, "{name}{{reason=\"{reason}\"}} {}", g(c));
         }
         o
     }

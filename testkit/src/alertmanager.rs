@@ -131,7 +131,9 @@ impl Webhook {
                 sink.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(Notification { at, body });
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
             }
         });
         Self { addr, got }

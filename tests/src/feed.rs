@@ -163,9 +163,22 @@ pub fn stream_to_aggregator(
     series: &[Series],
     timeout: Duration,
 ) {
-    install_crypto_provider();
     let mut registry = Registry::default();
     let all = batches(series, &mut registry);
+    stream_batches(c, node, hello_labels, all, registry, timeout);
+}
+
+/// Streams prepared `all` batches (ids from `registry`) to `c`'s aggregator as node `node`,
+/// like [`stream_to_aggregator`]; returns once every batch is acknowledged.
+pub fn stream_batches(
+    c: &Cluster,
+    node: &str,
+    hello_labels: &[(&str, &str)],
+    all: Vec<Batch>,
+    registry: Registry,
+    timeout: Duration,
+) {
+    install_crypto_provider();
     let n = all.len();
     let link = Link::new(format!("127.0.0.1:{}", c.grpc_port), 1 << 30);
     for b in all {

@@ -28,6 +28,8 @@ pub struct Link {
     pub connects: AtomicU64,
     /// Resend requests received.
     pub resends: AtomicU64,
+    /// Batches the aggregator acknowledged with part of them refused by its per-node limits.
+    pub limited: AtomicU64,
 }
 
 impl Link {
@@ -41,6 +43,7 @@ impl Link {
             cert_not_after: AtomicI64::new(0),
             connects: AtomicU64::new(0),
             resends: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
         })
     }
 

@@ -261,6 +261,16 @@ async fn connect_and_stream(
                 match msg.msg {
                     Some(aggregator_message::Msg::Ack(ack)) => {
                         debug!(aggregator = %link.addr, seq = ack.seq, "acked");
+                        if !ack.limited.is_empty() {
+                            // Logged once per process: the same bug repeats every batch.
+                            if link.limited.fetch_add(1, Ordering::Relaxed) == 0 {
+                                warn!(aggregator = %link.addr, seq = ack.seq, reason = %ack.limited,
+                                    "the aggregator's per-node limits refused part of a batch");
+                            } else {
+                                debug!(aggregator = %link.addr, seq = ack.seq, reason = %ack.limited,
+                                    "limited");
+                            }
+                        }
                         link.spool().ack(ack.seq);
                     }
                     Some(aggregator_message::Msg::Resend(r)) => {

@@ -107,17 +107,30 @@ impl IngestService {
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
             let reply = match self.store.apply(node, &batch, &samples, strict, now_ms()) {
                 Applied::New {
-                    samples: n, gap, ..
+                    samples: n,
+                    gap,
+                    refused,
+                    ..
                 } => {
                     let m = &self.metrics;
                     m.batches_received.fetch_add(1, Ordering::Relaxed);
                     m.samples_received.fetch_add(n as u64, Ordering::Relaxed);
                     m.sequence_gaps.fetch_add(gap, Ordering::Relaxed);
-                    let dropped = samples.len() - n;
+                    let limited = refused.samples_over_batch + refused.samples_of_refused;
+                    let dropped = (samples.len() - n) as u64 - limited;
                     m.unknown_series_samples
-                        .fetch_add(dropped as u64, Ordering::Relaxed);
+                        .fetch_add(dropped, Ordering::Relaxed);
                     debug!(%node, seq = batch.seq, samples = n, "batch applied");
-                    aggregator_message::Msg::Ack(Ack { seq: batch.seq })
+                    let limited = if refused.is_empty() {
+                        String::new()
+                    } else {
+                        m.limited(&refused);
+                        refused.reason(self.store.limits())
+                    };
+                    aggregator_message::Msg::Ack(Ack {
+                        seq: batch.seq,
+                        limited,
+                    })
                 }
                 Applied::NotDurable { error } => {
                     // No ack: the agent keeps the batch and sends it again after reconnecting.
@@ -128,7 +141,10 @@ impl IngestService {
                     self.metrics
                         .batches_duplicate
                         .fetch_add(1, Ordering::Relaxed);
-                    aggregator_message::Msg::Ack(Ack { seq: batch.seq })
+                    aggregator_message::Msg::Ack(Ack {
+                        seq: batch.seq,
+                        limited: String::new(),
+                    })
                 }
                 Applied::UnknownSeries { unknown } => {
                     self.metrics.resend_requests.fetch_add(1, Ordering::Relaxed);

@@ -38,20 +38,162 @@ pub fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
-/// Bounds the store applies to every node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Bounds the store applies to every node, so that one node (a label-churn bug in its agent,
+/// or a compromised node with a valid certificate) cannot exhaust the aggregator for the
+/// fleet. The defaults are far above what a compute node sends (~2,000 series, ~12 labels).
+/// What a limit refuses is counted by [`LimitReason`], logged once per node and reason, and
+/// named in the batch's ack; the rest of the batch is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Findings of one check shown with their own `hvscope_finding` series, per node; the rest
     /// are folded (see [`findings`]).
     pub max_findings_per_check: usize,
+    /// Series a node may have defined at once (ended series are forgotten after
+    /// [`FORGET_ENDED_MS`]).
+    pub max_series_per_node: usize,
+    /// Labels of one series, `__name__` and `node` included.
+    pub max_labels_per_series: usize,
+    /// Longest label name, bytes.
+    pub max_label_name_bytes: usize,
+    /// Longest label value, bytes.
+    pub max_label_value_bytes: usize,
+    /// Series definitions in one batch.
+    pub max_defs_per_batch: usize,
+    /// Samples in one batch.
+    pub max_samples_per_batch: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_findings_per_check: findings::DEFAULT_MAX_PER_CHECK,
+            max_series_per_node: 50_000,
+            max_labels_per_series: 32,
+            max_label_name_bytes: 256,
+            max_label_value_bytes: 2048,
+            max_defs_per_batch: 50_000,
+            max_samples_per_batch: 100_000,
         }
     }
+}
+
+/// A series that ended (stale marker) and was not sent again for this long is forgotten: its
+/// id no longer counts against `max_series_per_node` (the agent defines it again if it
+/// returns; the TSDB keeps its samples).
+pub const FORGET_ENDED_MS: i64 = 10 * 60 * 1000;
+
+/// Why a limit refused part of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitReason {
+    SeriesPerNode,
+    LabelsPerSeries,
+    LabelNameLength,
+    LabelValueLength,
+    DefsPerBatch,
+    SamplesPerBatch,
+}
+
+impl LimitReason {
+    pub const ALL: [Self; 6] = [
+        Self::SeriesPerNode,
+        Self::LabelsPerSeries,
+        Self::LabelNameLength,
+        Self::LabelValueLength,
+        Self::DefsPerBatch,
+        Self::SamplesPerBatch,
+    ];
+
+    /// The `reason` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SeriesPerNode => "series_per_node",
+            Self::LabelsPerSeries => "labels_per_series",
+            Self::LabelNameLength => "label_name_length",
+            Self::LabelValueLength => "label_value_length",
+            Self::DefsPerBatch => "defs_per_batch",
+            Self::SamplesPerBatch => "samples_per_batch",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What the limits refused of one batch: series definitions by reason, and samples (beyond the
+/// batch limit, or of series whose definition was refused, in this batch or an earlier one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Refused {
+    pub series: [u64; 6],
+    /// Samples beyond `max_samples_per_batch`.
+    pub samples_over_batch: u64,
+    /// Samples of series the limits refused to define.
+    pub samples_of_refused: u64,
+}
+
+impl Refused {
+    /// Nothing refused.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// One line naming what was refused, for the agent and the log.
+    pub fn reason(&self, limits: &Limits) -> String {
+        let mut parts = Vec::new();
+        for r in LimitReason::ALL {
+            let n = self.series[r.index()];
+            if n > 0 {
+                let bound = match r {
+                    LimitReason::SeriesPerNode => limits.max_series_per_node,
+                    LimitReason::LabelsPerSeries => limits.max_labels_per_series,
+                    LimitReason::LabelNameLength => limits.max_label_name_bytes,
+                    LimitReason::LabelValueLength => limits.max_label_value_bytes,
+                    LimitReason::DefsPerBatch => limits.max_defs_per_batch,
+                    LimitReason::SamplesPerBatch => limits.max_samples_per_batch,
+                };
+                parts.push(format!(
+                    "{n} series refused: {} (limit {bound})",
+                    r.as_str()
+                ));
+            }
+        }
+        if self.samples_over_batch > 0 {
+            parts.push(format!(
+                "{} samples refused: samples_per_batch (limit {})",
+                self.samples_over_batch, limits.max_samples_per_batch
+            ));
+        }
+        if self.samples_of_refused > 0 {
+            parts.push(format!(
+                "{} samples of refused series dropped",
+                self.samples_of_refused
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+/// Why `labels` (as sent, before `node` is stamped) may not be defined, if so.
+pub fn check_labels(labels: &[Label], limits: &Limits) -> Option<LimitReason> {
+    // `node` is replaced, never added twice.
+    let count = labels.iter().filter(|l| l.name != "node").count() + 1;
+    if count > limits.max_labels_per_series {
+        return Some(LimitReason::LabelsPerSeries);
+    }
+    if labels
+        .iter()
+        .any(|l| l.name.len() > limits.max_label_name_bytes)
+    {
+        return Some(LimitReason::LabelNameLength);
+    }
+    if labels
+        .iter()
+        .any(|l| l.value.len() > limits.max_label_value_bytes)
+    {
+        return Some(LimitReason::LabelValueLength);
+    }
+    None
 }
 
 /// One agent process on one boot of a node: sequences restart with each.
@@ -150,6 +292,11 @@ pub struct Node {
     orphans: Vec<Def>,
     /// Every series was ended by [`Node::mark_stale`] and no batch came since.
     pub stale_marked: bool,
+    /// The limits refused series of this agent instance: samples of undefined series are
+    /// dropped (they are most likely the refused ones) instead of asking for a resend.
+    refusing: bool,
+    /// Limit reasons already logged for this node (bit per [`LimitReason`]).
+    logged_limits: u8,
     /// WAL segment the ids in `wal_defined` were written to.
     wal_segment: u64,
     /// Series ids whose definition the current WAL segment holds.
@@ -171,11 +318,12 @@ struct Target<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
     /// Applied: `samples` stored, `gap` batches missing before it, `ended` series given a
-    /// stale marker.
+    /// stale marker, what the limits `refused`.
     New {
         samples: usize,
         gap: u64,
         ended: usize,
+        refused: Refused,
     },
     /// Already applied earlier: acknowledged again, not applied twice.
     Duplicate,
@@ -208,6 +356,7 @@ impl Node {
             self.orphans
                 .extend(self.defs.drain().map(|(_, d)| d).filter(Def::live));
             self.findings.clear();
+            self.refusing = false;
         }
     }
 
@@ -246,19 +395,48 @@ impl Node {
         if batch.seq <= self.last_seq {
             return Applied::Duplicate;
         }
-        for SeriesDef { id, labels } in &batch.defs {
+        let mut refused = Refused::default();
+        for (i, SeriesDef { id, labels }) in batch.defs.iter().enumerate() {
+            let known = self.defs.contains_key(id);
+            let why = if i >= limits.max_defs_per_batch {
+                Some(LimitReason::DefsPerBatch)
+            } else if let Some(r) = check_labels(labels, &limits) {
+                Some(r)
+            } else if !known
+                && self.defs.len() + self.finding_defs.len() >= limits.max_series_per_node
+            {
+                Some(LimitReason::SeriesPerNode)
+            } else {
+                None
+            };
+            if let Some(r) = why {
+                refused.series[r.index()] += 1;
+                continue;
+            }
             let labels = stamp_labels(labels, &self.name);
             let latest = self.defs.get(id).and_then(|d| d.latest);
             let mut def = Def::new(db, labels);
             def.latest = latest;
             self.defs.insert(*id, def);
         }
+        if !refused.is_empty() {
+            self.refusing = true;
+        }
+        let samples = if samples.len() > limits.max_samples_per_batch {
+            refused.samples_over_batch = (samples.len() - limits.max_samples_per_batch) as u64;
+            &samples[..limits.max_samples_per_batch]
+        } else {
+            samples
+        };
         let unknown = samples
             .iter()
             .filter(|(id, _)| !self.defs.contains_key(id))
             .count();
-        if unknown > 0 && strict {
+        if unknown > 0 && strict && !self.refusing {
             return Applied::UnknownSeries { unknown };
+        }
+        if self.refusing {
+            refused.samples_of_refused = unknown as u64;
         }
         if let Some(wal) = wal
             && let Err(e) = wal.append(|segment| self.wal_record(segment, batch, samples))
@@ -302,7 +480,37 @@ impl Node {
             samples: stored,
             gap,
             ended,
+            refused,
         }
+    }
+
+    /// Forgets series that ended before `cutoff_ms` and were not sent since (they no longer
+    /// count against the node's series limit); returns how many.
+    fn forget_ended(&mut self, cutoff_ms: i64, limits: &Limits) -> usize {
+        let before = self.defs.len();
+        self.defs
+            .retain(|_, d| d.live() || d.latest.is_some_and(|(t, _)| t >= cutoff_ms));
+        if self.defs.len() + self.finding_defs.len() < limits.max_series_per_node {
+            // Room again: undefined ids get a resend, which defines them.
+            self.refusing = false;
+        }
+        before - self.defs.len()
+    }
+
+    /// The reasons in `refused` not logged for this node before (and marks them logged).
+    fn first_refusals(&mut self, refused: &Refused) -> bool {
+        let mut bits = 0u8;
+        for r in LimitReason::ALL {
+            if refused.series[r.index()] > 0 {
+                bits |= 1 << r.index();
+            }
+        }
+        if refused.samples_over_batch > 0 {
+            bits |= 1 << LimitReason::SamplesPerBatch.index();
+        }
+        let new = bits & !self.logged_limits;
+        self.logged_limits |= bits;
+        new != 0
     }
 
     /// The node's own labels on derived series: `node` and the hello's static labels.
@@ -518,11 +726,32 @@ impl NodeStore {
         strict: bool,
         now_ms: i64,
     ) -> Applied {
-        let r = lock(&self.node(node)).apply(self.target(true), batch, samples, strict, now_ms);
-        if let Applied::New { ended, .. } = r {
-            self.count_ended(ended);
+        let handle = self.node(node);
+        let mut n = lock(&handle);
+        let r = n.apply(self.target(true), batch, samples, strict, now_ms);
+        if let Applied::New { ended, refused, .. } = &r {
+            self.count_ended(*ended);
+            if !refused.is_empty() && n.first_refusals(refused) {
+                tracing::warn!(%node, seq = batch.seq, reason = %refused.reason(&self.limits),
+                    "per-node limits refused part of a batch (logged once per node and reason; \
+                     see hvscope_aggregator_limited_*_total)");
+            }
         }
         r
+    }
+
+    /// The store's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Forgets, on every node, series that ended more than [`FORGET_ENDED_MS`] before
+    /// `now_ms`; returns how many.
+    pub fn forget_ended(&self, now_ms: i64) -> usize {
+        self.handles()
+            .iter()
+            .map(|n| lock(n).forget_ended(now_ms - FORGET_ENDED_MS, &self.limits))
+            .sum()
     }
 
     /// Declares `n` stale at `t`: ends its series and records that in the WAL.

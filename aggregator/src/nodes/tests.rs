@@ -47,7 +47,8 @@ fn duplicates_apply_once_and_node_label_is_stamped() {
         Applied::New {
             samples: 1,
             gap: 0,
-            ended: 0
+            ended: 0,
+            refused: Refused::default()
         }
     );
     assert_eq!(
@@ -88,7 +89,8 @@ fn unknown_series_and_gaps() {
         Applied::New {
             samples: 1,
             gap: 0,
-            ended: 0
+            ended: 0,
+            refused: Refused::default()
         }
     );
     assert_eq!(
@@ -96,7 +98,8 @@ fn unknown_series_and_gaps() {
         Applied::New {
             samples: 1,
             gap: 3,
-            ended: 0
+            ended: 0,
+            refused: Refused::default()
         }
     );
 }
@@ -168,7 +171,8 @@ fn a_series_missing_from_the_next_batch_gets_a_stale_marker_once() {
         Applied::New {
             samples: 1,
             gap: 0,
-            ended: 1
+            ended: 1,
+            refused: Refused::default()
         }
     );
     s.apply("n", &batch(3, vec![]), &[(1, 3.0)], true, 0);
@@ -267,6 +271,7 @@ fn the_finding_bound_comes_from_the_limits() {
     let mut s = NodeStore::default();
     s.set_limits(Limits {
         max_findings_per_check: 1,
+        ..Limits::default()
     });
     s.open_stream("n", &hello("b"), 0);
     let mut b = batch(1, vec![]);
@@ -326,4 +331,132 @@ fn a_stale_node_gets_markers_on_every_series_but_liveness() {
         marked(&stored(&s, "vm", "domain")[0].1),
         [(1000, Some(1.0)), (5000, None), (7000, Some(2.0))]
     );
+}
+
+fn limits(series: usize) -> Limits {
+    Limits {
+        max_series_per_node: series,
+        max_labels_per_series: 4,
+        max_label_name_bytes: 8,
+        max_label_value_bytes: 16,
+        max_defs_per_batch: 3,
+        max_samples_per_batch: 5,
+        ..Limits::default()
+    }
+}
+
+fn refused_of(a: &Applied) -> Refused {
+    match a {
+        Applied::New { refused, .. } => *refused,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn limits_refuse_bad_definitions_and_keep_the_rest() {
+    let mut s = NodeStore::default();
+    s.set_limits(limits(100));
+    s.open_stream("n", &hello("b"), 0);
+    let mut many = def(2, "many");
+    for k in ["a", "b", "c", "d"] {
+        many.labels.push(Label {
+            name: k.into(),
+            value: "v".into(),
+        });
+    }
+    let r = s.apply(
+        "n",
+        &batch(
+            1,
+            vec![
+                def(1, "ok"),
+                many,
+                labelled(3, "long", "k", &"v".repeat(17)),
+                labelled(4, "name", "verylongname", "v"),
+            ],
+        ),
+        &[(1, 1.0), (2, 1.0), (3, 1.0)],
+        true,
+        0,
+    );
+    let refused = refused_of(&r);
+    assert_eq!(
+        refused.series,
+        [0, 1, 0, 1, 1, 0],
+        "labels per series, value length, and the 4th definition over defs_per_batch"
+    );
+    assert_eq!(
+        refused.samples_of_refused, 2,
+        "no resend asked for refused series"
+    );
+    assert!(matches!(r, Applied::New { samples: 1, .. }));
+    let why = refused.reason(s.limits());
+    assert!(why.contains("labels_per_series (limit 4)"), "{why}");
+    assert!(why.contains("label_value_length (limit 16)"), "{why}");
+    // Samples beyond the batch limit are cut.
+    let r = s.apply("n", &batch(2, vec![]), &[(1, 2.0); 7], true, 0);
+    assert_eq!(refused_of(&r).samples_over_batch, 2);
+    assert_eq!(check_labels(&[], &limits(1)), None);
+}
+
+#[test]
+fn the_series_limit_holds_until_ended_series_are_forgotten() {
+    let mut s = NodeStore::default();
+    s.set_limits(limits(2));
+    s.open_stream("n", &hello("b"), 0);
+    let r = s.apply(
+        "n",
+        &batch(1, vec![def(1, "a"), def(2, "b"), def(3, "c")]),
+        &[(1, 1.0), (2, 1.0), (3, 1.0)],
+        true,
+        0,
+    );
+    assert_eq!(
+        refused_of(&r).series[LimitReason::SeriesPerNode as usize],
+        1
+    );
+    // Redefining a held id is no new series.
+    let r = s.apply(
+        "n",
+        &batch(2, vec![def(2, "b")]),
+        &[(1, 2.0), (2, 2.0)],
+        true,
+        0,
+    );
+    assert!(refused_of(&r).is_empty());
+    // "b" ends (batch 3 lacks it); forgotten after FORGET_ENDED_MS, then "c" fits.
+    s.apply("n", &batch(3, vec![]), &[(1, 3.0)], true, 0);
+    assert_eq!(s.forget_ended(3000 + FORGET_ENDED_MS - 1), 0);
+    assert_eq!(s.forget_ended(3000 + FORGET_ENDED_MS + 1), 1);
+    let r = s.apply(
+        "n",
+        &batch(4, vec![def(3, "c")]),
+        &[(1, 4.0), (3, 4.0)],
+        true,
+        0,
+    );
+    assert!(refused_of(&r).is_empty(), "{r:?}");
+    assert!(matches!(r, Applied::New { samples: 2, .. }));
+    // Another node is not affected by this one's limit.
+    s.open_stream("m", &hello("b"), 0);
+    let r = s.apply(
+        "m",
+        &batch(1, vec![def(1, "a"), def(2, "b")]),
+        &[(1, 1.0), (2, 1.0)],
+        true,
+        0,
+    );
+    assert!(refused_of(&r).is_empty());
+}
+
+#[test]
+fn refusals_are_logged_once_per_reason() {
+    let mut n = Node::default();
+    let mut r = Refused::default();
+    r.series[LimitReason::SeriesPerNode as usize] = 3;
+    assert!(n.first_refusals(&r));
+    assert!(!n.first_refusals(&r));
+    r.samples_over_batch = 1;
+    assert!(n.first_refusals(&r));
+    assert!(!n.first_refusals(&r));
 }

@@ -22,6 +22,8 @@ impl Node {
             self.wal_defined.clear();
         }
         let mut b = batch.clone();
+        // Definitions the limits refused are not logged (replay would refuse them again).
+        b.defs.retain(|d| self.defs.contains_key(&d.id));
         for d in &b.defs {
             self.wal_defined.insert(d.id);
         }
