@@ -1,7 +1,9 @@
 //! The gRPC `Ingest` service: one task per agent stream. The node is named by the verified
 //! client certificate attached to the connection ([`PeerIdentity`]), never by the payload.
 //! A batch is acknowledged only once it has been applied: written to the write-ahead log (when
-//! configured) and appended to the node store and the TSDB.
+//! configured) and appended to the node store and the TSDB. Batches are applied on tokio's
+//! blocking pool: a WAL sync may take milliseconds, and concurrent streams then share one
+//! (the WAL's group commit) instead of queueing behind each other on the runtime's threads.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -105,7 +107,17 @@ impl IngestService {
             };
             let samples = hvscope_proto::unpack_samples(&batch)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            let reply = match self.store.apply(node, &batch, &samples, strict, now_ms()) {
+            // Applying may wait for the WAL's fdatasync: on the blocking pool, so that the
+            // runtime keeps serving other streams and their batches share one sync.
+            let store = self.store.clone();
+            let name = node.to_owned();
+            let (batch, samples, applied) = tokio::task::spawn_blocking(move || {
+                let applied = store.apply(&name, &batch, &samples, strict, now_ms());
+                (batch, samples, applied)
+            })
+            .await
+            .map_err(|e| Status::internal(format!("applying the batch failed: {e}")))?;
+            let reply = match applied {
                 Applied::New {
                     samples: n,
                     gap,

@@ -8,6 +8,12 @@
 //! series definitions their segment has not seen yet), so whole segments are deleted once
 //! their newest sample is older than the retention, or oldest-first once the WAL exceeds
 //! `wal_max_bytes`. That bounds both disk use and replay time.
+//!
+//! **Group commit.** Records are written under the WAL lock, but `fdatasync` runs outside it:
+//! the first writer that needs its bytes synced becomes the syncer and syncs everything
+//! written so far, while later writers append and wait for the next sync, which then covers
+//! all of them. Many agents' batches arriving together cost one sync, not one each, and no
+//! writer holds the lock during a sync.
 
 pub mod record;
 
@@ -15,7 +21,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use tracing::{info, warn};
@@ -62,9 +68,18 @@ struct Segment {
 
 #[derive(Debug)]
 struct State {
-    file: File,
+    /// The current segment (shared with a syncer working outside the lock).
+    file: Arc<File>,
     current: Segment,
     closed: VecDeque<Segment>,
+    /// Bytes written since open, all segments.
+    written: u64,
+    /// Of those, bytes known to be on stable storage.
+    synced: u64,
+    /// A writer is syncing outside the lock.
+    syncing: bool,
+    /// Syncs done (one per group).
+    syncs: u64,
 }
 
 /// What replay found.
@@ -82,6 +97,8 @@ pub struct ReplayStats {
 pub struct Wal {
     opts: WalOptions,
     state: Mutex<State>,
+    /// Signalled after each sync.
+    synced: Condvar,
 }
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
@@ -157,14 +174,19 @@ impl Wal {
         let wal = Self {
             opts,
             state: Mutex::new(State {
-                file,
+                file: Arc::new(file),
                 current: Segment {
                     number: next,
                     bytes: 0,
                     max_ts: i64::MIN,
                 },
                 closed,
+                written: 0,
+                synced: 0,
+                syncing: false,
+                syncs: 0,
             }),
+            synced: Condvar::new(),
         };
         wal.enforce_max_bytes(&mut wal.lock());
         Ok((wal, stats))
@@ -175,7 +197,8 @@ impl Wal {
     }
 
     /// Writes one record built by `build(segment number)` (under the WAL lock, so the builder
-    /// knows which segment the record lands in); returns once it is written (and synced).
+    /// knows which segment the record lands in); returns once it is written (and synced, by
+    /// this writer or by one whose sync covered it).
     pub fn append(&self, build: impl FnOnce(u64) -> WalRecord) -> Result<(), WalError> {
         let mut st = self.lock();
         let rec = build(st.current.number);
@@ -183,15 +206,21 @@ impl Wal {
         let mut buf = Vec::new();
         record::encode(&rec, &mut buf);
         let path = segment_path(&self.opts.dir, st.current.number);
-        st.file.write_all(&buf).map_err(io(&path))?;
-        if self.opts.fsync {
-            st.file.sync_data().map_err(io(&path))?;
-        }
+        (&*st.file).write_all(&buf).map_err(io(&path))?;
+        st.written += buf.len() as u64;
+        let mine = st.written;
         st.current.bytes += buf.len() as u64;
         st.current.max_ts = st.current.max_ts.max(ts);
         if st.current.bytes >= self.opts.segment_bytes {
+            if self.opts.fsync {
+                // Everything written so far is in this segment or an earlier, synced one.
+                st.file.sync_data().map_err(io(&path))?;
+                st.synced = st.written;
+                st.syncs += 1;
+                self.synced.notify_all();
+            }
             let next = st.current.number + 1;
-            st.file = create_segment(&self.opts.dir, next)?;
+            st.file = Arc::new(create_segment(&self.opts.dir, next)?);
             let done = std::mem::replace(
                 &mut st.current,
                 Segment {
@@ -203,7 +232,34 @@ impl Wal {
             st.closed.push_back(done);
             self.enforce_max_bytes(&mut st);
         }
+        if !self.opts.fsync {
+            return Ok(());
+        }
+        while st.synced < mine {
+            if st.syncing {
+                st = self.synced.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            // Sync everything written so far, outside the lock.
+            st.syncing = true;
+            let (file, upto) = (st.file.clone(), st.written);
+            drop(st);
+            let r = file.sync_data();
+            st = self.lock();
+            st.syncing = false;
+            if r.is_ok() {
+                st.synced = st.synced.max(upto);
+                st.syncs += 1;
+            }
+            self.synced.notify_all();
+            r.map_err(io(&path))?;
+        }
         Ok(())
+    }
+
+    /// Syncs done since open (with group commit, fewer than synced appends).
+    pub fn syncs(&self) -> u64 {
+        self.lock().syncs
     }
 
     fn remove_front(&self, st: &mut State, why: &str) {

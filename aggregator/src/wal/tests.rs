@@ -119,3 +119,36 @@ fn retention_and_size_bound_delete_whole_segments() {
     let (wal, _) = Wal::open(small.clone(), |_| {}).unwrap();
     assert!(wal.bytes() <= 600 + 200, "{}", wal.bytes());
 }
+
+#[test]
+fn concurrent_synced_appends_share_syncs() {
+    let d = Dir::new("group");
+    // Small segments: rotations happen while others wait for a sync.
+    let o = opts(&d, 4096, 1 << 30);
+    let (wal, _) = Wal::open(o.clone(), |_| {}).unwrap();
+    let wal = std::sync::Arc::new(wal);
+    let threads = 16;
+    let per = 20;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let wal = wal.clone();
+            s.spawn(move || {
+                for i in 0..per {
+                    wal.append(|_| rec((t * per + i + 1) as u64)).unwrap();
+                }
+            });
+        }
+    });
+    let appends = (threads * per) as u64;
+    let syncs = wal.syncs();
+    assert!(syncs >= 1 && syncs <= appends, "{syncs}");
+    drop(wal);
+    let (mut got, _) = seqs(&o);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (1..=appends).collect::<Vec<_>>(),
+        "every record durable once"
+    );
+    println!("{appends} synced appends from {threads} threads took {syncs} syncs");
+}
