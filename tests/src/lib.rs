@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod feed;
+pub mod fleet;
 pub mod remote_read;
 
 use std::net::SocketAddr;

@@ -1,6 +1,8 @@
 //! WAL records and their framing, pure. A record is one applied batch of one node (with the
 //! agent instance it came from) or a checkpoint of a node's state. On disk each record is
-//! `u32 LE length | u32 LE CRC32-Castagnoli | protobuf`. Reading stops at the first frame that
+//! `u32 LE length | u32 LE CRC32-Castagnoli | body`, the body the record's protobuf, or its
+//! snappy block when that is at least an eighth smaller (then the length's top bit is set; as
+//! Prometheus' WAL, which snappy-compresses its records). Reading stops at the first frame that
 //! is short, over the size limit, or fails its checksum: that is the torn tail.
 
 use hvscope_proto::v1::{Batch, Label};
@@ -62,12 +64,37 @@ pub enum TornTail {
     Decode { offset: usize, message: String },
 }
 
+/// Top bit of a frame's length: the body is a snappy block.
+const SNAPPY: u32 = 1 << 31;
+
 /// Appends the frame of `record` to `out`.
 pub fn encode(record: &WalRecord, out: &mut Vec<u8>) {
-    let body = record.encode_to_vec();
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&CASTAGNOLI.checksum(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    let raw = record.encode_to_vec();
+    let packed = snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .ok()
+        .filter(|c| c.len() <= raw.len() - raw.len() / 8);
+    let (flag, body) = match &packed {
+        Some(c) => (SNAPPY, c.as_slice()),
+        None => (0, raw.as_slice()),
+    };
+    out.extend_from_slice(&(body.len() as u32 | flag).to_le_bytes());
+    out.extend_from_slice(&CASTAGNOLI.checksum(body).to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+fn decode_body(body: &[u8], snappy: bool) -> Result<WalRecord, String> {
+    if !snappy {
+        return WalRecord::decode(body).map_err(|e| e.to_string());
+    }
+    let n = snap::raw::decompress_len(body).map_err(|e| e.to_string())?;
+    if n > MAX_RECORD_BYTES {
+        return Err(format!("decompresses to {n} bytes, over the limit"));
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| e.to_string())?;
+    WalRecord::decode(raw.as_slice()).map_err(|e| e.to_string())
 }
 
 /// Every whole record of a segment, the length of the valid prefix, and why reading stopped
@@ -79,7 +106,9 @@ pub fn decode_all(buf: &[u8]) -> (Vec<WalRecord>, usize, Option<TornTail>) {
         let Some(head) = buf.get(off..off + 8) else {
             return (out, off, Some(TornTail::ShortHeader { offset: off }));
         };
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let snappy = word & SNAPPY != 0;
+        let len = (word & !SNAPPY) as usize;
         let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
         if len > MAX_RECORD_BYTES {
             return (out, off, Some(TornTail::TooLong { offset: off, len }));
@@ -90,10 +119,9 @@ pub fn decode_all(buf: &[u8]) -> (Vec<WalRecord>, usize, Option<TornTail>) {
         if CASTAGNOLI.checksum(body) != crc {
             return (out, off, Some(TornTail::Checksum { offset: off }));
         }
-        match WalRecord::decode(body) {
+        match decode_body(body, snappy) {
             Ok(r) => out.push(r),
-            Err(e) => {
-                let message = e.to_string();
+            Err(message) => {
                 return (
                     out,
                     off,
@@ -128,6 +156,45 @@ mod tests {
             }),
             stale_ms: 0,
         }
+    }
+
+    #[test]
+    fn compressible_records_are_snappy_and_plain_frames_still_read() {
+        let mut r = rec(9);
+        if let Some(b) = r.batch.as_mut() {
+            b.values = vec![42.0; 1000];
+            b.id_deltas = vec![1; 1000];
+        }
+        let raw = r.encode_to_vec();
+        let mut buf = Vec::new();
+        encode(&r, &mut buf);
+        let word = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        assert!(
+            word & SNAPPY != 0 && buf.len() < raw.len() / 2,
+            "{} of {}",
+            buf.len(),
+            raw.len()
+        );
+        // A frame written without compression (older segments) reads the same.
+        let mut plain = Vec::new();
+        plain.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        plain.extend_from_slice(&CASTAGNOLI.checksum(&raw).to_le_bytes());
+        plain.extend_from_slice(&raw);
+        plain.extend_from_slice(&buf);
+        let (all, good, torn) = decode_all(&plain);
+        assert_eq!((all.len(), good, torn), (2, plain.len(), None));
+        assert_eq!(all[0], r);
+        assert_eq!(all[1], r);
+        // A flagged frame whose body is not snappy is a torn tail, not a panic.
+        let junk = [0xffu8; 16];
+        let mut bad = Vec::new();
+        bad.extend_from_slice(&(junk.len() as u32 | SNAPPY).to_le_bytes());
+        bad.extend_from_slice(&CASTAGNOLI.checksum(&junk).to_le_bytes());
+        bad.extend_from_slice(&junk);
+        assert!(matches!(
+            decode_all(&bad).2,
+            Some(TornTail::Decode { offset: 0, .. })
+        ));
     }
 
     #[test]
