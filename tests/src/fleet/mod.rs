@@ -111,7 +111,7 @@ impl NodeShape {
     pub fn collect(&mut self, buf: &mut SeriesBuf) {
         buf.recycle();
         self.step += 1;
-        if self.step % CHURN_EVERY == 0 {
+        if self.step.is_multiple_of(CHURN_EVERY) {
             // A VM is deleted and another scheduled: the values of the slot start over.
             let slot = (self.step / CHURN_EVERY) as usize % self.vms.len();
             self.vms[slot] = self.next_vm;
