@@ -500,3 +500,54 @@ fn dashboard_check_rejects_a_wrong_field_type_and_an_unknown_field() {
         assert!(out.contains(error), "{what}: {out}");
     }
 }
+
+/// Every dashboard query (and the PromQL inside each `query_result()` variable), variables
+/// substituted, parsed by promtool as the expression of a recording rule; a query with a syntax
+/// error must fail the same way.
+#[test]
+fn dashboard_queries_are_valid_promql() {
+    let Some(promtool) = promtool() else { return };
+    let vars = [("rack", ".*"), ("node", "n1"), ("datasource", "prometheus")];
+    let mut exprs = Vec::new();
+    for d in DASHBOARDS {
+        let json: Value = serde_json::from_str(&read(&format!("{GRAFANA}/{d}"))).unwrap();
+        for q in panel_queries(&json, &vars).unwrap() {
+            exprs.push((format!("{d}: {} {}", q.panel, q.ref_id), q.expr));
+        }
+        for (name, kind, query) in variables(&json) {
+            if kind != "query" {
+                continue;
+            }
+            let inner = query
+                .strip_prefix("query_result(")
+                .and_then(|q| q.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("{d} ${name}: not a query_result(): {query}"));
+            exprs.push((format!("{d}: ${name}"), substitute(inner, &vars).unwrap()));
+        }
+    }
+    let rules = |exprs: &[(String, String)]| {
+        let mut y = String::from("groups:\n  - name: dashboards\n    rules:\n");
+        for (i, (what, e)) in exprs.iter().enumerate() {
+            y.push_str(&format!(
+                "      # {what}\n      - record: dashboard:query_{i}:check\n        expr: {}\n",
+                Value::String(e.clone())
+            ));
+        }
+        y
+    };
+    let check = |yaml: String| {
+        let dir = TempDir::new("dash-promql");
+        std::fs::write(dir.join("q.yml"), yaml).unwrap();
+        run(&promtool, &["check", "rules", "q.yml"], &dir.0)
+    };
+    let (ok, out) = check(rules(&exprs));
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("{} rules found", exprs.len())),
+        "{out}"
+    );
+    let mut broken = exprs.clone();
+    broken[0].1.push_str(" by (");
+    let (ok, out) = check(rules(&broken));
+    assert!(!ok, "a broken query passed: {out}");
+}
