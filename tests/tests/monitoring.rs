@@ -14,7 +14,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use hvscope_testkit::grafana::{panel_queries, substitute, variables};
-use hvscope_testkit::rules::{alert_names, record_names, shorten_for};
+use hvscope_testkit::rules::{
+    WEBHOOK_PLACEHOLDER, alert_names, alertmanager_for_tests, record_names, shorten_for,
+};
 use hvscope_testkit::{TempDir, alertmanager::Alertmanager, in_ci, repo, tool, wait_for};
 use serde_json::{Value, json};
 
@@ -23,8 +25,6 @@ const RULE_TESTS: &str = "monitoring/prometheus/hvscope.rules.test.yml";
 const ALERTMANAGER: &str = "monitoring/alertmanager/alertmanager.yml";
 const GRAFANA: &str = "monitoring/grafana";
 const DASHBOARDS: [&str; 2] = ["hvscope-fleet.json", "hvscope-node.json"];
-/// The receiver URL the example ships, for tests to replace.
-const WEBHOOK_PLACEHOLDER: &str = "http://127.0.0.1:9/hvscope-webhook";
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
@@ -339,7 +339,15 @@ fn alertmanager_example_passes_amtool_check_config() {
         ok && out.contains("SUCCESS") && out.contains("2 inhibit rules"),
         "{out}"
     );
-    assert!(read(ALERTMANAGER).contains(WEBHOOK_PLACEHOLDER));
+    let shipped = read(ALERTMANAGER);
+    assert!(shipped.contains(WEBHOOK_PLACEHOLDER));
+    // As the end-to-end tests run it: their webhook, short timings; still valid.
+    let short = alertmanager_for_tests(&shipped, "http://127.0.0.1:5000/hook", "1s", "2s");
+    assert!(!short.contains("30s") && short.contains("http://127.0.0.1:5000/hook"));
+    let dir = TempDir::new("am-short");
+    std::fs::write(dir.join("am.yml"), &short).unwrap();
+    let (ok, out) = run(&amtool, &["check-config", "am.yml"], &dir.0);
+    assert!(ok && out.contains("2 inhibit rules"), "{out}");
 }
 
 /// `(alertname, node, rack) -> inhibited` as the running Alertmanager reports it.
