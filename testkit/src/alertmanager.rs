@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{Proc, TempDir, free_port, http_get, in_ci, wait_for};
+use crate::prom::http_post;
+use crate::{Proc, TempDir, free_port, get_json, http_get, in_ci, wait_for};
 
 /// A running Alertmanager.
 pub struct Alertmanager {
@@ -63,6 +64,31 @@ impl Alertmanager {
             return None;
         }
         Some(am)
+    }
+
+    /// `POST /api/v2/alerts` with a JSON array of alerts; panics on an error status.
+    pub fn post_alerts(&self, alerts: &serde_json::Value) {
+        let body = alerts.to_string();
+        let r = http_post(
+            self.addr,
+            "/api/v2/alerts",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .unwrap_or_else(|e| panic!("post alerts: {e}"));
+        assert_eq!(
+            r.status,
+            200,
+            "post alerts: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    /// `GET /api/v2/alerts`: every active alert it holds, each with `status.inhibitedBy`.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        let v = get_json(self.addr, "/api/v2/alerts")
+            .unwrap_or_else(|e| panic!("alertmanager /api/v2/alerts: {e}\n{}", self.proc.log()));
+        v.as_array().cloned().unwrap_or_default()
     }
 }
 

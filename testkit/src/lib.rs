@@ -4,7 +4,8 @@
 //! trees ([`TestTree`]), child processes with captured logs, a tiny HTTP client, waiting, ELF
 //! facts, and the real peers the end-to-end tests start by hand: libvirtd ([`libvirt`]), Open
 //! vSwitch ([`ovs`]), Prometheus ([`prom`]) and Alertmanager with a webhook receiver
-//! ([`alertmanager`]).
+//! ([`alertmanager`]); the shipped monitoring as tests use it: rules with every `for:`
+//! shortened ([`rules`]) and dashboard queries with their variables substituted ([`grafana`]).
 //!
 //! **Fails** by panicking with the reason (a test helper): a missing binary names the build
 //! command; a peer that cannot start here returns `None`/`Err` with a loud message outside CI
@@ -12,9 +13,11 @@
 #![forbid(unsafe_code)]
 
 pub mod alertmanager;
+pub mod grafana;
 pub mod libvirt;
 pub mod ovs;
 pub mod prom;
+pub mod rules;
 mod tree;
 
 pub use tree::{TestTree, copy_dir};
@@ -49,6 +52,31 @@ pub fn bin(name: &str) -> PathBuf {
 /// instead of skipping.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The first of `names` found as an executable file in a `PATH` directory.
+pub fn which(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    names
+        .iter()
+        .find_map(|n| dirs.iter().map(|d| d.join(n)).find(|p| p.is_file()))
+}
+
+/// A real tool the tests need (the first of `names` on `PATH`; `package` is the Debian package
+/// `tests/run` installs it from). `None` after a loud message when it is missing outside CI;
+/// panics under CI.
+pub fn tool(names: &[&str], package: &str) -> Option<PathBuf> {
+    let found = which(names);
+    if found.is_none() {
+        let msg = format!(
+            "{} is not installed (tests/run installs Debian's `{package}`)",
+            names[0]
+        );
+        assert!(!in_ci(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
 }
 
 /// A temporary directory removed on drop.
