@@ -9,7 +9,8 @@
 //!   and vCPU; put back → exactly one resolved notification.
 //! - Three agents in rack r1, one in r2: all of r1 killed → exactly one notification for r1
 //!   (`HvscopeRackDown`), none of `HvscopeNodeDown` for its nodes; r2's agent killed → one
-//!   `HvscopeNodeDown` for it.
+//!   `HvscopeNodeDown` for it, and nothing else about that node (its open findings' alerts
+//!   stay firing, inhibited, rather than all resolving).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use hvscope_e2e::Cluster;
 use hvscope_testkit::alertmanager::{Alertmanager, Notification, Webhook};
 use hvscope_testkit::prom::Prometheus;
-use hvscope_testkit::{Proc, copy_dir, repo, wait_for};
+use hvscope_testkit::{Proc, copy_dir, repo, rules, wait_for};
 use serde_json::Value;
 
 /// Every rule's pending duration in this test.
@@ -32,19 +33,8 @@ const SETTLE: Duration = Duration::from_secs(8);
 fn rules_for_test(dir: &Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(repo().join("monitoring/prometheus/hvscope.rules.yml"))
         .expect("shipped rules");
-    let out: String = text
-        .lines()
-        .map(|l| {
-            let body = l.trim_start();
-            if body.starts_with("for: ") {
-                format!("{}for: {FOR}\n", &l[..l.len() - body.len()])
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
     let p = dir.join("hvscope.rules.yml");
-    std::fs::write(&p, out).unwrap();
+    std::fs::write(&p, rules::shorten_for(&text, FOR)).unwrap();
     p
 }
 
@@ -52,21 +42,10 @@ fn rules_for_test(dir: &Path) -> std::path::PathBuf {
 fn alertmanager_config(hook: &str) -> String {
     let text = std::fs::read_to_string(repo().join("monitoring/alertmanager/alertmanager.yml"))
         .expect("shipped alertmanager.yml");
-    assert!(text.contains("http://127.0.0.1:9/hvscope-webhook"));
-    text.replace("http://127.0.0.1:9/hvscope-webhook", hook)
-        .lines()
-        .map(|l| {
-            let body = l.trim_start();
-            let indent = &l[..l.len() - body.len()];
-            if body.starts_with("group_wait:") {
-                format!("{indent}group_wait: 2s\n")
-            } else if body.starts_with("group_interval:") {
-                format!("{indent}group_interval: 3s\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect()
+    assert!(text.contains(rules::WEBHOOK_PLACEHOLDER));
+    // repeat_interval stays long: a repeated notification would be counted.
+    rules::alertmanager_for_tests(&text, hook, "2s", "3s")
+        .replace("repeat_interval: 3s", "repeat_interval: 1h")
 }
 
 fn label<'a>(alert: &'a Value, name: &str) -> &'a str {
@@ -347,5 +326,13 @@ fn an_incident_is_one_notification_and_a_rack_outage_too() {
     );
     std::thread::sleep(SETTLE);
     assert_eq!(count(&hook, down, "firing", is_node), 1, "{}", logs());
+    // Its other alerts (rootfs usage unknown on a capture) neither resolve nor repeat: quiet.
+    let of_node = |a: &Value| label(a, "node") == "drift-node";
+    assert_eq!(
+        count(&hook, down, "firing", of_node) + count(&hook, down, "resolved", of_node),
+        1,
+        "a down node is one notification\n{}",
+        logs()
+    );
     println!("notifications:\n{}", describe(&hook.all()));
 }

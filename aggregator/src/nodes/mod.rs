@@ -9,8 +9,9 @@
 //! [`STALE_NAN`] at that batch's timestamp, so PromQL stops returning it at once instead of
 //! for the 5-minute lookback. So do the series of the previous agent instance that the new
 //! one does not send, and every series of a node declared stale ([`Node::mark_stale`];
-//! `hvscope_node_up` and the rack series excepted). Markers are samples like any other: the
-//! WAL replays the batches that produce them and records the stale declarations.
+//! `hvscope_node_up`, the rack series and the node's open findings excepted). Markers are
+//! samples like any other: the WAL replays the batches that produce them and records the
+//! stale declarations.
 
 pub mod findings;
 pub mod liveness;
@@ -575,17 +576,19 @@ impl Node {
         ended
     }
 
-    /// Ends every series of the node (agent series, finding series, the previous instance's)
-    /// at `t`, or just after its newest sample when that is later (the agent's clock may run
-    /// ahead of ours). Returns the markers stored.
+    /// Ends the node's series (the agent's, and the previous instance's) at `t`, or just after
+    /// a series' newest sample when that is later (the agent's clock may run ahead of ours).
+    /// Returns the markers stored.
+    ///
+    /// The `hvscope_finding` series are left to age out (Prometheus' 5-minute lookback): ending
+    /// them would resolve every alert of the node at once, a burst of "resolved" notifications
+    /// that say nothing was wrong, sent before `HvscopeNodeDown` (which has a `for:`) fires and
+    /// inhibits them. Left alone, they stay firing, quiet under the node alert, and resolve
+    /// under it; a node back within the lookback ends the ones that cleared with its batch.
     pub(crate) fn mark_stale(&mut self, db: &Db, t: i64) -> usize {
         let mut appender = db.appender();
         let mut ended = 0;
-        let defs = self
-            .defs
-            .values_mut()
-            .chain(self.finding_defs.values_mut())
-            .chain(self.orphans.iter_mut());
+        let defs = self.defs.values_mut().chain(self.orphans.iter_mut());
         for def in defs {
             if !def.live() {
                 continue;
