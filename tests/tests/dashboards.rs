@@ -29,7 +29,8 @@ fn ovs_lab() -> Option<(OvsLab, String)> {
     let n = std::process::id() % 100_000;
     let br = format!("dsh{n}");
     lab.add_bridge(&br).unwrap();
-    lab.add_vm_port(&br, &format!("dtp{n}"), 7, MAC, VM).unwrap();
+    lab.add_vm_port(&br, &format!("dtp{n}"), 7, MAC, VM)
+        .unwrap();
     let flows = lab.dir.join("flows.txt");
     std::fs::write(
         &flows,
@@ -75,7 +76,9 @@ fn hypervisor_with_iscsi_disk() -> std::path::PathBuf {
          <source dev='{lun}' index='2'/>\n        <target dev='vdb' bus='virtio'/>\n        \
          <serial>5d0c3f6e-7a21-4b9e-8f3d-2c6a1e9b0d47</serial>\n      </disk>\n      "
     );
-    let at = text.find("<disk type='file'").expect("a disk in the domain");
+    let at = text
+        .find("<disk type='file'")
+        .expect("a disk in the domain");
     let text = format!("{}{disk}{}", &text[..at], &text[at..]);
     std::fs::write(&xml, text).unwrap();
     root
@@ -112,18 +115,18 @@ fn every_dashboard_query_returns_data() {
         return;
     };
     let vms = hypervisor_with_iscsi_disk();
-    let iscsi = copy_dir(&repo().join("agent/tests/fixtures/iscsi-guest-failed"), "dash-iscsi");
-    let roots = [
-        std::path::PathBuf::from("/"),
-        vms,
-        iscsi,
-        lab.root.clone(),
-    ];
+    let iscsi = copy_dir(
+        &repo().join("agent/tests/fixtures/iscsi-guest-failed"),
+        "dash-iscsi",
+    );
+    let roots = [std::path::PathBuf::from("/"), vms, iscsi, lab.root.clone()];
     let mut agents = Vec::new();
     for (name, root) in NODES.iter().zip(&roots) {
         c.node_cert(name, 30);
         let ovs = if *name == "dash-ovs" {
-            format!("[host]\ndaemons = []\n[ovs]\nbridges = [\"{bridge}\"]\nmac_check_bridges = [\"{bridge}\"]\n")
+            format!(
+                "[host]\ndaemons = []\n[ovs]\nbridges = [\"{bridge}\"]\nmac_check_bridges = [\"{bridge}\"]\n"
+            )
         } else {
             String::new()
         };
@@ -149,7 +152,9 @@ fn every_dashboard_query_returns_data() {
         let dash: Value = serde_json::from_str(&text).unwrap();
         // Template variable queries: query_result(<expr>) runs <expr>.
         for (name, _, q) in grafana::variables(&dash) {
-            let Some(inner) = q.strip_prefix("query_result(").and_then(|r| r.strip_suffix(')'))
+            let Some(inner) = q
+                .strip_prefix("query_result(")
+                .and_then(|r| r.strip_suffix(')'))
             else {
                 continue;
             };
@@ -161,7 +166,11 @@ fn every_dashboard_query_returns_data() {
         }
         let mut by_query: Vec<(String, bool)> = Vec::new();
         for node in NODES {
-            let vars = [("rack", "lab"), ("node", node), ("datasource", "prometheus")];
+            let vars = [
+                ("rack", "lab"),
+                ("node", node),
+                ("datasource", "prometheus"),
+            ];
             let queries = grafana::panel_queries(&dash, &vars).unwrap();
             if by_query.is_empty() {
                 by_query = queries.iter().map(|q| (q.panel.clone(), false)).collect();
@@ -170,7 +179,9 @@ fn every_dashboard_query_returns_data() {
                 match query(&prom, &q.expr) {
                     Ok(n) if n > 0 => by_query[i].1 = true,
                     Ok(_) => {}
-                    Err(e) => failed.push(format!("{file} {}: {} is not valid: {e}", q.panel, q.expr)),
+                    Err(e) => {
+                        failed.push(format!("{file} {}: {} is not valid: {e}", q.panel, q.expr))
+                    }
                 }
             }
         }
@@ -185,6 +196,11 @@ fn every_dashboard_query_returns_data() {
         }
     }
     println!("{checked} dashboard queries checked against real agents' data");
-    assert!(failed.is_empty(), "{} queries without data:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} queries without data:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
     drop(agents);
 }

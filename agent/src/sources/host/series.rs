@@ -202,7 +202,7 @@ fn topology_series(host: &Host, out: &mut SeriesBuf) {
         out.push(
             "hvscope_host_numa_cpus",
             "CPUs of a NUMA node.",
-            &[("node", &node)],
+            &[("numa_node", &node)],
             n.cpus.len() as f64,
         );
         for (key, name) in [
@@ -210,7 +210,12 @@ fn topology_series(host: &Host, out: &mut SeriesBuf) {
             ("MemFree", "hvscope_host_numa_memory_free_bytes"),
         ] {
             if let Some(v) = n.meminfo.get(key) {
-                out.push(name, "Memory of a NUMA node.", &[("node", &node)], v as f64);
+                out.push(
+                    name,
+                    "Memory of a NUMA node.",
+                    &[("numa_node", &node)],
+                    v as f64,
+                );
             }
         }
     }
@@ -219,7 +224,7 @@ fn topology_series(host: &Host, out: &mut SeriesBuf) {
         let node = p.node.map(|n| n.to_string());
         let mut labels = vec![("page_size_bytes", size.as_str())];
         let prefix = if let Some(n) = &node {
-            labels.push(("node", n.as_str()));
+            labels.push(("numa_node", n.as_str()));
             "hvscope_host_numa_hugepages"
         } else {
             "hvscope_host_hugepages"
