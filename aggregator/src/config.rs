@@ -68,6 +68,11 @@ pub struct StorageConfig {
     /// Largest total WAL size, bytes; beyond it the oldest segments are deleted (bounds disk
     /// use and replay time).
     pub wal_max_bytes: u64,
+    /// Bound on the in-memory head (chunk bytes and per-series overhead as the TSDB accounts
+    /// them), bytes: beyond it the oldest samples go before their retention (the last 10
+    /// minutes always stay), counted in `hvscope_aggregator_tsdb_evicted_samples_total`.
+    /// 0: half of the machine's memory (`MemTotal`) at start.
+    pub max_memory_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -81,6 +86,7 @@ impl Default for StorageConfig {
             wal_fsync: true,
             wal_segment_bytes: 64 << 20,
             wal_max_bytes: 4 << 30,
+            max_memory_bytes: 0,
         }
     }
 }

@@ -246,6 +246,24 @@ impl Metrics {
 /// Storage figures: sizes, and the memory per sample and per series.
 fn render_storage(one: &mut impl FnMut(&str, &str, &str, f64), s: &DbStats) {
     one(
+        "hvscope_aggregator_tsdb_max_bytes",
+        "gauge",
+        "Memory bound of the in-memory head (chunks and series overhead), bytes; 0: none.",
+        s.max_bytes as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_evicted_samples_total",
+        "counter",
+        "Samples dropped before their retention to keep the head under its memory bound.",
+        s.evicted_samples_total as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_kept_seconds",
+        "gauge",
+        "How far back the head reached after the last retention pass (less than the retention under memory pressure).",
+        s.kept_ms as f64 / 1000.0,
+    );
+    one(
         "hvscope_aggregator_tsdb_series",
         "gauge",
         "Series in the in-memory head.",

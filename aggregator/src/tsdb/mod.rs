@@ -64,6 +64,10 @@ pub struct DbStats {
     pub label_pairs: u64,
     pub out_of_order_total: u64,
     pub appended_total: u64,
+    /// The memory bound (0: none), samples dropped under it, how far back the head reaches.
+    pub max_bytes: u64,
+    pub evicted_samples_total: u64,
+    pub kept_ms: i64,
 }
 
 /// A selected series with its chunks in `[mint, maxt]`.
@@ -77,9 +81,18 @@ pub struct Selected {
 #[derive(Debug)]
 pub struct Db {
     retention_ms: i64,
+    /// Bound on the head's accounted memory (chunk bytes and per-series overhead); 0: none.
+    max_bytes: u64,
     inner: RwLock<Inner>,
     counters: Counters,
+    /// Samples dropped before their retention to stay under `max_bytes`.
+    evicted_samples: AtomicU64,
+    /// Age of the oldest data kept after the last gc (ms); the retention unless memory-bound.
+    kept_ms: std::sync::atomic::AtomicI64,
 }
+
+/// The newest data a memory bound may drop: the last 10 minutes are always kept.
+pub const MIN_KEPT_MS: i64 = 10 * 60 * 1000;
 
 impl Default for Db {
     fn default() -> Self {
@@ -96,11 +109,36 @@ fn overhead_of(labels: &Labels) -> u64 {
 impl Db {
     /// A head keeping `retention_ms` of data.
     pub fn new(retention_ms: i64) -> Self {
+        Self::with_memory_bound(retention_ms, 0)
+    }
+
+    /// A head keeping `retention_ms` of data, or less when its accounted memory (chunks and
+    /// series overhead) would pass `max_bytes` (0: no bound): then gc drops the oldest data
+    /// first, down to the last [`MIN_KEPT_MS`], and counts what it dropped.
+    pub fn with_memory_bound(retention_ms: i64, max_bytes: u64) -> Self {
         Self {
             retention_ms,
+            max_bytes,
             inner: RwLock::default(),
             counters: Counters::default(),
+            evicted_samples: AtomicU64::new(0),
+            kept_ms: std::sync::atomic::AtomicI64::new(retention_ms),
         }
+    }
+
+    /// Samples dropped early under the memory bound, since start.
+    pub fn evicted_samples(&self) -> u64 {
+        self.evicted_samples.load(Ordering::Relaxed)
+    }
+
+    /// How far back the head reaches after the last gc (ms).
+    pub fn kept_ms(&self) -> i64 {
+        self.kept_ms.load(Ordering::Relaxed)
+    }
+
+    fn accounted_bytes(&self) -> u64 {
+        self.counters.chunk_bytes.load(Ordering::Relaxed)
+            + self.counters.overhead_bytes.load(Ordering::Relaxed)
     }
 
     pub fn retention_ms(&self) -> i64 {
@@ -179,10 +217,31 @@ impl Db {
         out
     }
 
-    /// Drops data older than the retention before `now_ms`; series left empty leave the
-    /// index. Returns the number of series removed.
+    /// Drops data older than the retention before `now_ms` and, while over the memory bound,
+    /// the oldest eighth of what is left (down to [`MIN_KEPT_MS`]); series left empty leave
+    /// the index. Returns the number of series removed.
     pub fn gc(&self, now_ms: i64) -> usize {
-        let cutoff = now_ms.saturating_sub(self.retention_ms);
+        let mut cutoff = now_ms.saturating_sub(self.retention_ms);
+        let mut removed = self.gc_before(cutoff);
+        let floor = now_ms.saturating_sub(MIN_KEPT_MS);
+        while self.max_bytes > 0 && self.accounted_bytes() > self.max_bytes && cutoff < floor {
+            cutoff = (cutoff + (now_ms - cutoff) / 8).min(floor);
+            let before = self.counters.samples.load(Ordering::Relaxed);
+            removed += self.gc_before(cutoff);
+            let after = self.counters.samples.load(Ordering::Relaxed);
+            self.evicted_samples
+                .fetch_add(before.saturating_sub(after), Ordering::Relaxed);
+            tracing::warn!(
+                max_bytes = self.max_bytes,
+                kept_secs = (now_ms - cutoff) / 1000,
+                "tsdb over its memory bound: dropped the oldest samples before their retention"
+            );
+        }
+        self.kept_ms.store(now_ms - cutoff, Ordering::Relaxed);
+        removed
+    }
+
+    fn gc_before(&self, cutoff: i64) -> usize {
         let handles: Vec<(SeriesRef, SeriesHandle)> = {
             let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
             r.series.iter().map(|(k, v)| (*k, v.clone())).collect()
@@ -247,6 +306,9 @@ impl Db {
             label_pairs,
             out_of_order_total: c.out_of_order.load(Ordering::Relaxed),
             appended_total: c.appended_total.load(Ordering::Relaxed),
+            max_bytes: self.max_bytes,
+            evicted_samples_total: self.evicted_samples(),
+            kept_ms: self.kept_ms(),
         }
     }
 }
@@ -310,3 +372,59 @@ impl Drop for BatchAppender<'_> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[test]
+    fn over_its_memory_bound_the_head_drops_its_oldest_samples_first() {
+        let now = 100 * 3_600_000;
+        let fill = |db: &Db| {
+            for s in 0..50 {
+                let labels: Labels = Arc::new(vec![("__name__".into(), format!("m{s}"))]);
+                let mut h = db.series(&labels);
+                // 6 h at 10 s, values that do not compress away.
+                for i in 0..2160i64 {
+                    db.append(
+                        &mut h,
+                        now - 6 * 3_600_000 + i * 10_000,
+                        (i * 7919 % 1013) as f64,
+                    );
+                }
+            }
+        };
+        let free = Db::with_memory_bound(24 * 3_600_000, 0);
+        fill(&free);
+        free.gc(now);
+        let all = free.stats();
+        assert_eq!(all.evicted_samples_total, 0);
+        let bound = (all.chunk_bytes + all.overhead_bytes) / 2;
+        let db = Db::with_memory_bound(24 * 3_600_000, bound);
+        fill(&db);
+        db.gc(now);
+        let st = db.stats();
+        assert!(st.chunk_bytes + st.overhead_bytes <= bound, "{st:?}");
+        assert!(
+            st.evicted_samples_total > 0 && st.samples + st.evicted_samples_total == all.samples
+        );
+        assert!(
+            st.kept_ms < 6 * 3_600_000 && st.kept_ms >= MIN_KEPT_MS,
+            "{st:?}"
+        );
+        // What is left is the newest data.
+        let m = Matcher::new(crate::labels::MatchKind::Equal, "__name__", "m0").unwrap();
+        let sel = db.select(&[m], 0, i64::MAX);
+        let first = sel[0].chunks[0].min_time_ms;
+        assert!(
+            first >= now - st.kept_ms - 1_200_000,
+            "oldest kept sample {first}"
+        );
+        // A bound below the last 10 minutes' data keeps those anyway.
+        let tiny = Db::with_memory_bound(24 * 3_600_000, 1);
+        fill(&tiny);
+        tiny.gc(now);
+        assert_eq!(tiny.stats().kept_ms, MIN_KEPT_MS);
+        assert!(tiny.stats().samples > 0);
+    }
+}
