@@ -74,6 +74,7 @@ pub async fn run(
         http: HttpConfig {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             bearer_token_file: None,
+            tls: None,
         },
         tls: TlsConfig {
             ca: dir.0.join("ca.pem"),
