@@ -418,3 +418,47 @@ impl axum::serve::Listener for HttpsListener {
         Ok(self.local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HttpTlsConfig;
+
+    #[test]
+    fn http_tls_is_reread_on_change_and_a_broken_file_keeps_the_old_one() {
+        let dir = std::env::temp_dir().join(format!("hvscope-http-tls-{}", std::process::id()));
+        crate::certs::init(&dir, &[]).unwrap();
+        let cfg = HttpTlsConfig {
+            cert: dir.join("aggregator.pem"),
+            key: dir.join("aggregator-key.pem"),
+            client_ca: Some(dir.join("ca.pem")),
+            handshake_timeout_secs: 10,
+        };
+        let missing = HttpTlsConfig {
+            client_ca: Some(dir.join("nope.pem")),
+            ..cfg.clone()
+        };
+        let e = HttpTls::load(&missing)
+            .err()
+            .expect("missing client CA refused");
+        assert!(e.to_string().contains("nope.pem"), "{e}");
+        let tls = HttpTls::load(&cfg).unwrap();
+        let first = tls.current();
+        assert_eq!(first.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert!(
+            Arc::ptr_eq(&first, &tls.current()),
+            "unchanged files: same config"
+        );
+        crate::certs::server(&dir, &dir, &["renewed.example".into()], 30).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        let renewed = tls.current();
+        assert!(!Arc::ptr_eq(&first, &renewed), "renewed files are used");
+        std::fs::write(dir.join("aggregator.pem"), "not a certificate\n").unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(
+            Arc::ptr_eq(&renewed, &tls.current()),
+            "a broken file keeps the old config"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
