@@ -78,4 +78,5 @@ pub fn router(state: HttpState) -> Router {
         api = api.route_layer(axum::middleware::from_fn_with_state(auth, require_token));
     }
     api.route("/-/healthy", get(|| async { "ok\n" }))
+        .merge(crate::page::static_router())
 }

@@ -42,8 +42,16 @@ async function run(cmd) {
       await page.click(cmd.selector, { timeout: 10000 });
       return null;
     case "wait": {
-      const h = await page.waitForFunction(cmd.expr, null, { timeout: cmd.timeout_ms || 10000, polling: 100 });
-      return await h.jsonValue();
+      // Polled with page.evaluate (not waitForFunction, whose string predicates the page's
+      // CSP refuses as eval).
+      const deadline = Date.now() + (cmd.timeout_ms || 10000);
+      let last;
+      for (;;) {
+        try { last = await page.evaluate(cmd.expr); } catch (e) { last = "error: " + e.message; }
+        if (last && !(typeof last === "string" && last.startsWith("error: "))) return last;
+        if (Date.now() > deadline) throw new Error("timed out waiting for " + cmd.expr + " (last: " + JSON.stringify(last) + ")");
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
     case "eval":
       return await page.evaluate(cmd.expr);

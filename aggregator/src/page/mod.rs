@@ -3,7 +3,8 @@
 //! polls `GET /api/v1/fleet` and, for the node it shows, `GET /api/v1/nodes/{node}`, and
 //! re-renders in place (no reload). `GET /api/v1/findings` is the same open findings for
 //! scripts, with filters. Every route here sits behind the bearer token when one is configured
-//! (the page then asks for it once and keeps it in a same-site cookie, see [`crate::auth`]).
+//! (the page then asks for it once and keeps it in a same-site cookie, see [`crate::auth`]),
+//! except the static script and style, which hold no data.
 //!
 //! The JSON is built purely from the node store's view ([`fleet`], [`detail`]); the handlers
 //! only wire HTTP to it. Bad input (an unknown query parameter, an unknown severity, a filter or
@@ -134,10 +135,10 @@ async fn node_json(State(s): State<HttpState>, Path(node): Path<String>) -> Resp
     }
 }
 
-/// The page's routes (the caller adds the token check).
-pub fn router(state: HttpState) -> Router {
+/// The page's script and style: static, no data in them, served without a token so that the
+/// login form can use them (the caller adds them outside the token check).
+pub fn static_router() -> Router {
     Router::new()
-        .route("/", get(index))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
@@ -146,6 +147,12 @@ pub fn router(state: HttpState) -> Router {
             "/assets/app.css",
             get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
         )
+}
+
+/// The page and its JSON (the caller adds the token check).
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/", get(index))
         .route("/api/v1/fleet", get(fleet_json))
         .route("/api/v1/findings", get(findings_json))
         .route("/api/v1/nodes/{node}", get(node_json))

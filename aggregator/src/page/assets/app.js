@@ -90,13 +90,13 @@
 
   function renderTotals(t) {
     const box = $("totals");
-    box.replaceChildren(
+    box.replaceChildren(...[
       el("span", null, el("b", { text: t.up + "/" + t.nodes }), " nodes up"),
       el("span", null, el("b", { text: String(t.racks) }), " racks"),
       t.racks_down ? el("span", { class: "down-txt" }, el("b", { text: String(t.racks_down) }), " racks down") : null,
       el("span", { class: "sev-critical" }, el("b", { text: String(t.critical) }), " critical"),
       el("span", { class: "sev-warning" }, el("b", { text: String(t.warning) }), " warning"),
-      el("span", { class: "sev-unknown" }, el("b", { text: String(t.unknown) }), " unknown"));
+      el("span", { class: "sev-unknown" }, el("b", { text: String(t.unknown) }), " unknown")].filter(Boolean));
   }
 
   function renderRacksDown(racks) {
