@@ -23,7 +23,7 @@ use hvscope_e2e::Cluster;
 use hvscope_e2e::fleet::{RACK_SIZE, rack_sizes, simulate};
 use hvscope_e2e::https::https_get;
 use hvscope_testkit::browser::{Browser, artifacts_dir};
-use hvscope_testkit::{Proc, get_json, http_get, path_str, repo, wait_for};
+use hvscope_testkit::{Proc, get_json, http_get, path_str, repo};
 
 const T: Duration = Duration::from_secs(30);
 /// `[storage] node_stale_after_secs` of these tests.
@@ -43,10 +43,6 @@ fn agent(c: &Cluster, cert: &str, tree: &str, rack: &str) -> Proc {
         &format!("[labels]\nrack = \"{rack}\""),
     );
     c.start_agent(&cfg, &format!("{cert}.log"))
-}
-
-fn js_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap()
 }
 
 fn scenario(https: bool, token: Option<&str>) {
@@ -362,10 +358,9 @@ fn fleet_page_at_3000_nodes() {
     .unwrap();
     b.screenshot(&shot).unwrap();
     println!(
-        "3000 nodes in {} ({}): page loaded and rendered in {first_paint:?}; render of the whole fleet {first:.0} ms first, \
+        "3000 nodes in Chromium {}: page loaded and rendered in {first_paint:?}; render of the whole fleet {first:.0} ms first, \
          max {:.0} ms over {} renders; node filter re-render {filtered:.0} ms ({filter_rtt:?} round trip); \
          poll {} bytes; screenshot: {}",
-        "Chromium",
         b.version,
         stats["maxRenderMs"].as_f64().unwrap(),
         stats["renders"],
