@@ -350,6 +350,7 @@ mod tests {
             severity: "critical",
             subject: BTreeMap::from([("vcpu".to_owned(), "0".to_owned())]),
             message: "m".into(),
+            since_ms: 0,
         };
         let mut open = BTreeMap::new();
         assert_eq!(

@@ -314,6 +314,7 @@ mod tests {
                     severity,
                     subject: BTreeMap::from([("vcpu".to_owned(), "0".to_owned())]),
                     message: "m".to_owned(),
+                    since_ms: seen - 5_000,
                 })
                 .collect(),
             labels,
@@ -391,6 +392,11 @@ mod tests {
             "finding fields are flattened"
         );
         assert_eq!(json["subject"]["vcpu"], "0");
+        assert_eq!(
+            json["since_ms"],
+            now - 90_000 - 5_000,
+            "since_ms comes along"
+        );
     }
 
     #[test]
