@@ -31,8 +31,6 @@ pub struct HttpState {
     pub auth: Option<AuthState>,
     /// Staleness rules the page and its JSON apply.
     pub liveness: crate::page::Liveness,
-    /// Served over HTTPS (the page's token cookie is then `Secure`).
-    pub https: bool,
 }
 
 #[derive(Deserialize)]

@@ -267,7 +267,6 @@ fn fleet_page_at_3000_nodes() {
         remote_read: Default::default(),
         auth: None,
         liveness: Liveness::default(),
-        https: false,
     };
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

@@ -8,10 +8,14 @@
 //!
 //! The JSON is built purely from the node store's view ([`fleet`], [`detail`]); the handlers
 //! only wire HTTP to it. Bad input (an unknown query parameter, an unknown severity, a filter or
-//! node name over 256 bytes) is a 400 naming the problem; an unknown node is a 404.
+//! node name over 256 bytes) is a 400 naming the problem; an unknown node is a 404. At most
+//! [`MAX_CONCURRENT_BUILDS`] fleet or findings answers are built at once (each walks every
+//! node, on the blocking pool); beyond, after 2 s of waiting, 503 with `Retry-After: 1`.
 
 pub mod detail;
 pub mod fleet;
+
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -19,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use hvscope_common::clock::now_ms;
+use tokio::sync::Semaphore;
 
 use crate::config::StorageConfig;
 use crate::http::HttpState;
@@ -86,9 +91,41 @@ pub fn login_page() -> Response {
     r
 }
 
-async fn fleet_json(State(s): State<HttpState>) -> Response {
+/// Page JSON answers built at once (each walks every node); more wait for a slot up to
+/// [`SLOT_WAIT`], then get 503 with `Retry-After: 1`.
+pub const MAX_CONCURRENT_BUILDS: usize = 4;
+/// How long a request waits for a build slot.
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What the page's handlers read: the HTTP state and the build slots.
+#[derive(Clone)]
+struct PageState {
+    http: HttpState,
+    slots: Arc<Semaphore>,
+}
+
+/// A build slot, or the 503 to answer.
+async fn slot(s: &PageState) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    match tokio::time::timeout(SLOT_WAIT, s.slots.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Ok(p),
+        _ => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            format!("{MAX_CONCURRENT_BUILDS} page requests are being answered; retry\n"),
+        )
+            .into_response()),
+    }
+}
+
+async fn fleet_json(State(s): State<PageState>) -> Response {
+    let permit = match slot(&s).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let s = s.http;
     let live = s.liveness;
     let view = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         fleet::fleet(s.store.view(false).nodes, now_ms(), &live)
     })
     .await;
@@ -99,18 +136,31 @@ async fn fleet_json(State(s): State<HttpState>) -> Response {
 }
 
 async fn findings_json(
-    State(s): State<HttpState>,
+    State(s): State<PageState>,
     Query(q): Query<fleet::FindingsQuery>,
 ) -> Response {
     let filter = match fleet::Filter::new(q) {
         Ok(f) => f,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    let nodes = s.store.view(false).nodes;
-    Json(fleet::findings(nodes, &filter, now_ms())).into_response()
+    let permit = match slot(&s).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let store = s.http.store;
+    let view = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        fleet::findings(store.view(false).nodes, &filter, now_ms())
+    })
+    .await;
+    match view {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
 }
 
-async fn node_json(State(s): State<HttpState>, Path(node): Path<String>) -> Response {
+async fn node_json(State(s): State<PageState>, Path(node): Path<String>) -> Response {
+    let s = s.http;
     if node.len() > fleet::MAX_FILTER_BYTES {
         return (
             StatusCode::BAD_REQUEST,
@@ -156,5 +206,35 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/fleet", get(fleet_json))
         .route("/api/v1/findings", get(findings_json))
         .route("/api/v1/nodes/{node}", get(node_json))
-        .with_state(state)
+        .with_state(PageState {
+            http: state,
+            slots: Arc::new(Semaphore::new(MAX_CONCURRENT_BUILDS)),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn busy_build_slots_answer_503_with_retry_after() {
+        let http = HttpState {
+            store: Arc::new(crate::nodes::NodeStore::default()),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+            remote_read: Default::default(),
+            auth: None,
+            liveness: Liveness::default(),
+        };
+        let s = PageState {
+            http,
+            slots: Arc::new(Semaphore::new(1)),
+        };
+        let held = slot(&s).await.expect("a free slot");
+        let busy = slot(&s).await.expect_err("no slot left");
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        drop(held);
+        assert!(slot(&s).await.is_ok(), "a released slot is reused");
+        assert_eq!(Liveness::default().stale_after_ms, 60_000);
+    }
 }
