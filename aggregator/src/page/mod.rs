@@ -92,7 +92,7 @@ pub fn login_page() -> Response {
 }
 
 /// Page JSON answers built at once (each walks every node); more wait for a slot up to
-/// [`SLOT_WAIT`], then get 503 with `Retry-After: 1`.
+/// 2 s, then get 503 with `Retry-After: 1`.
 pub const MAX_CONCURRENT_BUILDS: usize = 4;
 /// How long a request waits for a build slot.
 const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
