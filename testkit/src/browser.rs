@@ -141,6 +141,12 @@ impl Browser {
         self.call(json!({"op": "screenshot", "path": path}))
             .map(drop)
     }
+
+    /// Saves a screenshot of what the window shows (1400 x 1000) at `path`.
+    pub fn screenshot_window(&mut self, path: &std::path::Path) -> Result<(), String> {
+        self.call(json!({"op": "screenshot", "path": path, "full_page": false}))
+            .map(drop)
+    }
 }
 
 impl Drop for Browser {

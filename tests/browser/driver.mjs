@@ -6,7 +6,7 @@
 // Commands: {"op":"launch","executable":PATH,"ignore_https_errors":BOOL}
 //           {"op":"goto","url":URL}  {"op":"fill","selector":S,"value":V}  {"op":"click","selector":S}
 //           {"op":"wait","expr":JS,"timeout_ms":N}  (until the page expression is truthy; its value)
-//           {"op":"eval","expr":JS}  {"op":"screenshot","path":P}  {"op":"close"}
+//           {"op":"eval","expr":JS}  {"op":"screenshot","path":P,"full_page":BOOL}  {"op":"close"}
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -56,7 +56,7 @@ async function run(cmd) {
     case "eval":
       return await page.evaluate(cmd.expr);
     case "screenshot":
-      await page.screenshot({ path: cmd.path, fullPage: true });
+      await page.screenshot({ path: cmd.path, fullPage: cmd.full_page !== false });
       return cmd.path;
     case "console":
       return console_lines.slice();

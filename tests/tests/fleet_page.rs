@@ -355,6 +355,27 @@ fn fleet_page_at_3000_nodes() {
         10_000,
     )
     .unwrap();
+    let top = artifacts_dir().join("fleet-page-3000-nodes-window.png");
+    b.screenshot_window(&top).unwrap();
+    println!("screenshot (the window): {}", top.display());
+    // Long finding groups show their first 100 rows, and all on demand.
+    let rows = b
+        .eval("document.querySelectorAll('tr.finding').length")
+        .unwrap();
+    assert!(rows.as_u64().unwrap() < sim.findings as u64, "{rows}");
+    b.click("button[data-more=\"critical\"]").unwrap();
+    let all = b
+        .wait(
+            &format!(
+                "document.querySelectorAll('tr.finding').length === {} && window.hvscope.lastRenderMs",
+                sim.findings
+            ),
+            10_000,
+        )
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    println!("every finding row shown: render {all:.0} ms");
     b.screenshot(&shot).unwrap();
     println!(
         "3000 nodes in Chromium {}: page loaded and rendered in {first_paint:?}; render of the whole fleet {first:.0} ms first, \

@@ -26,6 +26,10 @@
   let fleet = null;
   let detail = null;
   let shown = null; // node whose detail is open
+  // Rows shown per severity before "show all"; nodes beyond which tiles are compact.
+  const ROWS_PER_GROUP = 100;
+  const COMPACT_ABOVE = 300;
+  const expanded = new Set(); // severity groups shown in full
 
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
@@ -123,27 +127,46 @@
       const rows = kept.filter((f) => (SEVERITIES.includes(f.severity) ? f.severity : "other") === sev);
       if (!rows.length) continue;
       const tbody = el("tbody");
-      for (const f of rows) {
+      const all = expanded.has(sev);
+      for (const f of all ? rows : rows.slice(0, ROWS_PER_GROUP)) {
         tbody.append(el("tr", { "data-check": f.check, "data-node": f.node, class: "finding" },
           el("td", null, el("span", { class: "sev sev-" + f.severity, text: f.severity })),
           el("td", { text: f.check }),
           el("td", null, el("a", { href: "#node=" + encodeURIComponent(f.node), text: f.node })),
           el("td", { text: f.rack }),
-          el("td", null, subject(f.subject)),
+          el("td", { class: "subj" }, subject(f.subject)),
           el("td", { title: when(f.since_ms), text: f.since_ms ? age(f.since_ms) : "—" }),
           el("td", { class: "msg", text: f.message })));
       }
+      const more = rows.length > ROWS_PER_GROUP ? el("button", {
+        type: "button", class: "more", "data-more": sev,
+        text: all ? "show the first " + ROWS_PER_GROUP : "show all " + rows.length,
+        onclick: () => { if (all) expanded.delete(sev); else expanded.add(sev); render(); },
+      }) : null;
       groups.push(el("div", { class: "group", "data-severity": sev },
         el("h3", { class: "sev-" + sev, text: sev + " (" + rows.length + ")" }),
         el("table", null, el("thead", null, el("tr", null, ...["", "check", "node", "rack", "subject", "since", "message"]
-          .map((h) => el("th", { text: h })))), tbody)));
+          .map((h) => el("th", { text: h })))), tbody), more));
     }
     box.replaceChildren(...groups);
   }
 
-  function nodeTile(n) {
+  function compactTile(n, worst, state) {
+    const meta = (n.up ? "up" : "silent since " + age(n.last_seen_ms) + " (" + when(n.last_seen_ms) + ")") +
+      " · report " + age(n.last_seen_ms) + " · agent " + (n.agent_version || "?") + " · image " + (n.image_version || "?") +
+      (n.critical || n.warning || n.unknown ? " · " + n.critical + " critical, " + n.warning + " warning, " + n.unknown + " unknown" : "");
+    return el("div", {
+      class: "node compact " + (n.up ? "" : "silent ") + worst, tabindex: "0", role: "button",
+      "data-node": n.node, "data-state": state, title: meta,
+      onclick: () => show(n.node), onkeydown: (e) => { if (e.key === "Enter") show(n.node); },
+    }, el("span", { class: "name", text: n.node }),
+      n.critical + n.warning + n.unknown ? el("span", { class: "badges", text: " " + (n.critical + n.warning + n.unknown) }) : null);
+  }
+
+  function nodeTile(n, compact) {
     const worst = n.critical ? "has-critical" : n.warning ? "has-warning" : "";
     const state = n.up ? "up" : "silent";
+    if (compact) return compactTile(n, worst, state);
     const tile = el("div", {
       class: "node " + (n.up ? "" : "silent ") + worst, tabindex: "0", role: "button",
       "data-node": n.node, "data-state": state,
@@ -163,6 +186,7 @@
   function renderRacks(racks, fl) {
     const out = [];
     let shownNodes = 0;
+    const compact = fleet.totals.nodes > COMPACT_ABOVE;
     for (const r of racks) {
       if (fl.rack && r.rack !== fl.rack) continue;
       const nodes = r.nodes.filter((n) => (!fl.node || n.node.toLowerCase().includes(fl.node)) &&
@@ -170,8 +194,8 @@
         (!fl.severity || n[fl.severity] > 0));
       if (!nodes.length) continue;
       shownNodes += nodes.length;
-      const grid = el("div", { class: "nodes" });
-      grid.append(...nodes.map(nodeTile));
+      const grid = el("div", { class: "nodes" + (compact ? " compact" : "") });
+      grid.append(...nodes.map((n) => nodeTile(n, compact)));
       out.push(el("div", { class: "rack" + (r.down ? " down" : ""), "data-rack": r.rack },
         el("h3", null, (r.rack || "(no rack)") + " ", el("span", { class: "count",
           text: r.up + "/" + r.nodes.length + " up" + (r.down ? " — RACK DOWN" : "") })), grid));
@@ -235,7 +259,7 @@
     const sources = Object.entries(d.sources).filter(([, up]) => !up).map(([k]) => k);
     const findings = d.findings.map((f) => el("tr", { "data-check": f.check },
       el("td", null, el("span", { class: "sev sev-" + f.severity, text: f.severity })), el("td", { text: f.check }),
-      el("td", null, subject(f.subject)), el("td", { title: when(f.since_ms), text: f.since_ms ? age(f.since_ms) : "—" }),
+      el("td", { class: "subj" }, subject(f.subject)), el("td", { title: when(f.since_ms), text: f.since_ms ? age(f.since_ms) : "—" }),
       el("td", { class: "msg", text: f.message })));
     box.replaceChildren(head, kv,
       el("h3", { text: "Findings (" + d.findings.length + ")" }), table(["", "check", "subject", "since", "message"], findings),
