@@ -4,7 +4,8 @@
 //! - the page lists every node, by rack;
 //! - the node with a pinning drift shows `pinning.affinity_drift` with the domain name and vCPU,
 //!   and its detail view lists its VMs by nova name;
-//! - an agent killed turns its node silent on the page within the stale window, without a reload;
+//! - an agent killed turns its node silent on the page within the stale window, without a reload,
+//!   and so does a hung one (SIGSTOP: stream open, nothing sent) once the window has passed;
 //! - over HTTPS with a bearer token the page asks for the token once (login form, cookie).
 //!
 //! And at scale: 3,000 simulated nodes in an in-process node store (series and findings from the
@@ -62,7 +63,7 @@ fn scenario(https: bool, token: Option<&str>) {
     c.start_aggregator();
     let _drift = agent(&c, "node-drift", "libvirt-kvm-2vm-drift", "r1");
     let mut base = agent(&c, "node-base", "libvirt-kvm-2vm", "r1");
-    let _iscsi = agent(&c, "node-iscsi", "iscsi-guest-failed", "r2");
+    let iscsi = agent(&c, "node-iscsi", "iscsi-guest-failed", "r2");
 
     let Some(mut b) = Browser::launch(https) else {
         return;
@@ -185,10 +186,26 @@ fn scenario(https: bool, token: Option<&str>) {
         !totals.contains("null") && totals.contains("critical"),
         "{totals}"
     );
+    // An agent that hangs (SIGSTOP: its stream stays open, nothing comes) turns silent once the
+    // stale window has passed, by the staleness rule alone.
+    let pid = iscsi.child.id().to_string();
+    let stopped = Instant::now();
+    hvscope_testkit::run_ok(std::path::Path::new("/bin/kill"), &["-STOP", &pid]);
+    b.wait(
+        "document.querySelector('.node[data-node=\"node-iscsi\"][data-state=\"silent\"]')",
+        (STALE_SECS + 5) * 1000,
+    )
+    .unwrap_or_else(|e| panic!("a hung node-iscsi should turn silent: {e}"));
+    let hung = stopped.elapsed();
+    assert!(
+        hung >= Duration::from_secs(STALE_SECS - 2) && hung <= Duration::from_secs(STALE_SECS + 3),
+        "hung agent silent after {hung:?}, stale window {STALE_SECS} s"
+    );
+    hvscope_testkit::run_ok(std::path::Path::new("/bin/kill"), &["-CONT", &pid]);
     let shot = artifacts_dir().join(format!("fleet-page-{tag}-silent.png"));
     b.screenshot(&shot).unwrap();
     println!(
-        "screenshot: {} (node-base silent after {took:?})",
+        "screenshot: {} (killed node-base silent after {took:?}, hung node-iscsi after {hung:?})",
         shot.display()
     );
 
