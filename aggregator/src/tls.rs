@@ -256,15 +256,23 @@ pub struct HttpTls {
     key: PathBuf,
     client_ca: Option<PathBuf>,
     loaded: Mutex<Loaded>,
+    metrics: Arc<Metrics>,
 }
 
 impl HttpTls {
     /// Loads the files now; failure here is fatal (the aggregator does not start).
-    pub fn load(cfg: &crate::config::HttpTlsConfig) -> Result<Self, TlsError> {
+    pub fn load(
+        cfg: &crate::config::HttpTlsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, TlsError> {
         let (cert, key, client_ca) = (cfg.cert.clone(), cfg.key.clone(), cfg.client_ca.clone());
         let stamp = Self::stamp_of(&cert, &key, client_ca.as_deref());
-        let config = Self::build(&cert, &key, client_ca.as_deref())?;
+        let (config, not_after) = Self::build(&cert, &key, client_ca.as_deref())?;
+        metrics
+            .http_cert_not_after
+            .store(not_after, Ordering::Relaxed);
         Ok(Self {
+            metrics,
             cert,
             key,
             client_ca,
@@ -286,10 +294,16 @@ impl HttpTls {
         cert: &Path,
         key: &Path,
         client_ca: Option<&Path>,
-    ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    ) -> Result<(Arc<rustls::ServerConfig>, i64), TlsError> {
         use hvscope_common::tls::{load_certs, load_key, load_roots};
         hvscope_common::tls::install_crypto_provider();
         let chain = load_certs(cert)?;
+        let not_after = cert_info(&chain[0])
+            .map_err(|message| TlsError::BadCertificate {
+                path: cert.to_path_buf(),
+                message,
+            })?
+            .not_after;
         let key = load_key(key)?;
         let builder = rustls::ServerConfig::builder();
         let mut cfg = match client_ca {
@@ -305,7 +319,7 @@ impl HttpTls {
             None => builder.with_no_client_auth().with_single_cert(chain, key)?,
         };
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(cfg))
+        Ok((Arc::new(cfg), not_after))
     }
 
     /// The configuration for a new connection (re-read first if the files changed; a broken
@@ -318,8 +332,11 @@ impl HttpTls {
             if stamp != l.stamp {
                 l.stamp = stamp;
                 match Self::build(&self.cert, &self.key, self.client_ca.as_deref()) {
-                    Ok(config) => {
-                        info!(cert = %self.cert.display(), "http tls files reloaded");
+                    Ok((config, not_after)) => {
+                        info!(cert = %self.cert.display(), not_after, "http tls files reloaded");
+                        self.metrics
+                            .http_cert_not_after
+                            .store(not_after, Ordering::Relaxed);
                         l.config = config;
                     }
                     Err(error) => {
@@ -371,6 +388,7 @@ impl HttpsListener {
                     }
                 };
                 let (tls, tx, limiter) = (tls.clone(), tx.clone(), limiter.clone());
+                let metrics = tls.metrics.clone();
                 tokio::spawn(async move {
                     let _ = tcp.set_nodelay(true);
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
@@ -384,6 +402,7 @@ impl HttpsListener {
                         Ok(Err(e)) => (classify(&e), e.to_string()),
                         Err(_) => (RejectReason::Handshake, "handshake timed out".to_owned()),
                     };
+                    metrics.reject_https(reason);
                     if limiter.allow(reason) {
                         warn!(%addr, reason = reason.as_str(), %error, "https connection refused");
                     } else {
@@ -438,11 +457,14 @@ mod tests {
             client_ca: Some(dir.join("nope.pem")),
             ..cfg.clone()
         };
-        let e = HttpTls::load(&missing)
+        let metrics = Arc::new(Metrics::default());
+        let e = HttpTls::load(&missing, metrics.clone())
             .err()
             .expect("missing client CA refused");
         assert!(e.to_string().contains("nope.pem"), "{e}");
-        let tls = HttpTls::load(&cfg).unwrap();
+        let tls = HttpTls::load(&cfg, metrics.clone()).unwrap();
+        let expiry = metrics.http_cert_not_after.load(Ordering::Relaxed);
+        assert!(expiry > 0, "the certificate's expiry is exported");
         let first = tls.current();
         assert_eq!(first.alpn_protocols, vec![b"http/1.1".to_vec()]);
         assert!(
@@ -453,6 +475,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(1100));
         let renewed = tls.current();
         assert!(!Arc::ptr_eq(&first, &renewed), "renewed files are used");
+        assert!(
+            metrics.http_cert_not_after.load(Ordering::Relaxed) < expiry,
+            "the renewed (30-day) certificate's expiry is exported"
+        );
         std::fs::write(dir.join("aggregator.pem"), "not a certificate\n").unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hvscope_e2e::Cluster;
 use hvscope_e2e::https::https_get;
 use hvscope_testkit::prom::{Prometheus, urlencode};
-use hvscope_testkit::{http_get, wait_for};
+use hvscope_testkit::{http_get, metric_value, wait_for};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -109,6 +109,29 @@ fn a_required_client_certificate_is_checked() {
     assert!(
         refused.is_err(),
         "answered a foreign certificate: {refused:?}"
+    );
+
+    // Both refusals are counted by reason, and the certificate's expiry is exported.
+    let counted = wait_for(T, || {
+        let (_, m) = https_get(c.http, "/metrics", &ca, Some((&cert, &key)), &[]).ok()?;
+        let n = |reason: &str| {
+            metric_value(
+                &m,
+                &format!(
+                    "hvscope_aggregator_https_rejected_connections_total{{reason=\"{reason}\"}}"
+                ),
+            )
+        };
+        (n("no_client_certificate")? >= 1.0 && n("untrusted_certificate")? >= 1.0).then_some(m)
+    })
+    .unwrap_or_else(|| panic!("refusals counted\n{}", c.aggregator_log()));
+    assert!(
+        metric_value(
+            &counted,
+            "hvscope_aggregator_http_tls_cert_expiry_timestamp_seconds"
+        )
+        .is_some_and(|t| t > 1.7e9),
+        "{counted}"
     );
 
     // Prometheus without its certificate reads nothing; with it, the node's series.
