@@ -3,7 +3,9 @@
 //! it is re-read when its modification time or size changes, checked on each request (one
 //! `stat`). Tokens are compared in constant time. `/-/healthy` stays open; every other route
 //! (`/api/v1/read`, `/api/v1/nodes`, `/metrics`) answers 401 without `Authorization: Bearer
-//! <token>` naming a current token. A token file that becomes unreadable or empty keeps the
+//! <token>` naming a current token, or the cookie `hvscope_token=<token>` that the fleet page's
+//! login form sets (same-site strict, so another site cannot send it). A browser asking for
+//! an HTML page without a token gets that form (with 401). A token file that becomes unreadable or empty keeps the
 //! tokens last read (and logs why), so an operator's half-finished edit cannot open the port.
 
 use std::path::{Path, PathBuf};
@@ -135,16 +137,44 @@ pub struct AuthState {
     pub metrics: Arc<Metrics>,
 }
 
+/// Name of the cookie the fleet page's login form sets.
+pub const TOKEN_COOKIE: &str = "hvscope_token";
+
+/// The value of cookie `name` in a `Cookie` header value.
+pub fn cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
+    })
+}
+
+/// Whether a request's headers carry a current token (header or the page's cookie).
+fn request_authorized(headers: &axum::http::HeaderMap, tokens: &[Vec<u8>]) -> bool {
+    let bearer = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if authorized(bearer, tokens) {
+        return true;
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| cookie(v.as_bytes(), TOKEN_COOKIE))
+        .any(|given| tokens.iter().fold(false, |ok, t| ct_eq(given, t) | ok))
+}
+
 /// Lets a request through only with a current bearer token.
 pub async fn require_token(State(s): State<AuthState>, req: Request, next: Next) -> Response {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    if authorized(header, &s.tokens.tokens()) {
+    if request_authorized(req.headers(), &s.tokens.tokens()) {
         return next.run(req).await;
     }
     s.metrics.http_unauthorized.fetch_add(1, Ordering::Relaxed);
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .is_some_and(|a| a.as_bytes().windows(9).any(|w| w == b"text/html"));
+    if req.method() == axum::http::Method::GET && req.uri().path() == "/" && wants_html {
+        return crate::page::login_page();
+    }
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer realm=\"hvscope\"")],
@@ -175,6 +205,20 @@ mod tests {
         assert!(!authorized(Some(b"Bearer"), &t));
         assert!(!authorized(None, &t));
         assert!(!authorized(Some(b"Bearer s3cret"), &[]));
+        assert_eq!(
+            cookie(b"a=1; hvscope_token=s3cret", TOKEN_COOKIE),
+            Some(&b"s3cret"[..])
+        );
+        assert_eq!(cookie(b"hvscope_token=", TOKEN_COOKIE), Some(&b""[..]));
+        assert_eq!(cookie(b"xhvscope_token=s3cret", TOKEN_COOKIE), None);
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "theme=dark; hvscope_token=next-token".parse().unwrap(),
+        );
+        assert!(request_authorized(&h, &t));
+        h.insert(header::COOKIE, "hvscope_token=next-toke".parse().unwrap());
+        assert!(!request_authorized(&h, &t));
     }
 
     #[test]

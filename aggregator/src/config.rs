@@ -29,6 +29,27 @@ pub struct HttpConfig {
     /// `Authorization: Bearer <token>`; the file is re-read when it changes.
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
+    /// Serve HTTPS instead of plain HTTP (every route: remote-read, the JSON API, the page).
+    #[serde(default)]
+    pub tls: Option<HttpTlsConfig>,
+}
+
+/// `[http.tls]`: the HTTP port's certificate, re-read when the files change (as the gRPC
+/// port's). With `client_ca`, every client must present a certificate signed by it, as
+/// Prometheus' own `web.config` `client_auth_type: RequireAndVerifyClientCert`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTlsConfig {
+    /// Server certificate (chain), PEM.
+    pub cert: PathBuf,
+    /// Its private key, PEM.
+    pub key: PathBuf,
+    /// CA bundle whose client certificates are required; unset: no client certificate asked.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Seconds a client has to finish the TLS handshake.
+    #[serde(default = "default_handshake_timeout_secs")]
+    pub handshake_timeout_secs: u64,
 }
 
 /// The aggregator's certificate and the CA that signs agents' client certificates. Re-read when
@@ -170,6 +191,20 @@ mod tests {
         assert_eq!(c.grpc.listen.port(), 4317);
         assert_eq!(c.grpc.handshake_timeout_secs, 10);
         assert_eq!(c.http.bearer_token_file, None);
+        assert_eq!(c.http.tls, None);
+        let https = ok.replace(
+            "listen='127.0.0.1:9201'\n",
+            "listen='127.0.0.1:9201'\n[http.tls]\ncert='h.pem'\nkey='h-key.pem'\nclient_ca='ca.pem'\n",
+        );
+        let t = Config::parse(&https, Path::new("x"))
+            .unwrap()
+            .http
+            .tls
+            .unwrap();
+        assert_eq!(t.client_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(t.handshake_timeout_secs, 10);
+        let e = Config::parse(&https.replace("client_ca", "clientca"), Path::new("x")).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
         let e = Config::parse(&format!("{ok}bogus=1\n"), Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
         assert_eq!(c.storage.retention_secs, 86_400);

@@ -1,6 +1,8 @@
-//! The HTTP API: `GET /api/v1/nodes` (JSON view of nodes and findings), `GET /metrics`
-//! (self-metrics), `GET /-/healthy`, and `POST /api/v1/read` (Prometheus remote-read, see
-//! [`crate::remote_read`]). Handlers only wire HTTP to the node store and metrics. With a
+//! The HTTP API: `GET /` (the fleet page) with `GET /api/v1/fleet`, `GET /api/v1/findings`
+//! and `GET /api/v1/nodes/{node}` (see [`crate::page`]), `GET /api/v1/nodes` (JSON view of nodes
+//! and findings), `GET /metrics` (self-metrics), `GET /-/healthy`, and `POST /api/v1/read`
+//! (Prometheus remote-read, see [`crate::remote_read`]). Served over HTTPS with `[http.tls]`
+//! ([`crate::tls::HttpsListener`]). Handlers only wire HTTP to the node store and metrics. With a
 //! bearer token file configured, every route but `/-/healthy` requires a token
 //! ([`crate::auth`]).
 
@@ -27,6 +29,8 @@ pub struct HttpState {
     pub remote_read: RemoteReadConfig,
     /// Bearer-token protection, when configured.
     pub auth: Option<AuthState>,
+    /// Staleness rules the page and its JSON apply.
+    pub liveness: crate::page::Liveness,
 }
 
 #[derive(Deserialize)]
@@ -65,10 +69,12 @@ pub fn router(state: HttpState) -> Router {
     let mut api = Router::new()
         .route("/api/v1/nodes", get(nodes))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::page::router(state))
         .merge(read::router(reads));
     if let Some(auth) = auth {
         api = api.route_layer(axum::middleware::from_fn_with_state(auth, require_token));
     }
     api.route("/-/healthy", get(|| async { "ok\n" }))
+        .merge(crate::page::static_router())
 }

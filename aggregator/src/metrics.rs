@@ -57,6 +57,10 @@ pub struct Metrics {
     pub http_unauthorized: AtomicU64,
     rejected: [AtomicU64; 4],
     pub cert_not_after: AtomicI64,
+    /// Handshakes refused on the HTTPS port (`[http.tls]`), by [`RejectReason`].
+    https_rejected: [AtomicU64; 4],
+    /// notAfter of the HTTPS port's certificate (0: plain HTTP).
+    pub http_cert_not_after: AtomicI64,
     /// Series definitions refused by the per-node limits, by [`LimitReason`].
     limited_series: [AtomicU64; 6],
     /// Samples refused: beyond the batch limit; of refused series.
@@ -65,6 +69,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts a handshake refused on the HTTPS port.
+    pub fn reject_https(&self, r: RejectReason) {
+        let i = RejectReason::ALL.iter().position(|x| *x == r).unwrap_or(0);
+        self.https_rejected[i].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a refused connection.
     pub fn reject(&self, r: RejectReason) {
         let i = RejectReason::ALL.iter().position(|x| *x == r).unwrap_or(0);
@@ -207,6 +217,15 @@ impl Metrics {
                 exp as f64,
             );
         }
+        let http_exp = self.http_cert_not_after.load(Ordering::Relaxed);
+        if http_exp > 0 {
+            one(
+                "hvscope_aggregator_http_tls_cert_expiry_timestamp_seconds",
+                "gauge",
+                "notAfter of the HTTPS port's certificate in use ([http.tls]), seconds since the epoch.",
+                http_exp as f64,
+            );
+        }
         let name = "hvscope_aggregator_rejected_connections_total";
         let _ = write!(
             o,
@@ -219,6 +238,16 @@ impl Metrics {
                 r.as_str(),
                 self.rejected(r)
             );
+        }
+        if http_exp > 0 {
+            let name = "hvscope_aggregator_https_rejected_connections_total";
+            let _ = write!(
+                o,
+                "# HELP {name} TLS handshakes refused on the HTTPS port, by reason.\n# TYPE {name} counter\n"
+            );
+            for (r, c) in RejectReason::ALL.iter().zip(&self.https_rejected) {
+                let _ = writeln!(o, "{name}{{reason=\"{}\"}} {}", r.as_str(), g(c));
+            }
         }
         let name = "hvscope_aggregator_limited_series_total";
         let _ = write!(

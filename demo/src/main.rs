@@ -1,7 +1,9 @@
 //! `hvscope-demo`: the whole pipeline on one machine with nothing prepared. Makes a throw-away
-//! CA and certificates in a temporary directory, starts an aggregator on loopback and an agent
-//! (the real agent code, in-process) reading this machine, then prints what flows every 2 s and
-//! how to look at it (node view, self-metrics, Prometheus remote-read).
+//! CA and certificates in a temporary directory, starts an aggregator on loopback and two agents
+//! (the real agent code, in-process): one reading this machine, one reading a bundled sample
+//! hypervisor (real captures with a pinning drift and a failed iSCSI session, [`sample`]). It
+//! prints how to look at it (the fleet page, the findings API, Prometheus remote-read and a
+//! ready `prometheus.yml`), then every finding as it opens or clears and a status line per node.
 //!
 //! Its own crate so that the aggregator never depends on the agent: this is the one place that
 //! links both. **Fails** (exit status 1, the reason on stderr) when the certificates cannot be
@@ -10,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod sample;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,12 +24,15 @@ use clap::Parser;
 #[command(
     name = "hvscope-demo",
     version,
-    about = "Run aggregator and agent on this machine with throw-away certificates and show what flows"
+    about = "Run the aggregator and two agents (this machine, a sample hypervisor) with throw-away certificates and show what they find"
 )]
 struct Cli {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     duration_secs: Option<u64>,
+    /// Serve the HTTP port (page, JSON, remote-read) over TLS with the throw-away certificate.
+    #[arg(long)]
+    https: bool,
 }
 
 /// A watch channel that turns true on SIGTERM or SIGINT.
@@ -50,14 +56,18 @@ fn shutdown_on_signal() -> tokio::sync::watch::Receiver<bool> {
     rx
 }
 
-fn run(duration_secs: Option<u64>) -> anyhow::Result<()> {
+fn run(duration_secs: Option<u64>, https: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        demo::run(duration_secs.map(Duration::from_secs), shutdown_on_signal())
-            .await
-            .context("demo")
+        demo::run(
+            duration_secs.map(Duration::from_secs),
+            https,
+            shutdown_on_signal(),
+        )
+        .await
+        .context("demo")
     })
 }
 
@@ -71,7 +81,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    match run(cli.duration_secs) {
+    match run(cli.duration_secs, cli.https) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hvscope-demo: {e:#}");

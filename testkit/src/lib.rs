@@ -2,10 +2,11 @@
 //! crates, so every crate may dev-depend on it: locating the workspace's binaries (relative to
 //! the running test executable, `target/<profile>/deps/…`), temporary directories and fixture
 //! trees ([`TestTree`]), child processes with captured logs, a tiny HTTP client, waiting, ELF
-//! facts, and the real peers the end-to-end tests start by hand: libvirtd ([`libvirt`]), Open
-//! vSwitch ([`ovs`]), Prometheus ([`prom`]) and Alertmanager with a webhook receiver
-//! ([`alertmanager`]); the shipped monitoring as tests use it: rules with every `for:`
-//! shortened ([`rules`]) and dashboard queries with their variables substituted ([`grafana`]).
+//! facts, and the real peers the end-to-end tests start by hand: a headless Chromium
+//! ([`browser`]), libvirtd ([`libvirt`]), Open vSwitch ([`ovs`]), Prometheus ([`prom`]) and
+//! Alertmanager with a webhook receiver ([`alertmanager`]); the shipped monitoring as tests use
+//! it: rules with every `for:` shortened ([`rules`]) and dashboard queries with their variables
+//! substituted ([`grafana`]).
 //!
 //! **Fails** by panicking with the reason (a test helper): a missing binary names the build
 //! command; a peer that cannot start here returns `None`/`Err` with a loud message outside CI
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alertmanager;
+pub mod browser;
 pub mod grafana;
 pub mod libvirt;
 pub mod ovs;

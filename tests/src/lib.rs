@@ -7,7 +7,9 @@
 
 pub mod feed;
 pub mod fleet;
+pub mod https;
 pub mod remote_read;
+pub mod store_fleet;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,9 @@ use std::time::Duration;
 use hvscope_testkit::{
     Proc, TempDir, bin, free_port, get_json, http_get, path_str, run_ok, wait_for,
 };
+
+/// Name of the client certificate the tests' HTTPS client presents.
+pub const TEST_CLIENT: &str = "test-client";
 
 /// A test PKI and an aggregator with its config, as the binaries make and run them.
 pub struct Cluster {
@@ -61,6 +66,59 @@ impl Cluster {
         self.dir.join("certs")
     }
 
+    /// Adds `keys` (TOML lines) to the `[http]` section of the aggregator's config.
+    pub fn http_keys(&self, keys: &str) {
+        let path = self.dir.join("aggregator.toml");
+        let text = std::fs::read_to_string(&path).expect("read config");
+        let listen = format!("[http]\nlisten = \"{}\"\n", self.http);
+        assert!(text.contains(&listen), "{text}");
+        let text = text.replacen(&listen, &format!("{listen}{keys}\n"), 1);
+        std::fs::write(&path, text).expect("write config");
+    }
+
+    /// Appends `text` (whole sections) to the aggregator's config.
+    pub fn config_sections(&self, text: &str) {
+        let path = self.dir.join("aggregator.toml");
+        let mut old = std::fs::read_to_string(&path).expect("read config");
+        old.push_str(text);
+        std::fs::write(&path, old).expect("write config");
+    }
+
+    /// Serves the HTTP port over TLS with the aggregator's own certificate (it names
+    /// `localhost` and `127.0.0.1`); with `client_ca`, client certificates from this CA are
+    /// required.
+    pub fn enable_https(&self, client_ca: bool) {
+        let c = self.certs();
+        let mut keys = format!(
+            "[http.tls]\ncert = \"{c}/aggregator.pem\"\nkey = \"{c}/aggregator-key.pem\"\n",
+            c = c.display()
+        );
+        if client_ca {
+            keys.push_str(&format!("client_ca = \"{}/ca.pem\"\n", c.display()));
+            // The certificate the tests' own HTTPS client presents.
+            self.node_cert(TEST_CLIENT, 30);
+        }
+        // [http.tls] is a table: it must close the [http] keys, so it goes right before [tls].
+        let path = self.dir.join("aggregator.toml");
+        let text = std::fs::read_to_string(&path).expect("read config");
+        let text = text.replacen("[tls]\n", &format!("{keys}[tls]\n"), 1);
+        std::fs::write(&path, text).expect("write config");
+    }
+
+    /// The tests' HTTPS client certificate and key (made by `enable_https(true)`).
+    pub fn test_client(&self) -> (PathBuf, PathBuf) {
+        let c = self.certs();
+        (
+            c.join(format!("{TEST_CLIENT}.pem")),
+            c.join(format!("{TEST_CLIENT}-key.pem")),
+        )
+    }
+
+    fn https(&self) -> bool {
+        std::fs::read_to_string(self.dir.join("aggregator.toml"))
+            .is_ok_and(|t| t.contains("[http.tls]"))
+    }
+
     /// Starts (or restarts) the aggregator and waits until its HTTP port answers.
     pub fn start_aggregator(&mut self) {
         let log = self.dir.join(&format!(
@@ -78,8 +136,16 @@ impl Cluster {
         );
         self.aggregator = Some(p);
         let http = self.http;
+        let https = self.https();
+        let ca = self.certs().join("ca.pem");
+        let (cert, key) = self.test_client();
+        let client = cert.exists().then_some((cert.as_path(), key.as_path()));
         wait_for(Duration::from_secs(10), || {
-            http_get(http, "/-/healthy").ok()
+            if https {
+                https::https_get(http, "/-/healthy", &ca, client, &[]).ok()
+            } else {
+                http_get(http, "/-/healthy").ok()
+            }
         })
         .unwrap_or_else(|| panic!("aggregator did not come up: {}", self.aggregator_log()));
     }

@@ -788,6 +788,17 @@ impl NodeStore {
             .collect()
     }
 
+    /// The JSON view of one node, if known.
+    pub fn node_view(&self, name: &str, with_series: bool) -> Option<NodeView> {
+        let n = self
+            .nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()?;
+        Some(NodeView::of(&lock(&n), with_series))
+    }
+
     /// The JSON view of every node (`GET /api/v1/nodes`).
     pub fn view(&self, with_series: bool) -> NodesView {
         let nodes = self.handles();
