@@ -121,6 +121,11 @@ impl Cluster {
 
     /// Starts (or restarts) the aggregator and waits until its HTTP port answers.
     pub fn start_aggregator(&mut self) {
+        self.start_aggregator_within(Duration::from_secs(10));
+    }
+
+    /// [`Cluster::start_aggregator`], waiting up to `timeout` (a long WAL replay).
+    pub fn start_aggregator_within(&mut self, timeout: Duration) {
         let log = self.dir.join(&format!(
             "aggregator-{}.log",
             std::fs::read_dir(&self.dir.0)
@@ -140,7 +145,7 @@ impl Cluster {
         let ca = self.certs().join("ca.pem");
         let (cert, key) = self.test_client();
         let client = cert.exists().then_some((cert.as_path(), key.as_path()));
-        wait_for(Duration::from_secs(10), || {
+        wait_for(timeout, || {
             if https {
                 https::https_get(http, "/-/healthy", &ca, client, &[]).ok()
             } else {

@@ -270,7 +270,7 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
     if let Some(p) = c.aggregator.as_mut() {
         p.kill();
     }
-    c.start_aggregator();
+    c.start_aggregator_within(Duration::from_secs(1200));
     let healthy = restart.elapsed().as_secs_f64();
     let end = now_ms();
     let probe = read_request(
