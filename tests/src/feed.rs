@@ -92,23 +92,29 @@ pub fn remote_write(prom: SocketAddr, series: &[Series], slice_ms: i64) {
                 })
             })
             .collect();
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&WriteRequest { timeseries }.encode_to_vec())
-            .expect("snappy");
-        let headers = [
-            ("Content-Type", "application/x-protobuf"),
-            ("Content-Encoding", "snappy"),
-            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-        ];
-        let r = http_post(prom, "/api/v1/write", &headers, &body).expect("remote write POST");
-        assert!(
-            (200..300).contains(&r.status),
-            "remote write [{from}, {to}): {} {}",
-            r.status,
-            String::from_utf8_lossy(&r.body)
-        );
+        post_write(prom, timeseries, &format!("[{from}, {to})"));
         from = to;
     }
+}
+
+/// Sends one remote-write 1.0 request (`WriteRequest`, snappy block) to Prometheus' receiver;
+/// panics on any status but 2xx, naming `what`.
+pub fn post_write(prom: SocketAddr, timeseries: Vec<TimeSeries>, what: &str) {
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&WriteRequest { timeseries }.encode_to_vec())
+        .expect("snappy");
+    let headers = [
+        ("Content-Type", "application/x-protobuf"),
+        ("Content-Encoding", "snappy"),
+        ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+    ];
+    let r = http_post(prom, "/api/v1/write", &headers, &body).expect("remote write POST");
+    assert!(
+        (200..300).contains(&r.status),
+        "remote write {what}: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
 }
 
 /// The agent batches carrying `series`: one batch per distinct timestamp (an agent batch has

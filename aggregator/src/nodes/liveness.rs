@@ -145,30 +145,10 @@ impl NodeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::{MatchKind, Matcher};
-    use crate::tsdb::xor;
     use hvscope_proto::v1::{Batch, Hello, Label};
 
     fn values(s: &NodeStore, name: &str) -> Vec<(String, Vec<(i64, f64)>)> {
-        let m = Matcher::new(MatchKind::Equal, "__name__", name).unwrap();
-        s.db()
-            .select(&[m], 0, i64::MAX)
-            .into_iter()
-            .map(|sel| {
-                let rack = sel
-                    .labels
-                    .iter()
-                    .find(|(k, _)| k == "rack")
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default();
-                let samples = sel
-                    .chunks
-                    .iter()
-                    .flat_map(|c| xor::decode(&c.data).unwrap())
-                    .collect();
-                (rack, samples)
-            })
-            .collect()
+        crate::nodes::tests::stored(s, name, "rack")
     }
 
     #[test]

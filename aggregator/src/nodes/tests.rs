@@ -109,7 +109,7 @@ use crate::tsdb::xor;
 use hvscope_proto::v1::{Finding, Severity};
 
 /// Every stored sample of the series named `name`, by the value of label `by`.
-fn stored(s: &NodeStore, name: &str, by: &str) -> Vec<(String, Vec<(i64, f64)>)> {
+pub(super) fn stored(s: &NodeStore, name: &str, by: &str) -> Vec<(String, Vec<(i64, f64)>)> {
     let m = Matcher::new(MatchKind::Equal, "__name__", name).unwrap();
     s.db()
         .select(&[m], 0, i64::MAX)

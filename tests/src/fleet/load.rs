@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::{NodeShape, SimNode};
 use crate::Cluster;
-use crate::feed::WriteRequest;
+use crate::feed::post_write;
 use crate::remote_read::{matcher, post_read, read_request};
 use hvscope_aggregator::remote_read::proto::{
     Label, MatcherType, ResponseType, Sample, TimeSeries,
 };
-use hvscope_testkit::prom::{Prometheus, http_post};
+use hvscope_testkit::prom::Prometheus;
 use hvscope_testkit::{http_get, metric_value, wait_for};
-use prost::Message;
 
 const INTERVAL_MS: i64 = 10_000;
 
@@ -387,22 +386,7 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
 }
 
 fn send(addr: std::net::SocketAddr, timeseries: Vec<TimeSeries>) {
-    if timeseries.is_empty() {
-        return;
+    if !timeseries.is_empty() {
+        post_write(addr, timeseries, "of the fleet's samples");
     }
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&WriteRequest { timeseries }.encode_to_vec())
-        .expect("snappy");
-    let headers = [
-        ("Content-Type", "application/x-protobuf"),
-        ("Content-Encoding", "snappy"),
-        ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-    ];
-    let r = http_post(addr, "/api/v1/write", &headers, &body).expect("remote write");
-    assert!(
-        (200..300).contains(&r.status),
-        "{} {}",
-        r.status,
-        String::from_utf8_lossy(&r.body)
-    );
 }
