@@ -47,7 +47,10 @@ fn captures_render_as_the_fixture_dumps() {
     assert_eq!(render_all(OFP13, CAP13).unwrap(), fixture_lines(FLOWS_OF13));
     assert_eq!(render_all(OFP10, CAP10).unwrap(), fixture_lines(FLOWS_OF10));
     let l = render_all(OFP13, CAP13).unwrap();
-    assert!(l.iter().any(|l| l.contains("push_vlan:0x8100,set_field:4097->vlan_vid")));
+    assert!(
+        l.iter()
+            .any(|l| l.contains("push_vlan:0x8100,set_field:4097->vlan_vid"))
+    );
 }
 
 #[test]
@@ -129,7 +132,14 @@ fn split_reads_and_errors() {
         assert!(f.capacity() < 4 * wire::MAX_MSG, "{}", f.capacity());
     }
     let err = wire::classify(OFP13, &[4, 1, 0, 12, 0, 0, 0, 2, 0, 1, 0, 6]).unwrap();
-    assert_eq!(err, Message::Error { xid: 2, kind: 1, code: 6 });
+    assert_eq!(
+        err,
+        Message::Error {
+            xid: 2,
+            kind: 1,
+            code: 6
+        }
+    );
     assert!(wire::Header::peek(&[4, 0, 0, 3, 0, 0, 0, 0]).is_err());
     assert_eq!(wire::Header::peek(&[4, 0, 0]), Ok(None));
 }
@@ -149,10 +159,8 @@ fn every_truncation_and_corruption_is_an_error_or_unknown_never_a_panic() {
         let entries = first_entries(v, cap);
         let mut text = FlowText::new();
         for cut in 0..entries.len() {
-            for e in Entries::new(v, &entries[..cut]) {
-                if let Ok(raw) = e {
-                    let _ = text.render(&raw);
-                }
+            for raw in Entries::new(v, &entries[..cut]).flatten() {
+                let _ = text.render(&raw);
             }
         }
         let mut rng = fastrand::Rng::with_seed(18);
@@ -162,11 +170,9 @@ fn every_truncation_and_corruption_is_an_error_or_unknown_never_a_panic() {
                 let i = rng.usize(..b.len());
                 b[i] = rng.u8(..);
             }
-            for e in Entries::new(v, &b) {
-                if let Ok(raw) = e {
-                    if let Ok(f) = text.render(&raw) {
-                        let _ = FlowText::line(&f);
-                    }
+            for raw in Entries::new(v, &b).flatten() {
+                if let Ok(f) = text.render(&raw) {
+                    let _ = FlowText::line(&f);
                 }
             }
             let _ = wire::classify(v, &b);
@@ -209,12 +215,26 @@ fn unknown_fields_actions_and_instructions_are_kept_as_unknown() {
     // OXM in_port=5, an unknown standard OXM field (class 0x8000, field 120), then actions:
     // output:5, an unknown action type 99, an unknown Nicira subtype 200, a foreign vendor
     let fields = [
-        0x80, 0, 0, 4, 0, 0, 0, 5, //
-        0x80, 0, 120 << 1, 2, 0xab, 0xcd,
+        0x80,
+        0,
+        0,
+        4,
+        0,
+        0,
+        0,
+        5, //
+        0x80,
+        0,
+        120 << 1,
+        2,
+        0xab,
+        0xcd,
     ];
     let mut acts = vec![0, 0, 0, 16, 0, 0, 0, 5, 0xff, 0xff, 0, 0, 0, 0, 0, 0];
     acts.extend_from_slice(&[0, 99, 0, 8, 0, 0, 0, 0]);
-    acts.extend_from_slice(&[0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 200, 0, 0, 0, 0, 0, 0]);
+    acts.extend_from_slice(&[
+        0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 200, 0, 0, 0, 0, 0, 0,
+    ]);
     acts.extend_from_slice(&[0xff, 0xff, 0, 8, 0, 0, 0x15, 0x55]);
     let mut program = apply(&acts);
     program.extend_from_slice(&[0, 1, 0, 8, 9, 0, 0, 0]); // goto_table:9
