@@ -29,17 +29,25 @@ pub struct OvsConfig {
     /// Bridges whose flows are dumped and checked. Empty: every bridge OVSDB lists.
     #[serde(default)]
     pub bridges: Vec<String>,
-    /// The `ovs-ofctl` binary (a name is looked up in `PATH`).
+    /// How each bridge's flows are read: `"openflow"`, the agent's own OpenFlow client on
+    /// `<host_root>/run/openvswitch/<bridge>.mgmt` (OpenFlow 1.3 with Nicira extensions, 1.0
+    /// when the bridge refuses 1.3; no child process), or `"ofctl"`, spawning
+    /// `ovs-ofctl dump-flows` on that socket (the fallback; `ofctl_path`, `ofctl_protocols`).
+    /// Both give the audit and the operator rules the same flow text.
+    #[serde(default)]
+    pub flows_via: FlowsVia,
+    /// The `ovs-ofctl` binary (a name is looked up in `PATH`; `flows_via = "ofctl"` only).
     #[serde(default = "default_ofctl_path")]
     pub ofctl_path: PathBuf,
     /// OpenFlow versions offered by `ovs-ofctl -O`; empty for the tool's default (OpenFlow 1.0,
     /// which a bridge restricted to OpenFlow 1.3 refuses).
     #[serde(default = "default_ofctl_protocols")]
     pub ofctl_protocols: String,
-    /// Deadline of one `ovs-ofctl dump-flows`, in milliseconds; past it the process is killed
-    /// and the bridge's flows are unknown.
-    #[serde(default = "default_ofctl_timeout_ms")]
-    pub ofctl_timeout_ms: u64,
+    /// Deadline of one bridge's flow dump (connect, negotiation and every reply, or the
+    /// `ovs-ofctl` run), in milliseconds; past it the dump is abandoned (the process killed)
+    /// and the bridge's flows are unknown. Also accepted under its old name `ofctl_timeout_ms`.
+    #[serde(default = "default_flows_timeout_ms", alias = "ofctl_timeout_ms")]
+    pub flows_timeout_ms: u64,
     /// Deadline of the OVSDB query (connect + request + reply), in milliseconds.
     #[serde(default = "default_ovsdb_timeout_ms")]
     pub ovsdb_timeout_ms: u64,
@@ -101,6 +109,17 @@ pub struct FlowRuleConfig {
     pub actions_regex: Option<String>,
 }
 
+/// Where flows are read from.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowsVia {
+    /// The agent's OpenFlow client.
+    #[default]
+    OpenFlow,
+    /// `ovs-ofctl dump-flows`.
+    Ofctl,
+}
+
 /// Severity of an operator rule.
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -118,7 +137,7 @@ fn default_ofctl_path() -> PathBuf {
 fn default_ofctl_protocols() -> String {
     "OpenFlow10,OpenFlow13".into()
 }
-fn default_ofctl_timeout_ms() -> u64 {
+fn default_flows_timeout_ms() -> u64 {
     5000
 }
 fn default_ovsdb_timeout_ms() -> u64 {
@@ -155,8 +174,8 @@ impl OvsConfig {
         for c in &self.owned_cookies {
             parse_cookie(c).ok_or_else(|| format!("ovs.owned_cookies: {c:?} is not a cookie"))?;
         }
-        if self.ofctl_timeout_ms == 0 || self.ovsdb_timeout_ms == 0 {
-            return Err("ovs: ofctl_timeout_ms and ovsdb_timeout_ms must be at least 1".into());
+        if self.flows_timeout_ms == 0 || self.ovsdb_timeout_ms == 0 {
+            return Err("ovs: flows_timeout_ms and ovsdb_timeout_ms must be at least 1".into());
         }
         super::rules::Rules::compile(&self.rules).map(|_| ())
     }
@@ -171,7 +190,14 @@ mod tests {
         let c = OvsConfig::default();
         assert!(c.enabled && !c.required && c.bridges.is_empty());
         assert_eq!(c.vm_mac_prefix, "fa:16:3e");
+        assert_eq!(
+            (c.flows_via, c.flows_timeout_ms),
+            (FlowsVia::OpenFlow, 5000)
+        );
         c.validate().unwrap();
+        let c: OvsConfig = toml::from_str("flows_via = 'ofctl'\nofctl_timeout_ms = 700").unwrap();
+        assert_eq!((c.flows_via, c.flows_timeout_ms), (FlowsVia::Ofctl, 700));
+        assert!(toml::from_str::<OvsConfig>("flows_via = 'netlink'").is_err());
         assert!(toml::from_str::<OvsConfig>("bridge = ['br-int']").is_err());
         assert!(
             toml::from_str::<OvsConfig>("[[rules]]\nname='a'\nseverity='warning'\nx=1").is_err()

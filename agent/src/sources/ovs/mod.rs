@@ -1,15 +1,20 @@
 //! Open vSwitch: bridges, ports and interfaces from OVSDB (`<root>/run/openvswitch/db.sock`,
-//! JSON-RPC), and each bridge's OpenFlow table from `ovs-ofctl dump-flows
-//! unix:<root>/run/openvswitch/<bridge>.mgmt`, judged flow by flow while it streams
-//! ([`audit`], with the operator [`rules`]; `checks::ovs` turns the audits into findings). A dead ovsdb-server makes `ovs.ovsdb` unknown; a dead ovs-vswitchd or a hung
-//! `ovs-ofctl` makes `ovs.flows.<bridge>` unknown after its timeout; the rest is unaffected.
-//! The flow lines, the flow stream and the OVSDB messages are parsed by `hvscope_parse::ovs`;
-//! here are the socket ([`client`]) and the child process ([`ofctl`]).
+//! JSON-RPC), and each bridge's OpenFlow table from its management socket
+//! `<root>/run/openvswitch/<bridge>.mgmt`, read by the agent's own OpenFlow client
+//! ([`openflow`], the default) or by `ovs-ofctl dump-flows` ([`ofctl`], `flows_via = "ofctl"`),
+//! judged flow by flow while it streams ([`audit`], with the operator [`rules`];
+//! `checks::ovs` turns the audits into findings). Both paths hand the audit the same flow
+//! text. A dead ovsdb-server makes `ovs.ovsdb` unknown; a dead or hung ovs-vswitchd (or
+//! `ovs-ofctl`) makes `ovs.flows.<bridge>` unknown after its timeout; the rest is unaffected.
+//! The flow lines, the OpenFlow messages and the OVSDB messages are parsed by
+//! `hvscope_parse::ovs`; here are the sockets ([`client`], [`openflow`]) and the child process
+//! ([`ofctl`]).
 
 pub mod audit;
 pub mod client;
 pub mod config;
 pub mod ofctl;
+pub mod openflow;
 pub mod rules;
 mod series;
 
@@ -23,8 +28,9 @@ pub use self::series::series;
 use crate::io::HostRoot;
 use crate::sources::{Context, Source, SourceError};
 use audit::{Auditor, FlowAudit};
-use config::OvsConfig;
+use config::{FlowsVia, OvsConfig};
 use ofctl::Ofctl;
+use openflow::OpenFlow;
 use rules::Rules;
 
 /// Source name of the OVSDB query.
@@ -124,10 +130,17 @@ fn read(
         .flat_map(|b| &b.interfaces)
         .filter_map(|i| i.neutron.attached_mac.clone())
         .collect();
-    let ofctl = Ofctl {
-        path: cfg.ofctl_path.clone(),
-        protocols: Some(cfg.ofctl_protocols.clone()).filter(|p| !p.is_empty()),
-        timeout: Duration::from_millis(cfg.ofctl_timeout_ms),
+    let timeout = Duration::from_millis(cfg.flows_timeout_ms);
+    let reader = match cfg.flows_via {
+        FlowsVia::OpenFlow => FlowReader::OpenFlow(OpenFlow {
+            timeout,
+            ..OpenFlow::default()
+        }),
+        FlowsVia::Ofctl => FlowReader::Ofctl(Ofctl {
+            path: cfg.ofctl_path.clone(),
+            protocols: Some(cfg.ofctl_protocols.clone()).filter(|p| !p.is_empty()),
+            timeout,
+        }),
     };
     for wanted in &cfg.bridges {
         if !topo.bridges.iter().any(|b| b.name == *wanted) {
@@ -143,7 +156,7 @@ fn read(
         .map(|row| {
             let selected = cfg.bridges.is_empty() || cfg.bridges.contains(&row.name);
             let flows = selected
-                .then(|| dump(root, &ofctl, row, &macs, cfg, rules, errors))
+                .then(|| dump(root, &reader, row, &macs, cfg, rules, errors))
                 .flatten();
             Bridge {
                 name: row.name.clone(),
@@ -160,10 +173,16 @@ fn read(
     })
 }
 
+/// The configured way of reading a bridge's flows.
+enum FlowReader {
+    OpenFlow(OpenFlow),
+    Ofctl(Ofctl),
+}
+
 /// Dumps and audits one bridge's flows; `None` (with an error) when they cannot be read.
 fn dump(
     root: &HostRoot,
-    ofctl: &Ofctl,
+    reader: &FlowReader,
     row: &BridgeRow,
     macs: &HashSet<String>,
     cfg: &OvsConfig,
@@ -171,26 +190,47 @@ fn dump(
     errors: &mut Vec<SourceError>,
 ) -> Option<FlowAudit> {
     let mgmt = root.path(format!("run/openvswitch/{}.mgmt", row.name));
-    let target = format!("unix:{}", mgmt.display());
     let auditor = Auditor::new(row, macs, cfg, rules);
     let mut audit = auditor.start();
     let mut first_bad = None;
     let started = std::time::Instant::now();
-    let r = ofctl.dump_flows(&target, &mut |f| match f {
-        Ok(f) => auditor.observe(&mut audit, &f),
-        Err(e) => {
-            audit.bad_lines += 1;
-            first_bad.get_or_insert_with(|| e.to_string());
+    let mut bad = |audit: &mut FlowAudit, e: String| {
+        audit.bad_lines += 1;
+        first_bad.get_or_insert(e);
+    };
+    let r: Result<u64, String> = match reader {
+        FlowReader::OpenFlow(of) => of
+            .dump_flows(&mgmt, &mut |f| match f {
+                Ok(f) => auditor.observe(&mut audit, &f),
+                Err(e) => bad(&mut audit, e.to_string()),
+            })
+            .map(|st| {
+                if st.unknown > 0 {
+                    debug!(bridge = %row.name, unknown = st.unknown,
+                        "flows with fields or actions the decoder does not know");
+                }
+                st.bytes
+            })
+            .map_err(|e| e.to_string()),
+        FlowReader::Ofctl(ofctl) => {
+            let target = format!("unix:{}", mgmt.display());
+            ofctl
+                .dump_flows(&target, &mut |f| match f {
+                    Ok(f) => auditor.observe(&mut audit, &f),
+                    Err(e) => bad(&mut audit, e.to_string()),
+                })
+                .map(|st| st.bytes)
+                .map_err(|e| e.to_string())
         }
-    });
+    };
     if let Some(error) = first_bad {
         // one line per bridge and collection, however many lines were bad
-        warn!(%error, bridge = %row.name, bad_lines = audit.bad_lines, "unparsable dump-flows lines");
+        warn!(%error, bridge = %row.name, bad_lines = audit.bad_lines, "undecodable flows");
     }
     match r {
-        Ok(stats) => {
+        Ok(bytes) => {
             audit.dump_seconds = started.elapsed().as_secs_f64();
-            debug!(bridge = %row.name, flows = audit.flows, bytes = stats.bytes,
+            debug!(bridge = %row.name, flows = audit.flows, bytes,
                 secs = audit.dump_seconds, "flows dumped and audited");
             Some(audit)
         }

@@ -55,7 +55,7 @@ fn fake_ofctl(root: &FakeRoot, br_tun: &str) -> PathBuf {
 
 fn cfg(ofctl: PathBuf, extra: &str) -> OvsConfig {
     let mut c: OvsConfig = toml::from_str(&format!(
-        "owned_cookies = ['0x9f3c6a1d2e4b7c85']\nofctl_timeout_ms = 500\n{extra}"
+        "owned_cookies = ['0x9f3c6a1d2e4b7c85']\nflows_via = 'ofctl'\nofctl_timeout_ms = 500\n{extra}"
     ))
     .unwrap();
     c.ofctl_path = ofctl;
@@ -98,6 +98,47 @@ fn reads_topology_and_audits_every_bridge() {
         .find(|s| s.labels.name() == "hvscope_ovs_up")
         .unwrap();
     assert_eq!(up.value, 1.0);
+}
+
+#[test]
+fn the_openflow_client_finds_what_ofctl_finds() {
+    use super::openflow::tests::{Switch, switch};
+    let root = fake_root("native", 1);
+    let _int = switch(root.0.join("run/openvswitch/br-int.mgmt"), Switch::Replay);
+    let mut c = cfg(PathBuf::from("/nonexistent/ovs-ofctl"), "");
+    c.flows_via = config::FlowsVia::OpenFlow;
+    let mut errors = vec![];
+    let ovs = collect(&HostRoot::new(&root.0), &c, &mut errors).unwrap();
+    // br-tun has no mgmt socket here: unknown, br-int unaffected
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].source, "ovs.flows.br-tun");
+    assert!(errors[0].reason.contains("connect"), "{}", errors[0].reason);
+    let a = ovs.bridges[0].flows.as_ref().unwrap();
+    assert_eq!(
+        (
+            a.flows,
+            a.missing_port.count,
+            a.stale_cookie.count,
+            a.unknown_mac.count,
+            a.bad_lines
+        ),
+        (37, 3, 2, 2, 0)
+    );
+    // the same examples, word for word, as from the ovs-ofctl path
+    let root2 = fake_root("native-ofctl", 1);
+    let ofctl = fake_ofctl(&root2, "exit 1");
+    std::fs::write(
+        root2.0.join("dump.txt"),
+        hvscope_parse::ovs::testdata::FLOWS_OF13,
+    )
+    .unwrap();
+    let mut errors = vec![];
+    let via_ofctl = collect(&HostRoot::new(&root2.0), &cfg(ofctl, ""), &mut errors).unwrap();
+    let b = via_ofctl.bridges[0].flows.as_ref().unwrap();
+    assert_eq!(a.missing_port.examples, b.missing_port.examples);
+    assert_eq!(a.stale_cookie.examples, b.stale_cookie.examples);
+    assert_eq!(a.unknown_mac.examples, b.unknown_mac.examples);
+    assert_eq!(a.per_table, b.per_table);
 }
 
 #[test]
