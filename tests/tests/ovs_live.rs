@@ -3,7 +3,9 @@
 //! flow set; then the real `hvscope-agent check`/`snapshot` against it. Clean → no OVS
 //! findings; one dirty flow of each kind → exactly those findings; deleted → clear; a frozen or
 //! dead ovs-vswitchd or ovsdb-server → that OVS part unknown within its timeout, the host
-//! sources unaffected. Without OVS installed the test skips loudly, unless `CI=true`.
+//! sources unaffected. All of it twice, one lab after the other: with the agent's own OpenFlow
+//! client (`flows_via = "openflow"`, the default) and with `ovs-ofctl` (`"ofctl"`). Without OVS
+//! installed the test skips loudly, unless `CI=true`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,17 +21,19 @@ const MAC_A: &str = "fa:16:3e:4a:1b:01";
 const MAC_B: &str = "fa:16:3e:8b:2c:02";
 const VM_A: &str = "3b9f6d2e-8c41-4a7f-9e15-2d6c0a4b7f11";
 const VM_B: &str = "7e2a1c94-5f03-4d8b-b6a2-9c1e8f0d3a22";
-const OFCTL_TIMEOUT_MS: u64 = 1500;
+const FLOWS_TIMEOUT_MS: u64 = 1500;
 const OVSDB_TIMEOUT_MS: u64 = 1000;
 
 /// The lab, a Neutron ML2/OVS-like bridge with two VM taps (ofports 7, 8) and the flow set.
 struct Lab {
     ovs: OvsLab,
     bridge: String,
+    /// `flows_via`.
+    via: &'static str,
 }
 
 impl Lab {
-    fn start() -> Result<Self, String> {
+    fn start(via: &'static str) -> Result<Self, String> {
         let ovs = OvsLab::start("ovs")?;
         let n = std::process::id() % 100_000;
         let bridge = format!("hvs{n}");
@@ -39,7 +43,7 @@ impl Lab {
         let flows = ovs.dir.join("flows.txt");
         std::fs::write(&flows, clean_flows()).map_err(|e| e.to_string())?;
         ovs.ofctl(&bridge, "add-flows", &[path_str(&flows)])?;
-        Ok(Self { ovs, bridge })
+        Ok(Self { ovs, bridge, via })
     }
 
     fn ofctl(&self, command: &str, args: &[&str]) {
@@ -53,9 +57,10 @@ impl Lab {
         let text = format!(
             // Only OVS is under test: no required daemons on this test host.
             "[host]\ndaemons = []\n[ovs]\nbridges = [\"{br}\"]\nowned_cookies = [\"{OWNED}\"]\nmac_check_bridges = [\"{br}\"]\n\
-             ofctl_timeout_ms = {OFCTL_TIMEOUT_MS}\novsdb_timeout_ms = {OVSDB_TIMEOUT_MS}\n\
+             flows_via = \"{via}\"\nflows_timeout_ms = {FLOWS_TIMEOUT_MS}\novsdb_timeout_ms = {OVSDB_TIMEOUT_MS}\n\
              [[ovs.rules]]\nname = \"no-flood\"\nseverity = \"critical\"\nbridge = \"{br}\"\nactions_regex = \"(^|,)FLOOD(,|$)\"\n",
-            br = self.bridge
+            br = self.bridge,
+            via = self.via
         );
         std::fs::write(&p, text).unwrap();
         p
@@ -180,11 +185,22 @@ fn ovs_findings(f: &[Value]) -> Vec<String> {
 
 #[test]
 fn dirty_flows_on_a_live_bridge_and_dead_daemons() {
-    let mut lab = match Lab::start() {
+    // one after the other: two userspace-datapath ovs-vswitchd cannot run side by side
+    for via in ["openflow", "ofctl"] {
+        eprintln!("ovs_live: flows_via = {via}");
+        if !scenario(via) {
+            return;
+        }
+    }
+}
+
+/// The whole scenario with `flows_via = via`; false when OVS cannot run here (skipped).
+fn scenario(via: &'static str) -> bool {
+    let mut lab = match Lab::start(via) {
         Ok(lab) => lab,
         Err(e) if !in_ci() => {
             eprintln!("\n!!!!! SKIPPING ovs_live: cannot start Open vSwitch here: {e}\n");
-            return;
+            return false;
         }
         Err(e) => panic!("CI=true and Open vSwitch cannot start: {e}"),
     };
@@ -240,7 +256,7 @@ fn dirty_flows_on_a_live_bridge_and_dead_daemons() {
     assert_eq!(ovs_findings(&f), vec![flows_src.clone()], "{f:#?}");
     assert_eq!(rc, 3);
     assert!(
-        took < Duration::from_millis(OFCTL_TIMEOUT_MS + 3000),
+        took < Duration::from_millis(FLOWS_TIMEOUT_MS + 3000),
         "{took:?}"
     );
     assert!(
@@ -255,7 +271,7 @@ fn dirty_flows_on_a_live_bridge_and_dead_daemons() {
     let (_, f, took) = lab.check();
     assert_eq!(ovs_findings(&f), vec![flows_src], "{f:#?}");
     assert!(
-        took < Duration::from_millis(OFCTL_TIMEOUT_MS + 3000),
+        took < Duration::from_millis(FLOWS_TIMEOUT_MS + 3000),
         "{took:?}"
     );
     let snap: Value = serde_json::from_str(&lab.snapshot("json")).unwrap();
@@ -280,4 +296,5 @@ fn dirty_flows_on_a_live_bridge_and_dead_daemons() {
     let prom = lab.snapshot("prometheus");
     assert!(prom.contains("hvscope_ovs_up 0"), "{prom}");
     lab.ovs.ovsdb.kill();
+    true
 }
