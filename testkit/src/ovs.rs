@@ -214,3 +214,148 @@ impl OvsLab {
         sh("kill", &[sig, &p.child.id().to_string()], &[]).map(|_| ())
     }
 }
+
+/// A VM-side MAC (`fa:16:3e:…`) numbered `n`.
+pub fn mac(n: usize) -> String {
+    format!(
+        "fa:16:3e:{:02x}:{:02x}:{:02x}",
+        (n >> 16) & 0xff,
+        (n >> 8) & 0xff,
+        n & 0xff
+    )
+}
+
+/// An IPv4 address `10.x.y.z` numbered `n`.
+pub fn ip(n: usize) -> String {
+    format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+}
+
+/// An IPv6 address in `fd00::/16` numbered `n`.
+pub fn ip6(n: usize) -> String {
+    format!("fd00:{:x}::{:x}", n >> 12, n & 0xfff)
+}
+
+/// A Neutron-like flow table of `n_flows` (+4) flows for `ovs-ofctl add-flows`: ML2/OVS
+/// firewall tables (per-port reg5/reg6 loads, conntrack with zones, exec, nat, conjunctions),
+/// br-tun learning and l2pop (learn, tun_id loads, VXLAN output to ofport 50), VLAN
+/// push/pop/strip, IPv6, ICMP, ARP, masks, metadata, goto_table, drop, several cookies and
+/// priorities. VM ports are ofports 1-6. Every flow is valid in OpenFlow 1.3 (thirty templates
+/// in turn; the differential test `tests/tests/ovs_openflow.rs` and the OpenFlow bench use it).
+pub fn neutron_like_flows(n_flows: usize) -> String {
+    let mut s = String::new();
+    s.push_str("table=0,priority=65535,dl_vlan=4095,actions=drop\n");
+    s.push_str("table=0,priority=0,actions=resubmit(,60)\n");
+    s.push_str("table=60,priority=3,actions=NORMAL\n");
+    s.push_str("table=71,priority=0,actions=drop\n");
+    for i in 0..n_flows {
+        let n = i + 1;
+        let p = 1 + i % 6;
+        let v = 1 + i % 4000;
+        let cookie = 0x9f3c_6a1d_2e4b_7c85u64.wrapping_add((i % 7) as u64);
+        let tun = 0x1000 + i;
+        let port = 1 + i % 60000;
+        let (m, a, ipn, i6) = (mac(n), mac(n + 7), ip(n), ip6(n));
+        let f = match i % 30 {
+            0 => format!(
+                "table=0,priority=10,in_port={p},dl_src={m},actions=load:{n:#x}->NXM_NX_REG5[],load:{:#x}->NXM_NX_REG6[0..15],resubmit(,60)",
+                v
+            ),
+            1 => format!(
+                "table=60,priority=90,dl_vlan={v},dl_dst={m},actions=load:{p:#x}->NXM_NX_REG5[],strip_vlan,resubmit(,81)"
+            ),
+            2 => format!(
+                "table=71,priority=95,arp,reg5={n:#x},in_port={p},dl_src={m},arp_spa={ipn},actions=resubmit(,94)"
+            ),
+            3 => format!(
+                "table=71,priority=65,ip,reg5={n:#x},in_port={p},dl_src={m},nw_src={ipn},actions=ct(table=72,zone=NXM_NX_REG6[0..15])"
+            ),
+            4 => format!(
+                "table=72,priority=77,ct_state=+est-rel-rpl,ip,reg5={n:#x},actions=resubmit(,73)"
+            ),
+            5 => format!(
+                "table=73,priority=90,ct_state=+new-est,tcp,reg5={n:#x},tp_dst={port},actions=ct(commit,zone=NXM_NX_REG6[0..15],exec(load:0x1->NXM_NX_CT_MARK[])),resubmit(,91)"
+            ),
+            6 => format!(
+                "table=82,priority=70,ct_state=+est-rel+rpl,ct_zone={v},ct_mark=0x1/0x1,udp6,reg5={n:#x},ipv6_src={i6}/64,tp_src={port},actions=output:{p}"
+            ),
+            7 => format!(
+                "table=20,priority=2,dl_vlan={v},dl_dst={m},actions=strip_vlan,load:{tun:#x}->NXM_NX_TUN_ID[],output:50"
+            ),
+            8 => format!(
+                "table=4,priority=1,tun_id={tun:#x},reg5={n:#x},actions=mod_vlan_vid:{v},resubmit(,10)"
+            ),
+            9 => format!(
+                "table=10,priority=1,reg0={n:#x},actions=learn(table=20,hard_timeout=300,priority=1,cookie={cookie:#x},NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:1"
+            ),
+            10 => format!(
+                "table=60,priority=50,icmp,reg5={n:#x},icmp_type=8,icmp_code=0,nw_dst={ipn}/24,actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:{a},load:0xff->NXM_NX_REG7[24..31],IN_PORT"
+            ),
+            11 => format!(
+                "table=61,priority=40,ipv6,reg5={n:#x},ipv6_dst={i6},actions=dec_ttl,note:{:02x}.{:02x}.ab,NORMAL",
+                n & 0xff,
+                (n >> 8) & 0xff
+            ),
+            12 => format!(
+                "table=62,priority=30,ip,reg5={n:#x},nw_src={ipn},nw_dst=10.0.0.0/255.0.255.0,nw_tos=32,actions=goto_table:63"
+            ),
+            13 => format!(
+                "table=63,priority=20,reg5={n:#x},metadata={:#x}/0xffff,actions=write_metadata:{:#x}/0xff00,goto_table:64",
+                n & 0xffff,
+                (n & 0xff) << 8
+            ),
+            14 => format!("table=64,priority=10,conj_id={n},ip,actions=output:{p}"),
+            15 => format!(
+                "table=65,priority=10,ip,reg5={n:#x},nw_src={ipn},actions=conjunction({n},1/2)"
+            ),
+            16 => format!(
+                "table=65,priority=10,ip,reg6={n:#x},nw_dst={ipn},actions=conjunction({n},2/2)"
+            ),
+            17 => format!(
+                "table=66,priority=5,tcp,reg5={n:#x},tcp_flags=+syn-ack,actions=CONTROLLER:128"
+            ),
+            18 => format!(
+                "table=67,priority=5,ip,reg5={n:#x},actions=ct(commit,nat(src=10.1.{}.{}:1024-2048)),NORMAL",
+                (n >> 8) & 0xff,
+                n & 0xff
+            ),
+            19 => format!(
+                "table=68,priority=5,reg5={n:#x},vlan_tci=0x0000/0x1fff,actions=push_vlan:0x8100,set_field:{}->vlan_vid,output:{p}",
+                v | 0x1000
+            ),
+            20 => format!("table=69,priority=5,dl_type=0x88cc,reg5={n:#x},actions=FLOOD"),
+            21 => format!(
+                "table=70,priority=5,in_port=LOCAL,reg5={n:#x},actions=set_tunnel64:{tun:#x},output:50"
+            ),
+            22 => format!(
+                "idle_timeout=300,hard_timeout=600,table=74,priority={},reg5={n:#x},actions=drop",
+                1 + i % 1000
+            ),
+            23 => format!(
+                "table=75,priority=5,arp,arp_op=1,reg5={n:#x},arp_sha={m},actions=move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],output:IN_PORT"
+            ),
+            24 => format!(
+                "table=76,priority=5,ct_state=+trk-inv,ip,reg5={n:#x},nw_frag=later,actions=resubmit(1,77),resubmit:2,resubmit(,78,ct)"
+            ),
+            25 => format!(
+                "table=77,priority=5,icmp6,icmp_type=135,nd_target={i6},reg5={n:#x},actions=clone(output:{p}),ct(nat),ct_clear"
+            ),
+            26 => format!(
+                "table=78,priority=5,udp,reg5={n:#x},tp_dst=4789,actions=set_field:{ipn}->ip_dst,set_field:{a}->eth_dst,load:{:#x}->NXM_NX_PKT_MARK[0..7],output:{p}",
+                n & 0xff
+            ),
+            27 => format!(
+                "table=80,priority=5,tun_src=192.0.2.{},tun_dst=192.0.2.1,tun_id={tun:#x},actions=output:{p}",
+                1 + n % 250
+            ),
+            28 => format!(
+                "table=83,priority=5,ip,reg5={n:#x},nw_ttl=1,actions=controller(max_len=256,id=3),exit"
+            ),
+            _ => format!(
+                "table=84,priority=5,sctp,reg5={n:#x},tp_src=9,ct_label={:#x}/0xff,actions=output(port={p},max_len=128)",
+                n & 0xff
+            ),
+        };
+        s.push_str(&format!("cookie={cookie:#x},{f}\n"));
+    }
+    s
+}
