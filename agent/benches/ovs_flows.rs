@@ -5,8 +5,9 @@
 //!   (c) the agent's whole OVS collection (OVSDB query + dump piped into parse + checks),
 //! with the peak RSS increase of (b) and (c) (VmHWM after resetting it via clear_refs).
 //! Targets: (b) < 25 % of (a); RSS increase < 4 MiB.
-//! Run: `cargo bench -p hvscope-agent --bench ovs_flows` (needs openvswitch-switch; N=…
-//! overrides the flow count).
+//! This bench is the ovs-ofctl path (`flows_via = "ofctl"`); `ovs_openflow` compares it with
+//! the native client. Run: `cargo bench -p hvscope-agent --bench ovs_flows` (needs
+//! openvswitch-switch; N=… overrides the flow count).
 
 use std::collections::HashSet;
 use std::io::BufReader;
@@ -165,7 +166,7 @@ fn main() {
 
     let cfg: OvsConfig = toml::from_str(&format!(
         "bridges = ['{br}']\nowned_cookies = ['{OWNED}']\nmac_check_bridges = ['{br}']\n\
-         ofctl_timeout_ms = 30000\n[[rules]]\nname='flood'\nseverity='critical'\nactions_regex='(^|,)FLOOD(,|$)'"
+         flows_via = 'ofctl'\nofctl_timeout_ms = 30000\n[[rules]]\nname='flood'\nseverity='critical'\nactions_regex='(^|,)FLOOD(,|$)'"
     ))
     .unwrap();
     let sock = lab.rundir.join("db.sock");

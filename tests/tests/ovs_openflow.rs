@@ -5,11 +5,13 @@
 //! cookies and priorities) is dumped natively and with `ovs-ofctl`, in OpenFlow 1.3 and 1.0,
 //! and each native flow must render to the tool's line, match and actions, line for line.
 //! Then a bridge restricted to OpenFlow 1.0 (the client falls back) and one restricted to 1.4
-//! (no common version: an error, not a hang). Without OVS the test skips loudly, unless
+//! (no common version: an error, not a hang), and the flow monitor (`NXST_FLOW_MONITOR`) on the
+//! large bridge: quiet while nothing changes, a change for an added, modified, deleted flow. Without OVS the test skips loudly, unless
 //! `CI=true`.
 
 use std::time::{Duration, Instant};
 
+use hvscope_agent::sources::ovs::monitor::FlowMonitor;
 use hvscope_agent::sources::ovs::openflow::OpenFlow;
 use hvscope_parse::ovs::flow::{Line, parse_line};
 use hvscope_parse::ovs::openflow::flow::FlowText;
@@ -217,4 +219,44 @@ fn native_flows_render_as_ovs_ofctl_prints_them() {
         .unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     eprintln!("no common version: {e}");
+    assert!(
+        FlowMonitor::open(
+            &lab.rundir.join(format!("{new}.mgmt")),
+            Duration::from_secs(2),
+            lease()
+        )
+        .is_err()
+    );
+
+    // the flow monitor on the 6,000-flow bridge: quiet while nothing changes, a change for
+    // an added, a modified and a deleted flow
+    let mgmt = lab.rundir.join(format!("{br}.mgmt"));
+    let watch = || FlowMonitor::open(&mgmt, Duration::from_secs(2), lease()).unwrap();
+    let changed_within = |m: &mut FlowMonitor| {
+        hvscope_testkit::wait_for(Duration::from_secs(3), || m.changed().then_some(())).is_some()
+    };
+    let mut m = watch();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!m.changed(), "no change, no update");
+    let f = "table=99,priority=1,reg5=0x1,actions=drop";
+    lab.ofctl(&br, "add-flow", &[f]).unwrap();
+    assert!(changed_within(&mut m), "added");
+    let mut m = watch();
+    lab.ofctl(&br, "mod-flows", &["table=99,reg5=0x1,actions=NORMAL"])
+        .unwrap();
+    assert!(changed_within(&mut m), "modified");
+    let mut m = watch();
+    lab.ofctl(
+        &br,
+        "del-flows",
+        &["--strict", "table=99,priority=1,reg5=0x1"],
+    )
+    .unwrap();
+    assert!(changed_within(&mut m), "deleted");
+}
+
+fn lease() -> hvscope_agent::io::Lease {
+    hvscope_agent::io::FdBudget::with_caps([(hvscope_agent::io::Holder::Ovs, 1)])
+        .grant(hvscope_agent::io::Holder::Ovs)
+        .unwrap()
 }

@@ -7,7 +7,8 @@
 //! Shares (of the soft `RLIMIT_NOFILE`, which the agent raises to the hard limit at start;
 //! 1024 assumed when unreadable): the iSCSI source half, at most 4096; the libvirt source a
 //! quarter, at most 4096; the host part's `/proc` files at most 32 and its sysfs files at most
-//! 256. Each open pseudo-file pins a page of kernel memory (its seq_file or sysfs buffer).
+//! 256; the OVS source's flow-monitor sockets at most 16. Each open pseudo-file pins a page of
+//! kernel memory (its seq_file or sysfs buffer).
 //!
 //! Granting and releasing are one atomic add each (no lock), and only happen when a file is
 //! opened or closed; reading a kept file does not touch the budget.
@@ -28,19 +29,28 @@ pub enum Holder {
     Libvirt,
     /// The iSCSI source: the state attributes of sessions, connections and LUNs.
     Iscsi,
+    /// The OVS source: one flow-monitor connection per bridge (`<bridge>.mgmt`).
+    Ovs,
 }
 
 impl Holder {
     /// Every holder, in a fixed order.
-    pub const ALL: [Holder; 4] = [Holder::Proc, Holder::Sys, Holder::Libvirt, Holder::Iscsi];
+    pub const ALL: [Holder; 5] = [
+        Holder::Proc,
+        Holder::Sys,
+        Holder::Libvirt,
+        Holder::Iscsi,
+        Holder::Ovs,
+    ];
 
-    /// Its name in reports (`proc`, `sys`, `libvirt`, `iscsi`).
+    /// Its name in reports (`proc`, `sys`, `libvirt`, `iscsi`, `ovs`).
     pub fn name(self) -> &'static str {
         match self {
             Holder::Proc => "proc",
             Holder::Sys => "sys",
             Holder::Libvirt => "libvirt",
             Holder::Iscsi => "iscsi",
+            Holder::Ovs => "ovs",
         }
     }
 
@@ -58,6 +68,8 @@ pub const MAX_SYS_FILES: usize = 256;
 pub const MAX_LIBVIRT_FILES: usize = 4096;
 /// Most attribute files the iSCSI source keeps.
 pub const MAX_ISCSI_FILES: usize = 4096;
+/// Most flow-monitor sockets the OVS source keeps (one per bridge; nodes have 3–6 bridges).
+pub const MAX_OVS_SOCKETS: usize = 16;
 
 /// The budget: a cap per holder and what each holds now. Cloning gives another handle on the
 /// same budget.
@@ -68,8 +80,8 @@ pub struct FdBudget {
 
 #[derive(Debug)]
 struct Ledger {
-    caps: [usize; 4],
-    held: [AtomicUsize; 4],
+    caps: [usize; 5],
+    held: [AtomicUsize; 5],
 }
 
 impl FdBudget {
@@ -83,6 +95,7 @@ impl FdBudget {
             (Holder::Sys, MAX_SYS_FILES),
             (Holder::Libvirt, share(4, MAX_LIBVIRT_FILES)),
             (Holder::Iscsi, share(2, MAX_ISCSI_FILES)),
+            (Holder::Ovs, MAX_OVS_SOCKETS),
         ])
     }
 
@@ -93,7 +106,7 @@ impl FdBudget {
 
     /// A budget with these caps (holders not named get none).
     pub fn with_caps(caps: impl IntoIterator<Item = (Holder, usize)>) -> Self {
-        let mut c = [0; 4];
+        let mut c = [0; 5];
         for (who, n) in caps {
             c[who.index()] = n;
         }

@@ -37,7 +37,8 @@
 //! | iSCSI | listings of `sys/class/iscsi_session` and `sys/block` | compared every collection | fresh |
 //! | iSCSI | `sys/block` links, multipath maps, `dev/disk/by-path` and `by-id` maps ([`DirStamp`]) | new entries at once; a slice per collection ([`Cursor`]) so all within each [`REFRESH`] | a device re-created under its name, a path moved between maps, a link retargeted: < 30 collections |
 //! | iSCSI | the previous diskstats reading (rates) | every collection | fresh |
-//! | OVS | the compiled rules (nothing held open) | never (configuration) | — |
+//! | OVS | the compiled rules | never (configuration) | — |
+//! | OVS ([`Holder::Ovs`], 16) | per bridge with `flow_monitor`: one OpenFlow connection subscribed to flow changes (`NXST_FLOW_MONITOR`, nothing of the flows kept), and that bridge's last flow audit | the flows dumped again when the monitor reports any change or goes away, the bridge's ports or the node's VM MACs changed, or once per [`REFRESH`] | a flow change ovs-vswitchd does not report (none known): < 30 collections |
 
 mod budget;
 mod cadence;
@@ -47,7 +48,8 @@ mod signal;
 mod watch;
 
 pub use budget::{
-    FdBudget, Holder, Lease, MAX_ISCSI_FILES, MAX_LIBVIRT_FILES, MAX_PROC_FILES, MAX_SYS_FILES,
+    FdBudget, Holder, Lease, MAX_ISCSI_FILES, MAX_LIBVIRT_FILES, MAX_OVS_SOCKETS, MAX_PROC_FILES,
+    MAX_SYS_FILES,
 };
 pub use cadence::{Cadence, Cursor, REFRESH, Schedule};
 pub use kept::{HeldFile, KeptFile};

@@ -155,36 +155,37 @@ impl<'c> Auditor<'c> {
             why,
             flow: flow_text(f),
         };
-        // (how the flow uses the port, the port)
-        let mut missing: Option<(&str, String)> = None;
+        // (how the flow uses the port, the port); text is only made for a kept example, so a
+        // table of 100k dirty flows costs no allocation per flow
+        let mut missing: Option<(&str, PortRef<'_>)> = None;
         if let Some(p) = in_port(f).filter(|p| !self.port_exists(p)) {
-            missing = Some(("in_port", p.to_string()));
+            missing = Some(("in_port", p));
         }
         output_ports(f.actions, &mut |p| {
             if missing.is_none() && !self.port_exists(&p) {
-                missing = Some(("output to", p.to_string()));
+                missing = Some(("output to", p));
             }
         });
         if let Some((how, port)) = missing {
-            let why = format!(
-                "{how} {port}: no interface on {} has that OpenFlow port",
-                self.bridge
-            );
-            audit
-                .missing_port
-                .add(self.max, || example("port", port, why));
+            audit.missing_port.add(self.max, || {
+                let why = format!(
+                    "{how} {port}: no interface on {} has that OpenFlow port",
+                    self.bridge
+                );
+                example("port", port.to_string(), why)
+            });
         }
         if !self.owned.is_empty() && !self.owned.contains(&f.cookie) {
-            let why = format!(
-                "cookie {:#x} is not owned by any configured agent",
-                f.cookie
-            );
-            audit
-                .stale_cookie
-                .add(self.max, || example("", String::new(), why));
+            audit.stale_cookie.add(self.max, || {
+                let why = format!(
+                    "cookie {:#x} is not owned by any configured agent",
+                    f.cookie
+                );
+                example("", String::new(), why)
+            });
         }
         if self.check_macs {
-            let mut unknown: Option<(&str, String)> = None;
+            let mut unknown: Option<(&str, &str)> = None;
             let prefix = self.mac_prefix.as_bytes();
             exact_macs(f, &mut |field, mac| {
                 let vm_side = mac.len() >= prefix.len()
@@ -198,19 +199,23 @@ impl<'c> Auditor<'c> {
                     self.macs.contains(mac)
                 };
                 if !known {
-                    unknown = Some((field, mac.to_ascii_lowercase()));
+                    unknown = Some((field, mac));
                 }
             });
             if let Some((field, mac)) = unknown {
-                let why = format!("{field}={mac}: no interface's attached-mac is {mac}");
-                audit.unknown_mac.add(self.max, || example("mac", mac, why));
+                audit.unknown_mac.add(self.max, || {
+                    let mac = mac.to_ascii_lowercase();
+                    let why = format!("{field}={mac}: no interface's attached-mac is {mac}");
+                    example("mac", mac, why)
+                });
             }
         }
         for name in self.rules.matching(&self.bridge, f) {
             if let Some(h) = audit.rules.get_mut(name) {
-                let why = format!("matches operator rule {name:?}");
-                h.dirty
-                    .add(self.max, || example("rule", name.to_owned(), why));
+                h.dirty.add(self.max, || {
+                    let why = format!("matches operator rule {name:?}");
+                    example("rule", name.to_owned(), why)
+                });
             }
         }
     }

@@ -36,6 +36,13 @@ pub struct OvsConfig {
     /// Both give the audit and the operator rules the same flow text.
     #[serde(default)]
     pub flows_via: FlowsVia,
+    /// Keep one OpenFlow connection per bridge subscribed to flow changes
+    /// (`NXST_FLOW_MONITOR`, OpenFlow 1.0; nothing of the flows is kept) and dump a bridge again
+    /// only when it reports a change, the bridge's ports or the VM MACs changed, or every 30
+    /// collections; otherwise the last audit stands. A bridge that refuses OpenFlow 1.0 is
+    /// dumped every collection.
+    #[serde(default = "yes")]
+    pub flow_monitor: bool,
     /// The `ovs-ofctl` binary (a name is looked up in `PATH`; `flows_via = "ofctl"` only).
     #[serde(default = "default_ofctl_path")]
     pub ofctl_path: PathBuf,

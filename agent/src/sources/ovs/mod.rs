@@ -13,22 +13,25 @@
 pub mod audit;
 pub mod client;
 pub mod config;
+pub mod monitor;
 pub mod ofctl;
 pub mod openflow;
 pub mod rules;
 mod series;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use hvscope_parse::ovs::ovsdb::{self, BridgeRow, Interface};
 use tracing::{debug, warn};
 
 pub use self::series::series;
-use crate::io::HostRoot;
+use crate::io::{FdBudget, Holder, HostRoot, REFRESH};
 use crate::sources::{Context, Source, SourceError};
 use audit::{Auditor, FlowAudit};
 use config::{FlowsVia, OvsConfig};
+use monitor::FlowMonitor;
 use ofctl::Ofctl;
 use openflow::OpenFlow;
 use rules::Rules;
@@ -67,14 +70,50 @@ pub struct OvsSource {
     /// The compiled `[[ovs.rules]]`, or why they do not compile (reported as `ovs.config`
     /// every collection in which OVSDB answers, as a one-shot collection would).
     rules: Result<Rules, String>,
+    /// Per bridge with a flow monitor (`flow_monitor`): the subscription and the last audit.
+    watched: HashMap<String, Watched>,
+}
+
+/// A bridge whose flow table is watched for changes instead of dumped every collection.
+#[derive(Debug)]
+struct Watched {
+    monitor: FlowMonitor,
+    audit: FlowAudit,
+    /// [`signature`] of what the audit judged against.
+    sig: u64,
+    /// Collections since the dump.
+    reused: u32,
 }
 
 impl OvsSource {
     /// A source reading what `cfg` says.
     pub fn new(cfg: OvsConfig) -> Self {
         let rules = Rules::compile(&cfg.rules);
-        Self { cfg, rules }
+        Self {
+            cfg,
+            rules,
+            watched: HashMap::new(),
+        }
     }
+}
+
+/// What a bridge's audit depends on besides its flows: its ports (names and numbers) and the
+/// node's VM MACs.
+fn signature(row: &BridgeRow, macs: &HashSet<String>) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    row.name.hash(&mut h);
+    for i in &row.interfaces {
+        (&i.name, i.ofport).hash(&mut h);
+    }
+    // the set's order is arbitrary: combine per-MAC hashes without order
+    let mut set = 0u64;
+    for m in macs {
+        let mut hm = std::hash::DefaultHasher::new();
+        m.hash(&mut hm);
+        set = set.wrapping_add(hm.finish());
+    }
+    set.hash(&mut h);
+    h.finish()
 }
 
 impl Source for OvsSource {
@@ -85,14 +124,21 @@ impl Source for OvsSource {
 
     fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> Option<Ovs> {
         let rules = self.rules.as_ref().map_err(String::as_str);
-        read(cx.root, &self.cfg, rules, errors)
+        let watch = self.cfg.flow_monitor.then_some((&mut self.watched, cx.fds));
+        read(cx.root, &self.cfg, rules, errors, watch)
     }
 }
 
 /// Reads OVS below `root` once, compiling the rules of `cfg`; see [`OvsSource`].
 pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) -> Option<Ovs> {
     let rules = Rules::compile(&cfg.rules);
-    read(root, cfg, rules.as_ref().map_err(String::as_str), errors)
+    read(
+        root,
+        cfg,
+        rules.as_ref().map_err(String::as_str),
+        errors,
+        None,
+    )
 }
 
 /// Reads OVS below `root`. `None` when OVS is disabled, or absent (no `run/openvswitch`
@@ -104,6 +150,7 @@ fn read(
     cfg: &OvsConfig,
     rules: Result<&Rules, &str>,
     errors: &mut Vec<SourceError>,
+    mut watch: Option<(&mut HashMap<String, Watched>, &FdBudget)>,
 ) -> Option<Ovs> {
     if !cfg.enabled || (!cfg.required && !root.path("run/openvswitch").is_dir()) {
         return None;
@@ -150,27 +197,82 @@ fn read(
             ));
         }
     }
-    let bridges = topo
-        .bridges
-        .iter()
-        .map(|row| {
-            let selected = cfg.bridges.is_empty() || cfg.bridges.contains(&row.name);
-            let flows = selected
-                .then(|| dump(root, &reader, row, &macs, cfg, rules, errors))
-                .flatten();
-            Bridge {
-                name: row.name.clone(),
-                datapath_type: row.datapath_type.clone(),
-                interfaces: row.interfaces.clone(),
-                flows,
-            }
-        })
-        .collect();
+    let mut bridges = Vec::with_capacity(topo.bridges.len());
+    for row in &topo.bridges {
+        let selected = cfg.bridges.is_empty() || cfg.bridges.contains(&row.name);
+        let flows = if !selected {
+            None
+        } else if let Some((watched, fds)) = watch.as_mut() {
+            watched_dump(root, &reader, row, &macs, cfg, rules, errors, watched, fds)
+        } else {
+            dump(root, &reader, row, &macs, cfg, rules, errors)
+        };
+        bridges.push(Bridge {
+            name: row.name.clone(),
+            datapath_type: row.datapath_type.clone(),
+            interfaces: row.interfaces.clone(),
+            flows,
+        });
+    }
+    if let Some((watched, _)) = watch {
+        // bridges gone or no longer selected: their subscriptions end
+        watched.retain(|name, _| bridges.iter().any(|b| b.name == *name && b.flows.is_some()));
+    }
     Some(Ovs {
         ovsdb_up: true,
         ovs_version: topo.ovs_version,
         bridges,
     })
+}
+
+/// A bridge's audit: the last one while its flow monitor reports no change (and its ports and
+/// the VM MACs are the same, and fewer than [`REFRESH`] collections passed), else a dump, with
+/// a new subscription made first so that a change during the dump is seen next time.
+#[allow(clippy::too_many_arguments)]
+fn watched_dump(
+    root: &HostRoot,
+    reader: &FlowReader,
+    row: &BridgeRow,
+    macs: &HashSet<String>,
+    cfg: &OvsConfig,
+    rules: &Rules,
+    errors: &mut Vec<SourceError>,
+    watched: &mut HashMap<String, Watched>,
+    fds: &FdBudget,
+) -> Option<FlowAudit> {
+    let sig = signature(row, macs);
+    if let Some(w) = watched.get_mut(&row.name) {
+        if w.sig == sig && w.reused + 1 < REFRESH.collections() && !w.monitor.changed() {
+            w.reused += 1;
+            return Some(w.audit.clone());
+        }
+        debug!(bridge = %row.name, reused = w.reused, "flow table changed: dumping it again");
+    }
+    watched.remove(&row.name);
+    let mgmt = root.path(format!("run/openvswitch/{}.mgmt", row.name));
+    let timeout = Duration::from_millis(cfg.flows_timeout_ms);
+    let monitor = fds
+        .grant(Holder::Ovs)
+        .map(|lease| FlowMonitor::open(&mgmt, timeout, lease));
+    let audit = dump(root, reader, row, macs, cfg, rules, errors)?;
+    match monitor {
+        Some(Ok(monitor)) => {
+            watched.insert(
+                row.name.clone(),
+                Watched {
+                    monitor,
+                    audit: audit.clone(),
+                    sig,
+                    reused: 0,
+                },
+            );
+        }
+        Some(Err(error)) => {
+            debug!(%error, bridge = %row.name, "no flow monitor: dumped every collection")
+        }
+        None => debug!(bridge = %row.name, "no fd for a flow monitor: dumped every collection"),
+    }
+    Some(audit)
 }
 
 /// The configured way of reading a bridge's flows.

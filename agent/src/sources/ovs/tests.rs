@@ -10,7 +10,7 @@ use hvscope_parse::ovs::testdata::{FLOWS_OF10, full_reply};
 
 use super::*;
 
-struct FakeRoot(PathBuf);
+pub(crate) struct FakeRoot(pub(crate) PathBuf);
 
 impl Drop for FakeRoot {
     fn drop(&mut self) {
@@ -19,7 +19,7 @@ impl Drop for FakeRoot {
 }
 
 /// A root with `run/openvswitch/db.sock` served by a thread answering `conns` transacts.
-fn fake_root(tag: &str, conns: usize) -> FakeRoot {
+pub(crate) fn fake_root(tag: &str, conns: usize) -> FakeRoot {
     let d = std::env::temp_dir().join(format!("hvscope-ovs-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(d.join("run/openvswitch")).unwrap();

@@ -80,6 +80,24 @@ fn messages_we_send() {
         ]
     );
     b.clear();
+    wire::flow_monitor_request(1, 3, &mut b);
+    assert_eq!(b.len(), 40);
+    assert_eq!(
+        &b[..20],
+        [
+            1, 16, 0, 40, 0, 0, 0, 3, 0xff, 0xff, 0, 0, 0, 0, 0x23, 0x20, 0, 0, 0, 2
+        ]
+    );
+    assert_eq!(
+        &b[24..],
+        [0, 0, 0, 1, 0, 0x0e, 0xff, 0xff, 0, 0, 0xff, 0, 0, 0, 0, 0]
+    );
+    let mut reply = b.clone();
+    reply[1] = wire::OFPT10_STATS_REPLY;
+    reply.truncate(24);
+    reply[3] = 24;
+    assert!(wire::is_flow_monitor_reply(&reply, 3) && !wire::is_flow_monitor_reply(&reply, 4));
+    b.clear();
     wire::echo_reply(&[4, 2, 0, 12, 0, 0, 0, 9, 1, 2, 3, 4], &mut b);
     assert_eq!(b, [4, 3, 0, 12, 0, 0, 0, 9, 1, 2, 3, 4]);
 }

@@ -176,6 +176,38 @@ pub fn flow_stats_request(version: u8, xid: u32, out: &mut Vec<u8>) {
     finish(out, at);
 }
 
+/// `NXST_FLOW_MONITOR` (OpenFlow 1.0 + Nicira) for every flow of every table, reporting
+/// additions, deletions and modifications without their actions and without the initial
+/// flows: a change signal, not a copy of the table.
+pub fn flow_monitor_request(id: u32, xid: u32, out: &mut Vec<u8>) {
+    let at = header(out, OFP10, OFPT10_STATS_REQUEST, xid);
+    out.extend_from_slice(&0xffffu16.to_be_bytes()); // OFPST_VENDOR
+    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(&NX_VENDOR.to_be_bytes());
+    out.extend_from_slice(&NXST_FLOW_MONITOR.to_be_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&0x000eu16.to_be_bytes()); // NXFMF_ADD | DELETE | MODIFY
+    out.extend_from_slice(&0xffffu16.to_be_bytes()); // out_port OFPP_NONE
+    out.extend_from_slice(&0u16.to_be_bytes()); // match_len
+    out.extend_from_slice(&[0xff, 0, 0, 0, 0, 0]); // all tables, zeros
+    finish(out, at);
+}
+
+/// Nicira stats subtype of flow monitoring.
+pub const NXST_FLOW_MONITOR: u32 = 2;
+
+/// True when `msg` (a whole message) is the `NXST_FLOW_MONITOR` reply to `xid`.
+pub fn is_flow_monitor_reply(msg: &[u8], xid: u32) -> bool {
+    msg.len() >= 24
+        && msg[0] == OFP10
+        && msg[1] == OFPT10_STATS_REPLY
+        && msg[4..8] == xid.to_be_bytes()
+        && msg[8..10] == [0xff, 0xff]
+        && msg[12..16] == NX_VENDOR.to_be_bytes()
+        && msg[16..20] == NXST_FLOW_MONITOR.to_be_bytes()
+}
+
 /// A message as far as the agent cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message<'a> {
