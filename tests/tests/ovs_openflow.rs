@@ -6,7 +6,8 @@
 //! and each native flow must render to the tool's line, match and actions, line for line.
 //! Then a bridge restricted to OpenFlow 1.0 (the client falls back) and one restricted to 1.4
 //! (no common version: an error, not a hang), and the flow monitor (`NXST_FLOW_MONITOR`) on the
-//! large bridge: quiet while nothing changes, a change for an added, modified, deleted flow. Without OVS the test skips loudly, unless
+//! large bridge: quiet while nothing changes, a change for an added, modified, deleted flow;
+//! and the daemon's OVS source keeping an unchanged table's audit, seeing an added flow next. Without OVS the test skips loudly, unless
 //! `CI=true`.
 
 use std::time::{Duration, Instant};
