@@ -235,7 +235,7 @@ pub fn ip6(n: usize) -> String {
     format!("fd00:{:x}::{:x}", n >> 12, n & 0xfff)
 }
 
-/// A Neutron-like flow table of `n_flows` (+4) flows for `ovs-ofctl add-flows`: ML2/OVS
+/// A Neutron-like flow table of `n_flows` (+20) flows for `ovs-ofctl add-flows`: ML2/OVS
 /// firewall tables (per-port reg5/reg6 loads, conntrack with zones, exec, nat, conjunctions),
 /// br-tun learning and l2pop (learn, tun_id loads, VXLAN output to ofport 50), VLAN
 /// push/pop/strip, IPv6, ICMP, ARP, masks, metadata, goto_table, drop, several cookies and
@@ -247,6 +247,28 @@ pub fn neutron_like_flows(n_flows: usize) -> String {
     s.push_str("table=0,priority=0,actions=resubmit(,60)\n");
     s.push_str("table=60,priority=3,actions=NORMAL\n");
     s.push_str("table=71,priority=0,actions=drop\n");
+    // one of each edge: zero values, masks, immediate zones, stacks, NAT ranges, ND, labels
+    for f in [
+        "table=90,priority=1,reg3=0,metadata=0,tun_id=0,actions=set_field:0->reg3,set_field:0->tun_id",
+        "table=90,priority=2,ipv6,ipv6_src=::ffff:10.0.0.1,actions=drop",
+        "table=90,priority=3,ct_state=-trk,ip,actions=ct(zone=5,table=91)",
+        "table=90,priority=4,tcp,tp_dst=0x100/0xff00,actions=output:NXM_NX_REG5[0..15]",
+        "table=90,priority=5,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00,actions=CONTROLLER:65535",
+        "table=90,priority=6,vlan_tci=0x1000/0x1000,actions=strip_vlan,LOCAL",
+        "table=90,priority=7,tcp,nw_src=10.0.0.0/8,nw_frag=yes,actions=mod_nw_tos:16,mod_nw_ttl:5,mod_tp_src:99",
+        "table=90,priority=8,arp,arp_tpa=10.0.0.1,arp_op=2,actions=move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],push:NXM_NX_REG0[],pop:NXM_NX_REG1[0..7]",
+        "table=90,priority=9,icmp6,icmp_type=136,nd_target=fe80::1,nd_tll=fa:16:3e:00:00:01,actions=drop",
+        "table=90,priority=10,ip,actions=ct(commit,zone=7,nat(dst=10.0.0.1-10.0.0.9:80-88,random))",
+        "table=90,priority=13,ipv6,ipv6_label=0x12345,actions=set_field:fd00::1->ipv6_dst",
+        "table=90,priority=14,ip,nw_ecn=1,nw_ttl=3,actions=mod_nw_ecn:2",
+        "table=90,priority=15,tun_id=0x5/0xff,actions=resubmit(,91),resubmit:LOCAL",
+        "table=90,priority=16,reg9=0x80000000/0x80000000,ct_mark=0,ct_zone=0,actions=set_field:0x8/0xff->reg9",
+        "table=90,priority=17,ip,nw_dst=10.1.0.0/255.255.0.255,nw_proto=47,actions=note:00,output:65279",
+        "cookie=0xfffffffffffffffe,table=253,priority=0,actions=drop",
+    ] {
+        s.push_str(f);
+        s.push('\n');
+    }
     for i in 0..n_flows {
         let n = i + 1;
         let p = 1 + i % 6;

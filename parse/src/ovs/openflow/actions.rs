@@ -450,6 +450,13 @@ fn nx_action(
             subfield(s, src, ofs, n_bits);
         }
         16 | 45 => super::learn::format(subtype == 45, a, s)?,
+        27 | 28 => {
+            let ofs = b.u16()?;
+            let f = field_at(&mut b)?;
+            let n_bits = b.u16()?;
+            s.push_str(if subtype == 27 { "push:" } else { "pop:" });
+            subfield(s, f, ofs, n_bits);
+        }
         17 => s.push_str("exit"),
         18 => s.push_str("dec_ttl"),
         21 => {
