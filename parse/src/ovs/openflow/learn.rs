@@ -6,9 +6,9 @@
 
 use std::fmt::Write;
 
-use super::actions::{hash_x, subfield};
 use super::fields::Field;
-use super::matching::{field_value, hex_bytes, read_header};
+use super::oxm::read_header;
+use super::text::{field_value, hash_x, hex_bytes, subfield};
 use super::{Bytes, OfError};
 
 fn sub(b: &mut Bytes<'_>) -> Result<(Option<&'static Field>, u16), OfError> {

@@ -7,12 +7,15 @@
 
 use std::fmt::Write;
 
-use super::actions::hash_x;
-use super::fields::{self, FIELDS, Field};
-use super::{Bytes, OfError, be_uint};
+use super::fields;
+use super::oxm::{Tlv, port_from_ofp11, tlvs};
+use super::text::{
+    ct_state_name, eth, flags, flags_masked_max, hash_x, hex_bytes, ip_mask, ipv6_mask, mac, port,
+    tcp_flag_name,
+};
+use super::{OfError, be_uint};
 
 type V<T> = (T, T);
-
 /// The parts of OVS' `struct match` that OVS' fields set (value already masked, mask).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Match {
@@ -68,131 +71,9 @@ pub struct Match {
     pub unknown: u32,
     pub first_unknown: u32,
 }
-
-/// A known field: its index in [`FIELDS`] (an `MFF_*` constant) and its entry.
-pub type Known = (u16, &'static Field);
-
-/// One TLV: the field (when known) and its value and mask bytes (mask all ones when absent).
-pub struct Tlv<'a> {
-    pub header: u32,
-    pub field: Option<(u16, &'static Field)>,
-    pub value: &'a [u8],
-    pub mask: Option<&'a [u8]>,
-}
-
-/// Reads one OXM/NXM TLV header (4 bytes, 8 for an experimenter class) and looks its field up.
-pub(crate) fn read_header(b: &mut Bytes<'_>) -> Result<(u32, Option<Known>, usize), OfError> {
-    let header = b.u32()?;
-    let class = (header >> 16) as u16;
-    let field = ((header >> 9) & 0x7f) as u8;
-    let mut len = (header & 0xff) as usize;
-    let vendor = if class == 0xffff {
-        len = len.checked_sub(4).ok_or(OfError::BadLength {
-            what: "experimenter oxm",
-            len,
-        })?;
-        b.u32()?
-    } else {
-        0
-    };
-    Ok((header, lookup(vendor, class, field), len))
-}
-
-/// Field index + 1 by field number, for the four classes OVS mostly uses (0 = none).
-const INDEX: [[u16; 128]; 4] = build_index();
-
-const fn class_slot(class: u16) -> usize {
-    match class {
-        0x0000 => 0,
-        0x0001 => 1,
-        0x8000 => 2,
-        0x8001 => 3,
-        _ => 4,
-    }
-}
-
-const fn build_index() -> [[u16; 128]; 4] {
-    let mut t = [[0u16; 128]; 4];
-    let mut i = 0;
-    while i < FIELDS.len() {
-        let hs = FIELDS[i].headers;
-        let mut j = 0;
-        while j < hs.len() {
-            let (vendor, class, field) = hs[j];
-            let slot = class_slot(class);
-            if vendor == 0 && slot < 4 && field < 128 {
-                t[slot][field as usize] = i as u16 + 1;
-            }
-            j += 1;
-        }
-        i += 1;
-    }
-    t
-}
-
-/// The field a header names.
-pub fn lookup(vendor: u32, class: u16, field: u8) -> Option<(u16, &'static Field)> {
-    let slot = class_slot(class);
-    if vendor == 0 && slot < 4 {
-        let i = *INDEX[slot].get(field as usize)?;
-        return (i > 0).then(|| (i - 1, &FIELDS[(i - 1) as usize]));
-    }
-    FIELDS.iter().enumerate().find_map(|(i, f)| {
-        f.headers
-            .contains(&(vendor, class, field))
-            .then_some((i as u16, f))
-    })
-}
-
-/// Iterates the TLVs of a match.
-pub fn tlvs<'a>(fields: &'a [u8], visit: &mut dyn FnMut(Tlv<'a>)) -> Result<(), OfError> {
-    let mut b = Bytes::new(fields, "match field");
-    while !b.is_empty() {
-        let (header, field, len) = read_header(&mut b)?;
-        let body = b.take(len)?;
-        let hasmask = header & 0x100 != 0;
-        let (value, mask) = if hasmask {
-            if len % 2 != 0 {
-                return Err(OfError::BadLength {
-                    what: "masked match field",
-                    len,
-                });
-            }
-            let (v, m) = body.split_at(len / 2);
-            (v, Some(m))
-        } else {
-            (body, None)
-        };
-        // a known field of the wrong width is not that field
-        let field = field.filter(|(_, f)| f.n_bytes as usize == value.len());
-        visit(Tlv {
-            header,
-            field,
-            value,
-            mask,
-        });
-    }
-    Ok(())
-}
-
 fn vm<T: Copy + std::ops::BitAnd<Output = T>>(v: T, m: T) -> V<T> {
     (v & m, m)
 }
-
-fn mac(b: &[u8]) -> [u8; 6] {
-    let mut m = [0u8; 6];
-    if b.len() == 6 {
-        m.copy_from_slice(b);
-    }
-    m
-}
-
-/// OpenFlow 1.1+ port → 1.0 port (`ofputil_port_from_ofp11`): reserved ports move down to
-/// 0xff00…; numbers in between do not fit and print as themselves.
-pub fn port_from_ofp11(p: u32) -> u32 {
-    if p >= 0xffff_ff00 { p - 0xffff_0000 } else { p }
-}
-
 impl Match {
     /// Decodes OXM/NXM fields.
     pub fn decode(fields: &[u8]) -> Result<Match, OfError> {
@@ -541,12 +422,10 @@ impl Match {
         }
     }
 }
-
 const REG_NAMES: [&str; 16] = [
     "reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10",
     "reg11", "reg12", "reg13", "reg14", "reg15",
 ];
-
 fn mac_vm(v: &[u8], m: &[u8]) -> V<[u8; 6]> {
     let (v, m) = (mac(v), mac(m));
     let mut out = [0u8; 6];
@@ -555,93 +434,10 @@ fn mac_vm(v: &[u8], m: &[u8]) -> V<[u8; 6]> {
     }
     (out, m)
 }
-
-/// `ct_state_to_string`.
-pub fn ct_state_name(bit: u32) -> Option<&'static str> {
-    Some(match bit {
-        0x01 => "new",
-        0x02 => "est",
-        0x04 => "rel",
-        0x08 => "rpl",
-        0x10 => "inv",
-        0x20 => "trk",
-        0x40 => "snat",
-        0x80 => "dnat",
-        _ => return None,
-    })
-}
-
-fn tcp_flag_name(bit: u32) -> Option<&'static str> {
-    Some(match bit {
-        0x001 => "fin",
-        0x002 => "syn",
-        0x004 => "rst",
-        0x008 => "psh",
-        0x010 => "ack",
-        0x020 => "urg",
-        0x040 => "ece",
-        0x080 => "cwr",
-        0x100 => "ns",
-        0x200 => "[200]",
-        0x400 => "[400]",
-        0x800 => "[800]",
-        _ => return None,
-    })
-}
-
-/// `format_flags`: names of the set bits joined by `del`, unknown bits as one hex number.
-pub fn flags(s: &mut String, mut v: u32, name: fn(u32) -> Option<&'static str>, del: char) {
-    if v == 0 {
-        s.push('0');
-        return;
-    }
-    let mut bad = 0;
-    while v != 0 {
-        let bit = v & v.wrapping_neg();
-        match name(bit) {
-            Some(n) => {
-                s.push_str(n);
-                s.push(del);
-            }
-            None => bad |= bit,
-        }
-        v &= !bit;
-    }
-    if bad != 0 {
-        let _ = write!(s, "0x{bad:x}{del}");
-    }
-    s.pop();
-}
-
 /// `format_flags_masked` with `max_mask` 0xff (ct_state).
 fn flags_masked(s: &mut String, v: u32, m: u32, name: fn(u32) -> Option<&'static str>) {
     flags_masked_max(s, v, m, 0xff, name)
 }
-
-/// `format_flags_masked`: `+name-name…`, or the plain flags when every bit is masked.
-pub fn flags_masked_max(
-    s: &mut String,
-    v: u32,
-    mut m: u32,
-    max: u32,
-    name: fn(u32) -> Option<&'static str>,
-) {
-    if m == max {
-        flags(s, v, name, '|');
-        return;
-    }
-    if m == 0 {
-        s.push_str("0/0");
-        return;
-    }
-    while m != 0 {
-        let bit = m & m.wrapping_neg();
-        s.push(if v & bit != 0 { '+' } else { '-' });
-        s.push_str(name(bit).unwrap_or("[Unknown]"));
-        m &= !bit;
-    }
-}
-
 /// `format_uint32_masked`, `format_be64_masked`: `name=%#x[/%#x],`.
 fn hex_masked(s: &mut String, name: &str, v: u64, m: u64, full: u64) {
     if m != 0 {
@@ -655,15 +451,12 @@ fn hex_masked(s: &mut String, name: &str, v: u64, m: u64, full: u64) {
         s.push(',');
     }
 }
-
 fn u32_hex(s: &mut String, name: &str, (v, m): V<u32>) {
     hex_masked(s, name, v as u64, m as u64, u32::MAX as u64)
 }
-
 fn be64_masked(s: &mut String, name: &str, (v, m): V<u64>) {
     hex_masked(s, name, v, m, u64::MAX)
 }
-
 fn be16_masked(s: &mut String, name: &str, (v, m): V<u16>) {
     if m != 0 {
         if m == u16::MAX {
@@ -673,11 +466,9 @@ fn be16_masked(s: &mut String, name: &str, (v, m): V<u16>) {
         }
     }
 }
-
 fn u16_masked(s: &mut String, name: &str, v: V<u16>) {
     be16_masked(s, name, v)
 }
-
 fn eth_masked(s: &mut String, name: &str, (v, m): V<[u8; 6]>) {
     if m != [0; 6] {
         let _ = write!(s, "{name}=");
@@ -689,16 +480,6 @@ fn eth_masked(s: &mut String, name: &str, (v, m): V<[u8; 6]>) {
         s.push(',');
     }
 }
-
-/// `xx:xx:xx:xx:xx:xx`.
-pub fn eth(s: &mut String, a: &[u8; 6]) {
-    let _ = write!(
-        s,
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        a[0], a[1], a[2], a[3], a[4], a[5]
-    );
-}
-
 fn ip_masked(s: &mut String, name: &str, (v, m): V<u32>) {
     if m != 0 {
         let _ = write!(s, "{name}=");
@@ -706,129 +487,10 @@ fn ip_masked(s: &mut String, name: &str, (v, m): V<u32>) {
         s.push(',');
     }
 }
-
-/// `ip_format_masked`: `a.b.c.d`, `/N` for a CIDR mask, `/a.b.c.d` otherwise.
-pub fn ip_mask(s: &mut String, v: u32, m: u32) {
-    let _ = write!(s, "{}", std::net::Ipv4Addr::from(v));
-    if m != u32::MAX {
-        if m.leading_ones() + m.trailing_zeros() == 32 {
-            let _ = write!(s, "/{}", m.leading_ones());
-        } else {
-            let _ = write!(s, "/{}", std::net::Ipv4Addr::from(m));
-        }
-    }
-}
-
 fn ipv6_masked(s: &mut String, name: &str, (v, m): V<u128>) {
     if m != 0 {
         let _ = write!(s, "{name}=");
         ipv6_mask(s, v, Some(m));
         s.push(',');
-    }
-}
-
-/// `ipv6_format_masked`.
-pub fn ipv6_mask(s: &mut String, v: u128, m: Option<u128>) {
-    let _ = write!(s, "{}", std::net::Ipv6Addr::from(v));
-    if let Some(m) = m.filter(|&m| m != u128::MAX) {
-        if m.leading_ones() + m.trailing_zeros() == 128 {
-            let _ = write!(s, "/{}", m.leading_ones());
-        } else {
-            let _ = write!(s, "/{}", std::net::Ipv6Addr::from(m));
-        }
-    }
-}
-
-/// `ds_put_hex`: `0x` and the bytes without leading zero bytes, or `0`.
-pub fn hex_bytes(s: &mut String, b: &[u8]) {
-    let mut printed = false;
-    for &x in b {
-        if x != 0 || printed {
-            if printed {
-                let _ = write!(s, "{x:02x}");
-            } else {
-                let _ = write!(s, "0x{x:x}");
-            }
-            printed = true;
-        }
-    }
-    if !printed {
-        s.push('0');
-    }
-}
-
-/// `ofputil_format_port` without a name map: the reserved names, else the number.
-pub fn port(s: &mut String, p: u32) {
-    let name = match p {
-        0xfff7 => "UNSET",
-        0xfff8 => "IN_PORT",
-        0xfff9 => "TABLE",
-        0xfffa => "NORMAL",
-        0xfffb => "FLOOD",
-        0xfffc => "ALL",
-        0xfffd => "CONTROLLER",
-        0xfffe => "LOCAL",
-        0xffff => "ANY",
-        _ => {
-            let _ = write!(s, "{p}");
-            return;
-        }
-    };
-    s.push_str(name);
-}
-
-/// `mf_format` of a field's value (and mask, unless all ones; all zeros prints `ANY`).
-pub fn field_value(s: &mut String, f: &Field, value: &[u8], mask: Option<&[u8]>) {
-    let mask = match mask {
-        Some(m) if m.iter().all(|&b| b == 0) => {
-            s.push_str("ANY");
-            return;
-        }
-        Some(m) if m.iter().all(|&b| b == 0xff) => None,
-        m => m,
-    };
-    use fields::Fmt;
-    let v = be_uint(value);
-    match (f.fmt, mask) {
-        (Fmt::Port32, None) => port(s, port_from_ofp11(v as u32)),
-        (Fmt::Port16, None) => port(s, v as u32),
-        (Fmt::Decimal | Fmt::Port16 | Fmt::Port32, m) => {
-            let _ = write!(s, "{}", v as u64);
-            if let Some(m) = m {
-                s.push('/');
-                hex_bytes(s, m);
-            }
-        }
-        (Fmt::Hex, m) => {
-            hex_bytes(s, value);
-            if let Some(m) = m {
-                s.push('/');
-                hex_bytes(s, m);
-            }
-        }
-        (Fmt::CtState, m) => {
-            let mm = m.map_or(u32::MAX, |m| be_uint(m) as u32);
-            flags_masked_max(s, v as u32, mm, 0xffff, ct_state_name);
-        }
-        (Fmt::Ethernet, m) => {
-            eth(s, &mac(value));
-            if let Some(m) = m {
-                s.push('/');
-                eth(s, &mac(m));
-            }
-        }
-        (Fmt::Ipv4, m) => ip_mask(s, v as u32, m.map_or(u32::MAX, |m| be_uint(m) as u32)),
-        (Fmt::Ipv6, m) => ipv6_mask(s, v, m.map(be_uint)),
-        (Fmt::TcpFlags, m) => {
-            let mm = m.map_or(0xffff, |m| be_uint(m) as u32);
-            flags_masked_max(s, v as u32 & 0x0fff, mm & 0x0fff, 0x0fff, tcp_flag_name)
-        }
-        (Fmt::Frag | Fmt::TunFlags | Fmt::PacketType, m) => {
-            hex_bytes(s, value);
-            if let Some(m) = m {
-                s.push('/');
-                hex_bytes(s, m);
-            }
-        }
     }
 }

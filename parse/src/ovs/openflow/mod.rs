@@ -2,8 +2,9 @@
 //! sends and reads ([`wire`]: hello and version negotiation, echo, flow-stats multipart requests
 //! and replies for OpenFlow 1.3 and Nicira's `NXST_FLOW` for OpenFlow 1.0), and each flow-stats
 //! entry decoded and rendered as the text `ovs-ofctl dump-flows` prints ([`flow`]): the match
-//! from its OXM/NXM fields ([`matching`], with OVS' field table in [`fields`]) and the
-//! instructions and actions ([`actions`], [`learn`]).
+//! from its OXM/NXM fields ([`oxm`], [`matching`], with OVS' field table in [`fields`]) and
+//! the instructions and actions ([`actions`], Nicira's in [`nx`] and [`learn`]), values printed
+//! as OVS prints them ([`text`]).
 //!
 //! The decoder never panics and never allocates per field: it renders into a caller's
 //! [`String`]. Malformed input (a length that runs past its container, a bad TLV) is an
@@ -19,6 +20,9 @@ pub mod fields;
 pub mod flow;
 pub mod learn;
 pub mod matching;
+pub mod nx;
+pub mod oxm;
+pub mod text;
 pub mod wire;
 
 /// OpenFlow 1.0 and 1.3 version numbers (`ofp_header.version`).
