@@ -56,8 +56,10 @@ pub(crate) fn monitoring_switch(path: PathBuf) -> Arc<Mutex<Seen>> {
                     let mut reply = req[..24].to_vec();
                     reply[1] = 17;
                     reply[3] = 24;
+                    // under the lock, so the test sees the connection once open() returns
+                    let mut seen = s.lock().unwrap();
                     let _ = c.write_all(&reply);
-                    s.lock().unwrap().monitors.push(c);
+                    seen.monitors.push(c);
                 } else {
                     let _ = c.write_all(CAP13);
                     s.lock().unwrap().dumps += 1;
