@@ -12,16 +12,18 @@
 //! table did not change and `flow_monitor` is on (one non-blocking read of the monitor socket).
 //! Target: native ≤ 1/3 of ofctl at 100k.
 //!
-//! Measured 2026-12-02 on the 2-core build machine (load 3–6 from other jobs), one run, CPU ms
-//! per pass, agent + ovs-ofctl + ovs-vswitchd:
+//! Measured 2026-12-02 on the 2-core build machine (load 3–6 from other jobs), CPU ms per
+//! pass, agent + ovs-ofctl + ovs-vswitchd, two runs of the final code:
 //!
 //! | flows | native | ovs-ofctl path | ratio | native, table unchanged (`flow_monitor`) |
 //! |---|---|---|---|---|
 //! | 2,004 | 2.2 + 3.3 = 5.5 | 3.3 + 12.8 + 3.9 = 19.9 | 0.28 | ~1 µs, no dump |
+//! | 2,020 | 1.9 + 2.4 = 4.3 | 2.7 + 10.6 + 3.1 = 16.3 | 0.27 | ~1 µs, no dump |
 //! | 100,004 | 90 + 175 = 265 | 108 + 298 + 192 = 598 | 0.44 | ~1 µs, no dump |
+//! | 100,020 | 110 + 203 = 313 | 113 + 305 + 190 = 608 | 0.52 | ~1 µs, no dump |
 //!
-//! (earlier runs at 100k: 0.47, 0.48.) ovs-vswitchd spends the same on a dump whoever asks
-//! (175–290 ms per 100k flows, OpenFlow 1.0 or 1.3 alike), about a third of the ovs-ofctl
+//! (earlier runs at 100k: 0.47, 0.48.) ovs-vswitchd spends about the same on a dump whoever
+//! asks (160–290 ms per 100k flows, OpenFlow 1.0 or 1.3 alike), about a third of the ovs-ofctl
 //! path, so a full re-dump cannot reach 1/3 however cheap the client; only not re-dumping an
 //! unchanged table does.
 //! Run: `cargo bench -p hvscope-agent --bench ovs_openflow` (needs openvswitch-switch;
