@@ -171,6 +171,25 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
     let pid = c.aggregator.as_ref().unwrap().child.id();
     let (cpu_backfill, rss_held) = proc_usage(pid);
     let wal_backfill = dir_bytes(&wal);
+    let m = http_get(c.http, "/metrics")
+        .map(|r| r.1)
+        .unwrap_or_default();
+    let figure = |name: &str| metric_value(&m, name).unwrap_or(0.0);
+    let (chunk, per_series, held) = (
+        figure("hvscope_aggregator_tsdb_chunk_bytes"),
+        figure("hvscope_aggregator_tsdb_series_overhead_bytes"),
+        figure("hvscope_aggregator_tsdb_series"),
+    );
+    let overhead = per_series * held;
+    println!(
+        "  the head's own accounting: {held:.0} series, chunks {:.1} MiB ({:.2} B/sample), series overhead {:.1} MiB \
+         ({:.0} B/series); RSS beyond both {:.1} MiB",
+        chunk / (1 << 20) as f64,
+        chunk / sent as f64,
+        overhead / (1 << 20) as f64,
+        per_series,
+        (rss_held as f64 - chunk - overhead) / (1 << 20) as f64
+    );
     report.backfill_samples = sent;
     report.backfill_samples_per_sec = sent as f64 / took;
     report.rss_per_series_bytes = rss_held as f64 / series as f64;
