@@ -77,6 +77,9 @@ pub struct Selected {
     pub chunks: Vec<ChunkRef>,
 }
 
+/// A sample as appended: its series' labels, time (ms), value.
+pub type Tapped = (Labels, i64, f64);
+
 /// The head.
 #[derive(Debug)]
 pub struct Db {
@@ -89,6 +92,8 @@ pub struct Db {
     evicted_samples: AtomicU64,
     /// Age of the oldest data kept after the last gc (ms); the retention unless memory-bound.
     kept_ms: std::sync::atomic::AtomicI64,
+    /// A shadow head ([`Db::shadow`]): every stored sample is also collected here.
+    tap: Option<Mutex<Vec<Tapped>>>,
 }
 
 /// The newest data a memory bound may drop: the last 10 minutes are always kept.
@@ -123,6 +128,26 @@ impl Db {
             counters: Counters::default(),
             evicted_samples: AtomicU64::new(0),
             kept_ms: std::sync::atomic::AtomicI64::new(retention_ms),
+            tap: None,
+        }
+    }
+
+    /// A shadow head: its series keep only their newest sample (so appends are ordered and
+    /// deduplicated exactly as in a real head), and every sample stored is collected for
+    /// [`Db::take_tapped`]. Remote-write replays the WAL into one of these per target to get
+    /// exactly the samples the real head got, stale markers included.
+    pub fn shadow() -> Self {
+        Self {
+            tap: Some(Mutex::new(Vec::new())),
+            ..Self::new(i64::MAX)
+        }
+    }
+
+    /// The samples stored since the last call, in append order (empty unless a shadow).
+    pub fn take_tapped(&self) -> Vec<Tapped> {
+        match &self.tap {
+            Some(t) => std::mem::take(&mut *t.lock().unwrap_or_else(|p| p.into_inner())),
+            None => Vec::new(),
         }
     }
 
@@ -159,7 +184,9 @@ impl Db {
         }
         w.next_ref += 1;
         let id = w.next_ref;
-        let h = Arc::new(Mutex::new(MemSeries::new(labels.clone())));
+        let mut series = MemSeries::new(labels.clone());
+        series.latest_only = self.tap.is_some();
+        let h = Arc::new(Mutex::new(series));
         w.series.insert(id, h.clone());
         w.by_labels.insert(labels.clone(), id);
         w.index.add(id, labels);
@@ -182,6 +209,7 @@ impl Db {
             samples: 0,
             bytes: 0,
             out_of_order: 0,
+            tapped: Vec::new(),
         }
     }
 
@@ -321,6 +349,8 @@ pub struct BatchAppender<'a> {
     samples: u64,
     bytes: u64,
     out_of_order: u64,
+    /// Samples stored, for a shadow head's tap.
+    tapped: Vec<Tapped>,
 }
 
 impl BatchAppender<'_> {
@@ -334,6 +364,9 @@ impl BatchAppender<'_> {
             s = lock(handle);
         }
         let r = s.append(t, v);
+        if self.db.tap.is_some() && matches!(r, Appended::Stored { .. }) {
+            self.tapped.push((s.labels.clone(), t, v));
+        }
         drop(s);
         match r {
             Appended::Stored { bytes } => {
@@ -357,6 +390,13 @@ impl BatchAppender<'_> {
 
 impl Drop for BatchAppender<'_> {
     fn drop(&mut self) {
+        if let Some(tap) = &self.db.tap
+            && !self.tapped.is_empty()
+        {
+            tap.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append(&mut self.tapped);
+        }
         let c = &self.db.counters;
         if self.samples > 0 {
             c.samples.fetch_add(self.samples, Ordering::Relaxed);

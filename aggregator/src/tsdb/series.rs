@@ -35,6 +35,9 @@ pub struct MemSeries {
     pub samples: u64,
     /// Set once retention removed the series from the index: holders must re-register.
     pub removed: bool,
+    /// Keeps only the newest sample (a [`Db::shadow`](super::Db::shadow) series: enough to
+    /// order appends, nothing to read back).
+    pub latest_only: bool,
 }
 
 impl MemSeries {
@@ -45,6 +48,7 @@ impl MemSeries {
             head: XorChunk::new(),
             samples: 0,
             removed: false,
+            latest_only: false,
         }
     }
 
@@ -61,6 +65,12 @@ impl MemSeries {
     pub fn append(&mut self, t: i64, v: f64) -> Appended {
         if self.max_time().is_some_and(|m| t <= m) {
             return Appended::OutOfOrder;
+        }
+        if self.latest_only {
+            self.head = XorChunk::new();
+            self.head.append(t, v);
+            self.samples = 1;
+            return Appended::Stored { bytes: 0 };
         }
         if self.head.is_full() {
             // Closed chunks are copied into exactly-sized shared buffers.
