@@ -15,6 +15,7 @@
 //! all of them. Many agents' batches arriving together cost one sync, not one each, and no
 //! writer holds the lock during a sync.
 
+pub mod reader;
 pub mod record;
 
 use std::collections::VecDeque;
@@ -51,7 +52,7 @@ pub enum WalError {
     },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
     move |source| WalError::Io {
         path: path.to_path_buf(),
         source,
@@ -101,7 +102,7 @@ pub struct Wal {
     synced: Condvar,
 }
 
-fn segment_path(dir: &Path, n: u64) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{n:020}.wal"))
 }
 

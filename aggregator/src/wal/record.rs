@@ -8,7 +8,7 @@
 use hvscope_proto::v1::{Batch, Label};
 use prost::Message;
 
-const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+pub(crate) const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// Largest record accepted on replay (the ingest message limit plus headroom).
 pub const MAX_RECORD_BYTES: usize = 64 << 20;
