@@ -147,6 +147,113 @@ impl Default for RemoteReadConfig {
     }
 }
 
+/// One `[[remote_write]]` target: a Prometheus remote-write 1.0 receiver (Prometheus with
+/// `--web.enable-remote-write-receiver`, VictoriaMetrics, Mimir, Thanos Receive, Cortex) fed
+/// from the WAL. Needs `[storage] wal_dir`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteConfig {
+    /// Name in the self-metrics' `target` label and of the checkpoint file (unique; default:
+    /// the URL).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `http://` or `https://` URL of the receiver's write endpoint.
+    pub url: String,
+    /// File whose first line is sent as `Authorization: Bearer <token>` (re-read per request).
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// HTTP basic authentication.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuthConfig>,
+    /// TLS towards an `https://` receiver (required for one: the CA to trust).
+    #[serde(default)]
+    pub tls: Option<RemoteWriteTlsConfig>,
+    /// Extra request headers (e.g. `X-Scope-OrgID` for Mimir tenants).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Labels added to every series sent (a label the series has itself is kept, as in
+    /// Prometheus), e.g.
+    /// `cluster` and `__replica__` for Mimir's HA tracker, or `replica` for VictoriaMetrics.
+    #[serde(default)]
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// Queue settings.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+impl RemoteWriteConfig {
+    /// The target's name.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.url)
+    }
+}
+
+/// HTTP basic authentication of a remote-write target.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    pub username: String,
+    /// File whose first line is the password.
+    pub password_file: PathBuf,
+}
+
+/// TLS towards a remote-write receiver.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteTlsConfig {
+    /// CA bundle that signs the receiver's certificate.
+    pub ca: PathBuf,
+    /// Client certificate (chain), when the receiver wants one.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Name to verify the receiver's certificate against (default: the URL's host).
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+/// How a remote-write target's queue sends.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Samples per request, at most (a request always holds whole WAL records, so one large
+    /// record may exceed it).
+    pub max_samples_per_send: usize,
+    /// A request is sent at the latest this many milliseconds after its first sample.
+    pub batch_send_deadline_ms: u64,
+    /// Requests in flight at once: series are spread over this many shards by a hash of their
+    /// labels, each sending in order (so a series' samples arrive in timestamp order).
+    pub shards: usize,
+    /// Samples read from the WAL but not yet sent, at most (bounds memory: beyond it, reading
+    /// pauses; the WAL keeps the rest on disk).
+    pub capacity: usize,
+    /// First retry delay, milliseconds; doubled each retry.
+    pub min_backoff_ms: u64,
+    /// Longest retry delay, milliseconds.
+    pub max_backoff_ms: u64,
+    /// Seconds to connect (TCP and TLS).
+    pub connect_timeout_secs: u64,
+    /// Seconds for one request, from sending to the end of the answer.
+    pub timeout_secs: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_samples_per_send: 2000,
+            batch_send_deadline_ms: 5000,
+            shards: 4,
+            capacity: 100_000,
+            min_backoff_ms: 30,
+            max_backoff_ms: 5000,
+            connect_timeout_secs: 10,
+            timeout_secs: 30,
+        }
+    }
+}
+
 /// The aggregator's configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +268,9 @@ pub struct Config {
     /// `[limits]`: per-node bounds (see [`crate::nodes::Limits`]).
     #[serde(default)]
     pub limits: crate::nodes::Limits,
+    /// Remote-write targets (`[[remote_write]]`, any number).
+    #[serde(default)]
+    pub remote_write: Vec<RemoteWriteConfig>,
 }
 
 fn default_handshake_timeout_secs() -> u64 {
@@ -176,6 +286,50 @@ impl Config {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         hvscope_common::config::load_toml(path)
+    }
+
+    /// What the file's parts cannot check alone: remote-write needs the WAL (it is fed from
+    /// it), names must be unique, queue sizes positive.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.remote_write.is_empty() && self.storage.wal_dir.is_none() {
+            return Err(
+                "[[remote_write]] needs [storage] wal_dir: remote-write is fed from the \
+                        write-ahead log, so that a restart or a receiver outage loses nothing"
+                    .to_owned(),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for rw in &self.remote_write {
+            if !names.insert(rw.name()) {
+                return Err(format!("[[remote_write]] name {:?} given twice", rw.name()));
+            }
+            let q = &rw.queue;
+            if q.max_samples_per_send == 0 || q.shards == 0 || q.capacity == 0 {
+                return Err(format!(
+                    "[[remote_write]] {:?}: max_samples_per_send, shards and capacity must be > 0",
+                    rw.name()
+                ));
+            }
+            if q.min_backoff_ms > q.max_backoff_ms {
+                return Err(format!(
+                    "[[remote_write]] {:?}: min_backoff_ms is above max_backoff_ms",
+                    rw.name()
+                ));
+            }
+            if rw.url.starts_with("https://") && rw.tls.is_none() {
+                return Err(format!(
+                    "[[remote_write]] {:?}: an https:// url needs [remote_write.tls] ca",
+                    rw.name()
+                ));
+            }
+            if !rw.url.starts_with("https://") && !rw.url.starts_with("http://") {
+                return Err(format!(
+                    "[[remote_write]] {:?}: url must start with http:// or https://",
+                    rw.name()
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -220,5 +374,36 @@ mod tests {
         assert!(e.to_string().contains("unknown field"), "{e}");
         let e = Config::parse("[grpc]\nlisten='nope'", Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().starts_with("x.toml: "), "{e}");
+    }
+
+    #[test]
+    fn remote_write_targets_need_the_wal() {
+        let base = "[grpc]\nlisten='127.0.0.1:4317'\n[http]\nlisten='127.0.0.1:9201'\n\
+                    [tls]\nca='c'\ncert='a'\nkey='k'\n";
+        let rw = "[[remote_write]]\nurl='http://vm:8428/api/v1/write'\n\
+                  external_labels={__replica__='a'}\n[remote_write.queue]\nshards=2\n\
+                  [[remote_write]]\nname='prom'\nurl='http://p:9090/api/v1/write'\n";
+        let c = Config::parse(&format!("{base}{rw}"), Path::new("x")).unwrap();
+        assert_eq!(c.remote_write.len(), 2);
+        assert_eq!(c.remote_write[0].queue.shards, 2);
+        assert_eq!(c.remote_write[0].queue.max_samples_per_send, 2000);
+        assert_eq!(c.remote_write[0].name(), "http://vm:8428/api/v1/write");
+        assert_eq!(c.remote_write[1].name(), "prom");
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("wal_dir"), "{e}");
+        let c = Config::parse(
+            &format!("{base}[storage]\nwal_dir='/w'\n{rw}"),
+            Path::new("x"),
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let twice = format!(
+            "{base}[storage]\nwal_dir='/w'\n{rw}[[remote_write]]\nname='prom'\nurl='http://q'\n"
+        );
+        let e = Config::parse(&twice, Path::new("x"))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("twice"), "{e}");
     }
 }

@@ -66,6 +66,8 @@ pub struct Metrics {
     /// Samples refused: beyond the batch limit; of refused series.
     limited_samples_over_batch: AtomicU64,
     limited_samples_of_refused: AtomicU64,
+    /// The remote-write targets' figures (set once at start).
+    pub remote_write: std::sync::OnceLock<Vec<std::sync::Arc<crate::remote_write::TargetMetrics>>>,
 }
 
 impl Metrics {
@@ -267,6 +269,9 @@ impl Metrics {
             ("refused_series", &self.limited_samples_of_refused),
         ] {
             let _ = writeln!(o, "{name}{{reason=\"{reason}\"}} {}", g(c));
+        }
+        if let Some(targets) = self.remote_write.get() {
+            crate::remote_write::metrics::render(&mut o, targets);
         }
         o
     }

@@ -1,0 +1,165 @@
+//! A target's WAL feed (one thread per target): it follows the WAL from its oldest segment
+//! and replays every record into a **shadow** node store ([`Db::shadow`]), through the same
+//! [`NodeStore::replay`] that restores the real head at start. The shadow keeps per series
+//! only its labels and newest sample, and yields exactly the samples the real head stored for
+//! each record: the agent's values, the `hvscope_finding` series, and every stale marker
+//! (missing series, cleared findings, replaced agent instances, nodes declared stale). So
+//! remote-write sends what the TSDB got, without a second copy of the samples in memory and
+//! without a second implementation of the staleness rules.
+//!
+//! Records up to a shard's acknowledged position only build state; later ones go to the
+//! shards by a stable hash of the series' labels. Reading pauses while `capacity` samples
+//! are pending, so a slow receiver costs disk (the WAL), never memory or ingest.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::warn;
+
+use super::checkpoint::Checkpoint;
+use super::metrics::TargetMetrics;
+use super::queue::Item;
+use crate::labels::Labels;
+use crate::nodes::{Limits, NodeStore};
+use crate::tsdb::{Db, Tapped};
+use crate::wal::reader::{Follower, Next, Position};
+
+/// Shard of a series: FNV-1a over its labels (stable across processes and versions, so a
+/// checkpoint's per-shard positions stay valid after a restart).
+pub fn shard_of(labels: &Labels, shards: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (n, v) in labels.iter() {
+        for b in n.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    (h % shards.max(1) as u64) as usize
+}
+
+/// What the feed needs.
+pub struct Feed {
+    pub dir: std::path::PathBuf,
+    pub checkpoint: Checkpoint,
+    pub shards: Vec<UnboundedSender<Item>>,
+    pub metrics: Arc<TargetMetrics>,
+    pub limits: Limits,
+    pub capacity: usize,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Routes one record's samples to the shards; returns the samples handed on.
+fn route(
+    tapped: Vec<Tapped>,
+    end: Position,
+    acked: &[Position],
+    shards: &[UnboundedSender<Item>],
+) -> usize {
+    let n = shards.len();
+    let mut per: Vec<Vec<Tapped>> = (0..n).map(|_| Vec::new()).collect();
+    for s in tapped {
+        let i = shard_of(&s.0, n);
+        if end > acked[i] {
+            per[i].push(s);
+        }
+    }
+    let mut sent = 0;
+    for (i, samples) in per.into_iter().enumerate() {
+        if !samples.is_empty() {
+            sent += samples.len();
+            let _ = shards[i].send(Item::Samples { end, samples });
+        }
+    }
+    sent
+}
+
+impl Feed {
+    fn mark(&self, acked: &[Position], at: Position) {
+        for (i, tx) in self.shards.iter().enumerate() {
+            if at > acked[i] {
+                let _ = tx.send(Item::Mark(at));
+            }
+        }
+    }
+
+    /// Runs until `stop` is set or every shard is gone.
+    pub fn run(self) {
+        let mut shadow = NodeStore::with_db(Arc::new(Db::shadow()));
+        shadow.set_limits(self.limits);
+        let acked: Vec<Position> = self.checkpoint.shards.iter().map(|s| s.acked).collect();
+        let mut follower = Follower::new(&self.dir, Position::default());
+        let mut last_mark = Instant::now();
+        let mut marked: Option<Position> = None;
+        let mut errors = 0u64;
+        let m = &self.metrics;
+        let start = self.checkpoint.start();
+        if let Ok(all) = crate::wal::reader::segments(&self.dir)
+            && start.segment > 0
+            && let Some(&oldest) = all.first()
+            && oldest > start.segment
+        {
+            m.wal_segments_missed
+                .fetch_add(oldest - start.segment, Ordering::Relaxed);
+            warn!(target = %m.target, checkpoint_segment = start.segment, oldest_segment = oldest,
+                "the wal no longer holds where this remote-write target stopped (retention or \
+                 size): the samples in between are lost to it");
+        }
+        while !self.stop.load(Ordering::Relaxed) {
+            if m.pending_samples.load(Ordering::Relaxed) >= self.capacity as i64 {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            match follower.next_record() {
+                Ok(Next::Record(rec, end)) => {
+                    shadow.replay(*rec);
+                    let tapped = shadow.db().take_tapped();
+                    if let Some(newest) = tapped.iter().map(|s| s.1).max()
+                        && end > self.checkpoint.start()
+                    {
+                        m.highest_read_ms.fetch_max(newest, Ordering::Relaxed);
+                    }
+                    // Counted before the shards see them, so their decrement never goes first.
+                    let routed = tapped
+                        .iter()
+                        .filter(|s| end > acked[shard_of(&s.0, self.shards.len())])
+                        .count();
+                    m.pending_samples
+                        .fetch_add(routed as i64, Ordering::Relaxed);
+                    route(tapped, end, &acked, &self.shards);
+                    if last_mark.elapsed() >= Duration::from_secs(1) {
+                        self.mark(&acked, end);
+                        marked = Some(end);
+                        last_mark = Instant::now();
+                    }
+                }
+                Ok(Next::CaughtUp) => {
+                    let at = follower.position();
+                    if marked != Some(at) && at != Position::default() {
+                        self.mark(&acked, at);
+                        marked = Some(at);
+                    }
+                    if self.shards.iter().all(|s| s.is_closed()) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(Next::Missed { from, to }) => {
+                    let missed = to.saturating_sub(from);
+                    m.wal_segments_missed.fetch_add(missed, Ordering::Relaxed);
+                    warn!(target = %m.target, from_segment = from, to_segment = to,
+                        "wal segments were deleted (retention or size) before this remote-write \
+                         target read them: their samples are lost to it");
+                }
+                Err(error) => {
+                    if errors.is_multiple_of(60) {
+                        warn!(target = %m.target, %error, "cannot read the wal for remote-write");
+                    }
+                    errors += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
