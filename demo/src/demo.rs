@@ -184,6 +184,7 @@ pub async fn run(
         storage: Default::default(),
         remote_read: Default::default(),
         limits: Default::default(),
+        remote_write: Vec::new(),
     };
     let running = hvscope_aggregator::start(config, rx.clone()).await?;
     let scheme = if https { "https" } else { "http" };

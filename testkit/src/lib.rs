@@ -21,6 +21,7 @@ pub mod ovs;
 pub mod prom;
 pub mod rules;
 mod tree;
+pub mod vm;
 
 pub use tree::{TestTree, copy_dir};
 

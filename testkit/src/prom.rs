@@ -14,6 +14,8 @@ pub struct Prometheus {
     pub addr: SocketAddr,
     pub proc: Proc,
     pub dir: TempDir,
+    bin: PathBuf,
+    args: Vec<String>,
 }
 
 fn prometheus_bin() -> Option<PathBuf> {
@@ -44,25 +46,62 @@ impl Prometheus {
         let yml = dir.join("prometheus.yml");
         std::fs::write(&yml, config.replace("{self}", &addr.to_string())).expect("write yml");
         let data = dir.join("data");
-        let args = [
+        let mut args = vec![
             format!("--config.file={}", yml.display()),
             format!("--storage.tsdb.path={}", data.display()),
             format!("--web.listen-address={addr}"),
         ];
-        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-        args.extend_from_slice(flags);
-        let proc = Proc::spawn(&bin, &args, &[], dir.join("prometheus.log"));
-        let p = Self { addr, proc, dir };
-        let ready = wait_for(Duration::from_secs(15), || {
-            http_get(addr, "/-/ready").ok().filter(|r| r.0 == 200)
-        });
-        if ready.is_none() {
+        args.extend(flags.iter().map(|f| (*f).to_owned()));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let proc = Proc::spawn(&bin, &argv, &[], dir.join("prometheus.log"));
+        let p = Self {
+            addr,
+            proc,
+            dir,
+            bin,
+            args,
+        };
+        if !p.ready() {
             let msg = format!("prometheus did not become ready: {}", p.proc.log());
             assert!(!in_ci(), "{msg}");
             eprintln!("SKIPPED: {msg}");
             return None;
         }
         Some(p)
+    }
+
+    fn ready(&self) -> bool {
+        let addr = self.addr;
+        wait_for(Duration::from_secs(15), || {
+            http_get(addr, "/-/ready").ok().filter(|r| r.0 == 200)
+        })
+        .is_some()
+    }
+
+    /// Kills it (SIGKILL; its data directory stays).
+    pub fn stop(&mut self) {
+        self.proc.kill();
+    }
+
+    /// Starts it again on the same port and data (after [`Prometheus::stop`]); panics when it
+    /// does not become ready.
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        let argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let n = std::fs::read_dir(&self.dir.0)
+            .map(|d| d.count())
+            .unwrap_or(0);
+        self.proc = Proc::spawn(
+            &self.bin,
+            &argv,
+            &[],
+            self.dir.join(&format!("prometheus-{n}.log")),
+        );
+        assert!(
+            self.ready(),
+            "prometheus did not come back: {}",
+            self.proc.log()
+        );
     }
 
     /// `GET /api/v1/<path>` as JSON; panics with the body on an error status.

@@ -8,6 +8,7 @@
 pub mod feed;
 pub mod fleet;
 pub mod https;
+pub mod receivers;
 pub mod remote_read;
 pub mod store_fleet;
 
