@@ -98,17 +98,16 @@ pub fn vm_export(addr: SocketAddr, selector: &str) -> Raw {
     out
 }
 
+/// One PromQL result: labels, and its value or raw samples as (ms, text).
+pub type Answer = (Vec<(String, String)>, Vec<(i64, String)>);
+
 /// A PromQL instant query at `time_s` against a Prometheus-compatible API; each result's
 /// labels and value (vectors), or raw samples (matrices), sorted.
-pub fn query(
-    addr: SocketAddr,
-    q: &str,
-    time_s: f64,
-) -> Vec<(Vec<(String, String)>, Vec<(i64, String)>)> {
+pub fn query(addr: SocketAddr, q: &str, time_s: f64) -> Vec<Answer> {
     let path = format!("/api/v1/query?query={}&time={time_s:.3}", urlencode(q));
     let v = get_json(addr, &path).unwrap_or_else(|e| panic!("{addr} {q}: {e}"));
     assert_eq!(v["status"], "success", "{q}: {v}");
-    let mut out: Vec<(Vec<(String, String)>, Vec<(i64, String)>)> = v["data"]["result"]
+    let mut out: Vec<Answer> = v["data"]["result"]
         .as_array()
         .expect("result")
         .iter()
