@@ -29,6 +29,8 @@ struct Receiver {
     got: Arc<Mutex<Got>>,
     requests: Arc<Mutex<u32>>,
     refuse: Arc<Mutex<Vec<u32>>>,
+    /// Samples in each request, refused ones included.
+    sizes: Arc<Mutex<Vec<usize>>>,
 }
 
 async fn write(State(r): State<Receiver>, body: axum::body::Bytes) -> (StatusCode, String) {
@@ -37,11 +39,13 @@ async fn write(State(r): State<Receiver>, body: axum::body::Bytes) -> (StatusCod
         *n += 1;
         *n
     };
+    let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+    let req = WriteRequest::decode(raw.as_slice()).unwrap();
+    let size = req.timeseries.iter().map(|t| t.samples.len()).sum();
+    r.sizes.lock().unwrap().push(size);
     if r.refuse.lock().unwrap().contains(&n) {
         return (StatusCode::BAD_REQUEST, format!("request {n} refused"));
     }
-    let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
-    let req = WriteRequest::decode(raw.as_slice()).unwrap();
     let mut got = r.got.lock().unwrap();
     for ts in req.timeseries {
         let labels: Vec<(String, String)> =
@@ -302,6 +306,59 @@ async fn a_refused_request_is_dropped_and_counted_and_the_queue_moves_on() {
     assert_eq!(m[0].samples_sent.load(Ordering::Relaxed), total - refused);
     let got: usize = rx.got.lock().unwrap().values().map(Vec::len).sum();
     assert_eq!(got as u64, total - refused);
+    stop.send(true).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_the_request_in_flight_is_sent_again_exactly() {
+    use super::checkpoint::{Checkpoint, CheckpointFile, ShardProgress};
+    use crate::wal::reader::{Follower, Next, Position};
+
+    let dir = tmp("resend");
+    let s = store(&dir);
+    s.open_stream("n1", &Hello::default(), 0);
+    let mut sizes = Vec::new();
+    for seq in 1..=5 {
+        let (b, samples) = batch(seq);
+        s.apply("n1", &b, &samples, true, 0);
+        sizes.push(samples.len() + b.findings.len());
+    }
+    let mut ends = Vec::new();
+    let mut f = Follower::new(&dir, Position::default());
+    while let Next::Record(_, end) = f.next_record().unwrap() {
+        ends.push(end);
+    }
+    assert_eq!(ends.len(), 5);
+    // Died while sending records 2 and 3 (acked through record 1).
+    CheckpointFile::new(&dir, "test")
+        .store(&Checkpoint {
+            shards: vec![ShardProgress {
+                acked: ends[0],
+                inflight: Some(ends[2]),
+            }],
+        })
+        .unwrap();
+    let (rx, addr) = receiver().await;
+    // The receiver had it: Prometheus refuses a request of older samples as out of order.
+    rx.refuse.lock().unwrap().push(1);
+    let (stop, sd) = watch::channel(false);
+    let mut t = target(addr, 1000);
+    t.queue.shards = 1;
+    let m = super::start(&[t], &dir, Limits::default(), sd).unwrap();
+    let total: usize = stored(&s).values().map(Vec::len).sum();
+    let first_record = sizes[0];
+    settle(&m[0], (total - first_record) as u64).await;
+    let got = rx.sizes.lock().unwrap().clone();
+    // batch 2 and 3: 6 + 1 finding, then 5 + 1 finding and series 6's stale marker
+    assert_eq!(got[0], 7 + 7, "records 2 and 3 exactly: {got:?}");
+    assert_eq!(m[0].dropped(DropReason::DuplicateAfterRestart), 14);
+    assert_eq!(m[0].dropped(DropReason::Refused), 0);
+    assert_eq!(
+        m[0].samples_sent.load(Ordering::Relaxed) as usize,
+        total - first_record - 14,
+        "the rest is sent as usual"
+    );
     stop.send(true).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
