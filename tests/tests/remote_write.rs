@@ -338,3 +338,22 @@ fn a_hung_receiver_costs_bounded_memory_and_slows_nothing_else() {
     drop(c);
     drop(held);
 }
+
+#[test]
+fn remote_write_without_a_wal_is_refused_at_start() {
+    let c = Cluster::new("rw-nowal");
+    let cfg = c.dir.join("aggregator.toml");
+    let mut t = std::fs::read_to_string(&cfg).unwrap();
+    t.push_str(&target("vm", "http://127.0.0.1:1/api/v1/write", ""));
+    std::fs::write(&cfg, t).unwrap();
+    let out = std::process::Command::new(hvscope_testkit::bin("hvscope-aggregator"))
+        .args(["serve", "--config", hvscope_testkit::path_str(&cfg)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("[[remote_write]] needs [storage] wal_dir"),
+        "{err}"
+    );
+}

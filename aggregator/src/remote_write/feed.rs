@@ -47,6 +47,8 @@ pub struct Feed {
     pub metrics: Arc<TargetMetrics>,
     pub limits: Limits,
     pub capacity: usize,
+    /// The real head's retention: the shadow forgets series as it does (churn stays bounded).
+    pub retention_ms: i64,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -86,11 +88,12 @@ impl Feed {
 
     /// Runs until `stop` is set or every shard is gone.
     pub fn run(self) {
-        let mut shadow = NodeStore::with_db(Arc::new(Db::shadow()));
+        let mut shadow = NodeStore::with_db(Arc::new(Db::shadow(self.retention_ms)));
         shadow.set_limits(self.limits);
         let acked: Vec<Position> = self.checkpoint.shards.iter().map(|s| s.acked).collect();
         let mut follower = Follower::new(&self.dir, Position::default());
         let mut last_mark = Instant::now();
+        let mut last_gc = Instant::now();
         let mut marked: Option<Position> = None;
         let mut errors = 0u64;
         let m = &self.metrics;
@@ -107,6 +110,10 @@ impl Feed {
                  size): the samples in between are lost to it");
         }
         while !self.stop.load(Ordering::Relaxed) {
+            if last_gc.elapsed() >= Duration::from_secs(60) {
+                shadow.db().gc(hvscope_common::clock::now_ms());
+                last_gc = Instant::now();
+            }
             if m.pending_samples.load(Ordering::Relaxed) >= self.capacity as i64 {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;

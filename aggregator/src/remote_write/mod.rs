@@ -43,6 +43,7 @@ pub fn start(
     targets: &[RemoteWriteConfig],
     wal_dir: &Path,
     limits: Limits,
+    retention_ms: i64,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Vec<Arc<TargetMetrics>>, ClientError> {
     let mut out = Vec::with_capacity(targets.len());
@@ -87,6 +88,7 @@ pub fn start(
             metrics: metrics.clone(),
             limits,
             capacity: cfg.queue.capacity,
+            retention_ms,
             stop: stop.clone(),
         };
         let thread = std::thread::Builder::new()

@@ -218,7 +218,7 @@ async fn sends_what_the_tsdb_stored_and_resumes_after_a_restart() {
     s.record_liveness(1_055_000, 60_000, 30_000);
     let (rx, addr) = receiver().await;
     let (stop, sd) = watch::channel(false);
-    let m = super::start(&[target(addr, 7)], &dir, Limits::default(), sd).unwrap();
+    let m = super::start(&[target(addr, 7)], &dir, Limits::default(), i64::MAX, sd).unwrap();
     let want = stored(&s);
     // the liveness series are not logged, so not sent
     let want: Got = want
@@ -257,7 +257,7 @@ async fn sends_what_the_tsdb_stored_and_resumes_after_a_restart() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = *rx.requests.lock().unwrap();
     let (stop, sd) = watch::channel(false);
-    let m = super::start(&[target(addr, 7)], &dir, Limits::default(), sd).unwrap();
+    let m = super::start(&[target(addr, 7)], &dir, Limits::default(), i64::MAX, sd).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         *rx.requests.lock().unwrap(),
@@ -298,7 +298,7 @@ async fn a_refused_request_is_dropped_and_counted_and_the_queue_moves_on() {
     t.queue.shards = 1;
     t.queue.batch_send_deadline_ms = 5000;
     t.queue.max_samples_per_send = 6;
-    let m = super::start(&[t], &dir, Limits::default(), sd).unwrap();
+    let m = super::start(&[t], &dir, Limits::default(), i64::MAX, sd).unwrap();
     let total = stored(&s).values().map(Vec::len).sum::<usize>() as u64;
     settle(&m[0], total).await;
     let refused = m[0].dropped(DropReason::Refused);
@@ -345,7 +345,7 @@ async fn after_a_crash_the_request_in_flight_is_sent_again_exactly() {
     let (stop, sd) = watch::channel(false);
     let mut t = target(addr, 1000);
     t.queue.shards = 1;
-    let m = super::start(&[t], &dir, Limits::default(), sd).unwrap();
+    let m = super::start(&[t], &dir, Limits::default(), i64::MAX, sd).unwrap();
     let total: usize = stored(&s).values().map(Vec::len).sum();
     let first_record = sizes[0];
     settle(&m[0], (total - first_record) as u64).await;

@@ -136,10 +136,11 @@ impl Db {
     /// deduplicated exactly as in a real head), and every sample stored is collected for
     /// [`Db::take_tapped`]. Remote-write replays the WAL into one of these per target to get
     /// exactly the samples the real head got, stale markers included.
-    pub fn shadow() -> Self {
+    /// Its retention is the real head's, so [`Db::gc`] forgets the same series.
+    pub fn shadow(retention_ms: i64) -> Self {
         Self {
             tap: Some(Mutex::new(Vec::new())),
-            ..Self::new(i64::MAX)
+            ..Self::new(retention_ms)
         }
     }
 

@@ -103,3 +103,27 @@ fn batch_appender_counts_once_per_batch_like_single_appends() {
         b.iter().map(|s| &s.chunks).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_shadow_head_taps_what_it_stores_and_keeps_one_sample_per_series() {
+    let db = Db::shadow(1000);
+    let l: Labels = Arc::new(vec![("__name__".into(), "m".into())]);
+    let mut h = db.series(&l);
+    let mut a = db.appender();
+    for t in 1..=300 {
+        a.append(&mut h, t, t as f64);
+    }
+    assert_eq!(a.append(&mut h, 5, 1.0), Appended::OutOfOrder);
+    assert!(!a.append_if_newer(&mut h, 300, 2.0));
+    drop(a);
+    let tapped = db.take_tapped();
+    assert_eq!(tapped.len(), 300);
+    assert_eq!(tapped[299], (l.clone(), 300, 300.0));
+    assert!(db.take_tapped().is_empty());
+    let s = h.lock().unwrap();
+    assert_eq!((s.samples, s.closed.len(), s.max_time()), (1, 0, Some(300)));
+    drop(s);
+    // forgotten like the real head's series once older than the retention
+    assert_eq!(db.gc(2000), 1);
+    assert_eq!(db.stats().series, 0);
+}
