@@ -186,14 +186,15 @@ fn receivers_hold_what_remote_read_serves() {
         assert!(!a.is_empty(), "{q}: empty over remote-read");
         assert_eq!(a, b, "{q}");
     }
-    // VictoriaMetrics answers the raw range selector alike (its rate() is MetricsQL's, which
-    // does not extrapolate like Prometheus', so only raw and plain aggregations compare).
-    for q in [&queries[0], &queries[3], &queries[4]] {
-        let a = query(rd.addr, q, at);
-        let b = query(vm.addr, q, at);
-        assert_eq!(a.len(), b.len(), "{q}");
-        assert_eq!(a, b, "{q} over victoria-metrics");
-    }
+    // VictoriaMetrics answers the raw range selector alike. Its instant queries are
+    // MetricsQL's: rate() does not extrapolate, and a series that ended is still answered
+    // within its own lookback, so those differ from PromQL by design, not by data.
+    let q = &queries[0];
+    assert_eq!(
+        query(rd.addr, q, at),
+        query(vm.addr, q, at),
+        "{q} over victoria-metrics"
+    );
     let m = c.metrics();
     for t in ["prom", "vm"] {
         assert_eq!(rw_metric(&c, "samples_failed_total", t), 0.0, "{m}");
