@@ -5,7 +5,9 @@
 //! each record: the agent's values, the `hvscope_finding` series, and every stale marker
 //! (missing series, cleared findings, replaced agent instances, nodes declared stale). So
 //! remote-write sends what the TSDB got, without a second copy of the samples in memory and
-//! without a second implementation of the staleness rules.
+//! without a second implementation of the staleness rules. The shadow applies the store's
+//! per-node limits (the WAL holds only the definitions they let through) and forgets
+//! long-ended series as the real store does, on the records' clock.
 //!
 //! Records up to a shard's acknowledged position only build state; later ones go to the
 //! shards by a stable hash of the series' labels. Reading pauses while `capacity` samples
@@ -94,6 +96,7 @@ impl Feed {
         let mut follower = Follower::new(&self.dir, Position::default());
         let mut last_mark = Instant::now();
         let mut last_gc = Instant::now();
+        let mut last_forget_ms = i64::MIN;
         let mut marked: Option<Position> = None;
         let mut errors = 0u64;
         let m = &self.metrics;
@@ -120,7 +123,15 @@ impl Feed {
             }
             match follower.next_record() {
                 Ok(Next::Record(rec, end)) => {
+                    let t = rec.time_ms();
                     shadow.replay(*rec);
+                    // The real store forgets long-ended series every minute of its clock;
+                    // the shadow does it every minute of the records' (so a catch-up from an
+                    // old checkpoint forgets what the real store had forgotten by then).
+                    if t != i64::MIN && t.saturating_sub(last_forget_ms) >= 60_000 {
+                        shadow.forget_ended(t);
+                        last_forget_ms = t;
+                    }
                     let tapped = shadow.db().take_tapped();
                     if let Some(newest) = tapped.iter().map(|s| s.1).max()
                         && end > self.checkpoint.start()
