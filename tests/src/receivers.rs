@@ -183,3 +183,141 @@ pub fn rw_metric_reason(c: &Cluster, reason: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// One request a [`Relay`] got: its headers (names lower-cased) and body.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The request's samples, as [`Raw`].
+    pub fn samples(&self) -> Raw {
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(&self.body)
+            .expect("snappy");
+        let req =
+            <crate::feed::WriteRequest as prost::Message>::decode(raw.as_slice()).expect("proto");
+        let mut out = Raw::new();
+        for ts in req.timeseries {
+            let l = ts.labels.into_iter().map(|l| (l.name, l.value)).collect();
+            out.entry(l)
+                .or_default()
+                .extend(ts.samples.iter().map(|s| (s.timestamp, s.value.to_bits())));
+        }
+        out
+    }
+}
+
+/// A remote-write endpoint in the test process, over TLS that requires a client certificate
+/// of the test CA: it records every request, answers the ones numbered in `refuse` (from 1)
+/// with 400 and a message, and relays the others to a real receiver, answering as it did.
+pub struct Relay {
+    pub addr: SocketAddr,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
+}
+
+/// One HTTP/1.1 request's headers (names lower-cased) and body, `None` at the end.
+fn read_http_request(s: &mut impl std::io::Read) -> Option<Got> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let headers: Vec<(String, String)> = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some(Got { headers, body })
+}
+
+impl Relay {
+    /// Serves with the cluster's server certificate, trusting its CA for clients; relays to
+    /// `to`'s `/api/v1/write`.
+    pub fn start(c: &Cluster, to: SocketAddr, refuse: Vec<usize>) -> Self {
+        use std::io::Write;
+        use std::sync::{Arc, Mutex};
+        let certs = c.certs();
+        let files = hvscope_common::tls::TlsFiles {
+            ca: certs.join("ca.pem"),
+            cert: certs.join("aggregator.pem"),
+            key: certs.join("aggregator-key.pem"),
+        };
+        let (cfg, _) = files.server_config().expect("server tls");
+        let mut cfg = (*cfg).clone();
+        cfg.alpn_protocols.clear();
+        let cfg = Arc::new(cfg);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for tcp in l.incoming().take(256) {
+                let Ok(tcp) = tcp else { continue };
+                let (cfg, g, refuse) = (cfg.clone(), g.clone(), refuse.clone());
+                std::thread::spawn(move || {
+                    let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                        return;
+                    };
+                    let mut s = rustls::StreamOwned::new(conn, tcp);
+                    while let Some(Got { headers, body }) = read_http_request(&mut s) {
+                        let n = {
+                            let mut g = g.lock().unwrap_or_else(|p| p.into_inner());
+                            g.push(Got {
+                                headers: headers.clone(),
+                                body: body.clone(),
+                            });
+                            g.len()
+                        };
+                        let (status, text) = if refuse.contains(&n) {
+                            (400, format!("test refusal of request {n}"))
+                        } else {
+                            let fwd: Vec<(&str, &str)> = headers
+                                .iter()
+                                .filter(|(k, _)| {
+                                    k.starts_with("content-") && k != "content-length"
+                                        || k.starts_with("x-prometheus")
+                                })
+                                .map(|(k, v)| (k.as_str(), v.as_str()))
+                                .collect();
+                            match hvscope_testkit::prom::http_post(to, "/api/v1/write", &fwd, &body)
+                            {
+                                Ok(r) => (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+                                Err(e) => (503, e),
+                            }
+                        };
+                        let reply = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{text}",
+                            text.len()
+                        );
+                        if s.write_all(reply.as_bytes()).is_err() || s.flush().is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, got }
+    }
+}

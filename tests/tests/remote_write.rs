@@ -358,3 +358,80 @@ fn remote_write_without_a_wal_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn over_mtls_with_a_token_a_refused_request_is_dropped_counted_and_logged() {
+    let Some(prom) = receiver("rw-relay") else {
+        return;
+    };
+    let mut c = Cluster::new("rw-relay");
+    c.node_cert("hvscope-aggregator", 30);
+    let relay = receivers::Relay::start(&c, prom.addr, vec![3]);
+    let certs = c.certs();
+    std::fs::write(c.dir.join("token"), "s3cret\n").unwrap();
+    configure(
+        &c,
+        &target(
+            "relay",
+            &format!("https://localhost:{}/api/v1/write", relay.addr.port()),
+            &format!(
+                "bearer_token_file = \"{}\"\nheaders = {{ \"X-Scope-OrgID\" = \"cloud-a\" }}\n\
+                 [remote_write.tls]\nca = \"{c}/ca.pem\"\ncert = \"{c}/hvscope-aggregator.pem\"\n\
+                 key = \"{c}/hvscope-aggregator-key.pem\"\n",
+                c.dir.join("token").display(),
+                c = certs.display()
+            ),
+        ),
+    );
+    c.start_aggregator();
+    c.node_cert("node-a", 30);
+    let cfg = c.agent_config("agent.toml", "node-a", "", "");
+    let mut agent = c.start_agent(&cfg, "agent.log");
+    agent_running(&c, "node-a", 8, &agent);
+    agent.kill();
+    wait_for(T, || {
+        c.node("node-a", true)
+            .filter(|n| n["series"].as_u64() == Some(0))
+    })
+    .expect("node declared stale");
+    wait_caught_up(&c, "relay", T);
+
+    let got = relay.got.lock().unwrap().clone();
+    assert!(got.len() >= 4, "{} requests", got.len());
+    for r in &got {
+        assert_eq!(r.header("authorization"), Some("Bearer s3cret"));
+        assert_eq!(r.header("x-scope-orgid"), Some("cloud-a"));
+        assert_eq!(r.header("content-encoding"), Some("snappy"));
+        assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+        assert_eq!(r.header("x-prometheus-remote-write-version"), Some("0.1.0"));
+    }
+    let refused = got[2].samples();
+    let n_refused = total(&refused);
+    assert!(n_refused > 0);
+    assert_eq!(
+        receivers::rw_metric_reason(&c, "refused") as usize,
+        n_refused,
+        "{}",
+        c.metrics()
+    );
+    assert!(
+        c.aggregator_log().contains("test refusal of request 3"),
+        "the receiver's message is logged: {}",
+        c.aggregator_log()
+    );
+    // The queue moved on: the receiver has everything but that request.
+    let mut want = remote_read_raw(c.http, node_series("node-a"));
+    for (l, v) in &refused {
+        let w = want.get_mut(l).expect("refused series exists");
+        w.retain(|s| !v.contains(s));
+        if w.is_empty() {
+            want.remove(l);
+        }
+    }
+    let got = settled(&want, || remote_read_raw(prom.addr, node_series("node-a")));
+    assert!(
+        got == want,
+        "all but the refused request:\n{}",
+        diff(&want, &got)
+    );
+}
