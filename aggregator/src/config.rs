@@ -226,8 +226,9 @@ pub struct QueueConfig {
     /// Requests in flight at once: series are spread over this many shards by a hash of their
     /// labels, each sending in order (so a series' samples arrive in timestamp order).
     pub shards: usize,
-    /// Samples read from the WAL but not yet sent, at most (bounds memory: beyond it, reading
-    /// pauses; the WAL keeps the rest on disk).
+    /// Samples read from the WAL but not yet answered, at most (bounds memory: beyond it,
+    /// reading pauses; the WAL keeps the rest on disk). At least 2 x shards x
+    /// max_samples_per_send.
     pub capacity: usize,
     /// First retry delay, milliseconds; doubled each retry.
     pub min_backoff_ms: u64,
@@ -308,6 +309,14 @@ impl Config {
                 return Err(format!(
                     "[[remote_write]] {:?}: max_samples_per_send, shards and capacity must be > 0",
                     rw.name()
+                ));
+            }
+            if q.capacity < 2 * q.shards * q.max_samples_per_send {
+                return Err(format!(
+                    "[[remote_write]] {:?}: capacity must be at least 2 x shards x \
+                     max_samples_per_send ({}), so every shard can fill a request",
+                    rw.name(),
+                    2 * q.shards * q.max_samples_per_send
                 ));
             }
             if q.min_backoff_ms > q.max_backoff_ms {

@@ -285,7 +285,7 @@ fn a_hung_receiver_costs_bounded_memory_and_slows_nothing_else() {
     configure(
         &c,
         &format!(
-            "{}{}capacity = {capacity}\ntimeout_secs = 5\n",
+            "{}{}capacity = {capacity}\nshards = 1\nmax_samples_per_send = 500\ntimeout_secs = 5\n",
             target("prom", &format!("http://{}/api/v1/write", prom.addr), ""),
             target("hung", &format!("http://{hung_addr}/api/v1/write"), "")
         ),

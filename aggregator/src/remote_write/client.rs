@@ -265,19 +265,35 @@ impl Client {
         b.body(Full::new(body)).map_err(|e| e.to_string())
     }
 
-    async fn exchange(&mut self, body: Bytes) -> Result<(u16, Option<Duration>, String), String> {
-        let req = self.request(body)?;
-        let mut send = match self.conn.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => tokio::time::timeout(self.connect_timeout, self.connect())
-                .await
-                .map_err(|_| format!("connect to {}:{} timed out", self.host, self.port))??,
-        };
-        send.ready().await.map_err(|e| format!("connection: {e}"))?;
-        let resp = send
-            .send_request(req)
+    async fn fresh(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        tokio::time::timeout(self.connect_timeout, self.connect())
             .await
-            .map_err(|e| format!("send: {e}"))?;
+            .map_err(|_| format!("connect to {}:{} timed out", self.host, self.port))?
+    }
+
+    async fn exchange(&mut self, body: Bytes) -> Result<(u16, Option<Duration>, String), String> {
+        let kept = self.conn.take().filter(|s| !s.is_closed());
+        let reused = kept.is_some();
+        let mut send = match kept {
+            Some(s) => s,
+            None => self.fresh().await?,
+        };
+        let mut sent = match send.ready().await {
+            Ok(()) => send.send_request(self.request(body.clone())?).await,
+            Err(e) => Err(e),
+        };
+        // A kept-alive connection the receiver closed meanwhile fails before any answer:
+        // once more on a new connection, not counted as a failure.
+        if reused
+            && sent
+                .as_ref()
+                .is_err_and(|e| e.is_closed() || e.is_canceled())
+        {
+            send = self.fresh().await?;
+            send.ready().await.map_err(|e| format!("connection: {e}"))?;
+            sent = send.send_request(self.request(body)?).await;
+        }
+        let resp = sent.map_err(|e| format!("send: {e}"))?;
         let status = resp.status().as_u16();
         let after = resp
             .headers()

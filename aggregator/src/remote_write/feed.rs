@@ -54,14 +54,9 @@ pub struct Feed {
     pub stop: Arc<AtomicBool>,
 }
 
-/// Routes one record's samples to the shards; returns the samples handed on.
-fn route(
-    tapped: Vec<Tapped>,
-    end: Position,
-    acked: &[Position],
-    shards: &[UnboundedSender<Item>],
-) -> usize {
-    let n = shards.len();
+/// Splits one record's samples by shard, leaving out those of shards already past `end`.
+fn split(tapped: Vec<Tapped>, end: Position, acked: &[Position]) -> Vec<Vec<Tapped>> {
+    let n = acked.len();
     let mut per: Vec<Vec<Tapped>> = (0..n).map(|_| Vec::new()).collect();
     for s in tapped {
         let i = shard_of(&s.0, n);
@@ -69,14 +64,7 @@ fn route(
             per[i].push(s);
         }
     }
-    let mut sent = 0;
-    for (i, samples) in per.into_iter().enumerate() {
-        if !samples.is_empty() {
-            sent += samples.len();
-            let _ = shards[i].send(Item::Samples { end, samples });
-        }
-    }
-    sent
+    per
 }
 
 impl Feed {
@@ -138,14 +126,16 @@ impl Feed {
                     {
                         m.highest_read_ms.fetch_max(newest, Ordering::Relaxed);
                     }
+                    let per = split(tapped, end, &acked);
                     // Counted before the shards see them, so their decrement never goes first.
-                    let routed = tapped
-                        .iter()
-                        .filter(|s| end > acked[shard_of(&s.0, self.shards.len())])
-                        .count();
+                    let routed: usize = per.iter().map(Vec::len).sum();
                     m.pending_samples
                         .fetch_add(routed as i64, Ordering::Relaxed);
-                    route(tapped, end, &acked, &self.shards);
+                    for (tx, samples) in self.shards.iter().zip(per) {
+                        if !samples.is_empty() {
+                            let _ = tx.send(Item::Samples { end, samples });
+                        }
+                    }
                     if last_mark.elapsed() >= Duration::from_secs(1) {
                         self.mark(&acked, end);
                         marked = Some(end);

@@ -159,6 +159,14 @@ impl Shard {
                             }
                         }
                     }
+                    // The request in flight before the restart is complete at its end.
+                    if self.resend_until == Some(end) && !buf.is_empty() {
+                        if !self.flush(&mut buf, covered, true, &mut shutdown).await {
+                            return;
+                        }
+                        first_at = None;
+                        self.resend_until = None;
+                    }
                     if self.resend_until.is_none() && buf.len() >= self.queue.max_samples_per_send {
                         if !self.flush(&mut buf, covered, false, &mut shutdown).await { return; }
                         first_at = None;

@@ -185,12 +185,18 @@ impl Db {
         }
         w.next_ref += 1;
         let id = w.next_ref;
-        let mut series = MemSeries::new(labels.clone());
-        series.latest_only = self.tap.is_some();
+        let series = if self.tap.is_some() {
+            MemSeries::latest_only(labels.clone())
+        } else {
+            MemSeries::new(labels.clone())
+        };
         let h = Arc::new(Mutex::new(series));
         w.series.insert(id, h.clone());
         w.by_labels.insert(labels.clone(), id);
-        w.index.add(id, labels);
+        // A shadow is never queried: no postings.
+        if self.tap.is_none() {
+            w.index.add(id, labels);
+        }
         self.counters
             .overhead_bytes
             .fetch_add(overhead_of(labels), Ordering::Relaxed);
@@ -306,7 +312,9 @@ impl Db {
             drop(s);
             w.series.remove(&id);
             w.by_labels.remove(&labels);
-            w.index.remove(id, &labels);
+            if self.tap.is_none() {
+                w.index.remove(id, &labels);
+            }
             self.counters
                 .overhead_bytes
                 .fetch_sub(overhead_of(&labels), Ordering::Relaxed);

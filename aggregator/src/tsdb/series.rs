@@ -35,9 +35,11 @@ pub struct MemSeries {
     pub samples: u64,
     /// Set once retention removed the series from the index: holders must re-register.
     pub removed: bool,
-    /// Keeps only the newest sample (a [`Db::shadow`](super::Db::shadow) series: enough to
-    /// order appends, nothing to read back).
+    /// Keeps only the newest sample's time (a [`Db::shadow`](super::Db::shadow) series:
+    /// enough to order appends as a real series does, nothing to read back).
     pub latest_only: bool,
+    /// That time, for a `latest_only` series.
+    newest: Option<i64>,
 }
 
 impl MemSeries {
@@ -49,11 +51,24 @@ impl MemSeries {
             samples: 0,
             removed: false,
             latest_only: false,
+            newest: None,
+        }
+    }
+
+    /// A series that keeps only its newest sample's time (for a shadow head).
+    pub fn latest_only(labels: Labels) -> Self {
+        Self {
+            head: XorChunk::with_capacity(2),
+            latest_only: true,
+            ..Self::new(labels)
         }
     }
 
     /// Timestamp of the newest sample.
     pub fn max_time(&self) -> Option<i64> {
+        if self.latest_only {
+            return self.newest;
+        }
         if !self.head.is_empty() {
             Some(self.head.max_time())
         } else {
@@ -67,8 +82,7 @@ impl MemSeries {
             return Appended::OutOfOrder;
         }
         if self.latest_only {
-            self.head = XorChunk::new();
-            self.head.append(t, v);
+            self.newest = Some(t);
             self.samples = 1;
             return Appended::Stored { bytes: 0 };
         }
@@ -115,6 +129,14 @@ impl MemSeries {
     /// Drops closed chunks that end before `cutoff_ms`; the open chunk too when it does.
     /// Returns (samples, bytes) freed.
     pub fn truncate_before(&mut self, cutoff_ms: i64) -> (u64, usize) {
+        if self.latest_only {
+            if self.newest.is_some_and(|t| t < cutoff_ms) {
+                self.newest = None;
+                self.samples = 0;
+                return (1, 0);
+            }
+            return (0, 0);
+        }
         let (mut samples, mut bytes) = (0u64, 0usize);
         while self
             .closed

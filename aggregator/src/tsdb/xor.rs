@@ -41,11 +41,16 @@ impl Default for XorChunk {
 impl XorChunk {
     /// An empty chunk (two zero header bytes).
     pub fn new() -> Self {
+        // Prometheus starts chunks with room for 128 bytes, about a full chunk.
+        Self::with_capacity(128)
+    }
+
+    /// An empty chunk with room for `bytes` bytes before it grows.
+    pub fn with_capacity(bytes: usize) -> Self {
         Self {
-            // Prometheus starts chunks with room for 128 bytes, about a full chunk.
             w: BitWriter::from_parts(
                 {
-                    let mut v = Vec::with_capacity(128);
+                    let mut v = Vec::with_capacity(bytes.max(2));
                     v.extend_from_slice(&[0, 0]);
                     v
                 },
