@@ -414,5 +414,13 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.contains("twice"), "{e}");
+        // the second target's queue (the last table) gets a capacity too small for its shards
+        let small =
+            format!("{base}[storage]\nwal_dir='/w'\n{rw}[remote_write.queue]\ncapacity=100\n");
+        let e = Config::parse(&small, Path::new("x"))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("capacity must be at least"), "{e}");
     }
 }
