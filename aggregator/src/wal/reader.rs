@@ -10,9 +10,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use prost::Message;
-
-use super::record::{CASTAGNOLI, MAX_RECORD_BYTES};
+use super::record::{CASTAGNOLI, MAX_RECORD_BYTES, decode_body, frame_head};
 use super::{WalError, WalRecord, io, segment_path};
 
 /// A place in the WAL: the byte after a record, or the start of a segment.
@@ -70,8 +68,7 @@ fn read_frame(file: &File, path: &Path, offset: u64) -> Result<Frame, WalError> 
     if n < 8 {
         return Ok(Frame::Incomplete);
     }
-    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    let (len, snappy, crc) = frame_head(&head);
     if len > MAX_RECORD_BYTES {
         return Ok(Frame::Bad);
     }
@@ -82,7 +79,7 @@ fn read_frame(file: &File, path: &Path, offset: u64) -> Result<Frame, WalError> 
     if CASTAGNOLI.checksum(&body) != crc {
         return Ok(Frame::Bad);
     }
-    match WalRecord::decode(body.as_slice()) {
+    match decode_body(&body, snappy) {
         Ok(r) => Ok(Frame::Whole(Box::new(r), 8 + len as u64)),
         Err(_) => Ok(Frame::Bad),
     }

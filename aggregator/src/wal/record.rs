@@ -83,7 +83,8 @@ pub fn encode(record: &WalRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(body);
 }
 
-fn decode_body(body: &[u8], snappy: bool) -> Result<WalRecord, String> {
+/// A frame's body as a record (`snappy`: the length's top bit was set).
+pub(crate) fn decode_body(body: &[u8], snappy: bool) -> Result<WalRecord, String> {
     if !snappy {
         return WalRecord::decode(body).map_err(|e| e.to_string());
     }
@@ -97,6 +98,13 @@ fn decode_body(body: &[u8], snappy: bool) -> Result<WalRecord, String> {
     WalRecord::decode(raw.as_slice()).map_err(|e| e.to_string())
 }
 
+/// A frame header's body length, snappy flag and checksum (`head` is at least 8 bytes).
+pub(crate) fn frame_head(head: &[u8]) -> (usize, bool, u32) {
+    let word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    ((word & !SNAPPY) as usize, word & SNAPPY != 0, crc)
+}
+
 /// Every whole record of a segment, the length of the valid prefix, and why reading stopped
 /// early (`None`: the segment ended cleanly).
 pub fn decode_all(buf: &[u8]) -> (Vec<WalRecord>, usize, Option<TornTail>) {
@@ -106,10 +114,7 @@ pub fn decode_all(buf: &[u8]) -> (Vec<WalRecord>, usize, Option<TornTail>) {
         let Some(head) = buf.get(off..off + 8) else {
             return (out, off, Some(TornTail::ShortHeader { offset: off }));
         };
-        let word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-        let snappy = word & SNAPPY != 0;
-        let len = (word & !SNAPPY) as usize;
-        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        let (len, snappy, crc) = frame_head(head);
         if len > MAX_RECORD_BYTES {
             return (out, off, Some(TornTail::TooLong { offset: off, len }));
         }
