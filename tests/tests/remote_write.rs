@@ -12,11 +12,13 @@
 
 use std::time::{Duration, Instant};
 
+use hvscope_aggregator::remote_read::proto::MatcherType;
 use hvscope_e2e::Cluster;
 use hvscope_e2e::receivers::{
     self, LIVENESS, Raw, configure, node_series, query, remote_read_raw, rw_metric, target,
     vm_export, wait_caught_up,
 };
+use hvscope_e2e::remote_read::matcher;
 use hvscope_testkit::prom::Prometheus;
 use hvscope_testkit::vm::VictoriaMetrics;
 use hvscope_testkit::{Proc, wait_for};
@@ -131,6 +133,27 @@ fn receivers_hold_what_remote_read_serves() {
     let got = settled(&want, || remote_read_raw(prom.addr, node_series("node-a")));
     assert_eq!(total(&got), total(&want), "{}", diff(&want, &got));
     assert!(got == want, "prometheus receiver:\n{}", diff(&want, &got));
+    // The liveness series, logged once per tick, arrive too (up to the newest tick read).
+    let up = || {
+        vec![
+            matcher(MatcherType::Eq, "__name__", "hvscope_node_up"),
+            matcher(MatcherType::Eq, "node", "node-a"),
+        ]
+    };
+    let want_up = remote_read_raw(c.http, up());
+    let newest = want_up
+        .values()
+        .flatten()
+        .map(|s| s.0)
+        .max()
+        .expect("node_up samples");
+    let upto = |r: Raw| -> Raw {
+        r.into_iter()
+            .map(|(l, v)| (l, v.into_iter().filter(|s| s.0 <= newest).collect()))
+            .collect()
+    };
+    let got_up = settled(&want_up, || upto(remote_read_raw(prom.addr, up())));
+    assert!(got_up == want_up, "node_up:\n{}", diff(&want_up, &got_up));
 
     vm.flush();
     let sel = format!("{{node=\"node-a\",__name__!~\"{LIVENESS}\"}}");

@@ -105,6 +105,15 @@ impl NodeStore {
         let nodes = self.handles();
         let mut up_count = 0;
         let mut states = Vec::with_capacity(nodes.len());
+        let mut stored: Vec<(Labels, f64)> = Vec::new();
+        let mut store = |labels: Labels, v: f64| {
+            if matches!(
+                self.db.append_labels(&labels, now_ms, v),
+                crate::tsdb::Appended::Stored { .. }
+            ) {
+                stored.push((labels, v));
+            }
+        };
         for n in nodes {
             let mut n = lock(&n);
             let up = (n.streams > 0 || n.awaiting_reconnect)
@@ -120,12 +129,10 @@ impl NodeStore {
                     last_seen_ms: n.last_seen_ms,
                 });
             }
-            self.db
-                .append_labels(&labels(NODE_UP, &n), now_ms, f64::from(u8::from(up)));
+            store(labels(NODE_UP, &n), f64::from(u8::from(up)));
             if n.last_batch_ms > 0 {
-                self.db.append_labels(
-                    &labels(NODE_LAST_REPORT, &n),
-                    now_ms,
+                store(
+                    labels(NODE_LAST_REPORT, &n),
                     n.last_batch_ms as f64 / 1000.0,
                 );
             }
@@ -135,10 +142,39 @@ impl NodeStore {
                 ("__name__".to_owned(), RACK_DOWN.to_owned()),
                 ("rack".to_owned(), rack),
             ]);
-            self.db
-                .append_labels(&labels, now_ms, f64::from(u8::from(down)));
+            store(labels, f64::from(u8::from(down)));
         }
+        self.log_derived(now_ms, stored);
         up_count
+    }
+
+    /// Logs the liveness samples just stored, for remote-write (replay of the head skips them).
+    fn log_derived(&self, now_ms: i64, stored: Vec<(Labels, f64)>) {
+        let Some(wal) = &self.wal else { return };
+        if stored.is_empty() {
+            return;
+        }
+        let derived = stored
+            .into_iter()
+            .map(|(labels, value)| crate::wal::DerivedSample {
+                labels: labels
+                    .iter()
+                    .map(|(name, value)| hvscope_proto::v1::Label {
+                        name: name.clone(),
+                        value: value.clone(),
+                    })
+                    .collect(),
+                timestamp_ms: now_ms,
+                value,
+            })
+            .collect();
+        let rec = crate::wal::WalRecord {
+            derived,
+            ..Default::default()
+        };
+        if let Err(error) = wal.append(|_| rec) {
+            tracing::warn!(%error, "could not log the liveness samples for remote-write");
+        }
     }
 }
 
@@ -285,6 +321,7 @@ mod tests {
                 hello_labels: hello("r1").labels,
                 batch: Some(batch(7, 50_000)),
                 stale_ms: 0,
+                derived: Vec::new(),
             });
         }
         assert_eq!(s.resume_after_restart(100_000), 2);

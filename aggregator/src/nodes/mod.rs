@@ -611,6 +611,7 @@ impl Node {
             hello_labels: self.hello.labels.clone(),
             batch: None,
             stale_ms: t,
+            derived: Vec::new(),
         }
     }
 

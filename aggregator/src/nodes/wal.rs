@@ -53,6 +53,7 @@ impl Node {
             hello_labels: self.hello.labels.clone(),
             batch: Some(b),
             stale_ms: 0,
+            derived: Vec::new(),
         }
     }
 }

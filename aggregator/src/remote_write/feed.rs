@@ -110,9 +110,16 @@ impl Feed {
                 continue;
             }
             match follower.next_record() {
-                Ok(Next::Record(rec, end)) => {
+                Ok(Next::Record(mut rec, end)) => {
                     let t = rec.time_ms();
+                    let derived = std::mem::take(&mut rec.derived);
                     shadow.replay(*rec);
+                    // The liveness samples, in the shadow's head like the real one's.
+                    for d in derived {
+                        let labels: Labels =
+                            Arc::new(d.labels.into_iter().map(|l| (l.name, l.value)).collect());
+                        shadow.db().append_labels(&labels, d.timestamp_ms, d.value);
+                    }
                     // The real store forgets long-ended series every minute of its clock;
                     // the shadow does it every minute of the records' (so a catch-up from an
                     // old checkpoint forgets what the real store had forgotten by then).

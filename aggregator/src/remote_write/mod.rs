@@ -16,8 +16,9 @@
 //! ingest, and targets share nothing; each holds at most `capacity` samples (plus one WAL
 //! record) and, in its shadow, the labels and newest sample of every series of the WAL.
 //!
-//! Not sent: `hvscope_node_up`, `hvscope_node_last_report_timestamp_seconds` and
-//! `hvscope_rack_down`, which the aggregator derives every liveness tick and does not log.
+//! The liveness series (`hvscope_node_up`, `hvscope_node_last_report_timestamp_seconds`,
+//! `hvscope_rack_down`), which the aggregator derives every tick, are logged to the WAL as
+//! one record of derived samples per tick (replay of the head skips it), so they are sent too.
 
 pub mod checkpoint;
 pub mod client;

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-pub use record::WalRecord;
+pub use record::{DerivedSample, WalRecord};
 
 /// WAL settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

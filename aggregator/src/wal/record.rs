@@ -35,6 +35,21 @@ pub struct WalRecord {
     /// every series of the node got its stale marker there.
     #[prost(int64, tag = "6")]
     pub stale_ms: i64,
+    /// On a record without a batch: samples the aggregator derived itself (the liveness
+    /// series), logged so remote-write sends them too. Replay of the head ignores them.
+    #[prost(message, repeated, tag = "7")]
+    pub derived: Vec<DerivedSample>,
+}
+
+/// A sample the aggregator stored of its own accord, with its series' full labels.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DerivedSample {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(int64, tag = "2")]
+    pub timestamp_ms: i64,
+    #[prost(double, tag = "3")]
+    pub value: f64,
 }
 
 impl WalRecord {
@@ -44,7 +59,12 @@ impl WalRecord {
         match &self.batch {
             Some(b) => b.timestamp_ms,
             None if self.stale_ms != 0 => self.stale_ms,
-            None => i64::MIN,
+            None => self
+                .derived
+                .iter()
+                .map(|d| d.timestamp_ms)
+                .max()
+                .unwrap_or(i64::MIN),
         }
     }
 }
@@ -160,6 +180,7 @@ mod tests {
                 ..Default::default()
             }),
             stale_ms: 0,
+            derived: Vec::new(),
         }
     }
 
