@@ -64,17 +64,7 @@ fn flows(n: usize) -> String {
 }
 
 fn status_kib(key: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| {
-            l.strip_prefix(key)?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    hvscope_testkit::status_kib("self", key)
 }
 
 /// Runs `f`, returning its wall time and the peak RSS increase over the RSS before it.

@@ -63,17 +63,7 @@ fn cpu_of(pid: &str) -> (f64, f64) {
 }
 
 fn status_kib(key: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| {
-            l.strip_prefix(key)?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    hvscope_testkit::status_kib("self", key)
 }
 
 /// Peak RSS increase over one call of `f` (VmHWM reset through clear_refs), KiB.

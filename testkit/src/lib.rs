@@ -153,6 +153,22 @@ impl Drop for Proc {
     }
 }
 
+/// A `kB` field of `/proc/<pid>/status` (`pid` a number or `"self"`; `key` with its colon, e.g.
+/// `"VmRSS:"`) in KiB, 0 when unreadable.
+pub fn status_kib(pid: &str, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
 /// A currently free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -16,12 +16,7 @@ const CHURN_BATCHES: usize = 50;
 const NEW_PER_BATCH: usize = 20_000;
 
 fn rss_bytes(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .expect("VmRSS")
+    hvscope_testkit::status_kib(&pid.to_string(), "VmRSS:") * 1024
 }
 
 /// Batches of a node whose agent makes up a new label value for every series each collection.
