@@ -85,18 +85,7 @@ fn cpu() -> (f64, f64) {
 
 fn cpu_of(pid: &str) -> (f64, f64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<f64> = s
-        .rsplit_once(')')
-        .map(|(_, r)| {
-            r.split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let t = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
-    // after the comm, index 0 is field 3 (state, not numeric, skipped by the filter): utime
-    // (field 14) is index 10 of the numeric fields
-    (t(10) + t(11), t(12) + t(13))
+    hvscope_parse::proc::pidstat::cpu_seconds_with_children(&s, true).unwrap_or((0.0, 0.0))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -48,18 +48,7 @@ const OWNED: &str = "0x9f3c6a1d2e4b7c85";
 /// (utime+stime, cutime+cstime) of `pid` in seconds (USER_HZ = 100).
 fn cpu_of(pid: &str) -> (f64, f64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<f64> = s
-        .rsplit_once(')')
-        .map(|(_, r)| {
-            r.split_whitespace()
-                .skip(1)
-                .filter_map(|x| x.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    // after the state: ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
-    let t = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
-    (t(10) + t(11), t(12) + t(13))
+    hvscope_parse::proc::pidstat::cpu_seconds_with_children(&s, true).unwrap_or((0.0, 0.0))
 }
 
 fn status_kib(key: &str) -> u64 {

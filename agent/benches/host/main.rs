@@ -53,10 +53,7 @@ fn thread_cpu_ns() -> u64 {
 
 fn pid_cpu_seconds(pid: u32) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    (t(11) + t(12)) as f64 / 100.0
+    hvscope_parse::proc::pidstat::cpu_seconds(&s).unwrap_or(0.0)
 }
 
 struct Cost {

@@ -13,17 +13,32 @@ fn after_comm(stat: &str) -> Result<std::str::SplitAsciiWhitespace<'_>, ParseErr
 
 /// User + system CPU seconds of a stat line (fields 14 and 15).
 pub fn cpu_seconds(stat: &str) -> Result<f64, ParseError> {
+    Ok(cpu_seconds_with_children(stat, false)?.0)
+}
+
+/// User + system CPU seconds of a stat line (fields 14 and 15) and, with `children`, those of
+/// its waited-for children (fields 16 and 17; 0 otherwise).
+pub fn cpu_seconds_with_children(stat: &str, children: bool) -> Result<(f64, f64), ParseError> {
     // Field 3 (state) is index 0: utime is field 14, index 11.
     let mut f = after_comm(stat)?.skip(11);
-    let mut ticks = || -> Result<u64, ParseError> {
-        f.next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ParseError::new("stat utime/stime missing"))
+    let mut pair = |what: &str| -> Result<f64, ParseError> {
+        let mut ticks = || -> Result<u64, ParseError> {
+            f.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| ParseError::new(format!("stat {what} missing")))
+        };
+        let total = ticks()?
+            .checked_add(ticks()?)
+            .ok_or_else(|| ParseError::new(format!("stat {what} overflows")))?;
+        Ok(total as f64 / USER_HZ)
     };
-    let total = ticks()?
-        .checked_add(ticks()?)
-        .ok_or_else(|| ParseError::new("stat utime + stime overflows"))?;
-    Ok(total as f64 / USER_HZ)
+    let own = pair("utime + stime")?;
+    let kids = if children {
+        pair("cutime + cstime")?
+    } else {
+        0.0
+    };
+    Ok((own, kids))
 }
 
 /// What a process's stat line says besides CPU time: thread count (field 20) and resident set
@@ -73,5 +88,9 @@ mod tests {
         assert!(cpu_seconds("1 (x) S 1 2").is_err());
         let huge = "1 (x) S 1 2 3 4 5 6 7 8 9 10 18446744073709551615 1 0";
         assert!(cpu_seconds(huge).is_err(), "utime + stime past u64::MAX");
+        let kids = "1 (x) S 1 2 3 4 5 6 7 8 9 10 150 250 30 70 0";
+        assert_eq!(cpu_seconds_with_children(kids, true).unwrap(), (4.0, 1.0));
+        assert_eq!(cpu_seconds_with_children(kids, false).unwrap(), (4.0, 0.0));
+        assert!(cpu_seconds_with_children("1 (x) S 1 2 3 4 5 6 7 8 9 10 150 250", true).is_err());
     }
 }

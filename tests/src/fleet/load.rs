@@ -24,12 +24,9 @@ fn now_ms() -> i64 {
 /// (utime + stime seconds, RSS bytes) of `pid`.
 fn proc_usage(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let cpu = hvscope_parse::proc::pidstat::cpu_seconds(&stat).unwrap_or(0.0);
     let rss = hvscope_testkit::status_kib(&pid.to_string(), "VmRSS:") * 1024;
-    (ticks / 100.0, rss)
+    (cpu, rss)
 }
 
 fn dir_bytes(p: &Path) -> u64 {
