@@ -131,9 +131,9 @@ fn main() {
         let l = data::labels(i);
         let mut h = db.series(&l);
         let mut g = data::Gen::new(i, &mut rng);
-        let name = &l.iter().find(|p| p.0 == "__name__").unwrap().1;
+        let name = l.name();
         let rest: Vec<String> = l
-            .iter()
+            .pairs()
             .filter(|p| p.0 != "__name__")
             .map(|(k, v)| format!("{k}=\"{v}\""))
             .collect();

@@ -95,10 +95,10 @@ fn ingest(points: usize) -> f64 {
                     .map(|j| SeriesDef {
                         id: j as u64 + 1,
                         labels: data::labels(n + j * nodes)
-                            .iter()
+                            .pairs()
                             .map(|(name, value)| Label {
-                                name: name.clone(),
-                                value: value.clone(),
+                                name: name.to_owned(),
+                                value: value.to_owned(),
                             })
                             .collect(),
                     })
@@ -146,11 +146,7 @@ fn main() {
     let (mut full_bytes, mut full_samples) = (0usize, 0usize);
     let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for s in &all {
-        let name = s
-            .labels
-            .iter()
-            .find(|l| l.0 == "__name__")
-            .map(|l| l.1.clone());
+        let name = s.labels.get("__name__").map(str::to_owned);
         for c in &s.chunks {
             let n = xor::sample_count(&c.data).unwrap_or(0) as usize;
             if n == 120 {
@@ -184,11 +180,7 @@ fn main() {
     let (mut total_b, mut total_n) = (0usize, 0usize);
     let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for s in db.select(&[], i64::MIN, i64::MAX) {
-        let name = s
-            .labels
-            .iter()
-            .find(|l| l.0 == "__name__")
-            .map(|l| l.1.clone());
+        let name = s.labels.get("__name__").map(str::to_owned);
         for c in s
             .chunks
             .iter()

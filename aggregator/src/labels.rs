@@ -5,12 +5,11 @@
 //! (`^(?:re)$`, as Prometheus 2.x compiles them) and run in linear time (the `regex` crate has
 //! no backtracking); a missing label matches as the empty value.
 
-use std::sync::Arc;
-
 use regex::{Regex, RegexBuilder};
 
-/// A series as stored: label pairs sorted by name, `node` stamped by the aggregator.
-pub type Labels = Arc<Vec<(String, String)>>;
+/// A series as stored: label pairs sorted by name, `node` stamped by the aggregator, packed
+/// into one shared string (the agent's representation: one allocation per series held).
+pub use hvscope_common::labels::Labels;
 
 /// Compiled regex program size limit: a pathological pattern is refused, not run.
 const REGEX_SIZE_LIMIT_BYTES: usize = 1 << 20;
@@ -92,12 +91,8 @@ impl Matcher {
     }
 
     /// Whether a series' label set matches.
-    pub fn matches_labels(&self, labels: &[(String, String)]) -> bool {
-        let v = labels
-            .iter()
-            .find(|(n, _)| *n == self.name)
-            .map_or("", |(_, v)| v.as_str());
-        self.matches(v)
+    pub fn matches_labels(&self, labels: &Labels) -> bool {
+        self.matches(labels.get(&self.name).unwrap_or(""))
     }
 }
 
@@ -123,7 +118,7 @@ mod tests {
         assert!(m(MatchKind::Regex, ".*").matches(""));
         assert!(!m(MatchKind::NotRegex, "a.*").matches("abc"));
         assert!(m(MatchKind::NotRegex, "a.*").matches(""));
-        let labels = vec![("node".to_owned(), "n1".to_owned())];
+        let labels = Labels::from_pairs(&[("node", "n1")]);
         assert!(m(MatchKind::Equal, "").matches_labels(&labels));
         assert!(!m(MatchKind::Regex, ".+").matches_labels(&labels));
     }

@@ -8,6 +8,8 @@
 //! - [`notify`]: systemd's `sd_notify(3)` protocol (ready, watchdog, stopping), a no-op without
 //!   `NOTIFY_SOCKET`.
 //! - [`clock`]: wall-clock milliseconds since the Unix epoch.
+//! - [`labels`]: a series' label set packed into one shared string (the agent's and the
+//!   aggregator's series).
 //!
 //! **Fails** with one `thiserror` enum per module ([`tls::TlsError`], [`config::ConfigError`]),
 //! each naming the file it could not use; nothing here panics on bad input, and sd_notify
@@ -17,5 +19,6 @@
 
 pub mod clock;
 pub mod config;
+pub mod labels;
 pub mod notify;
 pub mod tls;

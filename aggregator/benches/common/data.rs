@@ -3,8 +3,6 @@
 //! seconds), 30 % integer counters (bytes, packets), 15 % fluctuating gauges (memory in 4 KiB
 //! pages, load with two decimals), 15 % constant gauges (sizes, info, up).
 
-use std::sync::Arc;
-
 /// Deterministic xorshift.
 pub struct Rng(pub u64);
 
@@ -22,16 +20,15 @@ impl Rng {
 }
 
 /// Labels of series `i` (sorted), spread over 100 nodes.
-pub fn labels(i: usize) -> Arc<Vec<(String, String)>> {
+pub fn labels(i: usize) -> hvscope_aggregator::labels::Labels {
     let kind = ["cpu_seconds_total", "bytes_total", "memory_bytes", "info"][kind_of(i)];
-    let mut v = vec![
+    let v = [
         ("__name__".to_owned(), format!("bench_{kind}")),
         ("node".to_owned(), format!("compute-{:04}", i % 100)),
         ("rack".to_owned(), format!("r{}", i % 100 / 20)),
         ("series".to_owned(), (i / 100).to_string()),
     ];
-    v.sort();
-    Arc::new(v)
+    hvscope_aggregator::labels::Labels::from_pairs(&v)
 }
 
 fn kind_of(i: usize) -> usize {

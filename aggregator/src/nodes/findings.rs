@@ -18,7 +18,6 @@
 //! marker ([`super::STALE_NAN`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 use hvscope_proto::v1::{Finding, Severity};
 
@@ -117,7 +116,7 @@ pub fn series(
     // duplicate from the agent): one series, its values summed.
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut push = |out: &mut FindingSeries, labels: Vec<(String, String)>, v: f64| {
-        let labels: Labels = Arc::new(labels);
+        let labels = Labels::from_pairs(&labels);
         match index.get(&labels) {
             Some(&i) => out.series[i].1 += v,
             None => {
@@ -200,7 +199,7 @@ mod tests {
     }
 
     fn get<'a>(l: &'a Labels, name: &str) -> Option<&'a str> {
-        l.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        l.get(name)
     }
 
     #[test]
@@ -218,7 +217,7 @@ mod tests {
         assert_eq!(s.series.len(), 1);
         let (l, v) = &s.series[0];
         assert_eq!(*v, 1.0);
-        let names: Vec<&str> = l.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = l.pairs().map(|(n, _)| n).collect();
         assert_eq!(
             names,
             [
@@ -268,7 +267,7 @@ mod tests {
         assert_eq!(get(l, "mount_point"), Some("/"));
         assert_eq!(get(l, "_"), Some("e"));
         assert_eq!(get(l, "subject___x"), Some("y"));
-        for (n, _) in l.iter() {
+        for (n, _) in l.pairs() {
             assert!(
                 n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     && !n.starts_with(|c: char| c.is_ascii_digit()),
@@ -277,7 +276,7 @@ mod tests {
         }
         let mut sorted = l.to_vec();
         sorted.sort();
-        assert_eq!(*l.as_ref(), sorted);
+        assert_eq!(l.to_vec(), sorted);
     }
 
     #[test]

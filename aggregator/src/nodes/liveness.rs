@@ -17,7 +17,6 @@
 //! alerts, while `last_report` carries the replayed batches' time.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::{Node, NodeStore, lock};
 use crate::labels::Labels;
@@ -77,8 +76,7 @@ fn labels(name: &str, n: &Node) -> Labels {
     if let Some(rack) = rack_of(n) {
         v.push(("rack".to_owned(), rack.to_owned()));
     }
-    v.sort();
-    Arc::new(v)
+    Labels::from_pairs(&v)
 }
 
 impl NodeStore {
@@ -138,10 +136,7 @@ impl NodeStore {
             }
         }
         for (rack, down) in racks_down(&states, rack_window_ms) {
-            let labels = Arc::new(vec![
-                ("__name__".to_owned(), RACK_DOWN.to_owned()),
-                ("rack".to_owned(), rack),
-            ]);
+            let labels = Labels::from_pairs(&[("__name__", RACK_DOWN), ("rack", rack.as_str())]);
             store(labels, f64::from(u8::from(down)));
         }
         self.log_derived(now_ms, stored);
@@ -158,10 +153,10 @@ impl NodeStore {
             .into_iter()
             .map(|(labels, value)| crate::wal::DerivedSample {
                 labels: labels
-                    .iter()
+                    .pairs()
                     .map(|(name, value)| hvscope_proto::v1::Label {
-                        name: name.clone(),
-                        value: value.clone(),
+                        name: name.to_owned(),
+                        value: value.to_owned(),
                     })
                     .collect(),
                 timestamp_ms: now_ms,

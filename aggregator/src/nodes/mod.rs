@@ -336,15 +336,15 @@ pub enum Applied {
 
 /// Converts wire labels to stored labels: sorted, `node` replaced by the certificate's name.
 pub fn stamp_labels(labels: &[Label], node: &str) -> Labels {
-    let mut v: Vec<(String, String)> = labels
+    let mut v: Vec<(&str, &str)> = labels
         .iter()
         .filter(|l| l.name != "node" && !l.value.is_empty())
-        .map(|l| (l.name.clone(), l.value.clone()))
+        .map(|l| (l.name.as_str(), l.value.as_str()))
         .collect();
-    v.push(("node".to_owned(), node.to_owned()));
-    v.sort();
+    v.push(("node", node));
+    v.sort_unstable();
     v.dedup_by(|a, b| a.0 == b.0);
-    Arc::new(v)
+    Labels::from_sorted(&v)
 }
 
 impl Node {
@@ -867,7 +867,7 @@ impl NodeView {
                 .filter_map(|d| {
                     let (timestamp_ms, value) = d.latest.filter(|(_, v)| !is_stale(*v))?;
                     Some(SeriesView {
-                        labels: d.labels.iter().cloned().collect(),
+                        labels: d.labels.to_vec().into_iter().collect(),
                         timestamp_ms,
                         value,
                     })

@@ -115,12 +115,7 @@ pub(super) fn stored(s: &NodeStore, name: &str, by: &str) -> Vec<(String, Vec<(i
         .select(&[m], 0, i64::MAX)
         .into_iter()
         .map(|sel| {
-            let key = sel
-                .labels
-                .iter()
-                .find(|(k, _)| k == by)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
+            let key = sel.labels.get(by).map(str::to_owned).unwrap_or_default();
             let samples = sel
                 .chunks
                 .iter()
@@ -250,11 +245,7 @@ fn findings_become_series_that_end_when_they_clear() {
     assert_eq!(marked(&got[1].1), [(2000, Some(1.0)), (3000, None)]);
     let m = Matcher::new(MatchKind::Equal, "vcpu", "1").unwrap();
     let sel = s.db().select(&[m], 0, i64::MAX);
-    let labels: BTreeMap<&str, &str> = sel[0]
-        .labels
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let labels: BTreeMap<&str, &str> = sel[0].labels.pairs().collect();
     assert_eq!(
         labels["node"], "n",
         "the certificate's name, not the hello's"

@@ -36,10 +36,10 @@ impl Node {
                     id,
                     labels: def
                         .labels
-                        .iter()
+                        .pairs()
                         .map(|(name, value)| Label {
-                            name: name.clone(),
-                            value: value.clone(),
+                            name: name.to_owned(),
+                            value: value.to_owned(),
                         })
                         .collect(),
                 });

@@ -154,12 +154,7 @@ pub fn sli_windows(
     };
     let mut per_vm: BTreeMap<String, [Vec<(i64, f64)>; 5]> = BTreeMap::new();
     for sel in db.select(&matchers, latest_ms - HOUR_MS, latest_ms) {
-        let get = |k: &str| {
-            sel.labels
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-        };
+        let get = |k: &str| sel.labels.get(k).map(str::to_owned);
         let (Some(metric), Some(uuid)) = (get("__name__"), get("domain_uuid")) else {
             continue;
         };
@@ -319,15 +314,9 @@ pub fn detail(view: NodeView, db: &Db, now_ms: i64, live: &Liveness) -> NodeDeta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn labels(pairs: &[(&str, &str)]) -> crate::labels::Labels {
-        let mut v: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        v.sort();
-        Arc::new(v)
+        crate::labels::Labels::from_pairs(pairs)
     }
 
     #[test]

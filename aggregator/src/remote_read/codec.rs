@@ -131,10 +131,10 @@ pub fn matchers(index: usize, q: &Query, limits: &Limits) -> Result<Vec<Matcher>
 /// Stored labels as protobuf labels (already sorted).
 pub fn proto_labels(labels: &Labels) -> Vec<Label> {
     labels
-        .iter()
+        .pairs()
         .map(|(n, v)| Label {
-            name: n.clone(),
-            value: v.clone(),
+            name: n.to_owned(),
+            value: v.to_owned(),
         })
         .collect()
 }

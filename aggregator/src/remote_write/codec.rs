@@ -27,14 +27,14 @@ pub const HEADERS: [(&str, &str); 3] = [
 /// The labels sent for a series: its own, plus each external label it lacks, sorted by name.
 pub fn with_external(labels: &Labels, external: &[(String, String)]) -> Vec<Label> {
     let mut v: Vec<Label> = labels
-        .iter()
+        .pairs()
         .map(|(name, value)| Label {
-            name: name.clone(),
-            value: value.clone(),
+            name: name.to_owned(),
+            value: value.to_owned(),
         })
         .collect();
     for (name, value) in external {
-        if !labels.iter().any(|(n, _)| n == name) {
+        if labels.get(name).is_none() {
             v.push(Label {
                 name: name.clone(),
                 value: value.clone(),
@@ -76,16 +76,11 @@ pub fn body(req: &WriteRequest) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::nodes::{STALE_NAN, is_stale};
 
     fn l(name: &str) -> Labels {
-        Arc::new(vec![
-            ("__name__".into(), name.into()),
-            ("node".into(), "n1".into()),
-        ])
+        Labels::from_pairs(&[("__name__", name), ("node", "n1")])
     }
 
     #[test]
@@ -125,7 +120,7 @@ mod tests {
     /// The bytes of a one-sample request, as Prometheus' prompb encodes them.
     #[test]
     fn known_bytes() {
-        let req = request(&[(Arc::new(vec![("a".into(), "b".into())]), 1, 2.0)], &[]);
+        let req = request(&[(Labels::from_pairs(&[("a", "b")]), 1, 2.0)], &[]);
         let raw = req.encode_to_vec();
         assert_eq!(
             raw,

@@ -32,7 +32,7 @@ use crate::wal::reader::{Follower, Next, Position};
 /// checkpoint's per-shard positions stay valid after a restart).
 pub fn shard_of(labels: &Labels, shards: usize) -> usize {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (n, v) in labels.iter() {
+    for (n, v) in labels.pairs() {
         for b in n.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -116,8 +116,12 @@ impl Feed {
                     shadow.replay(*rec);
                     // The liveness samples, in the shadow's head like the real one's.
                     for d in derived {
-                        let labels: Labels =
-                            Arc::new(d.labels.into_iter().map(|l| (l.name, l.value)).collect());
+                        let pairs: Vec<(&str, &str)> = d
+                            .labels
+                            .iter()
+                            .map(|l| (l.name.as_str(), l.value.as_str()))
+                            .collect();
+                        let labels = Labels::from_pairs(&pairs);
                         shadow.db().append_labels(&labels, d.timestamp_ms, d.value);
                     }
                     // The real store forgets long-ended series every minute of its clock;

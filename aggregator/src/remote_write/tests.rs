@@ -155,7 +155,7 @@ fn stored(s: &NodeStore) -> Got {
                 .flat_map(|c| xor::decode(&c.data).unwrap())
                 .map(|(t, v)| (t, v.to_bits()))
                 .collect();
-            (x.labels.iter().cloned().collect(), v)
+            (x.labels.to_vec(), v)
         })
         .collect()
 }

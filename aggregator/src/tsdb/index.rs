@@ -28,20 +28,25 @@ impl Index {
     /// Adds series `r` (greater than every ref added before).
     pub fn add(&mut self, r: SeriesRef, labels: &Labels) {
         self.all.push(r);
-        for (n, v) in labels.iter() {
-            self.postings
-                .entry(n.clone())
-                .or_default()
-                .entry(v.clone())
-                .or_default()
-                .push(r);
+        for (n, v) in labels.pairs() {
+            // Look up first: the pair's strings are allocated only the first time it is seen.
+            let values = match self.postings.get_mut(n) {
+                Some(values) => values,
+                None => self.postings.entry(n.to_owned()).or_default(),
+            };
+            match values.get_mut(v) {
+                Some(p) => p.push(r),
+                None => {
+                    values.insert(v.to_owned(), vec![r]);
+                }
+            }
         }
     }
 
     /// Removes series `r`.
     pub fn remove(&mut self, r: SeriesRef, labels: &Labels) {
         remove_sorted(&mut self.all, r);
-        for (n, v) in labels.iter() {
+        for (n, v) in labels.pairs() {
             let Some(values) = self.postings.get_mut(n) else {
                 continue;
             };
@@ -143,15 +148,9 @@ fn difference(a: &[SeriesRef], b: &[SeriesRef]) -> Vec<SeriesRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
-        Arc::new(
-            pairs
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-        )
+        Labels::from_pairs(pairs)
     }
 
     fn m(k: MatchKind, n: &str, v: &str) -> Matcher {

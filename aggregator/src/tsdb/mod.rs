@@ -106,9 +106,9 @@ impl Default for Db {
 }
 
 fn overhead_of(labels: &Labels) -> u64 {
-    let pairs: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
-    // series struct, map entries (by ref, by labels), postings slots
-    (pairs + std::mem::size_of::<MemSeries>() + 96 + labels.len() * 8) as u64
+    // The packed pairs and their allocation; the series struct, map entries (by ref, by
+    // labels), postings slots.
+    (labels.packed_len() + 32 + std::mem::size_of::<MemSeries>() + 96 + labels.len() * 8) as u64
 }
 
 impl Db {
@@ -431,7 +431,7 @@ mod bound_tests {
         let now = 100 * 3_600_000;
         let fill = |db: &Db| {
             for s in 0..50 {
-                let labels: Labels = Arc::new(vec![("__name__".into(), format!("m{s}"))]);
+                let labels = Labels::from_pairs(&[("__name__".to_owned(), format!("m{s}"))]);
                 let mut h = db.series(&labels);
                 // 6 h at 10 s, values that do not compress away.
                 for i in 0..2160i64 {

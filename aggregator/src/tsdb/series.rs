@@ -169,7 +169,7 @@ mod tests {
     use crate::tsdb::xor;
 
     fn series() -> MemSeries {
-        MemSeries::new(Arc::new(vec![("__name__".into(), "m".into())]))
+        MemSeries::new(Labels::from_pairs(&[("__name__", "m")]))
     }
 
     #[test]

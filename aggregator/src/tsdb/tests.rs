@@ -2,12 +2,7 @@ use super::*;
 use crate::labels::MatchKind;
 
 fn l(pairs: &[(&str, &str)]) -> Labels {
-    Arc::new(
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
-    )
+    Labels::from_pairs(pairs)
 }
 
 fn eq(n: &str, v: &str) -> Matcher {
@@ -107,7 +102,7 @@ fn batch_appender_counts_once_per_batch_like_single_appends() {
 #[test]
 fn a_shadow_head_taps_what_it_stores_and_keeps_one_sample_per_series() {
     let db = Db::shadow(1000);
-    let l: Labels = Arc::new(vec![("__name__".into(), "m".into())]);
+    let l = Labels::from_pairs(&[("__name__", "m")]);
     let mut h = db.series(&l);
     let mut a = db.appender();
     for t in 1..=300 {

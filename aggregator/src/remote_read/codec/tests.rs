@@ -49,7 +49,7 @@ fn selected(n: usize, chunks: usize) -> Selected {
         });
     }
     Selected {
-        labels: Arc::new(vec![("__name__".into(), "m".into())]),
+        labels: Labels::from_pairs(&[("__name__", "m")]),
         chunks: out,
     }
 }
