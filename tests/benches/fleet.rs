@@ -14,8 +14,10 @@
 //!
 //! `cargo build --release --workspace --bins && HVSCOPE_FLEET_NODES=50 HVSCOPE_FLEET_SERIES=2000
 //! cargo bench -p hvscope-e2e --bench fleet` (every variable optional: NODES, SERIES per node,
-//! HOLD_MIN, MEASURE_SECS, PROMETHEUS=0 to skip step 4).
+//! HOLD_MIN, MEASURE_SECS, PROMETHEUS=0 to skip step 4, VALUES=noisy for the worst-case values
+//! instead of the agent-like ones; see [`hvscope_e2e::fleet::Values`]).
 
+use hvscope_e2e::fleet::Values;
 use hvscope_e2e::fleet::load::{FleetRun, run};
 
 fn env(name: &str, default: u64) -> u64 {
@@ -32,6 +34,10 @@ fn main() {
         hold_steps: env("HOLD_MIN", 120) * 6,
         measure_secs: env("MEASURE_SECS", 60),
         prometheus: env("PROMETHEUS", 1) == 1,
+        values: match std::env::var("HVSCOPE_FLEET_VALUES").as_deref() {
+            Ok("noisy") => Values::Noisy,
+            _ => Values::Agent,
+        },
     });
     println!("{r:#?}");
 }

@@ -2,6 +2,7 @@
 //! keeps it working: 6 simulated nodes through the agent's transport, 30 steps of history, one
 //! steady interval, an in-place restart and the same samples in Prometheus.
 
+use hvscope_e2e::fleet::Values;
 use hvscope_e2e::fleet::load::{FleetRun, run};
 
 #[test]
@@ -12,6 +13,7 @@ fn the_fleet_load_runs_at_a_small_size() {
         hold_steps: 30,
         measure_secs: 10,
         prometheus: true,
+        values: Values::Agent,
     });
     assert!(r.series >= 6 * 500, "{r:?}");
     assert_eq!(

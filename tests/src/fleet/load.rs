@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{NodeShape, SimNode};
+use super::{NodeShape, SimNode, Values};
 use crate::Cluster;
 use crate::feed::post_write;
 use crate::remote_read::{matcher, post_read, read_request};
@@ -73,6 +73,8 @@ pub struct FleetRun {
     pub measure_secs: u64,
     /// Also write the same samples to a Prometheus 2.42.
     pub prometheus: bool,
+    /// How the simulated values move.
+    pub values: Values,
 }
 
 /// What was measured (also printed as it goes).
@@ -103,6 +105,7 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
         hold_steps,
         measure_secs,
         prometheus: with_prometheus,
+        values,
     } = cfg.clone();
     let mut report = FleetReport::default();
     let mut c = Cluster::new("fleet");
@@ -131,7 +134,15 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
     let mut nodes: Vec<SimNode> = (0..n_nodes)
         .map(|i| {
             let rack = format!("r{}", i / 40);
-            SimNode::start(&rt, i, per_node, &grpc, &certs, &rack, stop.clone())
+            SimNode::start(
+                &rt,
+                i,
+                (per_node, values),
+                &grpc,
+                &certs,
+                &rack,
+                stop.clone(),
+            )
         })
         .collect();
     let series: usize = nodes.iter().map(|n| n.shape.series()).sum();
@@ -330,7 +341,9 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
     let ppid = prom.proc.child.id();
     let (pcpu0, prss0) = proc_usage(ppid);
     let started = Instant::now();
-    let mut shapes: Vec<NodeShape> = (0..n_nodes).map(|i| NodeShape::new(i, per_node)).collect();
+    let mut shapes: Vec<NodeShape> = (0..n_nodes)
+        .map(|i| NodeShape::with_values(i, per_node, values))
+        .collect();
     let mut buf = hvscope_agent::series::SeriesBuf::default();
     let mut written = 0usize;
     for step in 0..hold_steps as i64 {
