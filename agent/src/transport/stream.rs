@@ -164,8 +164,9 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Adds the definitions of series in `batch` that this stream has not defined yet.
-fn with_defs(
+/// Adds the definitions of series in `batch` that this stream has not defined yet (the first
+/// batch of a stream carries one for every series; the wire bench builds its batches with it).
+pub fn with_defs(
     batch: &Batch,
     defined: &mut HashSet<u64>,
     registry: &Mutex<Registry>,
