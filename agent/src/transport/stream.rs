@@ -203,11 +203,11 @@ async fn connect_and_stream(
     backoff: &mut Backoff,
 ) -> Result<End, StreamError> {
     let (channel, stamp) = connect(link, params).await?;
-    let mut client = IngestClient::new(channel);
-    if params.compression == Compression::Gzip {
-        client = client
-            .send_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Gzip);
+    // Acks are tiny and sent uncompressed; gzip ones would be read all the same.
+    let mut client = IngestClient::new(channel).accept_compressed(CompressionEncoding::Gzip);
+    match params.compression {
+        Compression::None => {}
+        Compression::Gzip => client = client.send_compressed(CompressionEncoding::Gzip),
     }
     let (tx, rx) = mpsc::channel::<AgentMessage>(8);
     let hello = AgentMessage {
