@@ -63,9 +63,9 @@ pub enum Compression {
     None,
     /// gzip per message, at tonic's fixed level 6: 2-6x fewer bytes in steady state (5-11x for
     /// the first batch with every definition) for 0.04-0.65 ms of CPU per batch on the node
-    /// (0.24-0.9 ms in the static musl agent, whose allocator maps and unmaps the deflate state
-    /// of every message) and 0.01-0.06 ms to decompress on the aggregator. For an aggregator
-    /// behind a slow or metered link.
+    /// (0.24-0.9 ms with musl's allocator, the static agent's, which unmaps and faults in the
+    /// deflate state of every message again) and 0.01-0.06 ms to decompress on the aggregator.
+    /// For an aggregator behind a slow or metered link.
     Gzip,
 }
 
