@@ -164,8 +164,9 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Adds the definitions of series in `batch` that this stream has not defined yet.
-fn with_defs(
+/// Adds the definitions of series in `batch` that this stream has not defined yet (the first
+/// batch of a stream carries one for every series; the wire bench builds its batches with it).
+pub fn with_defs(
     batch: &Batch,
     defined: &mut HashSet<u64>,
     registry: &Mutex<Registry>,
@@ -202,11 +203,11 @@ async fn connect_and_stream(
     backoff: &mut Backoff,
 ) -> Result<End, StreamError> {
     let (channel, stamp) = connect(link, params).await?;
-    let mut client = IngestClient::new(channel);
-    if params.compression == Compression::Gzip {
-        client = client
-            .send_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Gzip);
+    // Acks are tiny and sent uncompressed; gzip ones would be read all the same.
+    let mut client = IngestClient::new(channel).accept_compressed(CompressionEncoding::Gzip);
+    match params.compression {
+        Compression::None => {}
+        Compression::Gzip => client = client.send_compressed(CompressionEncoding::Gzip),
     }
     let (tx, rx) = mpsc::channel::<AgentMessage>(8);
     let hello = AgentMessage {
