@@ -344,10 +344,11 @@ impl Bench {
             self.dir.join(log),
         );
         let pid = p.child.id();
+        let exe = std::fs::canonicalize(agent).unwrap_or_else(|_| agent.to_owned());
         let ok = hvscope_testkit::wait_for(Duration::from_secs(5), || {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            std::fs::read_link(format!("/proc/{pid}/exe"))
                 .ok()
-                .filter(|c| c.trim() == "hvscope-agent")
+                .filter(|e| *e == exe)
         });
         assert!(ok.is_some(), "agent did not start: {}", p.log());
         p
