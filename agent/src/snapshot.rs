@@ -61,6 +61,8 @@ pub struct Collector {
     /// The iSCSI source (keeps session handles and the devices' previous counters).
     iscsi: IscsiSource,
     started: std::time::Instant,
+    /// The host's memory PSI `some` total (µs) at the last SLI sample.
+    host_memory_stall_us: Option<u64>,
 }
 
 impl Collector {
@@ -78,6 +80,7 @@ impl Collector {
             disk_vms: Vec::new(),
             iscsi: IscsiSource::new(),
             started: std::time::Instant::now(),
+            host_memory_stall_us: None,
         }
     }
 
@@ -91,7 +94,9 @@ impl Collector {
             .ok()
             .and_then(|s| hvscope_parse::proc::pressure::parse(&s).ok())
             .map(|p| (p.some.total_seconds * 1e6).round() as u64);
-        let samples = self.libvirt.sample(&self.root, &self.fds);
+        let quiet = crate::sli::memory_quiet(self.host_memory_stall_us, host);
+        self.host_memory_stall_us = host;
+        let samples = self.libvirt.sample(&self.root, &self.fds, quiet);
         self.sli.record(t, host, &samples);
         if !self.disk_vms.is_empty()
             && let Ok(stats) = self.diskstats.read(&self.root, &self.fds).stats()

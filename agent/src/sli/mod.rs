@@ -13,7 +13,9 @@
 //! - `hvscope_vm_memory_stalled_seconds_total` += `dt` when the memory stall ratio
 //!   `Δ(some total of memory.pressure) / dt` exceeds `memory_stall_ratio` (default 0.10), read
 //!   from the VM's cgroup v2 `memory.pressure` when the host has it, else from the host's
-//!   `/proc/pressure/memory` (then every VM on the host is charged the host's stall).
+//!   `/proc/pressure/memory` (then every VM on the host is charged the host's stall). While the
+//!   host's total stands still no VM's can move, so the sampler then reuses each VM's last
+//!   total instead of reading its `memory.pressure` ([`memory_quiet`]).
 //!
 //! Counters that go backwards (a restarted VM, a recreated cgroup) start a new baseline.
 
@@ -57,6 +59,14 @@ impl Default for SliConfig {
             memory_stall_ratio: default_ratio(),
         }
     }
+}
+
+/// Whether the host's memory PSI `some` total (µs) did not move between two samples. A task
+/// stalled on memory in any cgroup is a stalled task of the whole system, so every cgroup's
+/// `some` total grows by at most the host's: when the host's stands still, every VM's does,
+/// and the sampler need not read them. Unknown either side: not quiet.
+pub fn memory_quiet(prev_host_us: Option<u64>, host_us: Option<u64>) -> bool {
+    matches!((prev_host_us, host_us), (Some(a), Some(b)) if a == b)
 }
 
 /// The counters of one VM.
@@ -165,6 +175,16 @@ pub fn series(uuid: &str, t: &SliTotals, out: &mut SeriesBuf) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_quiet_only_when_the_host_total_is_known_and_unchanged() {
+        assert!(memory_quiet(Some(0), Some(0)));
+        assert!(memory_quiet(Some(42), Some(42)));
+        assert!(!memory_quiet(Some(42), Some(43)));
+        assert!(!memory_quiet(None, Some(0)));
+        assert!(!memory_quiet(Some(0), None));
+        assert!(!memory_quiet(None, None));
+    }
 
     fn s(wait_ns: u64, mem: Option<u64>) -> VmSample {
         VmSample {

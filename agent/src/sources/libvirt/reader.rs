@@ -209,7 +209,13 @@ impl LibvirtSource {
     /// Takes one SLI sample of the VMs read at the last collection: Σ vCPU `schedstat` wait
     /// and the cgroup's memory PSI, through the files kept open by the collection. A VM whose
     /// vCPU threads cannot be read (it is stopping) is left out.
-    pub fn sample(&mut self, root: &HostRoot, fds: &FdBudget) -> Vec<VmSample> {
+    ///
+    /// `memory_quiet`: the host's memory PSI `some` total has not moved since the previous
+    /// sample ([`crate::sli::memory_quiet`]). No task anywhere stalled on memory, so no VM
+    /// cgroup's total moved either: each VM's last read total is reported again instead of
+    /// reading its `memory.pressure` (the most expensive file of the sample: the kernel sums
+    /// the per-CPU PSI state on every read). A VM never read yet is read.
+    pub fn sample(&mut self, root: &HostRoot, fds: &FdBudget, memory_quiet: bool) -> Vec<VmSample> {
         let buf = &mut self.buf;
         let mut out = Vec::with_capacity(self.vms.len());
         'vm: for st in self.vms.values_mut() {
@@ -226,11 +232,15 @@ impl LibvirtSource {
                     None => continue 'vm,
                 }
             }
-            let memory_stall_us = st
-                .cgroup
-                .as_mut()
-                .and_then(|c| c.memory_pressure(root, fds, buf))
-                .map(|p| (p.some.total_seconds * 1e6).round() as u64);
+            let memory_stall_us = match st.memory_stall_us {
+                Some(last) if memory_quiet => Some(last),
+                _ => st
+                    .cgroup
+                    .as_mut()
+                    .and_then(|c| c.memory_pressure(root, fds, buf))
+                    .map(|p| (p.some.total_seconds * 1e6).round() as u64),
+            };
+            st.memory_stall_us = memory_stall_us;
             out.push(VmSample {
                 uuid: Arc::from(st.domain.uuid.as_str()),
                 vcpus: st.domain.vcpus,

@@ -318,6 +318,9 @@ pub(super) struct VmState {
     /// `None` until located (`/proc/<pid>/cgroup` read once).
     pub cgroup: Option<CgroupFiles>,
     pub tasks: Tasks,
+    /// The `some` total (µs) of the cgroup's `memory.pressure` at the last SLI sample that
+    /// read it (see [`LibvirtSource::sample`](super::LibvirtSource::sample)).
+    pub memory_stall_us: Option<u64>,
 }
 
 impl VmState {
@@ -334,6 +337,7 @@ impl VmState {
             schedstat,
             cgroup: None,
             tasks: Tasks::default(),
+            memory_stall_us: None,
         }
     }
 

@@ -31,7 +31,7 @@ impl TestSource {
     }
 
     fn sample(&mut self, root: &HostRoot) -> Vec<VmSample> {
-        self.src.sample(root, &self.fds)
+        self.src.sample(root, &self.fds, false)
     }
 }
 
@@ -327,6 +327,40 @@ fn vms_that_stop_leave_the_kept_state_and_the_sampler() {
     std::fs::remove_dir_all(dir.join("proc/25453/task/25462")).unwrap();
     assert!(src.sample(&root).is_empty());
     assert!(errors.is_empty(), "{errors:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_quiet_host_memory_psi_skips_the_vm_memory_pressure_reads() {
+    let (dir, root) = copy_fixture("libvirt-kvm-2vm", "quiet");
+    let mut src = TestSource::default();
+    let mut errors = vec![];
+    src.collect_for_test(&root, &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    let stall = |s: &[VmSample]| s[0].memory_stall_us;
+    // never read yet: read even when the host is quiet
+    let first = stall(&src.src.sample(&root, &src.fds, true));
+    assert!(first.is_some());
+    let file = dir.join(
+        "sys/fs/cgroup/unified/machine/qemu-21-instance-0000002a.libvirt-qemu/memory.pressure",
+    );
+    std::fs::write(
+        &file,
+        "some avg10=0.00 avg60=0.00 avg300=0.00 total=987654321\n\
+         full avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",
+    )
+    .unwrap();
+    // quiet: the last total again, the file not read
+    assert_eq!(stall(&src.src.sample(&root, &src.fds, true)), first);
+    // not quiet: read
+    assert_eq!(
+        stall(&src.src.sample(&root, &src.fds, false)),
+        Some(987654321)
+    );
+    assert_eq!(
+        stall(&src.src.sample(&root, &src.fds, true)),
+        Some(987654321)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
