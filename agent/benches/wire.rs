@@ -38,12 +38,11 @@ use hvscope_agent::config::Config;
 use hvscope_agent::io::HostRoot;
 use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::snapshot::{Collector, Snapshot};
-use hvscope_agent::sources::ovs::audit::Auditor;
+use hvscope_agent::sources::ovs::audit::{Auditor, attached_macs};
 use hvscope_agent::sources::ovs::config::OvsConfig;
 use hvscope_agent::sources::ovs::rules::Rules;
 use hvscope_agent::sources::ovs::{Bridge, Ovs};
 use hvscope_agent::transport::stream::with_defs;
-use hvscope_parse::ovs::stream::FlowStream;
 use hvscope_parse::ovs::testdata::{FLOWS_OF13, topology};
 use hvscope_proto::v1::{AgentMessage, Batch, agent_message};
 use prost::Message;
@@ -240,34 +239,14 @@ fn ovs_capture() -> Ovs {
     let cfg: OvsConfig =
         toml::from_str("owned_cookies = ['0x9f3c6a1d2e4b7c85']").expect("ovs config");
     let rules = Rules::compile(&cfg.rules).expect("no rules");
-    let macs: HashSet<String> = topo
-        .bridges
-        .iter()
-        .flat_map(|b| &b.interfaces)
-        .filter_map(|i| i.neutron.attached_mac.clone())
-        .collect();
+    let macs = attached_macs(&topo.bridges);
     let bridges = topo
         .bridges
         .iter()
         .map(|row| {
-            let flows = (row.name == "br-int").then(|| {
-                let auditor = Auditor::new(row, &macs, &cfg, &rules);
-                let mut audit = auditor.start();
-                let mut s = FlowStream::new(FLOWS_OF13.as_bytes());
-                while let Some(f) = s.next_flow() {
-                    match f {
-                        Ok(f) => auditor.observe(&mut audit, &f),
-                        Err(_) => audit.bad_lines += 1,
-                    }
-                }
-                audit
-            });
-            Bridge {
-                name: row.name.clone(),
-                datapath_type: row.datapath_type.clone(),
-                interfaces: row.interfaces.clone(),
-                flows,
-            }
+            let flows = (row.name == "br-int")
+                .then(|| Auditor::new(row, &macs, &cfg, &rules).audit_text(FLOWS_OF13));
+            Bridge::of_row(row, flows)
         })
         .collect();
     Ovs {

@@ -1,49 +1,25 @@
 //! The OVS checks on the real capture (`tests/fixtures/ovs/`, see its SCENARIO.md for what a
 //! correct checker finds) and on hand-made flows.
-
-use std::collections::HashSet;
-
 use super::*;
 use crate::checks::{exit_code, run_all};
-use crate::sources::ovs::audit::Auditor;
+use crate::sources::ovs::audit::{Auditor, attached_macs};
 use crate::sources::ovs::config::OvsConfig;
 use crate::sources::ovs::rules::Rules;
 use crate::sources::ovs::{Bridge, Ovs};
-use hvscope_parse::ovs::stream::FlowStream;
 use hvscope_parse::ovs::testdata::{FLOWS_OF10, FLOWS_OF13, topology};
 
 /// A snapshot whose br-int flows are `dump`, audited with `cfg`, over the captured topology.
 fn snapshot(dump: &str, cfg: &OvsConfig) -> Snapshot {
     let topo = topology();
-    let macs: HashSet<String> = topo
-        .bridges
-        .iter()
-        .flat_map(|b| &b.interfaces)
-        .filter_map(|i| i.neutron.attached_mac.clone())
-        .collect();
+    let macs = attached_macs(&topo.bridges);
     let rules = Rules::compile(&cfg.rules).unwrap();
     let bridges = topo
         .bridges
         .iter()
         .map(|row| {
-            let flows = (row.name == "br-int").then(|| {
-                let auditor = Auditor::new(row, &macs, cfg, &rules);
-                let mut audit = auditor.start();
-                let mut s = FlowStream::new(dump.as_bytes());
-                while let Some(f) = s.next_flow() {
-                    match f {
-                        Ok(f) => auditor.observe(&mut audit, &f),
-                        Err(_) => audit.bad_lines += 1,
-                    }
-                }
-                audit
-            });
-            Bridge {
-                name: row.name.clone(),
-                datapath_type: row.datapath_type.clone(),
-                interfaces: row.interfaces.clone(),
-                flows,
-            }
+            let flows = (row.name == "br-int")
+                .then(|| Auditor::new(row, &macs, cfg, &rules).audit_text(dump));
+            Bridge::of_row(row, flows)
         })
         .collect();
     Snapshot {

@@ -87,6 +87,15 @@ pub struct Auditor<'c> {
     rules: &'c Rules,
 }
 
+/// The attached MACs of every interface of `bridges`, as [`Auditor::new`] takes them.
+pub fn attached_macs(bridges: &[BridgeRow]) -> HashSet<String> {
+    bridges
+        .iter()
+        .flat_map(|b| &b.interfaces)
+        .filter_map(|i| i.neutron.attached_mac.clone())
+        .collect()
+}
+
 impl<'c> Auditor<'c> {
     /// An auditor for `bridge`; `macs` are the attached MACs of every interface (lower case).
     pub fn new(
@@ -122,6 +131,20 @@ impl<'c> Auditor<'c> {
             rules: self.rules.empty_hits(),
             ..FlowAudit::default()
         }
+    }
+
+    /// The audit of a whole `ovs-ofctl dump-flows` text (a line that does not parse counts
+    /// as bad, as on the live path).
+    pub fn audit_text(&self, dump: &str) -> FlowAudit {
+        let mut audit = self.start();
+        let mut s = hvscope_parse::ovs::stream::FlowStream::new(dump.as_bytes());
+        while let Some(f) = s.next_flow() {
+            match f {
+                Ok(f) => self.observe(&mut audit, &f),
+                Err(_) => audit.bad_lines += 1,
+            }
+        }
+        audit
     }
 
     fn port_exists(&self, p: &PortRef<'_>) -> bool {

@@ -54,6 +54,18 @@ pub struct Bridge {
     pub flows: Option<FlowAudit>,
 }
 
+impl Bridge {
+    /// The bridge of an OVSDB row, with its flows' audit (if they were dumped).
+    pub fn of_row(row: &hvscope_parse::ovs::ovsdb::BridgeRow, flows: Option<FlowAudit>) -> Self {
+        Self {
+            name: row.name.clone(),
+            datapath_type: row.datapath_type.clone(),
+            interfaces: row.interfaces.clone(),
+            flows,
+        }
+    }
+}
+
 /// What was read of Open vSwitch.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Ovs {
@@ -171,12 +183,7 @@ fn read(
         errors.push(SourceError::new("ovs.config", e));
         &none
     });
-    let macs: HashSet<String> = topo
-        .bridges
-        .iter()
-        .flat_map(|b| &b.interfaces)
-        .filter_map(|i| i.neutron.attached_mac.clone())
-        .collect();
+    let macs = audit::attached_macs(&topo.bridges);
     let timeout = Duration::from_millis(cfg.flows_timeout_ms);
     let reader = match cfg.flows_via {
         FlowsVia::OpenFlow => FlowReader::OpenFlow(OpenFlow {
@@ -207,12 +214,7 @@ fn read(
         } else {
             dump(root, &reader, row, &macs, cfg, rules, errors)
         };
-        bridges.push(Bridge {
-            name: row.name.clone(),
-            datapath_type: row.datapath_type.clone(),
-            interfaces: row.interfaces.clone(),
-            flows,
-        });
+        bridges.push(Bridge::of_row(row, flows));
     }
     if let Some((watched, _)) = watch {
         // bridges gone or no longer selected: their subscriptions end
