@@ -152,13 +152,7 @@ impl NodeStore {
         let derived = stored
             .into_iter()
             .map(|(labels, value)| crate::wal::DerivedSample {
-                labels: labels
-                    .pairs()
-                    .map(|(name, value)| hvscope_proto::v1::Label {
-                        name: name.to_owned(),
-                        value: value.to_owned(),
-                    })
-                    .collect(),
+                labels: super::wire_labels(&labels),
                 timestamp_ms: now_ms,
                 value,
             })

@@ -334,6 +334,17 @@ pub enum Applied {
     NotDurable { error: String },
 }
 
+/// Stored labels as the wire (and the WAL) carries them.
+pub fn wire_labels(labels: &Labels) -> Vec<Label> {
+    labels
+        .pairs()
+        .map(|(name, value)| Label {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect()
+}
+
 /// Converts wire labels to stored labels: sorted, `node` replaced by the certificate's name.
 pub fn stamp_labels(labels: &[Label], node: &str) -> Labels {
     let mut v: Vec<(&str, &str)> = labels

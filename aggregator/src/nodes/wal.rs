@@ -3,7 +3,7 @@
 //! on start, which restores the TSDB samples and each node's agent instance and last sequence
 //! (so `Accepted.resume_from_seq` lets the agent skip what was durable).
 
-use hvscope_proto::v1::{Batch, Label, SeriesDef};
+use hvscope_proto::v1::{Batch, SeriesDef};
 use tracing::warn;
 
 use super::{Instance, Node, NodeStore, lock};
@@ -34,14 +34,7 @@ impl Node {
             if let Some(def) = self.defs.get(&id) {
                 b.defs.push(SeriesDef {
                     id,
-                    labels: def
-                        .labels
-                        .pairs()
-                        .map(|(name, value)| Label {
-                            name: name.to_owned(),
-                            value: value.to_owned(),
-                        })
-                        .collect(),
+                    labels: super::wire_labels(&def.labels),
                 });
                 self.wal_defined.insert(id);
             }
@@ -109,7 +102,7 @@ impl NodeStore {
 mod tests {
     use std::sync::Arc;
 
-    use hvscope_proto::v1::Hello;
+    use hvscope_proto::v1::{Hello, Label};
 
     use super::*;
     use crate::labels::{MatchKind, Matcher};
