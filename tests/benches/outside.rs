@@ -534,6 +534,13 @@ fn main() {
     if let Some(b) = &agent_b {
         agents.push(("B", b.clone()));
     }
+    // Agent B runs only the scenarios OUTSIDE_B_ONLY names (all without it).
+    let skips = |s: &Scenario, label: &str| {
+        label == "B"
+            && b_only
+                .as_ref()
+                .is_some_and(|o| !o.iter().any(|n| n == s.name))
+    };
     let mut results: Vec<(&Scenario, &str, Vec<Window>)> = Vec::new();
     let mut serial = 0;
     for layout in [Layout::One, Layout::Four, Layout::Big] {
@@ -554,11 +561,7 @@ fn main() {
         );
         for s in &group {
             for (label, _) in &agents {
-                if *label == "B"
-                    && b_only
-                        .as_ref()
-                        .is_some_and(|o| !o.iter().any(|n| n == s.name))
-                {
+                if skips(s, label) {
                     continue;
                 }
                 results.push((s, label, Vec::new()));
@@ -567,11 +570,7 @@ fn main() {
         for _ in 0..rounds {
             for s in &group {
                 for (label, bin) in &agents {
-                    if *label == "B"
-                        && b_only
-                            .as_ref()
-                            .is_some_and(|o| !o.iter().any(|n| n == s.name))
-                    {
+                    if skips(s, label) {
                         continue;
                     }
                     serial += 1;
