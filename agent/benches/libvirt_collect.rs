@@ -12,6 +12,16 @@ use hvscope_agent::io::HostRoot;
 use hvscope_agent::snapshot::Collector;
 
 const DOMAINS: u32 = 200;
+
+/// The system allocator, counting allocations.
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// Allocations and reallocations so far.
+fn allocs() -> u64 {
+    let s = GLOBAL.stats();
+    (s.allocations + s.reallocations) as u64
+}
 const VCPUS: u32 = 8;
 
 fn write(root: &Path, rel: &str, text: &str) {
@@ -139,10 +149,12 @@ fn main() {
         (cpu_seconds() - cpu) / ROUNDS as f64,
     );
 
-    let (t, cpu) = (Instant::now(), cpu_seconds());
+    c.sample_sli();
+    let (t, cpu, n0) = (Instant::now(), cpu_seconds(), allocs());
     for _ in 0..ROUNDS {
         c.sample_sli();
     }
+    let sli_allocs = (allocs() - n0) as f64 / ROUNDS as f64;
     let sli = (
         t.elapsed().as_secs_f64() / ROUNDS as f64,
         (cpu_seconds() - cpu) / ROUNDS as f64,
@@ -151,7 +163,8 @@ fn main() {
         "libvirt source, {DOMAINS} domains x {VCPUS} vCPUs (fixture tree, file reads):\n  \
          first collection (all XML parsed): {:.1} ms wall, {:.0} ms CPU\n  \
          steady collection (XML cached):    {:.1} ms wall, {:.0} ms CPU\n  \
-         one SLI sample (vCPU schedstat + PSI): {:.1} ms wall, {:.0} ms CPU\n  \
+         one SLI sample (vCPU schedstat + PSI): {:.1} ms wall, {:.0} ms CPU, \
+         {:.1} us wall per VM, {sli_allocs:.1} allocations\n  \
          peak RSS {} KiB (before the source ran: {} KiB)",
         first.0 * 1e3,
         first.1 * 1e3,
@@ -159,6 +172,7 @@ fn main() {
         steady.1 * 1e3,
         sli.0 * 1e3,
         sli.1 * 1e3,
+        sli.0 / DOMAINS as f64 * 1e6,
         peak_rss_kib(),
         rss_before
     );

@@ -251,6 +251,7 @@ fn main() {
     let mut disks = DiskstatsFile::default();
     let mut lv = sources::libvirt::LibvirtSource::new();
     let mut part = [0.0f64; 6];
+    let mut sli_allocs = 0u64;
     let mut errs = Vec::new();
     let mut mounts = None;
     for round in 0..=rounds {
@@ -265,8 +266,12 @@ fn main() {
         let e = thread_cpu();
         let _ = IscsiSource::new().collect(&cx, &mut errs);
         let f = thread_cpu();
+        let n0 = allocs();
         c.sample_sli();
         let g = thread_cpu();
+        if round > 0 {
+            sli_allocs += allocs() - n0;
+        }
         let mut threads = 0;
         for vm in &l.vms {
             for th in &vm.threads {
@@ -341,13 +346,16 @@ fn main() {
     println!(
         "  parts (same run, {rounds} rounds each, ms CPU): host {:.2} (with a full process scan \
          and /proc listed: {:.2}); libvirt VMs {:.2}; ovs {:.2}; iscsi {:.2}; \
-         one SLI sample {:.2}; one thread schedstat open+read+close {:.1} us",
+         one SLI sample {:.2} ({:.1} us per VM, {:.1} allocations); \
+         one thread schedstat open+read+close {:.1} us",
         ms(part[0]),
         ms(full_scan),
         ms(part[1]),
         ms(part[2]),
         ms(part[3]),
         ms(part[4]),
+        part[4] / n / DOMAINS as f64 * 1e6,
+        sli_allocs as f64 / n,
         part[5] / n * 1e6
     );
     println!(

@@ -6,7 +6,7 @@
 use hvscope_common::clock::now_ms;
 
 use crate::config::Config;
-use crate::io::{FdBudget, HostRoot};
+use crate::io::{FdBudget, HostRoot, ReadError};
 use crate::series::SeriesBuf;
 use std::collections::BTreeMap;
 
@@ -14,9 +14,10 @@ use crate::sli::disk_delay::{DiskDelaySli, VmDevices, VmDiskSli};
 use crate::sli::{Sli, SliTotals};
 use crate::sources::host::{Host, HostSource};
 use crate::sources::iscsi::IscsiSource;
-use crate::sources::libvirt::{Libvirt, LibvirtSource};
+use crate::sources::libvirt::{Libvirt, LibvirtSource, VmSample};
 use crate::sources::ovs::OvsSource;
-use crate::sources::proc::files::DiskstatsFile;
+use crate::sources::proc::ProcError;
+use crate::sources::proc::files::{DiskstatsFile, ProcFiles};
 use crate::sources::{self, Context, Source, SourceError};
 
 /// Everything read in one collection.
@@ -63,7 +64,19 @@ pub struct Collector {
     started: std::time::Instant,
     /// The host's memory PSI `some` total (µs) at the last SLI sample.
     host_memory_stall_us: Option<u64>,
+    /// The SLI sampler's `proc/pressure/memory`, kept open apart from the host part's.
+    sli_proc: ProcFiles,
+    /// SLI samples taken, and the one that found the host without memory PSI (a kernel built
+    /// or booted without it): looked for again only [`PSI_ABSENT_SAMPLES`] samples later.
+    sli_rounds: u64,
+    host_psi_absent_at: Option<u64>,
+    /// The last SLI sample's readings (kept: their storage is reused by the next sample).
+    sli_samples: Vec<VmSample>,
 }
+
+/// SLI samples between two looks for a host memory PSI found absent (5 minutes at the
+/// default 1-s sample, like the sources' refresh period at their default interval).
+const PSI_ABSENT_SAMPLES: u64 = 300;
 
 impl Collector {
     /// A collector reading below `root`, looking for what `config` names.
@@ -81,27 +94,53 @@ impl Collector {
             iscsi: IscsiSource::new(),
             started: std::time::Instant::now(),
             host_memory_stall_us: None,
+            sli_proc: ProcFiles::default(),
+            sli_samples: Vec::new(),
+            sli_rounds: 0,
+            host_psi_absent_at: None,
         }
     }
 
     /// Takes one SLI sample of the VMs seen at the last collection (call every
-    /// `sli.sample_interval_ms`).
+    /// `sli.sample_interval_ms`). Every file it reads is kept open between samples, and in
+    /// steady state it allocates nothing (`tests/sli_alloc.rs`).
     pub fn sample_sli(&mut self) {
         let t = self.started.elapsed().as_secs_f64();
-        let host = self
-            .root
-            .read_string("proc/pressure/memory")
-            .ok()
-            .and_then(|s| hvscope_parse::proc::pressure::parse(&s).ok())
-            .map(|p| (p.some.total_seconds * 1e6).round() as u64);
+        self.sli_rounds += 1;
+        let host = self.host_memory_psi();
         let quiet = crate::sli::memory_quiet(self.host_memory_stall_us, host);
         self.host_memory_stall_us = host;
-        let samples = self.libvirt.sample(&self.root, &self.fds, quiet);
-        self.sli.record(t, host, &samples);
+        self.libvirt
+            .sample(&self.root, &self.fds, quiet, &mut self.sli_samples);
+        self.sli.record(t, host, &self.sli_samples);
         if !self.disk_vms.is_empty()
             && let Ok(stats) = self.diskstats.read(&self.root, &self.fds).stats()
         {
             self.disk_sli.sample(now_ms(), stats, &self.disk_vms);
+        }
+    }
+
+    /// The host's memory PSI `some` total (µs), unless the host has none (then looked for
+    /// again every [`PSI_ABSENT_SAMPLES`] samples, not every second).
+    fn host_memory_psi(&mut self) -> Option<u64> {
+        if let Some(at) = self.host_psi_absent_at {
+            if self.sli_rounds < at + PSI_ABSENT_SAMPLES {
+                return None;
+            }
+            self.host_psi_absent_at = None;
+        }
+        match self.sli_proc.read_parsed(
+            &self.root,
+            &self.fds,
+            "proc/pressure/memory",
+            hvscope_parse::proc::pressure::parse,
+        ) {
+            Ok(p) => Some((p.some.total_seconds * 1e6).round() as u64),
+            Err(ProcError::Read(ReadError::Gone { .. })) => {
+                self.host_psi_absent_at = Some(self.sli_rounds);
+                None
+            }
+            Err(_) => None,
         }
     }
 

@@ -85,11 +85,21 @@ struct Prev {
     host_mem_us: Option<u64>,
 }
 
+/// One VM's counters, its last reading, and the sample that last saw it.
+#[derive(Debug, Default)]
+struct VmSli {
+    totals: SliTotals,
+    prev: Option<Prev>,
+    seen: u64,
+}
+
 /// SLI state of every VM (bounded by the VMs present at the last sample).
 #[derive(Debug, Default)]
 pub struct Sli {
     config: SliConfig,
-    vms: HashMap<Arc<str>, (SliTotals, Option<Prev>)>,
+    vms: HashMap<Arc<str>, VmSli>,
+    /// Samples recorded so far (marks which VMs the last one saw).
+    round: u64,
 }
 
 impl Sli {
@@ -98,15 +108,21 @@ impl Sli {
         Self {
             config,
             vms: HashMap::new(),
+            round: 0,
         }
     }
 
     /// Records one sample at `t` seconds (monotonic). VMs absent from `samples` are forgotten.
+    /// A VM already known costs one lookup and no allocation.
     pub fn record(&mut self, t: f64, host_memory_stall_us: Option<u64>, samples: &[VmSample]) {
         let max_gap = 3.0 * self.config.sample_interval_ms as f64 / 1000.0;
-        self.vms.retain(|k, _| samples.iter().any(|s| &s.uuid == k));
+        self.round += 1;
+        let round = self.round;
         for s in samples {
-            let (totals, prev) = self.vms.entry(s.uuid.clone()).or_default();
+            // The key is shared (`Arc`): no allocation for a VM already known.
+            let vm = self.vms.entry(s.uuid.clone()).or_default();
+            vm.seen = round;
+            let (totals, prev) = (&mut vm.totals, &mut vm.prev);
             let cur = Prev {
                 t,
                 wait_ns: s.vcpu_wait_ns,
@@ -136,11 +152,12 @@ impl Sli {
                 }
             }
         }
+        self.vms.retain(|_, vm| vm.seen == round);
     }
 
     /// The counters of `uuid`.
     pub fn totals(&self, uuid: &str) -> Option<SliTotals> {
-        self.vms.get(uuid).map(|(t, _)| *t)
+        self.vms.get(uuid).map(|vm| vm.totals)
     }
 
     /// The configuration.

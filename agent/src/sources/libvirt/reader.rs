@@ -215,9 +215,19 @@ impl LibvirtSource {
     /// cgroup's total moved either: each VM's last read total is reported again instead of
     /// reading its `memory.pressure` (the most expensive file of the sample: the kernel sums
     /// the per-CPU PSI state on every read). A VM never read yet is read.
-    pub fn sample(&mut self, root: &HostRoot, fds: &FdBudget, memory_quiet: bool) -> Vec<VmSample> {
+    ///
+    /// The samples replace the contents of `out`, which the caller keeps between samples: in
+    /// steady state (every file kept open, `out` grown to the VM count) a sample allocates
+    /// nothing.
+    pub fn sample(
+        &mut self,
+        root: &HostRoot,
+        fds: &FdBudget,
+        memory_quiet: bool,
+        out: &mut Vec<VmSample>,
+    ) {
         let buf = &mut self.buf;
-        let mut out = Vec::with_capacity(self.vms.len());
+        out.clear();
         'vm: for st in self.vms.values_mut() {
             let pid = st.domain.pid.unwrap_or(0);
             let mut wait = 0u64;
@@ -242,13 +252,12 @@ impl LibvirtSource {
             };
             st.memory_stall_us = memory_stall_us;
             out.push(VmSample {
-                uuid: Arc::from(st.domain.uuid.as_str()),
+                uuid: st.uuid.clone(),
                 vcpus: st.domain.vcpus,
                 vcpu_wait_ns: wait,
                 memory_stall_us,
             });
         }
-        out
     }
 
     /// Nova's CPU sets, parsed again only when `etc/nova/nova.conf` changed.

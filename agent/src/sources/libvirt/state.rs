@@ -311,6 +311,8 @@ impl CgroupFiles {
 #[derive(Debug)]
 pub(super) struct VmState {
     pub domain: Arc<Domain>,
+    /// The domain's UUID, shared with the SLI samples (made once per state, not per sample).
+    pub uuid: Arc<str>,
     pub stat: Slot,
     pub status: Slot,
     /// Each vCPU thread's `schedstat`, in the order of `domain.vcpu_threads`.
@@ -331,6 +333,7 @@ impl VmState {
             .map(|&tid| (tid, Slot::Unopened))
             .collect();
         Self {
+            uuid: Arc::from(domain.uuid.as_str()),
             domain,
             stat: Slot::Unopened,
             status: Slot::Unopened,

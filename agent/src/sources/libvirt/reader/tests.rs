@@ -31,7 +31,13 @@ impl TestSource {
     }
 
     fn sample(&mut self, root: &HostRoot) -> Vec<VmSample> {
-        self.src.sample(root, &self.fds, false)
+        self.sample_quiet(root, false)
+    }
+
+    fn sample_quiet(&mut self, root: &HostRoot, memory_quiet: bool) -> Vec<VmSample> {
+        let mut out = Vec::new();
+        self.src.sample(root, &self.fds, memory_quiet, &mut out);
+        out
     }
 }
 
@@ -339,7 +345,7 @@ fn a_quiet_host_memory_psi_skips_the_vm_memory_pressure_reads() {
     assert!(errors.is_empty(), "{errors:?}");
     let stall = |s: &[VmSample]| s[0].memory_stall_us;
     // never read yet: read even when the host is quiet
-    let first = stall(&src.src.sample(&root, &src.fds, true));
+    let first = stall(&src.sample_quiet(&root, true));
     assert!(first.is_some());
     let file = dir.join(
         "sys/fs/cgroup/unified/machine/qemu-21-instance-0000002a.libvirt-qemu/memory.pressure",
@@ -351,16 +357,10 @@ fn a_quiet_host_memory_psi_skips_the_vm_memory_pressure_reads() {
     )
     .unwrap();
     // quiet: the last total again, the file not read
-    assert_eq!(stall(&src.src.sample(&root, &src.fds, true)), first);
+    assert_eq!(stall(&src.sample_quiet(&root, true)), first);
     // not quiet: read
-    assert_eq!(
-        stall(&src.src.sample(&root, &src.fds, false)),
-        Some(987654321)
-    );
-    assert_eq!(
-        stall(&src.src.sample(&root, &src.fds, true)),
-        Some(987654321)
-    );
+    assert_eq!(stall(&src.sample_quiet(&root, false)), Some(987654321));
+    assert_eq!(stall(&src.sample_quiet(&root, true)), Some(987654321));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
