@@ -28,7 +28,9 @@
 //!   `"openflow"` without the monitor (a full dirty-flow pass every interval), and the default.
 //!
 //! The windows of one OVS layout are interleaved round by round; medians are reported.
-//! Run as root, after `cargo build --release --bins`:
+//! Run as root, after `cargo build --release -p hvscope-aggregator` and then, in a build of its
+//! own (so that Cargo does not unify its dependencies' features with the aggregator's, which
+//! makes a bigger agent than the one that ships), `cargo build --release -p hvscope-agent`:
 //! `cargo bench -p hvscope-e2e --bench outside` (about 15 minutes). It needs libvirt-daemon,
 //! qemu-system-x86, /dev/kvm, openvswitch-switch, prometheus-node-exporter and
 //! prometheus-libvirt-exporter (tests/run installs them) and prints SKIPPED otherwise.
@@ -450,7 +452,8 @@ fn main() {
     let aggregator = target_dir().join("hvscope-aggregator");
     if !agent.exists() || !aggregator.exists() {
         missing.push(
-            "target/release/{hvscope-agent,hvscope-aggregator}: cargo build --release --bins",
+            "target/release/{hvscope-agent,hvscope-aggregator}: cargo build --release -p \
+             hvscope-aggregator && cargo build --release -p hvscope-agent",
         );
     }
     if !missing.is_empty() {
