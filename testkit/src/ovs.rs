@@ -136,6 +136,29 @@ impl OvsLab {
         })
     }
 
+    /// Kills ovsdb-server and starts it again on the same database and socket, as a service
+    /// manager restarting it would; ovs-vswitchd reconnects by itself.
+    pub fn restart_ovsdb(&mut self) -> Result<(), String> {
+        self.ovsdb.kill();
+        let sock = self.rundir.join("db.sock");
+        let _ = std::fs::remove_file(&sock);
+        let db = self.dir.join("db/conf.db");
+        let remote = format!("punix:{}", sock.display());
+        let envs = [
+            ("OVS_RUNDIR", path_str(&self.rundir)),
+            ("OVS_LOGDIR", path_str(&self.dir.0)),
+            ("OVS_DBDIR", path_str(&self.dir.0)),
+        ];
+        self.ovsdb = Proc::spawn(
+            Path::new("ovsdb-server"),
+            &[path_str(&db), "--remote", &remote],
+            &envs,
+            self.dir.join("ovsdb-server-restarted.log"),
+        );
+        wait_for(Duration::from_secs(10), || sock.exists().then_some(()))
+            .ok_or_else(|| format!("restarted ovsdb-server did not create {}", sock.display()))
+    }
+
     /// `ovs-vsctl` against this lab's database (waits for ovs-vswitchd to apply changes).
     pub fn vsctl(&self, args: &[&str]) -> Result<String, String> {
         let db = format!("--db=unix:{}", self.rundir.join("db.sock").display());

@@ -7,16 +7,20 @@
 //! Then a bridge restricted to OpenFlow 1.0 (the client falls back) and one restricted to 1.4
 //! (no common version: an error, not a hang), and the flow monitor (`NXST_FLOW_MONITOR`) on the
 //! large bridge: quiet while nothing changes, a change for an added, modified, deleted flow;
-//! and the daemon's OVS source keeping an unchanged table's audit, seeing an added flow next. Without OVS the test skips loudly, unless
+//! and the daemon's OVS source keeping an unchanged table's audit, seeing an added flow next;
+//! then the OVSDB client keeping its connection and replacing it after an ovsdb-server
+//! restart. Without OVS the test skips loudly, unless
 //! `CI=true`.
 
 use std::time::{Duration, Instant};
 
+use hvscope_agent::sources::ovs::client::OvsdbClient;
 use hvscope_agent::sources::ovs::monitor::FlowMonitor;
 use hvscope_agent::sources::ovs::openflow::OpenFlow;
 use hvscope_parse::ovs::flow::{Line, parse_line};
 use hvscope_parse::ovs::openflow::flow::FlowText;
 use hvscope_parse::ovs::openflow::{OFP10, OFP13};
+use hvscope_parse::ovs::ovsdb;
 use hvscope_testkit::ovs::{OvsLab, mac, neutron_like_flows, sh};
 use hvscope_testkit::{in_ci, path_str};
 
@@ -93,7 +97,7 @@ fn compare(what: &str, ours: &[String], theirs: &[Option<String>]) {
 
 #[test]
 fn native_flows_render_as_ovs_ofctl_prints_them() {
-    let lab = match OvsLab::start("ovsof") {
+    let mut lab = match OvsLab::start("ovsof") {
         Ok(lab) => lab,
         Err(e) if !in_ci() => {
             eprintln!("\n!!!!! SKIPPING ovs_openflow: cannot start Open vSwitch here: {e}\n");
@@ -254,6 +258,29 @@ fn native_flows_render_as_ovs_ofctl_prints_them() {
     )
     .unwrap();
     assert!(changed_within(&mut m), "deleted");
+
+    // OVSDB: the agent's client keeps one connection across requests (one ovsdb-server session
+    // instead of one per collection), and replaces it once when ovsdb-server restarted.
+    let sock = lab.rundir.join("db.sock");
+    let bridges = |db: &mut OvsdbClient| -> Vec<String> {
+        let reply = db
+            .transact(&sock, ovsdb::request, Duration::from_secs(5))
+            .unwrap();
+        let topo = ovsdb::decode_reply(&reply).unwrap();
+        topo.bridges.into_iter().map(|b| b.name).collect()
+    };
+    let mut db = OvsdbClient::default();
+    let first = bridges(&mut db);
+    assert!(first.contains(&br), "{first:?}");
+    assert_eq!(bridges(&mut db), first);
+    assert_eq!(db.connects(), 1, "one connection for both requests");
+    lab.restart_ovsdb().unwrap();
+    assert_eq!(
+        bridges(&mut db),
+        first,
+        "the same database after the restart"
+    );
+    assert_eq!(db.connects(), 2, "reconnected once");
 }
 
 fn lease() -> hvscope_agent::io::Lease {

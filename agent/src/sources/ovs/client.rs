@@ -1,75 +1,166 @@
-//! The OVSDB client: one `transact` over the unix socket (`tokio::net::UnixStream`), bounded by
-//! one deadline covering connect, write and read. It runs on a private current-thread runtime
-//! in a scoped thread, so it can be called from synchronous code and from inside the agent's
-//! own runtime alike, and a hung ovsdb-server costs at most the timeout.
+//! The OVSDB client: `transact` requests over the unix socket, on one connection kept between
+//! collections ([`OvsdbClient`]), each bounded by one deadline covering (re)connect, write and
+//! read. Blocking `std` I/O with socket timeouts, like the OpenFlow client: no thread, no
+//! runtime and no connection set up per collection (ovsdb-server makes a session per
+//! connection). A kept connection that fails (ovsdb-server restarted, or closed it while idle)
+//! is replaced once within the same deadline; any other failure drops it, so a late reply to a
+//! timed-out request is never read as the answer to the next one.
 
-use std::path::Path;
-use std::time::Duration;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 
 use hvscope_parse::ovs::framer::Framer;
 use hvscope_parse::ovs::ovsdb::{MAX_MESSAGE_BYTES, OvsdbError};
 
-/// Sends `request` (which must carry `"id": id`) to the OVSDB server at `sock` and returns the
-/// reply with the same id. Echo requests from the server are answered on the way.
-pub fn transact(sock: &Path, request: &Value, timeout: Duration) -> Result<Value, OvsdbError> {
-    let io = |source| OvsdbError::Io {
-        path: sock.to_path_buf(),
-        source,
-    };
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(io)?;
-            rt.block_on(async {
-                match tokio::time::timeout(timeout, exchange(sock, request)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(OvsdbError::Timeout {
-                        path: sock.to_path_buf(),
-                        ms: timeout.as_millis() as u64,
-                    }),
-                }
-            })
-        })
-        .join()
-        .unwrap_or(Err(OvsdbError::Shape("ovsdb client thread panicked")))
-    })
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 64 << 10;
+
+/// A connection to one ovsdb-server, kept between requests.
+#[derive(Debug, Default)]
+pub struct OvsdbClient {
+    conn: Option<Conn>,
+    /// The next request id (ids only grow on a connection).
+    next_id: u64,
+    /// Connections made so far.
+    connects: u64,
 }
 
-async fn exchange(sock: &Path, request: &Value) -> Result<Value, OvsdbError> {
-    let io = |source| OvsdbError::Io {
-        path: sock.to_path_buf(),
-        source,
-    };
-    let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let mut stream = UnixStream::connect(sock).await.map_err(io)?;
-    let bytes = serde_json::to_vec(request).map_err(|e| OvsdbError::Framing(e.to_string()))?;
-    stream.write_all(&bytes).await.map_err(io)?;
-    let mut framer = Framer::new(MAX_MESSAGE_BYTES);
-    let mut chunk = vec![0u8; 64 << 10];
-    loop {
-        let n = stream.read(&mut chunk).await.map_err(io)?;
-        if n == 0 {
-            return Err(OvsdbError::Closed {
+#[derive(Debug)]
+struct Conn {
+    path: PathBuf,
+    stream: UnixStream,
+    framer: Framer,
+    chunk: Vec<u8>,
+}
+
+impl OvsdbClient {
+    /// Connections made so far (one per server restart or failure in steady state).
+    pub fn connects(&self) -> u64 {
+        self.connects
+    }
+
+    /// Sends the request `request(id)` makes (with `"id": id`: a fresh id per request) to the OVSDB server at
+    /// `sock` and returns the reply with the same id, answering the server's echo requests on
+    /// the way, within `timeout`.
+    pub fn transact(
+        &mut self,
+        sock: &Path,
+        request: impl Fn(u64) -> Value,
+        timeout: Duration,
+    ) -> Result<Value, OvsdbError> {
+        let deadline = Instant::now() + timeout;
+        if self.conn.as_ref().is_some_and(|c| c.path != sock) {
+            self.conn = None;
+        }
+        let kept = self.conn.is_some();
+        match self.exchange(sock, &request, deadline, timeout) {
+            Err(e) if kept && stale(&e) => {
+                self.conn = None;
+                self.exchange(sock, &request, deadline, timeout)
+            }
+            r => r,
+        }
+        .inspect_err(|_| self.conn = None)
+    }
+
+    fn exchange(
+        &mut self,
+        sock: &Path,
+        request: &impl Fn(u64) -> Value,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Value, OvsdbError> {
+        let io = |source| OvsdbError::Io {
+            path: sock.to_path_buf(),
+            source,
+        };
+        let timed_out = || OvsdbError::Timeout {
+            path: sock.to_path_buf(),
+            ms: timeout.as_millis() as u64,
+        };
+        let fail = |e: std::io::Error| match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => timed_out(),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => OvsdbError::Closed {
                 path: sock.to_path_buf(),
+            },
+            _ => io(e),
+        };
+        if self.conn.is_none() {
+            let stream = UnixStream::connect(sock).map_err(io)?;
+            self.connects += 1;
+            self.conn = Some(Conn {
+                path: sock.to_path_buf(),
+                stream,
+                framer: Framer::new(MAX_MESSAGE_BYTES),
+                chunk: vec![0; READ_CHUNK],
             });
         }
-        for msg in framer.feed(&chunk[..n])? {
-            if msg.get("method").and_then(Value::as_str) == Some("echo") {
-                let reply =
-                    json!({"id": msg.get("id"), "result": msg.get("params"), "error": null});
-                let bytes = serde_json::to_vec(&reply).unwrap_or_default();
-                stream.write_all(&bytes).await.map_err(io)?;
-            } else if msg.get("id") == Some(&id) {
-                return Ok(msg);
+        let Some(c) = self.conn.as_mut() else {
+            return Err(OvsdbError::Shape("no connection"));
+        };
+        self.next_id += 1;
+        let id = self.next_id;
+        let request = request(id);
+        let want = request.get("id").cloned().unwrap_or(Value::Null);
+        let bytes = serde_json::to_vec(&request).map_err(|e| OvsdbError::Framing(e.to_string()))?;
+        send(&mut c.stream, &bytes, deadline).map_err(fail)?;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            c.stream.set_read_timeout(Some(left)).map_err(io)?;
+            let n = c.stream.read(&mut c.chunk).map_err(fail)?;
+            if n == 0 {
+                return Err(OvsdbError::Closed {
+                    path: sock.to_path_buf(),
+                });
+            }
+            for msg in c.framer.feed(&c.chunk[..n])? {
+                if msg.get("method").and_then(Value::as_str) == Some("echo") {
+                    let reply =
+                        json!({"id": msg.get("id"), "result": msg.get("params"), "error": null});
+                    let bytes = serde_json::to_vec(&reply).unwrap_or_default();
+                    send(&mut c.stream, &bytes, deadline).map_err(fail)?;
+                } else if msg.get("id") == Some(&want) {
+                    return Ok(msg);
+                }
             }
         }
     }
+}
+
+/// Whether a failure on a kept connection means the connection is gone (the server restarted or
+/// closed it while it was idle), so that a fresh one may succeed.
+fn stale(e: &OvsdbError) -> bool {
+    match e {
+        OvsdbError::Closed { .. } => true,
+        OvsdbError::Io { source, .. } => matches!(
+            source.kind(),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::NotConnected
+        ),
+        _ => false,
+    }
+}
+
+/// Writes all of `b` before `deadline`.
+fn send(conn: &mut UnixStream, b: &[u8], deadline: Instant) -> std::io::Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(ErrorKind::TimedOut.into());
+    }
+    conn.set_write_timeout(Some(left))?;
+    conn.write_all(b)
+}
+
+/// One request on a connection of its own (a one-shot collection): see
+/// [`OvsdbClient::transact`], with `request` sent as it is.
+pub fn transact(sock: &Path, request: &Value, timeout: Duration) -> Result<Value, OvsdbError> {
+    OvsdbClient::default().transact(sock, |_| request.clone(), timeout)
 }
 
 #[cfg(test)]
@@ -116,6 +207,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!(reply["result"][0]["rows"], json!([]));
+        server.join().unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Reads one request from `c` and answers it with its id.
+    fn answer(c: &mut std::os::unix::net::UnixStream, tag: &str) -> bool {
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            return false;
+        }
+        let req: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let reply = json!({"id": req["id"], "result": [tag], "error": null});
+        c.write_all(&serde_json::to_vec(&reply).unwrap()).unwrap();
+        true
+    }
+
+    #[test]
+    fn keeps_its_connection_and_replaces_one_the_server_closed() {
+        let d = dir("kept");
+        let sock = d.join("db.sock");
+        let l = UnixListener::bind(&sock).unwrap();
+        let server = std::thread::spawn(move || {
+            // First connection: two requests, then the server closes it (a restart).
+            let (mut c, _) = l.accept().unwrap();
+            assert!(answer(&mut c, "one"));
+            assert!(answer(&mut c, "two"));
+            drop(c);
+            // The client's next request finds it closed and connects again.
+            let (mut c, _) = l.accept().unwrap();
+            assert!(answer(&mut c, "three"));
+            assert!(!answer(&mut c, "eof"), "no fourth request");
+        });
+        let mut client = OvsdbClient::default();
+        let req = |id| json!({"method": "transact", "id": id, "params": []});
+        let t = Duration::from_secs(5);
+        for want in ["one", "two", "three"] {
+            let reply = client.transact(&sock, req, t).unwrap();
+            assert_eq!(reply["result"][0], want);
+        }
+        assert_eq!(client.connects(), 2);
+        drop(client);
         server.join().unwrap();
         std::fs::remove_dir_all(&d).unwrap();
     }

@@ -30,6 +30,7 @@ pub use self::series::series;
 use crate::io::{FdBudget, Holder, HostRoot, REFRESH};
 use crate::sources::{Context, Source, SourceError};
 use audit::{Auditor, FlowAudit};
+use client::OvsdbClient;
 use config::{FlowsVia, OvsConfig};
 use monitor::FlowMonitor;
 use ofctl::Ofctl;
@@ -84,6 +85,8 @@ pub struct OvsSource {
     rules: Result<Rules, String>,
     /// Per bridge with a flow monitor (`flow_monitor`): the subscription and the last audit.
     watched: HashMap<String, Watched>,
+    /// The connection to ovsdb-server, kept between collections.
+    ovsdb: OvsdbClient,
 }
 
 /// A bridge whose flow table is watched for changes instead of dumped every collection.
@@ -105,6 +108,7 @@ impl OvsSource {
             cfg,
             rules,
             watched: HashMap::new(),
+            ovsdb: OvsdbClient::default(),
         }
     }
 }
@@ -137,7 +141,7 @@ impl Source for OvsSource {
     fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> Option<Ovs> {
         let rules = self.rules.as_ref().map_err(String::as_str);
         let watch = self.cfg.flow_monitor.then_some((&mut self.watched, cx.fds));
-        read(cx.root, &self.cfg, rules, errors, watch)
+        read(cx.root, &self.cfg, rules, errors, watch, &mut self.ovsdb)
     }
 }
 
@@ -150,6 +154,7 @@ pub fn collect(root: &HostRoot, cfg: &OvsConfig, errors: &mut Vec<SourceError>) 
         rules.as_ref().map_err(String::as_str),
         errors,
         None,
+        &mut OvsdbClient::default(),
     )
 }
 
@@ -163,13 +168,15 @@ fn read(
     rules: Result<&Rules, &str>,
     errors: &mut Vec<SourceError>,
     mut watch: Option<(&mut HashMap<String, Watched>, &FdBudget)>,
+    db: &mut OvsdbClient,
 ) -> Option<Ovs> {
     if !cfg.enabled || (!cfg.required && !root.path("run/openvswitch").is_dir()) {
         return None;
     }
     let sock = root.path("run/openvswitch/db.sock");
     let timeout = Duration::from_millis(cfg.ovsdb_timeout_ms);
-    let topo = match client::transact(&sock, &ovsdb::request(1), timeout)
+    let topo = match db
+        .transact(&sock, ovsdb::request, timeout)
         .and_then(|r| ovsdb::decode_reply(&r))
     {
         Ok(t) => t,
