@@ -38,6 +38,7 @@
 //! | iSCSI | `sys/block` links, multipath maps, `dev/disk/by-path` and `by-id` maps ([`DirStamp`]) | new entries at once; a slice per collection ([`Cursor`]) so all within each [`REFRESH`] | a device re-created under its name, a path moved between maps, a link retargeted: < 30 collections |
 //! | iSCSI | the previous diskstats reading (rates) | every collection | fresh |
 //! | OVS | the compiled rules | never (configuration) | — |
+//! | OVS | one connection to ovsdb-server (not in the budget) | one `transact` per collection | fresh |
 //! | OVS ([`Holder::Ovs`], 16) | per bridge with `flow_monitor`: one OpenFlow connection subscribed to flow changes (`NXST_FLOW_MONITOR`, nothing of the flows kept), and that bridge's last flow audit | the flows dumped again when the monitor reports any change or goes away, the bridge's ports or the node's VM MACs changed, or once per [`REFRESH`] | a flow change ovs-vswitchd does not report (none known): < 30 collections |
 
 mod budget;
@@ -45,6 +46,7 @@ mod cadence;
 mod kept;
 mod root;
 mod signal;
+mod unix;
 mod watch;
 
 pub use budget::{
@@ -55,4 +57,5 @@ pub use cadence::{Cadence, Cursor, REFRESH, Schedule};
 pub use kept::{HeldFile, KeptFile};
 pub use root::{HostRoot, MAX_FILE_BYTES, ReadError, read_bounded};
 pub use signal::{DirStamp, FileStamp, listing_holds};
+pub use unix::connect_unix;
 pub use watch::{Changes, DirWatch};

@@ -90,7 +90,7 @@ impl OvsdbClient {
             _ => io(e),
         };
         if self.conn.is_none() {
-            let stream = UnixStream::connect(sock).map_err(io)?;
+            let stream = crate::io::connect_unix(sock).map_err(io)?;
             self.connects += 1;
             self.conn = Some(Conn {
                 path: sock.to_path_buf(),

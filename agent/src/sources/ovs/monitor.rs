@@ -53,7 +53,7 @@ impl FlowMonitor {
             source,
         };
         let deadline = Instant::now() + timeout;
-        let mut conn = UnixStream::connect(sock).map_err(|source| OpenFlowError::Connect {
+        let mut conn = crate::io::connect_unix(sock).map_err(|source| OpenFlowError::Connect {
             path: path(),
             source,
         })?;

@@ -101,7 +101,7 @@ impl OpenFlow {
             path: sock.to_owned(),
             ms: self.timeout.as_millis() as u64,
         };
-        let mut conn = UnixStream::connect(sock).map_err(|source| OpenFlowError::Connect {
+        let mut conn = crate::io::connect_unix(sock).map_err(|source| OpenFlowError::Connect {
             path: sock.to_owned(),
             source,
         })?;
