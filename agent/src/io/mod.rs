@@ -57,5 +57,5 @@ pub use cadence::{Cadence, Cursor, REFRESH, Schedule};
 pub use kept::{HeldFile, KeptFile};
 pub use root::{HostRoot, MAX_FILE_BYTES, ReadError, read_bounded};
 pub use signal::{DirStamp, FileStamp, listing_holds};
-pub use unix::connect_unix;
+pub use unix::{connect_unix, send_before};
 pub use watch::{Changes, DirWatch};

@@ -1,7 +1,9 @@
-//! Connecting to a daemon's unix socket without ever blocking on it.
+//! A daemon's unix socket: connecting without ever blocking on it, writing under a deadline.
 
+use std::io::{ErrorKind, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Instant;
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
 
@@ -23,10 +25,20 @@ pub fn connect_unix(path: &Path) -> std::io::Result<UnixStream> {
     Ok(stream)
 }
 
+/// Writes all of `b` before `deadline` (`TimedOut` once it passed).
+pub fn send_before(conn: &mut UnixStream, b: &[u8], deadline: Instant) -> std::io::Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(ErrorKind::TimedOut.into());
+    }
+    conn.set_write_timeout(Some(left))?;
+    conn.write_all(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Read;
     use std::os::unix::net::UnixListener;
 
     #[test]

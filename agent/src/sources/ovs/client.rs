@@ -6,7 +6,7 @@
 //! is replaced once within the same deadline; any other failure drops it, so a late reply to a
 //! timed-out request is never read as the answer to the next one.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 use hvscope_parse::ovs::framer::Framer;
 use hvscope_parse::ovs::ovsdb::{MAX_MESSAGE_BYTES, OvsdbError};
+
+use crate::io::send_before;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 << 10;
@@ -107,7 +109,7 @@ impl OvsdbClient {
         let request = request(id);
         let want = request.get("id").cloned().unwrap_or(Value::Null);
         let bytes = serde_json::to_vec(&request).map_err(|e| OvsdbError::Framing(e.to_string()))?;
-        send(&mut c.stream, &bytes, deadline).map_err(fail)?;
+        send_before(&mut c.stream, &bytes, deadline).map_err(fail)?;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -125,7 +127,7 @@ impl OvsdbClient {
                     let reply =
                         json!({"id": msg.get("id"), "result": msg.get("params"), "error": null});
                     let bytes = serde_json::to_vec(&reply).unwrap_or_default();
-                    send(&mut c.stream, &bytes, deadline).map_err(fail)?;
+                    send_before(&mut c.stream, &bytes, deadline).map_err(fail)?;
                 } else if msg.get("id") == Some(&want) {
                     return Ok(msg);
                 }
@@ -145,16 +147,6 @@ fn stale(e: &OvsdbError) -> bool {
         ),
         _ => false,
     }
-}
-
-/// Writes all of `b` before `deadline`.
-fn send(conn: &mut UnixStream, b: &[u8], deadline: Instant) -> std::io::Result<()> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(ErrorKind::TimedOut.into());
-    }
-    conn.set_write_timeout(Some(left))?;
-    conn.write_all(b)
 }
 
 /// One request on a connection of its own (a one-shot collection): see

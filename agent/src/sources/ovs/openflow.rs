@@ -6,8 +6,7 @@
 //! one reply part (≤ 64 KiB) and one flow's text, whatever the table size. One deadline covers
 //! connect, negotiation and the whole dump; past it the bridge's flows are unknown.
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,8 @@ use hvscope_parse::ovs::openflow::flow::FlowText;
 use hvscope_parse::ovs::openflow::wire::{self, Entries, Framer, Message};
 use hvscope_parse::ovs::openflow::{OFP10, OFP13, OfError};
 use tracing::debug;
+
+use crate::io::send_before;
 
 /// How the flows are read over OpenFlow.
 #[derive(Debug, Clone)]
@@ -107,7 +108,7 @@ impl OpenFlow {
         })?;
         let mut out = Vec::with_capacity(128);
         wire::hello(&self.versions, XID_HELLO, &mut out);
-        send(&mut conn, &out, deadline).map_err(|e| timeout_or(e, timeout, io))?;
+        send_before(&mut conn, &out, deadline).map_err(|e| timeout_or(e, timeout, io))?;
 
         let mut framer = Framer::new();
         let mut text = FlowText::new();
@@ -122,7 +123,8 @@ impl OpenFlow {
                     stats.version = v;
                     out.clear();
                     wire::flow_stats_request(v, XID_DUMP, &mut out);
-                    send(&mut conn, &out, deadline).map_err(|e| timeout_or(e, timeout, io))?;
+                    send_before(&mut conn, &out, deadline)
+                        .map_err(|e| timeout_or(e, timeout, io))?;
                     continue;
                 };
                 match wire::classify(v, msg).map_err(proto)? {
@@ -130,7 +132,8 @@ impl OpenFlow {
                         stats.echoes += 1;
                         out.clear();
                         wire::echo_reply(msg, &mut out);
-                        send(&mut conn, &out, deadline).map_err(|e| timeout_or(e, timeout, io))?;
+                        send_before(&mut conn, &out, deadline)
+                            .map_err(|e| timeout_or(e, timeout, io))?;
                     }
                     Message::Error { xid, kind, code } if xid == XID_DUMP || xid == XID_HELLO => {
                         return Err(proto(OfError::Switch { kind, code }));
@@ -206,16 +209,6 @@ fn timeout_or(
         },
         _ => io(e),
     }
-}
-
-/// Writes all of `b` before `deadline`.
-fn send(conn: &mut UnixStream, b: &[u8], deadline: Instant) -> std::io::Result<()> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(ErrorKind::TimedOut.into());
-    }
-    conn.set_write_timeout(Some(left))?;
-    conn.write_all(b)
 }
 
 #[cfg(test)]
