@@ -66,10 +66,9 @@ pub struct Collector {
     host_memory_stall_us: Option<u64>,
     /// The SLI sampler's `proc/pressure/memory`, kept open apart from the host part's.
     sli_proc: ProcFiles,
-    /// SLI samples taken, and the one that found the host without memory PSI (a kernel built
-    /// or booted without it): looked for again only [`PSI_ABSENT_SAMPLES`] samples later.
-    sli_rounds: u64,
-    host_psi_absent_at: Option<u64>,
+    /// Samples left before the host's memory PSI is looked for again, once found absent (a
+    /// kernel built or booted without it): [`PSI_ABSENT_SAMPLES`] then.
+    host_psi_retry_in: u64,
     /// The last SLI sample's readings (kept: their storage is reused by the next sample).
     sli_samples: Vec<VmSample>,
 }
@@ -96,8 +95,7 @@ impl Collector {
             host_memory_stall_us: None,
             sli_proc: ProcFiles::default(),
             sli_samples: Vec::new(),
-            sli_rounds: 0,
-            host_psi_absent_at: None,
+            host_psi_retry_in: 0,
         }
     }
 
@@ -106,7 +104,6 @@ impl Collector {
     /// steady state it allocates nothing (`tests/sli_alloc.rs`).
     pub fn sample_sli(&mut self) {
         let t = self.started.elapsed().as_secs_f64();
-        self.sli_rounds += 1;
         let host = self.host_memory_psi();
         let quiet = crate::sli::memory_quiet(self.host_memory_stall_us, host);
         self.host_memory_stall_us = host;
@@ -123,11 +120,9 @@ impl Collector {
     /// The host's memory PSI `some` total (µs), unless the host has none (then looked for
     /// again every [`PSI_ABSENT_SAMPLES`] samples, not every second).
     fn host_memory_psi(&mut self) -> Option<u64> {
-        if let Some(at) = self.host_psi_absent_at {
-            if self.sli_rounds < at + PSI_ABSENT_SAMPLES {
-                return None;
-            }
-            self.host_psi_absent_at = None;
+        if self.host_psi_retry_in > 0 {
+            self.host_psi_retry_in -= 1;
+            return None;
         }
         match self.sli_proc.read_parsed(
             &self.root,
@@ -137,7 +132,7 @@ impl Collector {
         ) {
             Ok(p) => Some((p.some.total_seconds * 1e6).round() as u64),
             Err(ProcError::Read(ReadError::Gone { .. })) => {
-                self.host_psi_absent_at = Some(self.sli_rounds);
+                self.host_psi_retry_in = PSI_ABSENT_SAMPLES;
                 None
             }
             Err(_) => None,

@@ -45,9 +45,9 @@ impl OvsdbClient {
         self.connects
     }
 
-    /// Sends the request `request(id)` makes (with `"id": id`: a fresh id per request) to the OVSDB server at
-    /// `sock` and returns the reply with the same id, answering the server's echo requests on
-    /// the way, within `timeout`.
+    /// Sends the request `request(id)` makes (with `"id": id`: a fresh id per request) to the
+    /// OVSDB server at `sock` and returns the reply with the same id, answering the server's
+    /// echo requests on the way, within `timeout`.
     pub fn transact(
         &mut self,
         sock: &Path,
@@ -55,27 +55,29 @@ impl OvsdbClient {
         timeout: Duration,
     ) -> Result<Value, OvsdbError> {
         let deadline = Instant::now() + timeout;
-        if self.conn.as_ref().is_some_and(|c| c.path != sock) {
-            self.conn = None;
+        let kept = self.conn.take().filter(|c| c.path == sock);
+        let was_kept = kept.is_some();
+        let mut r = self.exchange(kept, sock, &request, deadline, timeout);
+        if was_kept && r.as_ref().is_err_and(stale) {
+            r = self.exchange(None, sock, &request, deadline, timeout);
         }
-        let kept = self.conn.is_some();
-        match self.exchange(sock, &request, deadline, timeout) {
-            Err(e) if kept && stale(&e) => {
-                self.conn = None;
-                self.exchange(sock, &request, deadline, timeout)
-            }
-            r => r,
-        }
-        .inspect_err(|_| self.conn = None)
+        // Kept only after a whole exchange: a failed one may leave a late reply behind.
+        r.map(|(reply, conn)| {
+            self.conn = Some(conn);
+            reply
+        })
     }
 
+    /// One request on `conn`, or on a new connection; the connection is handed back with the
+    /// reply.
     fn exchange(
         &mut self,
+        conn: Option<Conn>,
         sock: &Path,
         request: &impl Fn(u64) -> Value,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<Value, OvsdbError> {
+    ) -> Result<(Value, Conn), OvsdbError> {
         let io = |source| OvsdbError::Io {
             path: sock.to_path_buf(),
             source,
@@ -91,22 +93,21 @@ impl OvsdbClient {
             },
             _ => io(e),
         };
-        if self.conn.is_none() {
-            let stream = crate::io::connect_unix(sock).map_err(io)?;
-            self.connects += 1;
-            self.conn = Some(Conn {
-                path: sock.to_path_buf(),
-                stream,
-                framer: Framer::new(MAX_MESSAGE_BYTES),
-                chunk: vec![0; READ_CHUNK],
-            });
-        }
-        let Some(c) = self.conn.as_mut() else {
-            return Err(OvsdbError::Shape("no connection"));
+        let mut c = match conn {
+            Some(c) => c,
+            None => {
+                let stream = crate::io::connect_unix(sock).map_err(io)?;
+                self.connects += 1;
+                Conn {
+                    path: sock.to_path_buf(),
+                    stream,
+                    framer: Framer::new(MAX_MESSAGE_BYTES),
+                    chunk: vec![0; READ_CHUNK],
+                }
+            }
         };
         self.next_id += 1;
-        let id = self.next_id;
-        let request = request(id);
+        let request = request(self.next_id);
         let want = request.get("id").cloned().unwrap_or(Value::Null);
         let bytes = serde_json::to_vec(&request).map_err(|e| OvsdbError::Framing(e.to_string()))?;
         send_before(&mut c.stream, &bytes, deadline).map_err(fail)?;
@@ -129,7 +130,7 @@ impl OvsdbClient {
                     let bytes = serde_json::to_vec(&reply).unwrap_or_default();
                     send_before(&mut c.stream, &bytes, deadline).map_err(fail)?;
                 } else if msg.get("id") == Some(&want) {
-                    return Ok(msg);
+                    return Ok((msg, c));
                 }
             }
         }
