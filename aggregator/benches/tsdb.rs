@@ -142,7 +142,7 @@ fn main() {
             ingest(720) / 1e6
         );
     }
-    let all = db.select(&[], i64::MIN, i64::MAX);
+    let all = db.select(&[], i64::MIN, i64::MAX).unwrap();
     let (mut full_bytes, mut full_samples) = (0usize, 0usize);
     let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for s in &all {
@@ -179,7 +179,7 @@ fn main() {
     let (db, _) = build(720, true);
     let (mut total_b, mut total_n) = (0usize, 0usize);
     let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for s in db.select(&[], i64::MIN, i64::MAX) {
+    for s in db.select(&[], i64::MIN, i64::MAX).unwrap() {
         let name = s.labels.get("__name__").map(str::to_owned);
         for c in s
             .chunks
@@ -210,14 +210,14 @@ fn main() {
     let m = [Matcher::new(MatchKind::Regex, "__name__", "bench_.*").unwrap()];
     for _ in 0..2 {
         let t = Instant::now();
-        let sel = db.select(&m, i64::MIN, i64::MAX);
+        let sel = db.select(&m, i64::MIN, i64::MAX).unwrap();
         let mut budget = usize::MAX;
         let r = codec::samples_result(&sel, i64::MIN, i64::MAX, &mut budget, usize::MAX).unwrap();
         let n: usize = r.timeseries.iter().map(|s| s.samples.len()).sum();
         let body = codec::encode_samples(&ReadResponse { results: vec![r] });
         let samples_secs = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let sel = db.select(&m, i64::MIN, i64::MAX);
+        let sel = db.select(&m, i64::MIN, i64::MAX).unwrap();
         let bytes: usize = codec::frames(0, sel, 1 << 20).map(|f| f.len()).sum();
         let chunk_secs = t.elapsed().as_secs_f64();
         println!(

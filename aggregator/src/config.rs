@@ -94,6 +94,12 @@ pub struct StorageConfig {
     /// minutes always stay), counted in `hvscope_aggregator_tsdb_evicted_samples_total`.
     /// 0: half of the machine's memory (`MemTotal`) at start.
     pub max_memory_bytes: u64,
+    /// With a `wal_dir`: full (closed) chunks go to unnamed files in it instead of staying on
+    /// the heap, as Prometheus keeps its head's full chunks in `chunks_head/`; the heap keeps
+    /// only the open chunks, the index and where each closed chunk is. Nothing to clean up: the
+    /// files have no name and the WAL rebuilds the head on start. `false`: every chunk on the
+    /// heap.
+    pub chunks_on_disk: bool,
 }
 
 impl Default for StorageConfig {
@@ -108,6 +114,7 @@ impl Default for StorageConfig {
             wal_segment_bytes: 64 << 20,
             wal_max_bytes: 4 << 30,
             max_memory_bytes: 0,
+            chunks_on_disk: true,
         }
     }
 }

@@ -312,8 +312,26 @@ fn render_storage(one: &mut impl FnMut(&str, &str, &str, f64), s: &DbStats) {
     one(
         "hvscope_aggregator_tsdb_chunk_bytes",
         "gauge",
-        "Bytes of XOR chunk data held.",
+        "Bytes of XOR chunk data held (in memory and in chunk files).",
         s.chunk_bytes as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_chunk_disk_bytes",
+        "gauge",
+        "Of the chunk bytes held, those in chunk files (closed chunks, off the heap).",
+        s.chunk_disk_bytes as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_chunk_files",
+        "gauge",
+        "Unnamed chunk files open.",
+        s.chunk_files as f64,
+    );
+    one(
+        "hvscope_aggregator_tsdb_chunk_write_errors_total",
+        "counter",
+        "Closed chunks kept on the heap because writing them to a chunk file failed.",
+        s.chunk_write_errors_total as f64,
     );
     one(
         "hvscope_aggregator_tsdb_bytes_per_sample",

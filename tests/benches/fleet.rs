@@ -15,7 +15,8 @@
 //! `cargo build --release --workspace --bins && HVSCOPE_FLEET_NODES=50 HVSCOPE_FLEET_SERIES=2000
 //! cargo bench -p hvscope-e2e --bench fleet` (every variable optional: NODES, SERIES per node,
 //! HOLD_MIN, MEASURE_SECS, PROMETHEUS=0 to skip step 4, VALUES=noisy for the worst-case values
-//! instead of the agent-like ones; see [`hvscope_e2e::fleet::Values`]).
+//! instead of the agent-like ones, see [`hvscope_e2e::fleet::Values`]; CHUNKS_ON_DISK=0 to keep
+//! every chunk on the aggregator's heap).
 
 use hvscope_e2e::fleet::Values;
 use hvscope_e2e::fleet::load::{FleetRun, run};
@@ -38,6 +39,7 @@ fn main() {
             Ok("noisy") => Values::Noisy,
             _ => Values::Agent,
         },
+        chunks_on_disk: env("CHUNKS_ON_DISK", 1) == 1,
     });
     println!("{r:#?}");
 }

@@ -113,6 +113,7 @@ pub(super) fn stored(s: &NodeStore, name: &str, by: &str) -> Vec<(String, Vec<(i
     let m = Matcher::new(MatchKind::Equal, "__name__", name).unwrap();
     s.db()
         .select(&[m], 0, i64::MAX)
+        .unwrap()
         .into_iter()
         .map(|sel| {
             let key = sel.labels.get(by).map(str::to_owned).unwrap_or_default();
@@ -244,7 +245,7 @@ fn findings_become_series_that_end_when_they_clear() {
     assert_eq!(got[1].0, "2");
     assert_eq!(marked(&got[1].1), [(2000, Some(1.0)), (3000, None)]);
     let m = Matcher::new(MatchKind::Equal, "vcpu", "1").unwrap();
-    let sel = s.db().select(&[m], 0, i64::MAX);
+    let sel = s.db().select(&[m], 0, i64::MAX).unwrap();
     let labels: BTreeMap<&str, &str> = sel[0].labels.pairs().collect();
     assert_eq!(
         labels["node"], "n",

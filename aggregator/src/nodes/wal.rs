@@ -160,6 +160,7 @@ mod tests {
         let m = Matcher::new(MatchKind::Equal, "__name__", name).unwrap();
         s.db()
             .select(&[m], 0, i64::MAX)
+            .unwrap()
             .iter()
             .flat_map(|x| x.chunks.iter().flat_map(|c| xor::decode(&c.data).unwrap()))
             .collect()

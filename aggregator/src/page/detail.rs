@@ -153,7 +153,14 @@ pub fn sli_windows(
         return BTreeMap::new();
     };
     let mut per_vm: BTreeMap<String, [Vec<(i64, f64)>; 5]> = BTreeMap::new();
-    for sel in db.select(&matchers, latest_ms - HOUR_MS, latest_ms) {
+    let selected = match db.select(&matchers, latest_ms - HOUR_MS, latest_ms) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "node page: the head's chunk files could not be read");
+            return BTreeMap::new();
+        }
+    };
+    for sel in selected {
         let get = |k: &str| sel.labels.get(k).map(str::to_owned);
         let (Some(metric), Some(uuid)) = (get("__name__"), get("domain_uuid")) else {
             continue;

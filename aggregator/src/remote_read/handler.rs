@@ -127,7 +127,9 @@ fn answer(db: &Db, body: &[u8], limits: &Limits) -> Result<Answer, ReadError> {
     let mut selections = Vec::with_capacity(req.queries.len());
     for (i, q) in req.queries.iter().enumerate() {
         let matchers = codec::matchers(i, q, limits)?;
-        let sel = db.select(&matchers, q.start_timestamp_ms, q.end_timestamp_ms);
+        let sel = db
+            .select(&matchers, q.start_timestamp_ms, q.end_timestamp_ms)
+            .map_err(|e| ReadError::Internal(format!("reading the head's chunk files: {e}")))?;
         selections.push((i, q, sel));
     }
     match kind {

@@ -147,6 +147,7 @@ fn stored(s: &NodeStore) -> Got {
     let all = Matcher::new(MatchKind::Regex, "__name__", ".+").unwrap();
     s.db()
         .select(&[all], i64::MIN, i64::MAX)
+        .unwrap()
         .into_iter()
         .map(|x| {
             let v = x

@@ -1,13 +1,15 @@
-//! The aggregator's time-series storage: an in-memory head of Prometheus-compatible XOR chunks
-//! per series ([`xor`], [`series`]), an inverted label index ([`index`]) queried with
-//! Prometheus matchers ([`crate::labels`]), and time-based retention. Readers get stored chunk bytes
-//! as they are, so remote-read can stream them without re-encoding.
+//! The aggregator's time-series storage: a head of Prometheus-compatible XOR chunks per series
+//! ([`xor`], [`series`]), the full ones in unnamed chunk files when a directory is given
+//! ([`disk`]), an inverted label index ([`index`]) queried with Prometheus matchers
+//! ([`crate::labels`]), and time-based retention. Readers get stored chunk bytes as they are, so
+//! remote-read can stream them without re-encoding.
 //!
 //! Locking: one `RwLock` over the index (taken for writing only when a series is created or
 //! removed) and one `Mutex` per series. Writers hold [`SeriesHandle`]s and append without the
 //! index lock.
 
 pub mod bits;
+pub mod disk;
 pub mod index;
 pub mod series;
 pub mod xor;
@@ -18,8 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tracing::debug;
 
+pub use disk::ChunkFiles;
 pub use index::SeriesRef;
-pub use series::{Appended, ChunkRef, MemSeries};
+pub use series::{Appended, ChunkRef, ClosedChunk, MemSeries};
 
 use crate::labels::{Labels, Matcher};
 use index::Index;
@@ -47,6 +50,9 @@ struct Inner {
 struct Counters {
     samples: AtomicU64,
     chunk_bytes: AtomicU64,
+    /// Of `chunk_bytes`, those in chunk files, in how many chunks.
+    disk_bytes: AtomicU64,
+    disk_chunks: AtomicU64,
     overhead_bytes: AtomicU64,
     out_of_order: AtomicU64,
     appended_total: AtomicU64,
@@ -57,8 +63,13 @@ struct Counters {
 pub struct DbStats {
     pub series: u64,
     pub samples: u64,
-    /// Bytes of XOR chunk data (closed and open chunks).
+    /// Bytes of XOR chunk data (closed and open chunks, in memory or in chunk files).
     pub chunk_bytes: u64,
+    /// Of those, bytes in chunk files; how many files are open, chunks kept in memory because
+    /// a write failed.
+    pub chunk_disk_bytes: u64,
+    pub chunk_files: u64,
+    pub chunk_write_errors_total: u64,
     /// Estimated bytes per series outside chunks: labels, index postings, structures.
     pub overhead_bytes: u64,
     pub label_pairs: u64,
@@ -94,7 +105,14 @@ pub struct Db {
     kept_ms: std::sync::atomic::AtomicI64,
     /// A shadow head ([`Db::shadow`]): every stored sample is also collected here.
     tap: Option<Mutex<Vec<Tapped>>>,
+    /// Where closed chunks go ([`Db::with_chunk_files`]); none: they stay in memory.
+    files: Option<ChunkFiles>,
+    /// Chunk write errors already logged.
+    write_errors_logged: AtomicU64,
 }
+
+/// Heap bytes per chunk held on disk (its place in the series' chunk list).
+const DISK_CHUNK_REF_BYTES: u64 = std::mem::size_of::<ClosedChunk>() as u64;
 
 /// The newest data a memory bound may drop: the last 10 minutes are always kept.
 pub const MIN_KEPT_MS: i64 = 10 * 60 * 1000;
@@ -129,6 +147,17 @@ impl Db {
             evicted_samples: AtomicU64::new(0),
             kept_ms: std::sync::atomic::AtomicI64::new(retention_ms),
             tap: None,
+            files: None,
+            write_errors_logged: AtomicU64::new(0),
+        }
+    }
+
+    /// Closed chunks go to `files` instead of staying in memory (as Prometheus' head keeps
+    /// full chunks in `chunks_head/`): the heap keeps only where each is.
+    pub fn with_chunk_files(self, files: ChunkFiles) -> Self {
+        Self {
+            files: Some(files),
+            ..self
         }
     }
 
@@ -162,9 +191,15 @@ impl Db {
         self.kept_ms.load(Ordering::Relaxed)
     }
 
+    /// What the memory bound counts: chunk bytes in memory, where each disk chunk is, and the
+    /// per-series overhead.
     fn accounted_bytes(&self) -> u64 {
-        self.counters.chunk_bytes.load(Ordering::Relaxed)
-            + self.counters.overhead_bytes.load(Ordering::Relaxed)
+        let c = &self.counters;
+        c.chunk_bytes
+            .load(Ordering::Relaxed)
+            .saturating_sub(c.disk_bytes.load(Ordering::Relaxed))
+            + c.disk_chunks.load(Ordering::Relaxed) * DISK_CHUNK_REF_BYTES
+            + c.overhead_bytes.load(Ordering::Relaxed)
     }
 
     pub fn retention_ms(&self) -> i64 {
@@ -215,6 +250,8 @@ impl Db {
             db: self,
             samples: 0,
             bytes: 0,
+            to_disk: 0,
+            disk_chunks: 0,
             out_of_order: 0,
             tapped: Vec::new(),
         }
@@ -227,8 +264,13 @@ impl Db {
     }
 
     /// Series matching every matcher, sorted by labels, with their chunks in `[mint, maxt]`;
-    /// series without such chunks are left out.
-    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Selected> {
+    /// series without such chunks are left out. Fails only when a chunk file cannot be read.
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> std::io::Result<Vec<Selected>> {
         let handles: Vec<SeriesHandle> = {
             let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
             r.index
@@ -237,19 +279,24 @@ impl Db {
                 .filter_map(|id| r.series.get(id).cloned())
                 .collect()
         };
-        let mut out: Vec<Selected> = handles
-            .iter()
-            .filter_map(|h| {
+        let mut out = Vec::new();
+        for h in &handles {
+            // Disk chunks are read after the series lock is released.
+            let (labels, closed, open) = {
                 let s = lock(h);
-                let chunks = s.chunks(mint, maxt);
-                (!chunks.is_empty()).then(|| Selected {
-                    labels: s.labels.clone(),
-                    chunks,
-                })
-            })
-            .collect();
+                let (closed, open) = s.overlapping(mint, maxt);
+                if closed.is_empty() && open.is_none() {
+                    continue;
+                }
+                (s.labels.clone(), closed, open)
+            };
+            out.push(Selected {
+                labels,
+                chunks: series::load(closed, open)?,
+            });
+        }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+        Ok(out)
     }
 
     /// Drops data older than the retention before `now_ms` and, while over the memory bound,
@@ -273,6 +320,20 @@ impl Db {
             );
         }
         self.kept_ms.store(now_ms - cutoff, Ordering::Relaxed);
+        if let Some(f) = &self.files {
+            let (errors, logged) = (
+                f.write_errors(),
+                self.write_errors_logged.load(Ordering::Relaxed),
+            );
+            if errors > logged {
+                self.write_errors_logged.store(errors, Ordering::Relaxed);
+                tracing::warn!(
+                    new = errors - logged,
+                    total = errors,
+                    "closed chunks kept on the heap: writing them to the chunk files failed (disk full?)"
+                );
+            }
+        }
         removed
     }
 
@@ -284,11 +345,17 @@ impl Db {
         let mut empty = Vec::new();
         for (id, h) in handles {
             let mut s = lock(&h);
-            let (samples, bytes) = s.truncate_before(cutoff);
-            self.counters.samples.fetch_sub(samples, Ordering::Relaxed);
-            self.counters
-                .chunk_bytes
-                .fetch_sub(bytes as u64, Ordering::Relaxed);
+            let freed = s.truncate_before(cutoff);
+            if freed != series::Freed::default() {
+                let c = &self.counters;
+                c.samples.fetch_sub(freed.samples, Ordering::Relaxed);
+                c.chunk_bytes
+                    .fetch_sub(freed.bytes as u64, Ordering::Relaxed);
+                c.disk_bytes
+                    .fetch_sub(freed.disk_bytes as u64, Ordering::Relaxed);
+                c.disk_chunks
+                    .fetch_sub(freed.disk_chunks, Ordering::Relaxed);
+            }
             if s.max_time().is_none() {
                 empty.push(id);
             }
@@ -339,6 +406,9 @@ impl Db {
             series,
             samples: c.samples.load(Ordering::Relaxed),
             chunk_bytes: c.chunk_bytes.load(Ordering::Relaxed),
+            chunk_disk_bytes: c.disk_bytes.load(Ordering::Relaxed),
+            chunk_files: self.files.as_ref().map_or(0, ChunkFiles::files),
+            chunk_write_errors_total: self.files.as_ref().map_or(0, ChunkFiles::write_errors),
             overhead_bytes: c.overhead_bytes.load(Ordering::Relaxed),
             label_pairs,
             out_of_order_total: c.out_of_order.load(Ordering::Relaxed),
@@ -357,6 +427,8 @@ pub struct BatchAppender<'a> {
     db: &'a Db,
     samples: u64,
     bytes: u64,
+    to_disk: u64,
+    disk_chunks: u64,
     out_of_order: u64,
     /// Samples stored, for a shadow head's tap.
     tapped: Vec<Tapped>,
@@ -372,15 +444,17 @@ impl BatchAppender<'_> {
             *handle = self.db.series(&labels);
             s = lock(handle);
         }
-        let r = s.append(t, v);
+        let r = s.append(t, v, self.db.files.as_ref());
         if self.db.tap.is_some() && matches!(r, Appended::Stored { .. }) {
             self.tapped.push((s.labels.clone(), t, v));
         }
         drop(s);
         match r {
-            Appended::Stored { bytes } => {
+            Appended::Stored { bytes, to_disk } => {
                 self.samples += 1;
                 self.bytes += bytes as u64;
+                self.to_disk += to_disk as u64;
+                self.disk_chunks += u64::from(to_disk > 0);
             }
             Appended::OutOfOrder => self.out_of_order += 1,
         }
@@ -411,6 +485,10 @@ impl Drop for BatchAppender<'_> {
             c.samples.fetch_add(self.samples, Ordering::Relaxed);
             c.appended_total.fetch_add(self.samples, Ordering::Relaxed);
             c.chunk_bytes.fetch_add(self.bytes, Ordering::Relaxed);
+        }
+        if self.to_disk > 0 {
+            c.disk_bytes.fetch_add(self.to_disk, Ordering::Relaxed);
+            c.disk_chunks.fetch_add(self.disk_chunks, Ordering::Relaxed);
         }
         if self.out_of_order > 0 {
             c.out_of_order
@@ -463,7 +541,7 @@ mod bound_tests {
         );
         // What is left is the newest data.
         let m = Matcher::new(crate::labels::MatchKind::Equal, "__name__", "m0").unwrap();
-        let sel = db.select(&[m], 0, i64::MAX);
+        let sel = db.select(&[m], 0, i64::MAX).unwrap();
         let first = sel[0].chunks[0].min_time_ms;
         assert!(
             first >= now - st.kept_ms - 1_200_000,

@@ -20,11 +20,13 @@ fn append_select_and_stats() {
     }
     db.append_labels(&b, 1_000_000, 7.0);
     assert_eq!(db.append(&mut ha, 5, 1.0), Appended::OutOfOrder);
-    let sel = db.select(&[eq("__name__", "up")], i64::MIN, i64::MAX);
+    let sel = db
+        .select(&[eq("__name__", "up")], i64::MIN, i64::MAX)
+        .unwrap();
     assert_eq!(sel.len(), 2);
     assert_eq!(sel[0].labels, a, "sorted by labels");
     assert_eq!(sel[0].chunks.len(), 2);
-    let none = db.select(&[eq("__name__", "up")], 0, 999_999);
+    let none = db.select(&[eq("__name__", "up")], 0, 999_999).unwrap();
     assert!(none.is_empty(), "series without data in range are left out");
     let s = db.stats();
     assert_eq!(s.series, 2);
@@ -57,7 +59,7 @@ fn retention_removes_old_data_and_series_come_back() {
     );
     // The stale handle re-registers the series on its next append.
     db.append(&mut h, 20_000, 2.0);
-    let sel = db.select(&[eq("__name__", "m")], 0, i64::MAX);
+    let sel = db.select(&[eq("__name__", "m")], 0, i64::MAX).unwrap();
     assert_eq!(sel.len(), 1);
     assert_eq!(
         xor::decode(&sel[0].chunks[0].data).unwrap(),
@@ -91,8 +93,8 @@ fn batch_appender_counts_once_per_batch_like_single_appends() {
     assert_eq!(one.stats(), many.stats());
     assert_eq!(many.stats().samples, 299 * 5);
     assert_eq!(many.stats().out_of_order_total, 5);
-    let a = one.select(&[], i64::MIN, i64::MAX);
-    let b = many.select(&[], i64::MIN, i64::MAX);
+    let a = one.select(&[], i64::MIN, i64::MAX).unwrap();
+    let b = many.select(&[], i64::MIN, i64::MAX).unwrap();
     assert_eq!(
         a.iter().map(|s| &s.chunks).collect::<Vec<_>>(),
         b.iter().map(|s| &s.chunks).collect::<Vec<_>>()
@@ -121,4 +123,59 @@ fn a_shadow_head_taps_what_it_stores_and_keeps_one_sample_per_series() {
     // forgotten like the real head's series once older than the retention
     assert_eq!(db.gc(2000), 1);
     assert_eq!(db.stats().series, 0);
+}
+
+#[test]
+fn closed_chunks_in_files_read_back_as_in_memory_and_go_with_retention() {
+    let dir = std::env::temp_dir().join(format!("hvscope-db-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mem = Db::new(3_600_000);
+    let disk = Db::new(3_600_000).with_chunk_files(ChunkFiles::open(&dir).unwrap());
+    for db in [&mem, &disk] {
+        for s in 0..20 {
+            let mut h = db.series(&l(&[("__name__", "m"), ("s", &s.to_string())]));
+            let mut a = db.appender();
+            for i in 0..500i64 {
+                a.append(&mut h, i * 10_000, (i * s * 7919 % 1013) as f64);
+            }
+        }
+    }
+    let (m, d) = (mem.stats(), disk.stats());
+    assert_eq!((m.chunk_bytes, m.samples), (d.chunk_bytes, d.samples));
+    assert_eq!(m.chunk_disk_bytes, 0);
+    // 4 of each series' 5 chunks are closed: on disk; the open one stays on the heap.
+    let open: u64 = d.chunk_bytes - d.chunk_disk_bytes;
+    assert!(d.chunk_disk_bytes > 3 * open, "{d:?}");
+    assert_eq!((d.chunk_files, d.chunk_write_errors_total), (1, 0));
+    assert!(disk.accounted_bytes() < mem.accounted_bytes() / 2);
+    for (mint, maxt) in [
+        (i64::MIN, i64::MAX),
+        (1_300_000, 2_500_000),
+        (4_900_000, 5_000_000),
+    ] {
+        let a = mem.select(&[], mint, maxt).unwrap();
+        let b = disk.select(&[], mint, maxt).unwrap();
+        assert!(!a.is_empty());
+        assert_eq!(
+            a.iter().map(|s| (&s.labels, &s.chunks)).collect::<Vec<_>>(),
+            b.iter().map(|s| (&s.labels, &s.chunks)).collect::<Vec<_>>()
+        );
+    }
+    // Retention frees disk chunks and counts them out.
+    disk.gc(3_600_000 + 2_400_000);
+    let after = disk.stats();
+    assert_eq!(after.samples, 500 * 20 - 240 * 20);
+    assert!(after.chunk_disk_bytes < d.chunk_disk_bytes, "{after:?}");
+    assert_eq!(
+        after.chunk_bytes - after.chunk_disk_bytes,
+        open,
+        "open chunks untouched"
+    );
+    disk.gc(i64::MAX / 2);
+    let empty = disk.stats();
+    assert_eq!(
+        (empty.series, empty.chunk_bytes, empty.chunk_disk_bytes),
+        (0, 0, 0)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

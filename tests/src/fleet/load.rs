@@ -75,6 +75,8 @@ pub struct FleetRun {
     pub prometheus: bool,
     /// How the simulated values move.
     pub values: Values,
+    /// The aggregator's `[storage] chunks_on_disk` (closed chunks off the heap).
+    pub chunks_on_disk: bool,
 }
 
 /// What was measured (also printed as it goes).
@@ -84,6 +86,8 @@ pub struct FleetReport {
     pub backfill_samples: usize,
     pub backfill_samples_per_sec: f64,
     pub rss_per_series_bytes: f64,
+    /// Chunk bytes the aggregator held in its chunk files after the backfill.
+    pub chunk_disk_bytes: f64,
     pub wal_bytes_per_sample: f64,
     pub steady_samples_per_sec: f64,
     pub steady_cores: f64,
@@ -106,6 +110,7 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
         measure_secs,
         prometheus: with_prometheus,
         values,
+        chunks_on_disk,
     } = cfg.clone();
     let mut report = FleetReport::default();
     let mut c = Cluster::new("fleet");
@@ -113,7 +118,7 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
     let cfg = c.dir.join("aggregator.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
-        "[storage]\nwal_dir = \"{}\"\nwal_fsync = true\nretention_secs = 86400\n",
+        "[storage]\nwal_dir = \"{}\"\nwal_fsync = true\nretention_secs = 86400\nchunks_on_disk = {chunks_on_disk}\n",
         wal.display()
     ));
     std::fs::write(&cfg, text).unwrap();
@@ -177,17 +182,20 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
         .map(|r| r.1)
         .unwrap_or_default();
     let figure = |name: &str| metric_value(&m, name).unwrap_or(0.0);
+    let disk = figure("hvscope_aggregator_tsdb_chunk_disk_bytes");
+    report.chunk_disk_bytes = disk;
     let (chunk, per_series, held) = (
-        figure("hvscope_aggregator_tsdb_chunk_bytes"),
+        figure("hvscope_aggregator_tsdb_chunk_bytes") - disk,
         figure("hvscope_aggregator_tsdb_series_overhead_bytes"),
         figure("hvscope_aggregator_tsdb_series"),
     );
     let overhead = per_series * held;
     println!(
-        "  the head's own accounting: {held:.0} series, chunks {:.1} MiB ({:.2} B/sample), series overhead {:.1} MiB \
-         ({:.0} B/series); RSS beyond both {:.1} MiB",
+        "  the head's own accounting: {held:.0} series, chunks on the heap {:.1} MiB and in chunk files {:.1} MiB \
+         ({:.2} B/sample in all), series overhead {:.1} MiB ({:.0} B/series); RSS beyond heap chunks and overhead {:.1} MiB",
         chunk / (1 << 20) as f64,
-        chunk / sent as f64,
+        disk / (1 << 20) as f64,
+        (chunk + disk) / sent as f64,
         overhead / (1 << 20) as f64,
         per_series,
         (rss_held as f64 - chunk - overhead) / (1 << 20) as f64

@@ -528,7 +528,7 @@ mod tests {
                         hvscope_aggregator::labels::Labels::from_pairs(&[("__name__", "x")]),
                     )
                 });
-                m.append(step as i64 * 10_000, s.value);
+                m.append(step as i64 * 10_000, s.value, None);
                 samples += 1;
             }
         }
