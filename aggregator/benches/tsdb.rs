@@ -3,6 +3,9 @@
 //! The ingest path (whole agent batches through `NodeStore::apply`, as the gRPC service does)
 //! and memory with timestamps on the collection grid (what the agent sends since it aligns
 //! batch timestamps) are measured too.
+//! Append and remote-read are measured twice in one run: every chunk on the heap, and closed
+//! chunks in chunk files (`[storage] chunks_on_disk`, in a directory under the system's temp
+//! dir, so on the file system `/tmp` is on).
 //! Run: `cargo bench -p hvscope-aggregator --bench tsdb`.
 
 #[path = "common/data.rs"]
@@ -14,7 +17,7 @@ use hvscope_aggregator::labels::{MatchKind, Matcher};
 use hvscope_aggregator::nodes::{Applied, NodeStore};
 use hvscope_aggregator::remote_read::codec;
 use hvscope_aggregator::remote_read::proto::ReadResponse;
-use hvscope_aggregator::tsdb::{Db, SeriesHandle, xor};
+use hvscope_aggregator::tsdb::{ChunkFiles, Db, SeriesHandle, xor};
 use hvscope_proto::v1::{Batch, Hello, Label, SeriesDef};
 
 const SERIES: usize = 10_000;
@@ -40,8 +43,21 @@ fn cpu_secs() -> f64 {
 /// Builds `SERIES` series with `points` samples each (timestamps with 0-5 ms of jitter, or on
 /// the 10 s grid when `aligned`); returns the db and the append time.
 fn build(points: usize, aligned: bool) -> (Db, f64) {
+    build_into(Db::new(i64::MAX / 4), points, aligned)
+}
+
+/// A head whose closed chunks go to chunk files in a fresh directory (removed at once: the
+/// files have no name).
+fn with_files() -> Db {
+    let dir = std::env::temp_dir().join(format!("hvscope-bench-chunks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = ChunkFiles::open(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    Db::new(i64::MAX / 4).with_chunk_files(files, 0)
+}
+
+fn build_into(db: Db, points: usize, aligned: bool) -> (Db, f64) {
     let mut rng = data::Rng(0x9e37_79b9_7f4a_7c15);
-    let db = Db::new(i64::MAX / 4);
     let mut handles: Vec<SeriesHandle> = (0..SERIES).map(|i| db.series(&data::labels(i))).collect();
     let mut gens: Vec<data::Gen> = (0..SERIES).map(|i| data::Gen::new(i, &mut rng)).collect();
     let mut ts = data::timestamps(1_700_000_000_000, points, &mut rng);
@@ -205,8 +221,29 @@ fn main() {
     );
     drop(db);
 
-    // Remote read: 10k series × 1 h.
-    let (db, _) = build(360, false);
+    // Closed chunks in chunk files: the append rate and what stays on the heap (RSS is not
+    // a figure here: the heap freed above is reused).
+    let (db, secs) = build_into(with_files(), 720, false);
+    let st = db.stats();
+    println!(
+        "append into chunk files (Db::append per sample): {:.2} M samples/s per core; {:.1} of {:.1} MiB of chunks in the files",
+        st.samples as f64 / secs / 1e6,
+        st.chunk_disk_bytes as f64 / (1 << 20) as f64,
+        st.chunk_bytes as f64 / (1 << 20) as f64,
+    );
+    drop(db);
+
+    // Remote read: 10k series × 1 h, from the heap and from chunk files.
+    for (place, (db, _)) in [
+        ("heap", build(360, false)),
+        ("chunk files", build_into(with_files(), 360, false)),
+    ] {
+        println!("remote read, chunks from the {place}:");
+        remote_read(&db);
+    }
+}
+
+fn remote_read(db: &Db) {
     let m = [Matcher::new(MatchKind::Regex, "__name__", "bench_.*").unwrap()];
     for _ in 0..2 {
         let t = Instant::now();

@@ -100,6 +100,10 @@ pub struct StorageConfig {
     /// files have no name and the WAL rebuilds the head on start. `false`: every chunk on the
     /// heap.
     pub chunks_on_disk: bool,
+    /// Bound on the chunk bytes in those files (`hvscope_aggregator_tsdb_chunk_disk_bytes`):
+    /// beyond it the oldest samples go before their retention, as under `max_memory_bytes`.
+    /// 0: no bound but the retention.
+    pub max_chunk_disk_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -115,6 +119,7 @@ impl Default for StorageConfig {
             wal_max_bytes: 4 << 30,
             max_memory_bytes: 0,
             chunks_on_disk: true,
+            max_chunk_disk_bytes: 0,
         }
     }
 }

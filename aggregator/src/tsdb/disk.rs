@@ -32,18 +32,25 @@ impl Drop for ChunkFile {
     }
 }
 
-/// Where one closed chunk is.
+/// Where one closed chunk is (16 bytes: the series' list of them is most of what a series
+/// holds on the heap at a long retention).
 #[derive(Debug, Clone)]
 pub struct DiskChunk {
     file: Arc<ChunkFile>,
     offset: u32,
-    len: u32,
+    len: u16,
+    samples: u16,
 }
 
 impl DiskChunk {
     /// Bytes of the chunk.
     pub fn len(&self) -> usize {
-        self.len as usize
+        usize::from(self.len)
+    }
+
+    /// Samples in the chunk (as its header says).
+    pub fn samples(&self) -> u16 {
+        self.samples
     }
 
     /// True for a chunk of no bytes (never written by the head).
@@ -53,7 +60,7 @@ impl DiskChunk {
 
     /// Reads the chunk back.
     pub fn read(&self) -> io::Result<Arc<[u8]>> {
-        let mut buf = vec![0u8; self.len as usize];
+        let mut buf = vec![0u8; self.len()];
         self.file
             .file
             .read_exact_at(&mut buf, u64::from(self.offset))?;
@@ -101,9 +108,10 @@ impl ChunkFiles {
         })
     }
 
-    /// Writes a closed chunk; on an error (a full disk) the caller keeps it in memory.
-    pub fn write(&self, bytes: &[u8]) -> io::Result<DiskChunk> {
-        let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("chunk too large"))?;
+    /// Writes a closed chunk of `samples` samples; on an error (a full disk, a chunk over 64
+    /// KiB, which 120 XOR samples never make) the caller keeps it in memory.
+    pub fn write(&self, bytes: &[u8], samples: u16) -> io::Result<DiskChunk> {
+        let len = u16::try_from(bytes.len()).map_err(|_| io::Error::other("chunk too large"))?;
         let (file, offset) = {
             let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
             let roll = match &*cur {
@@ -123,7 +131,7 @@ impl ChunkFiles {
                 return Err(io::Error::other("no chunk file"));
             };
             let at = c.end;
-            c.end += len;
+            c.end += u32::from(len);
             (c.file.clone(), at)
         };
         // Written outside the lock; the range is this chunk's alone.
@@ -132,7 +140,12 @@ impl ChunkFiles {
             .inspect_err(|_| {
                 self.write_errors.fetch_add(1, Ordering::Relaxed);
             })?;
-        Ok(DiskChunk { file, offset, len })
+        Ok(DiskChunk {
+            file,
+            offset,
+            len,
+            samples,
+        })
     }
 
     /// Chunk files open (the current one included).
@@ -209,13 +222,14 @@ mod tests {
         let chunks: Vec<(Vec<u8>, DiskChunk)> = (0..30u8)
             .map(|i| {
                 let bytes = vec![i; 100 + usize::from(i)];
-                let c = files.write(&bytes).unwrap();
+                let c = files.write(&bytes, u16::from(i)).unwrap();
                 (bytes, c)
             })
             .collect();
         for (bytes, c) in &chunks {
             assert_eq!(&*c.read().unwrap(), &bytes[..]);
             assert_eq!(c.len(), bytes.len());
+            assert_eq!(usize::from(c.samples()), usize::from(bytes[0]));
         }
         let open = files.files();
         assert!(open >= 4, "{open} files for 3.4 kB at 1 kB each");

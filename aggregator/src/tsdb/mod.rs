@@ -107,6 +107,8 @@ pub struct Db {
     tap: Option<Mutex<Vec<Tapped>>>,
     /// Where closed chunks go ([`Db::with_chunk_files`]); none: they stay in memory.
     files: Option<ChunkFiles>,
+    /// Bound on the chunk bytes in `files`; 0: none beyond the retention.
+    max_disk_bytes: u64,
     /// Chunk write errors already logged.
     write_errors_logged: AtomicU64,
 }
@@ -148,17 +150,30 @@ impl Db {
             kept_ms: std::sync::atomic::AtomicI64::new(retention_ms),
             tap: None,
             files: None,
+            max_disk_bytes: 0,
             write_errors_logged: AtomicU64::new(0),
         }
     }
 
     /// Closed chunks go to `files` instead of staying in memory (as Prometheus' head keeps
-    /// full chunks in `chunks_head/`): the heap keeps only where each is.
-    pub fn with_chunk_files(self, files: ChunkFiles) -> Self {
+    /// full chunks in `chunks_head/`): the heap keeps only where each is. Beyond
+    /// `max_disk_bytes` of chunks in them (0: no bound but the retention), gc drops the oldest
+    /// data first, as under the memory bound.
+    pub fn with_chunk_files(self, files: ChunkFiles, max_disk_bytes: u64) -> Self {
         Self {
             files: Some(files),
+            max_disk_bytes,
             ..self
         }
+    }
+
+    /// Which bound the head is over, if any.
+    fn over_bound(&self) -> Option<&'static str> {
+        if self.max_bytes > 0 && self.accounted_bytes() > self.max_bytes {
+            return Some("memory");
+        }
+        let disk = self.counters.disk_bytes.load(Ordering::Relaxed);
+        (self.max_disk_bytes > 0 && disk > self.max_disk_bytes).then_some("chunk files")
     }
 
     /// A shadow head: its series keep only their newest sample (so appends are ordered and
@@ -282,31 +297,33 @@ impl Db {
         let mut out = Vec::new();
         for h in &handles {
             // Disk chunks are read after the series lock is released.
-            let (labels, closed, open) = {
+            let (labels, taken) = {
                 let s = lock(h);
-                let (closed, open) = s.overlapping(mint, maxt);
-                if closed.is_empty() && open.is_none() {
+                let taken = s.overlapping(mint, maxt);
+                if taken.is_empty() {
                     continue;
                 }
-                (s.labels.clone(), closed, open)
+                (s.labels.clone(), taken)
             };
             out.push(Selected {
                 labels,
-                chunks: series::load(closed, open)?,
+                chunks: taken.load()?,
             });
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
 
-    /// Drops data older than the retention before `now_ms` and, while over the memory bound,
-    /// the oldest eighth of what is left (down to [`MIN_KEPT_MS`]); series left empty leave
-    /// the index. Returns the number of series removed.
+    /// Drops data older than the retention before `now_ms` and, while over the memory bound
+    /// or the chunk files' bound, the oldest eighth of what is left (down to [`MIN_KEPT_MS`]);
+    /// series left empty leave the index. Returns the number of series removed.
     pub fn gc(&self, now_ms: i64) -> usize {
         let mut cutoff = now_ms.saturating_sub(self.retention_ms);
         let mut removed = self.gc_before(cutoff);
         let floor = now_ms.saturating_sub(MIN_KEPT_MS);
-        while self.max_bytes > 0 && self.accounted_bytes() > self.max_bytes && cutoff < floor {
+        while let Some(bound) = self.over_bound()
+            && cutoff < floor
+        {
             cutoff = (cutoff + (now_ms - cutoff) / 8).min(floor);
             let before = self.counters.samples.load(Ordering::Relaxed);
             removed += self.gc_before(cutoff);
@@ -314,9 +331,11 @@ impl Db {
             self.evicted_samples
                 .fetch_add(before.saturating_sub(after), Ordering::Relaxed);
             tracing::warn!(
+                bound,
                 max_bytes = self.max_bytes,
+                max_disk_bytes = self.max_disk_bytes,
                 kept_secs = (now_ms - cutoff) / 1000,
-                "tsdb over its memory bound: dropped the oldest samples before their retention"
+                "tsdb over a bound: dropped the oldest samples before their retention"
             );
         }
         self.kept_ms.store(now_ms - cutoff, Ordering::Relaxed);
@@ -553,5 +572,43 @@ mod bound_tests {
         tiny.gc(now);
         assert_eq!(tiny.stats().kept_ms, MIN_KEPT_MS);
         assert!(tiny.stats().samples > 0);
+    }
+
+    #[test]
+    fn over_its_chunk_files_bound_the_head_drops_its_oldest_samples_first() {
+        let now = 100 * 3_600_000;
+        let dir = std::env::temp_dir().join(format!("hvscope-disk-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fill = |bound: u64| {
+            let db = Db::with_memory_bound(24 * 3_600_000, 0)
+                .with_chunk_files(ChunkFiles::open(&dir).unwrap(), bound);
+            for s in 0..50 {
+                let labels = Labels::from_pairs(&[("__name__".to_owned(), format!("m{s}"))]);
+                let mut h = db.series(&labels);
+                for i in 0..2160i64 {
+                    db.append(
+                        &mut h,
+                        now - 6 * 3_600_000 + i * 10_000,
+                        (i * 7919 % 1013) as f64,
+                    );
+                }
+            }
+            db.gc(now);
+            db
+        };
+        let all = fill(0).stats();
+        assert_eq!(all.evicted_samples_total, 0);
+        assert!(all.chunk_disk_bytes > 0);
+        let bound = all.chunk_disk_bytes / 3;
+        let st = fill(bound).stats();
+        assert!(st.chunk_disk_bytes <= bound, "{st:?}");
+        assert!(
+            st.evicted_samples_total > 0 && st.samples + st.evicted_samples_total == all.samples
+        );
+        assert!(
+            st.kept_ms < 6 * 3_600_000 && st.kept_ms >= MIN_KEPT_MS,
+            "{st:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

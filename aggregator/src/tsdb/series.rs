@@ -25,16 +25,23 @@ pub enum ChunkData {
     Disk(DiskChunk),
 }
 
-/// A closed chunk as held.
+/// A closed chunk as held (40 bytes).
 #[derive(Debug, Clone)]
 pub struct ClosedChunk {
     pub min_time_ms: i64,
     pub max_time_ms: i64,
-    pub samples: u16,
     pub data: ChunkData,
 }
 
 impl ClosedChunk {
+    /// Samples in the chunk.
+    pub fn samples(&self) -> u16 {
+        match &self.data {
+            ChunkData::Memory(b) => super::xor::sample_count(b).unwrap_or(0),
+            ChunkData::Disk(d) => d.samples(),
+        }
+    }
+
     /// Bytes of the chunk.
     pub fn len(&self) -> usize {
         match &self.data {
@@ -54,18 +61,6 @@ impl ClosedChunk {
             ChunkData::Memory(_) => 0,
             ChunkData::Disk(d) => d.len(),
         }
-    }
-
-    /// The chunk as read (a disk chunk is read back).
-    pub fn load(&self) -> std::io::Result<ChunkRef> {
-        Ok(ChunkRef {
-            min_time_ms: self.min_time_ms,
-            max_time_ms: self.max_time_ms,
-            data: match &self.data {
-                ChunkData::Memory(b) => b.clone(),
-                ChunkData::Disk(d) => d.read()?,
-            },
-        })
     }
 }
 
@@ -147,7 +142,7 @@ impl MemSeries {
         let mut to_disk = 0;
         if self.head.is_full() {
             let full = std::mem::take(&mut self.head);
-            let on_disk = files.and_then(|f| match f.write(full.bytes()) {
+            let on_disk = files.and_then(|f| match f.write(full.bytes(), full.len()) {
                 Ok(d) => Some(d),
                 Err(error) => {
                     // Counted by the files; logged at most once a minute by their owner.
@@ -166,7 +161,6 @@ impl MemSeries {
             self.closed.push_back(ClosedChunk {
                 min_time_ms: full.min_time(),
                 max_time_ms: full.max_time(),
-                samples: full.len(),
                 data,
             });
         }
@@ -184,29 +178,43 @@ impl MemSeries {
         }
     }
 
-    /// Closed chunks overlapping `[mint, maxt]` as held (disk ones not yet read) and the open
-    /// one copied, oldest first: what a reader takes under the series lock.
-    pub fn overlapping(&self, mint: i64, maxt: i64) -> (Vec<ClosedChunk>, Option<ChunkRef>) {
-        let closed = self
+    /// Chunks overlapping `[mint, maxt]`, oldest first, as a reader takes them under the
+    /// series lock: those in memory shared, the open one copied, disk ones still to be read
+    /// ([`Taken::load`], after the lock is released).
+    pub fn overlapping(&self, mint: i64, maxt: i64) -> Taken {
+        let mut t = Taken::default();
+        for c in self
             .closed
             .iter()
             .filter(|c| c.max_time_ms >= mint && c.min_time_ms <= maxt)
-            .cloned()
-            .collect();
-        let open =
-            (!self.head.is_empty() && self.head.max_time() >= mint && self.head.min_time() <= maxt)
-                .then(|| ChunkRef {
-                    min_time_ms: self.head.min_time(),
-                    max_time_ms: self.head.max_time(),
-                    data: Arc::from(self.head.bytes()),
-                });
-        (closed, open)
+        {
+            match &c.data {
+                ChunkData::Memory(b) => t.ready.push(ChunkRef {
+                    min_time_ms: c.min_time_ms,
+                    max_time_ms: c.max_time_ms,
+                    data: b.clone(),
+                }),
+                ChunkData::Disk(d) => t.disk.push((
+                    t.ready.len() + t.disk.len(),
+                    c.min_time_ms,
+                    c.max_time_ms,
+                    d.clone(),
+                )),
+            }
+        }
+        if !self.head.is_empty() && self.head.max_time() >= mint && self.head.min_time() <= maxt {
+            t.ready.push(ChunkRef {
+                min_time_ms: self.head.min_time(),
+                max_time_ms: self.head.max_time(),
+                data: Arc::from(self.head.bytes()),
+            });
+        }
+        t
     }
 
     /// Chunks overlapping `[mint, maxt]` (disk ones read, the open one copied), oldest first.
     pub fn chunks(&self, mint: i64, maxt: i64) -> std::io::Result<Vec<ChunkRef>> {
-        let (closed, open) = self.overlapping(mint, maxt);
-        load(closed, open)
+        self.overlapping(mint, maxt).load()
     }
 
     /// Drops closed chunks that end before `cutoff_ms`; the open chunk too when it does.
@@ -226,7 +234,7 @@ impl MemSeries {
             .is_some_and(|c| c.max_time_ms < cutoff_ms)
         {
             if let Some(c) = self.closed.pop_front() {
-                freed.samples += u64::from(c.samples);
+                freed.samples += u64::from(c.samples());
                 freed.bytes += c.len();
                 freed.disk_bytes += c.disk_bytes();
                 freed.disk_chunks += u64::from(c.disk_bytes() > 0);
@@ -257,14 +265,39 @@ pub struct Freed {
     pub disk_chunks: u64,
 }
 
-/// Reads what [`MemSeries::overlapping`] took (after the series lock is released).
-pub fn load(closed: Vec<ClosedChunk>, open: Option<ChunkRef>) -> std::io::Result<Vec<ChunkRef>> {
-    let mut out = Vec::with_capacity(closed.len() + usize::from(open.is_some()));
-    for c in &closed {
-        out.push(c.load()?);
+/// What [`MemSeries::overlapping`] took: chunks ready to read and disk chunks with their
+/// place among them.
+#[derive(Debug, Default)]
+pub struct Taken {
+    ready: Vec<ChunkRef>,
+    disk: Vec<(usize, i64, i64, DiskChunk)>,
+}
+
+impl Taken {
+    /// Nothing overlapped.
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty() && self.disk.is_empty()
     }
-    out.extend(open);
-    Ok(out)
+
+    /// The chunks in order, disk ones read back (without any: no copy).
+    pub fn load(self) -> std::io::Result<Vec<ChunkRef>> {
+        if self.disk.is_empty() {
+            return Ok(self.ready);
+        }
+        let mut out = Vec::with_capacity(self.ready.len() + self.disk.len());
+        let mut ready = self.ready.into_iter();
+        for (at, min_time_ms, max_time_ms, d) in self.disk {
+            let before = at.saturating_sub(out.len());
+            out.extend(ready.by_ref().take(before));
+            out.push(ChunkRef {
+                min_time_ms,
+                max_time_ms,
+                data: d.read()?,
+            });
+        }
+        out.extend(ready);
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -321,6 +354,47 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let files = ChunkFiles::open(&dir).unwrap();
         cuts_at_120_and_reads_back_in_order(Some(&files));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_chunk_write_keeps_that_chunk_in_memory_and_the_order_holds() {
+        let dir = std::env::temp_dir().join(format!("hvscope-series-mixed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Every chunk in a file of its own: each write opens one in the directory.
+        let files = ChunkFiles::with_file_bytes(&dir, 1).unwrap();
+        let mut s = series();
+        let mut t = 0i64;
+        let mut fill = |s: &mut MemSeries, n: i64| {
+            for _ in 0..n {
+                s.append(t * 10_000, (t * 7919 % 1013) as f64, Some(&files));
+                t += 1;
+            }
+        };
+        fill(&mut s, 121);
+        std::fs::remove_dir_all(&dir).unwrap();
+        fill(&mut s, 120);
+        std::fs::create_dir_all(&dir).unwrap();
+        fill(&mut s, 150);
+        let kinds: Vec<bool> = s.closed.iter().map(|c| c.disk_bytes() > 0).collect();
+        assert_eq!(kinds, [true, false, true]);
+        assert_eq!(files.write_errors(), 1);
+        let all = s.chunks(i64::MIN, i64::MAX).unwrap();
+        let decoded: Vec<(i64, f64)> = all
+            .iter()
+            .flat_map(|c| xor::decode(&c.data).unwrap())
+            .collect();
+        let want: Vec<(i64, f64)> = (0..391)
+            .map(|t| (t * 10_000, (t * 7919 % 1013) as f64))
+            .collect();
+        assert_eq!(decoded, want);
+        // A range that starts in the memory chunk and ends in the second disk one.
+        let mid = s.chunks(1_300_000, 2_500_000).unwrap();
+        assert_eq!(mid.len(), 2);
+        assert_eq!(
+            (mid[0].min_time_ms, mid[1].max_time_ms),
+            (1_200_000, 3_590_000)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

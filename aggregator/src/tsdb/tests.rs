@@ -130,7 +130,7 @@ fn closed_chunks_in_files_read_back_as_in_memory_and_go_with_retention() {
     let dir = std::env::temp_dir().join(format!("hvscope-db-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mem = Db::new(3_600_000);
-    let disk = Db::new(3_600_000).with_chunk_files(ChunkFiles::open(&dir).unwrap());
+    let disk = Db::new(3_600_000).with_chunk_files(ChunkFiles::open(&dir).unwrap(), 0);
     for db in [&mem, &disk] {
         for s in 0..20 {
             let mut h = db.series(&l(&[("__name__", "m"), ("s", &s.to_string())]));
