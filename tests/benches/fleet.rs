@@ -16,8 +16,10 @@
 //! cargo bench -p hvscope-e2e --bench fleet` (every variable optional: NODES, SERIES per node,
 //! HOLD_MIN, MEASURE_SECS, PROMETHEUS=0 to skip step 4, VALUES=noisy for the worst-case values
 //! instead of the agent-like ones, see [`hvscope_e2e::fleet::Values`]; CHUNKS_ON_DISK=0 to keep
-//! every chunk on the aggregator's heap).
+//! every chunk on the aggregator's heap, COMPRESSION=gzip for gzip streams instead of the
+//! agent's default, none).
 
+use hvscope_agent::config::Compression;
 use hvscope_e2e::fleet::Values;
 use hvscope_e2e::fleet::load::{FleetRun, run};
 
@@ -40,6 +42,10 @@ fn main() {
             _ => Values::Agent,
         },
         chunks_on_disk: env("CHUNKS_ON_DISK", 1) == 1,
+        compression: match std::env::var("HVSCOPE_FLEET_COMPRESSION").as_deref() {
+            Ok("gzip") => Compression::Gzip,
+            _ => Compression::None,
+        },
     });
     println!("{r:#?}");
 }

@@ -16,6 +16,7 @@ fn the_fleet_load_runs_at_a_small_size() {
         prometheus: true,
         values: Values::Agent,
         chunks_on_disk: true,
+        compression: hvscope_agent::config::Compression::None,
     });
     assert!(r.series >= 6 * 500, "{r:?}");
     assert_eq!(

@@ -523,23 +523,25 @@ mod tests;
 mod bound_tests {
     use super::*;
 
+    /// 50 series of 6 h at 10 s before `now`, values that do not compress away.
+    fn fill_6h(db: &Db, now: i64) {
+        for s in 0..50 {
+            let labels = Labels::from_pairs(&[("__name__".to_owned(), format!("m{s}"))]);
+            let mut h = db.series(&labels);
+            for i in 0..2160i64 {
+                db.append(
+                    &mut h,
+                    now - 6 * 3_600_000 + i * 10_000,
+                    (i * 7919 % 1013) as f64,
+                );
+            }
+        }
+    }
+
     #[test]
     fn over_its_memory_bound_the_head_drops_its_oldest_samples_first() {
         let now = 100 * 3_600_000;
-        let fill = |db: &Db| {
-            for s in 0..50 {
-                let labels = Labels::from_pairs(&[("__name__".to_owned(), format!("m{s}"))]);
-                let mut h = db.series(&labels);
-                // 6 h at 10 s, values that do not compress away.
-                for i in 0..2160i64 {
-                    db.append(
-                        &mut h,
-                        now - 6 * 3_600_000 + i * 10_000,
-                        (i * 7919 % 1013) as f64,
-                    );
-                }
-            }
-        };
+        let fill = |db: &Db| fill_6h(db, now);
         let free = Db::with_memory_bound(24 * 3_600_000, 0);
         fill(&free);
         free.gc(now);
@@ -582,17 +584,7 @@ mod bound_tests {
         let fill = |bound: u64| {
             let db = Db::with_memory_bound(24 * 3_600_000, 0)
                 .with_chunk_files(ChunkFiles::open(&dir).unwrap(), bound);
-            for s in 0..50 {
-                let labels = Labels::from_pairs(&[("__name__".to_owned(), format!("m{s}"))]);
-                let mut h = db.series(&labels);
-                for i in 0..2160i64 {
-                    db.append(
-                        &mut h,
-                        now - 6 * 3_600_000 + i * 10_000,
-                        (i * 7919 % 1013) as f64,
-                    );
-                }
-            }
+            fill_6h(&db, now);
             db.gc(now);
             db
         };

@@ -77,6 +77,8 @@ pub struct FleetRun {
     pub values: Values,
     /// The aggregator's `[storage] chunks_on_disk` (closed chunks off the heap).
     pub chunks_on_disk: bool,
+    /// The simulated agents' stream compression (an agent's default: none).
+    pub compression: hvscope_agent::config::Compression,
 }
 
 /// What was measured (also printed as it goes).
@@ -111,6 +113,7 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
         prometheus: with_prometheus,
         values,
         chunks_on_disk,
+        compression,
     } = cfg.clone();
     let mut report = FleetReport::default();
     let mut c = Cluster::new("fleet");
@@ -142,7 +145,7 @@ pub fn run(cfg: &FleetRun) -> FleetReport {
             SimNode::start(
                 &rt,
                 i,
-                (per_node, values),
+                (per_node, values, compression),
                 &grpc,
                 &certs,
                 &rack,

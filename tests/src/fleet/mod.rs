@@ -416,11 +416,12 @@ pub struct SimNode {
 
 impl SimNode {
     /// Node `index` with about `series` series, streaming to `grpc` (`host:port`) with the
-    /// certificate `<certs>/<name>.pem` (see [`crate::Cluster::node_cert`]).
+    /// certificate `<certs>/<name>.pem` (see [`crate::Cluster::node_cert`]) and the stream's
+    /// `compression` (an agent's default is none).
     pub fn start(
         rt: &tokio::runtime::Runtime,
         index: usize,
-        (series, values): (usize, Values),
+        (series, values, compression): (usize, Values, Compression),
         grpc: &str,
         certs: &std::path::Path,
         rack: &str,
@@ -450,7 +451,7 @@ impl SimNode {
             registry: registry.clone(),
             connect_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(2),
-            compression: Compression::Gzip,
+            compression,
         };
         rt.spawn(stream::run(link.clone(), params, stop));
         Self {
