@@ -402,6 +402,12 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_chunk_place_is_40_bytes() {
+        // Most of a series' heap at a long retention, once chunks are on disk.
+        assert_eq!(std::mem::size_of::<ClosedChunk>(), 40);
+    }
+
+    #[test]
     fn retention_drops_whole_chunks() {
         let mut s = series();
         for i in 0..250 {
