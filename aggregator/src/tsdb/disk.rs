@@ -79,7 +79,7 @@ struct Current {
 pub struct ChunkFiles {
     dir: PathBuf,
     file_bytes: u32,
-    current: Mutex<Option<Current>>,
+    current: Mutex<Current>,
     open: Arc<AtomicU64>,
     /// Chunks that could not be written (they stay in memory).
     write_errors: AtomicU64,
@@ -99,10 +99,10 @@ impl ChunkFiles {
         Ok(Self {
             dir: dir.to_path_buf(),
             file_bytes: file_bytes.max(1),
-            current: Mutex::new(Some(Current {
+            current: Mutex::new(Current {
                 file: Arc::new(first),
                 end: 0,
-            })),
+            }),
             open,
             write_errors: AtomicU64::new(0),
         })
@@ -111,35 +111,27 @@ impl ChunkFiles {
     /// Writes a closed chunk of `samples` samples; on an error (a full disk, a chunk over 64
     /// KiB, which 120 XOR samples never make) the caller keeps it in memory.
     pub fn write(&self, bytes: &[u8], samples: u16) -> io::Result<DiskChunk> {
+        self.try_write(bytes, samples).inspect_err(|_| {
+            self.write_errors.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    fn try_write(&self, bytes: &[u8], samples: u16) -> io::Result<DiskChunk> {
         let len = u16::try_from(bytes.len()).map_err(|_| io::Error::other("chunk too large"))?;
         let (file, offset) = {
             let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
-            let roll = match &*cur {
-                None => true,
-                Some(c) => u64::from(c.end) + u64::from(len) > u64::from(self.file_bytes),
-            };
-            if roll {
-                let next = unnamed_file(&self.dir, &self.open).inspect_err(|_| {
-                    self.write_errors.fetch_add(1, Ordering::Relaxed);
-                })?;
-                *cur = Some(Current {
-                    file: Arc::new(next),
+            if u64::from(cur.end) + u64::from(len) > u64::from(self.file_bytes) {
+                *cur = Current {
+                    file: Arc::new(unnamed_file(&self.dir, &self.open)?),
                     end: 0,
-                });
+                };
             }
-            let Some(c) = cur.as_mut() else {
-                return Err(io::Error::other("no chunk file"));
-            };
-            let at = c.end;
-            c.end += u32::from(len);
-            (c.file.clone(), at)
+            let at = cur.end;
+            cur.end += u32::from(len);
+            (cur.file.clone(), at)
         };
         // Written outside the lock; the range is this chunk's alone.
-        file.file
-            .write_all_at(bytes, u64::from(offset))
-            .inspect_err(|_| {
-                self.write_errors.fetch_add(1, Ordering::Relaxed);
-            })?;
+        file.file.write_all_at(bytes, u64::from(offset))?;
         Ok(DiskChunk {
             file,
             offset,
@@ -249,6 +241,15 @@ mod tests {
         f.read_exact_at(&mut back, 3).unwrap();
         assert_eq!(&back, b"chunk");
         assert_eq!(std::fs::read_dir(&d.0).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_chunk_over_64_kib_is_refused_and_counted() {
+        let d = dir("large");
+        let files = ChunkFiles::open(&d.0).unwrap();
+        assert!(files.write(&vec![0; 70_000], 120).is_err());
+        assert_eq!(files.write_errors(), 1);
+        assert!(files.write(&[1, 2, 3], 1).is_ok());
     }
 
     #[test]
