@@ -190,21 +190,32 @@ fn named_then_unlinked(dir: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// A fresh directory for the tsdb's tests, removed when dropped.
+#[cfg(test)]
+pub(crate) struct TestDir(pub PathBuf);
+
+#[cfg(test)]
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// [`TestDir`] named after `name` (unique per test in this process).
+#[cfg(test)]
+pub(crate) fn test_dir(name: &str) -> TestDir {
+    let d = std::env::temp_dir().join(format!("hvscope-chunks-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    TestDir(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    struct Dir(PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    fn dir(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("hvscope-chunks-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
+    fn dir(name: &str) -> TestDir {
+        test_dir(name)
     }
 
     #[test]

@@ -579,11 +579,10 @@ mod bound_tests {
     #[test]
     fn over_its_chunk_files_bound_the_head_drops_its_oldest_samples_first() {
         let now = 100 * 3_600_000;
-        let dir = std::env::temp_dir().join(format!("hvscope-disk-bound-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = disk::test_dir("bound");
         let fill = |bound: u64| {
             let db = Db::with_memory_bound(24 * 3_600_000, 0)
-                .with_chunk_files(ChunkFiles::open(&dir).unwrap(), bound);
+                .with_chunk_files(ChunkFiles::open(&dir.0).unwrap(), bound);
             fill_6h(&db, now);
             db.gc(now);
             db
@@ -601,6 +600,5 @@ mod bound_tests {
             st.kept_ms < 6 * 3_600_000 && st.kept_ms >= MIN_KEPT_MS,
             "{st:?}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -353,19 +353,17 @@ mod tests {
 
     #[test]
     fn cuts_at_120_and_reads_back_in_order_from_disk() {
-        let dir = std::env::temp_dir().join(format!("hvscope-series-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let files = ChunkFiles::open(&dir).unwrap();
+        let d = crate::tsdb::disk::test_dir("series");
+        let files = ChunkFiles::open(&d.0).unwrap();
         cuts_at_120_and_reads_back_in_order(Some(&files));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_failed_chunk_write_keeps_that_chunk_in_memory_and_the_order_holds() {
-        let dir = std::env::temp_dir().join(format!("hvscope-series-mixed-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = crate::tsdb::disk::test_dir("series-mixed");
+        let dir = &tmp.0;
         // Every chunk in a file of its own: each write opens one in the directory.
-        let files = ChunkFiles::with_file_bytes(&dir, 1).unwrap();
+        let files = ChunkFiles::with_file_bytes(dir, 1).unwrap();
         let mut s = series();
         let mut t = 0i64;
         let mut fill = |s: &mut MemSeries, n: i64| {
@@ -375,9 +373,9 @@ mod tests {
             }
         };
         fill(&mut s, 121);
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
         fill(&mut s, 120);
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
         fill(&mut s, 150);
         let kinds: Vec<bool> = s.closed.iter().map(|c| c.disk_bytes() > 0).collect();
         assert_eq!(kinds, [true, false, true]);
@@ -398,7 +396,6 @@ mod tests {
             (mid[0].min_time_ms, mid[1].max_time_ms),
             (1_200_000, 3_590_000)
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

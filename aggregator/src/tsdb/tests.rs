@@ -127,10 +127,9 @@ fn a_shadow_head_taps_what_it_stores_and_keeps_one_sample_per_series() {
 
 #[test]
 fn closed_chunks_in_files_read_back_as_in_memory_and_go_with_retention() {
-    let dir = std::env::temp_dir().join(format!("hvscope-db-files-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::tsdb::disk::test_dir("db-files");
     let mem = Db::new(3_600_000);
-    let disk = Db::new(3_600_000).with_chunk_files(ChunkFiles::open(&dir).unwrap(), 0);
+    let disk = Db::new(3_600_000).with_chunk_files(ChunkFiles::open(&dir.0).unwrap(), 0);
     for db in [&mem, &disk] {
         for s in 0..20 {
             let mut h = db.series(&l(&[("__name__", "m"), ("s", &s.to_string())]));
@@ -177,5 +176,4 @@ fn closed_chunks_in_files_read_back_as_in_memory_and_go_with_retention() {
         (empty.series, empty.chunk_bytes, empty.chunk_disk_bytes),
         (0, 0, 0)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
