@@ -48,7 +48,7 @@ pub struct Host {
     /// Every device of `proc/diskstats`, serialized with the host part's names and units.
     #[serde(serialize_with = "disks::serialize")]
     pub diskstats: Option<Vec<DiskStat>>,
-    pub mounts: Option<Vec<Mount>>,
+    pub mounts: Option<std::sync::Arc<[Mount]>>,
     pub processes: Option<ProcessScan>,
     pub cpus: Option<Cpus>,
     pub numa: Option<Vec<Node>>,

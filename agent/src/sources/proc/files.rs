@@ -30,7 +30,7 @@ const ONE_PIECE: [&str; 6] = [
 pub struct ProcFiles {
     files: Vec<(&'static str, KeptFile)>,
     buf: Vec<u8>,
-    mounts: Option<(KeptFile, Vec<mounts::Mount>)>,
+    mounts: Option<(KeptFile, Arc<[mounts::Mount]>)>,
 }
 
 impl ProcFiles {
@@ -78,17 +78,19 @@ impl ProcFiles {
     /// changed: a kept `/proc/self/mounts` reports every change of this mount namespace to
     /// `poll` with `POLLPRI`/`POLLERR` (the kernel's change notification, which systemd and
     /// libmount use), so an unchanged table costs one `poll` instead of formatting and parsing
-    /// every mount. The signal is taken before the read, so a change during the read is seen
+    /// every mount, and is shared, not copied. The signal is taken before the read, so a change during the read is seen
     /// next time. A fixture tree's file gives no such signal: it is read and parsed every time,
     /// like the other files.
     pub fn read_mounts(
         &mut self,
         root: &HostRoot,
         fds: &FdBudget,
-    ) -> Result<Vec<mounts::Mount>, ProcError> {
+    ) -> Result<Arc<[mounts::Mount]>, ProcError> {
         const REL: &str = "proc/mounts";
         if !root.is_live() {
-            return self.read_parsed(root, fds, REL, mounts::parse);
+            return self
+                .read_parsed(root, fds, REL, mounts::parse)
+                .map(Arc::from);
         }
         if let Some((file, table)) = &self.mounts
             && file.poll_changed() == Some(false)
@@ -100,9 +102,9 @@ impl ProcFiles {
             None => root.keep(REL, fds, Holder::Proc)?,
         };
         let table = match file.read_all(&mut self.buf) {
-            Ok(text) => {
-                mounts::parse(text).map_err(|source| ProcError::Parse { file: REL, source })?
-            }
+            Ok(text) => Arc::<[mounts::Mount]>::from(
+                mounts::parse(text).map_err(|source| ProcError::Parse { file: REL, source })?,
+            ),
             // Reopened next time.
             Err(e) => return Err(e.into()),
         };
@@ -252,8 +254,13 @@ mod tests {
         let fds = FdBudget::for_process();
         let mut files = ProcFiles::default();
         let fresh = || mounts::parse(&root.read_string("proc/mounts").unwrap()).unwrap();
-        assert_eq!(files.read_mounts(&root, &fds).unwrap(), fresh());
-        assert_eq!(files.read_mounts(&root, &fds).unwrap(), fresh());
+        let first = files.read_mounts(&root, &fds).unwrap();
+        assert_eq!(*first, fresh());
+        let second = files.read_mounts(&root, &fds).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "an unchanged table is shared, not copied"
+        );
         let file = root.keep("proc/mounts", &fds, Holder::Proc).unwrap();
         assert_eq!(file.poll_changed(), Some(false), "no change since the open");
         // A mount in a namespace of its own would not be seen here; this test's namespace is
