@@ -43,6 +43,10 @@ pub enum StreamError {
     Protocol(String),
 }
 
+/// Least time between two looks at the TLS files' stamps (renewed certificates are used by
+/// the next stream): they are looked at when a batch is sent, once this long has passed.
+const ROTATION_CHECK: Duration = Duration::from_secs(5);
+
 /// How a stream ended without error.
 enum End {
     Shutdown,
@@ -240,14 +244,21 @@ async fn connect_and_stream(
 
     let mut cursor = 0u64; // next batch to send has seq >= cursor
     let mut defined: HashSet<u64> = HashSet::new();
-    let mut rotation = tokio::time::interval(Duration::from_secs(5));
-    rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The TLS files are looked at again when a batch goes out, at most every
+    // `ROTATION_CHECK`: no timer of its own wakes the agent for it.
+    let mut rotation_checked = tokio::time::Instant::now();
     loop {
         let next = link.spool().next_from(cursor);
         tokio::select! {
             permit = tx.reserve(), if next.is_some() => {
                 let permit = permit.map_err(|_| StreamError::Closed)?;
                 let entry = next.expect("guarded by the select condition");
+                if rotation_checked.elapsed() >= ROTATION_CHECK {
+                    rotation_checked = tokio::time::Instant::now();
+                    if params.tls.stamp() != stamp {
+                        return Ok(End::Rotated);
+                    }
+                }
                 let (batch, missing) = with_defs(&entry.batch, &mut defined, &params.registry);
                 if missing > 0 {
                     warn!(aggregator = %link.addr, seq = entry.seq(), missing,
@@ -284,11 +295,6 @@ async fn connect_and_stream(
                     Some(aggregator_message::Msg::Accepted(_)) | None => {
                         return Err(StreamError::Protocol("unexpected message".into()));
                     }
-                }
-            }
-            _ = rotation.tick() => {
-                if params.tls.stamp() != stamp {
-                    return Ok(End::Rotated);
                 }
             }
             _ = shutdown.changed() => return Ok(End::Shutdown),
