@@ -9,7 +9,8 @@
 //! large bridge: quiet while nothing changes, a change for an added, modified, deleted flow;
 //! and the daemon's OVS source keeping an unchanged table's audit, seeing an added flow next;
 //! then the OVSDB client keeping its connection and replacing it after an ovsdb-server
-//! restart. Without OVS the test skips loudly, unless
+//! restart, and the daemon's OVSDB monitor following an added and a deleted port, a restart and
+//! a frozen server. Without OVS the test skips loudly, unless
 //! `CI=true`.
 
 use std::time::{Duration, Instant};
@@ -281,6 +282,73 @@ fn native_flows_render_as_ovs_ofctl_prints_them() {
         "the same database after the restart"
     );
     assert_eq!(db.connects(), 2, "reconnected once");
+
+    // The daemon's client follows a monitor: the same topology as a `transact` reads, a port
+    // added since shows at the next call (committed before the echo that call sends), a
+    // restart is followed by a new monitor, and a frozen ovsdb-server is a timeout.
+    let transacted = || {
+        let reply = ovsdb::decode_reply(
+            &OvsdbClient::default()
+                .transact(&sock, ovsdb::request, Duration::from_secs(5))
+                .unwrap(),
+        )
+        .unwrap();
+        // ovs-vswitchd may write statistics between two reads: compare without them.
+        strip(reply)
+    };
+    let mut mon = OvsdbClient::monitoring();
+    let t = Duration::from_secs(5);
+    // ovs-vswitchd fills a new port's columns (link state, MAC) a moment after the commit: the
+    // two reads agree once it is done.
+    let agree = |mon: &mut OvsdbClient| {
+        hvscope_testkit::wait_for(Duration::from_secs(10), || {
+            let (a, b) = (strip(mon.topology(&sock, t).unwrap()), transacted());
+            (a == b).then_some(a)
+        })
+        .expect("the monitor's topology agrees with a transact's")
+    };
+    agree(&mut mon);
+    lab.add_vm_port(&br, "tapmon0", 4000, &mac(4000), "vm-mon")
+        .unwrap();
+    let seen = strip(mon.topology(&sock, t).unwrap());
+    assert!(
+        seen.bridges
+            .iter()
+            .any(|b| b.interfaces.iter().any(|i| i.name == "tapmon0")),
+        "{seen:?}"
+    );
+    agree(&mut mon);
+    lab.vsctl(&["del-port", &br, "tapmon0"]).unwrap();
+    let seen = strip(mon.topology(&sock, t).unwrap());
+    assert!(
+        !seen
+            .bridges
+            .iter()
+            .any(|b| b.interfaces.iter().any(|i| i.name == "tapmon0")),
+        "{seen:?}"
+    );
+    assert_eq!(mon.connects(), 1);
+    lab.restart_ovsdb().unwrap();
+    agree(&mut mon);
+    assert_eq!(mon.connects(), 2, "a new monitor after the restart");
+    OvsLab::signal(&lab.ovsdb, "-STOP").unwrap();
+    let e = mon.topology(&sock, Duration::from_millis(500));
+    OvsLab::signal(&lab.ovsdb, "-CONT").unwrap();
+    assert!(
+        matches!(e, Err(ovsdb::OvsdbError::Timeout { .. })),
+        "frozen: {e:?}"
+    );
+    agree(&mut mon);
+}
+
+/// `topo` without the interfaces' statistics, which ovs-vswitchd rewrites every few seconds.
+fn strip(mut topo: ovsdb::Topology) -> ovsdb::Topology {
+    for b in &mut topo.bridges {
+        for i in &mut b.interfaces {
+            i.statistics.clear();
+        }
+    }
+    topo
 }
 
 fn lease() -> hvscope_agent::io::Lease {

@@ -1,9 +1,10 @@
-//! Fuzzes the OVSDB side: the JSON-RPC framer over arbitrary chunks and the reply decoder over
-//! whatever JSON comes out of it.
+//! Fuzzes the OVSDB side: the JSON-RPC framer over arbitrary chunks, and the reply decoder and a
+//! monitor replica (as a monitor reply, then as an update notification) over whatever JSON
+//! comes out of it.
 #![no_main]
 
 use hvscope_parse::ovs::framer::Framer;
-use hvscope_parse::ovs::ovsdb::{decode_interface, decode_reply};
+use hvscope_parse::ovs::ovsdb::{Replica, decode_interface, decode_reply};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,8 +13,12 @@ fuzz_target!(|data: &[u8]| {
     for chunk in [&data[..split], &data[split..]] {
         match framer.feed(chunk) {
             Ok(msgs) => {
+                let mut db = Replica::default();
                 for m in msgs {
                     let _ = decode_reply(&m);
+                    let _ = db.apply(&m["result"]);
+                    let _ = db.apply(&m["params"][1]);
+                    let _ = db.topology();
                     if let Some(rows) = m.pointer("/result/0/rows").and_then(|r| r.as_array()) {
                         for r in rows {
                             let _ = decode_interface(r);

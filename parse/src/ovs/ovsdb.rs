@@ -1,6 +1,7 @@
-//! OVSDB JSON-RPC (RFC 7047), pure half: the `transact` request the agent sends, a framer that
-//! cuts the byte stream into JSON messages, and the decoding of the reply into bridges with
-//! their interfaces (joined Bridge.ports → Port.interfaces → Interface).
+//! OVSDB JSON-RPC (RFC 7047), pure half: the `transact` request a one-shot collection sends and
+//! the `monitor` request the daemon keeps (a framer cuts the byte stream into JSON messages),
+//! and the decoding of either into bridges with their interfaces (joined Bridge.ports →
+//! Port.interfaces → Interface) through a [`Replica`] of the rows.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -116,58 +117,192 @@ pub fn decode_reply(reply: &Value) -> Result<Topology, OvsdbError> {
             .and_then(Value::as_array)
             .ok_or(OvsdbError::Shape("result without rows"))
     };
-    let ovs_version = rows(0)?
-        .first()
-        .and_then(|r| r.get("ovs_version"))
-        .and_then(string);
-    let interfaces: HashMap<&str, Interface> = rows(3)?
-        .iter()
-        .filter_map(|r| Some((uuid(r.get("_uuid")?)?, decode_interface(r))))
-        .collect();
-    let ports: HashMap<&str, (&str, Vec<&str>)> = rows(2)?
-        .iter()
-        .filter_map(|r| {
-            let name = r.get("name")?.as_str()?;
-            let ifaces = set(r.get("interfaces")?).filter_map(uuid).collect();
-            Some((uuid(r.get("_uuid")?)?, (name, ifaces)))
-        })
-        .collect();
-    let mut bridges = Vec::new();
-    for r in rows(1)? {
-        let Some(name) = r.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        let mut ifaces = Vec::new();
-        for p in r
-            .get("ports")
-            .map(set)
-            .into_iter()
-            .flatten()
-            .filter_map(uuid)
-        {
-            let Some((pname, members)) = ports.get(p) else {
-                continue;
-            };
-            for i in members {
-                if let Some(iface) = interfaces.get(i) {
-                    let mut iface = iface.clone();
-                    iface.port = (*pname).to_owned();
-                    ifaces.push(iface);
-                }
+    let mut db = Replica::default();
+    for (i, table) in TABLES.iter().enumerate() {
+        for (n, r) in rows(i)?.iter().enumerate() {
+            // The Open_vSwitch row is selected without its uuid: keyed by its place.
+            match r.get("_uuid").and_then(uuid) {
+                Some(id) => db.put(table, id, Some(r))?,
+                None => db.put(table, &format!("#{n}"), Some(r))?,
             }
         }
-        ifaces.sort_by(|a, b| (a.ofport, &a.name).cmp(&(b.ofport, &b.name)));
-        bridges.push(BridgeRow {
-            name: name.to_owned(),
-            datapath_type: r.get("datapath_type").and_then(string).unwrap_or_default(),
-            interfaces: ifaces,
-        });
     }
-    bridges.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Topology {
-        ovs_version,
-        bridges,
-    })
+    Ok(db.topology())
+}
+
+/// The tables the agent reads, in the order of [`request`]'s selects.
+const TABLES: [&str; 4] = ["Open_vSwitch", "Bridge", "Port", "Interface"];
+
+/// Most rows a [`Replica`] holds (all tables together): far above any switch's, it bounds what
+/// a broken or hostile server can make the agent keep.
+pub const MAX_ROWS: usize = 1 << 18;
+
+/// The `monitor` request (RFC 7047 §4.1.5) for the columns [`request`] selects: the reply
+/// carries every row, and `update` notifications then carry each change (the whole new row,
+/// monitor version 1) as it is committed. Apply both with [`Replica::apply`].
+pub fn monitor_request(id: u64) -> Value {
+    let cols = |cols: &[&str]| json!({ "columns": cols });
+    json!({"method": "monitor", "id": id, "params": [
+        "Open_vSwitch",
+        null,
+        {
+            "Open_vSwitch": cols(&["ovs_version"]),
+            "Bridge": cols(&["name", "ports", "datapath_type"]),
+            "Port": cols(&["name", "interfaces"]),
+            "Interface": cols(&INTERFACE_COLUMNS[1..]),
+        },
+    ]})
+}
+
+/// What OVSDB holds of the agent's tables, decoded row by row: built from a `select` reply
+/// ([`decode_reply`]) or kept current by a monitor ([`monitor_request`], [`Replica::apply`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replica {
+    /// `Open_vSwitch.ovs_version` by row (the table has one row).
+    versions: HashMap<String, Option<String>>,
+    bridges: HashMap<String, BridgeData>,
+    ports: HashMap<String, PortData>,
+    interfaces: HashMap<String, Interface>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct BridgeData {
+    name: String,
+    datapath_type: String,
+    ports: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PortData {
+    name: String,
+    interfaces: Vec<String>,
+}
+
+impl Replica {
+    /// Rows held, all tables together.
+    pub fn rows(&self) -> usize {
+        self.versions.len() + self.bridges.len() + self.ports.len() + self.interfaces.len()
+    }
+
+    /// Applies a `<table-updates>` object: the `result` of the `monitor` reply, or the second
+    /// parameter of an `update` notification. A row update with `new` replaces the row (an
+    /// initial, inserted or modified row: version 1 sends all monitored columns), one without
+    /// deletes it; tables the agent does not read are ignored. A malformed update is an error
+    /// and leaves the rows applied before it: the caller starts over with a new monitor.
+    pub fn apply(&mut self, updates: &Value) -> Result<(), OvsdbError> {
+        let tables = updates
+            .as_object()
+            .ok_or(OvsdbError::Shape("table updates not an object"))?;
+        for (table, rows) in tables {
+            let rows = rows
+                .as_object()
+                .ok_or(OvsdbError::Shape("table update not an object"))?;
+            for (id, update) in rows {
+                let update = update
+                    .as_object()
+                    .ok_or(OvsdbError::Shape("row update not an object"))?;
+                self.put(table, id, update.get("new").filter(|n| n.is_object()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces (`Some`) or deletes (`None`) row `id` of `table`.
+    fn put(&mut self, table: &str, id: &str, row: Option<&Value>) -> Result<(), OvsdbError> {
+        let Some(r) = row else {
+            match table {
+                "Open_vSwitch" => self.versions.remove(id).map(drop),
+                "Bridge" => self.bridges.remove(id).map(drop),
+                "Port" => self.ports.remove(id).map(drop),
+                "Interface" => self.interfaces.remove(id).map(drop),
+                _ => None,
+            };
+            return Ok(());
+        };
+        if self.rows() >= MAX_ROWS {
+            return Err(OvsdbError::Shape("more rows than the agent keeps"));
+        }
+        let id = id.to_owned();
+        let uuids = |k: &str| -> Vec<String> {
+            r.get(k)
+                .map(set)
+                .into_iter()
+                .flatten()
+                .filter_map(uuid)
+                .map(str::to_owned)
+                .collect()
+        };
+        let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_owned);
+        match table {
+            "Open_vSwitch" => {
+                self.versions
+                    .insert(id, r.get("ovs_version").and_then(string));
+            }
+            "Bridge" => {
+                // A row without a name is not a bridge the agent can address.
+                let Some(name) = text("name") else {
+                    self.bridges.remove(&id);
+                    return Ok(());
+                };
+                let data = BridgeData {
+                    name,
+                    datapath_type: r.get("datapath_type").and_then(string).unwrap_or_default(),
+                    ports: uuids("ports"),
+                };
+                self.bridges.insert(id, data);
+            }
+            "Port" => {
+                let Some(name) = text("name") else {
+                    self.ports.remove(&id);
+                    return Ok(());
+                };
+                let data = PortData {
+                    name,
+                    interfaces: uuids("interfaces"),
+                };
+                self.ports.insert(id, data);
+            }
+            "Interface" => {
+                self.interfaces.insert(id, decode_interface(r));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The bridges with their interfaces (Bridge.ports → Port.interfaces → Interface), sorted
+    /// by name, each bridge's interfaces by OpenFlow port and name.
+    pub fn topology(&self) -> Topology {
+        let mut bridges: Vec<BridgeRow> = self
+            .bridges
+            .values()
+            .map(|b| {
+                let mut ifaces: Vec<Interface> = b
+                    .ports
+                    .iter()
+                    .filter_map(|p| self.ports.get(p))
+                    .flat_map(|p| {
+                        p.interfaces.iter().filter_map(|i| {
+                            let mut iface = self.interfaces.get(i)?.clone();
+                            iface.port.clone_from(&p.name);
+                            Some(iface)
+                        })
+                    })
+                    .collect();
+                ifaces.sort_by(|a, b| (a.ofport, &a.name).cmp(&(b.ofport, &b.name)));
+                BridgeRow {
+                    name: b.name.clone(),
+                    datapath_type: b.datapath_type.clone(),
+                    interfaces: ifaces,
+                }
+            })
+            .collect();
+        bridges.sort_by(|a, b| a.name.cmp(&b.name));
+        Topology {
+            ovs_version: self.versions.values().flatten().min().cloned(),
+            bridges,
+        }
+    }
 }
 
 /// Decodes one Interface row (missing columns stay empty).

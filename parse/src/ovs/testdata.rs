@@ -50,6 +50,35 @@ pub fn full_reply() -> Value {
     ]})
 }
 
+/// The captured tables as a `monitor` reply's `<table-updates>` (`ovsdb::monitor_request`) would
+/// carry them: every row an initial `new`, keyed by its uuid, without the `_uuid` column.
+pub fn initial_updates() -> Value {
+    let reply = full_reply();
+    let mut tables = serde_json::Map::new();
+    for (i, table) in ["Open_vSwitch", "Bridge", "Port", "Interface"]
+        .iter()
+        .enumerate()
+    {
+        let mut rows = serde_json::Map::new();
+        for (n, r) in reply["result"][i]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let mut r = r.clone();
+            let id = r
+                .as_object_mut()
+                .unwrap()
+                .remove("_uuid")
+                .map_or(format!("ovs-{n}"), |u| u[1].as_str().unwrap().to_owned());
+            rows.insert(id, json!({ "new": r }));
+        }
+        tables.insert((*table).to_owned(), Value::Object(rows));
+    }
+    Value::Object(tables)
+}
+
 /// The captured topology (br-int with ofports 1-9 + LOCAL, br-tun).
 pub fn topology() -> Topology {
     decode_reply(&full_reply()).unwrap()

@@ -1,10 +1,15 @@
-//! The OVSDB client: `transact` requests over the unix socket, on one connection kept between
-//! collections ([`OvsdbClient`]), each bounded by one deadline covering (re)connect, write and
-//! read. Blocking `std` I/O with socket timeouts, like the OpenFlow client: no thread, no
-//! runtime and no connection set up per collection (ovsdb-server makes a session per
-//! connection). A kept connection that fails (ovsdb-server restarted, or closed it while idle)
-//! is replaced once within the same deadline; any other failure drops it, so a late reply to a
-//! timed-out request is never read as the answer to the next one.
+//! The OVSDB client: requests over the unix socket, on one connection kept between collections
+//! ([`OvsdbClient`]), each bounded by one deadline covering (re)connect, write and read.
+//! Blocking `std` I/O with socket timeouts, like the OpenFlow client: no thread, no runtime and
+//! no connection set up per collection (ovsdb-server makes a session per connection). A kept
+//! connection that fails (ovsdb-server restarted, or closed it while idle) is replaced once
+//! within the same deadline; any other failure drops it, so a late reply to a timed-out request
+//! is never read as the answer to the next one.
+//!
+//! The daemon's client ([`OvsdbClient::monitoring`]) keeps an OVSDB `monitor` on its
+//! connection: the rows come once, then only the changes, as the server commits them, and each
+//! collection costs one `echo` round trip (which also tells a frozen server from a quiet one)
+//! plus the decoding of what changed. A one-shot collection sends one `transact`.
 
 use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixStream;
@@ -14,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use hvscope_parse::ovs::framer::Framer;
-use hvscope_parse::ovs::ovsdb::{MAX_MESSAGE_BYTES, OvsdbError};
+use hvscope_parse::ovs::ovsdb::{self, MAX_MESSAGE_BYTES, OvsdbError, Replica, Topology};
 
 use crate::io::send_before;
 
@@ -29,6 +34,8 @@ pub struct OvsdbClient {
     next_id: u64,
     /// Connections made so far.
     connects: u64,
+    /// [`topology`](Self::topology) follows a monitor instead of sending a `transact`.
+    monitor: bool,
 }
 
 #[derive(Debug)]
@@ -37,12 +44,78 @@ struct Conn {
     stream: UnixStream,
     framer: Framer,
     chunk: Vec<u8>,
+    /// The rows of the monitor set up on this connection, kept current by the server's
+    /// `update` notifications (read along with every reply).
+    replica: Option<Replica>,
 }
 
 impl OvsdbClient {
+    /// A client whose [`topology`](Self::topology) keeps a monitor on its connection (the
+    /// daemon's; [`OvsdbClient::default`] sends a `transact` each time).
+    pub fn monitoring() -> Self {
+        Self {
+            monitor: true,
+            ..Self::default()
+        }
+    }
+
     /// Connections made so far (one per server restart or failure in steady state).
     pub fn connects(&self) -> u64 {
         self.connects
+    }
+
+    /// The bridges and interfaces of the OVSDB server at `sock`, within `timeout`. A monitoring
+    /// client sets up its monitor on the first call (and on a new connection); later calls send
+    /// an `echo` and return the rows as the updates that arrived before its reply left them.
+    pub fn topology(&mut self, sock: &Path, timeout: Duration) -> Result<Topology, OvsdbError> {
+        if !self.monitor {
+            return self
+                .transact(sock, ovsdb::request, timeout)
+                .and_then(|r| ovsdb::decode_reply(&r));
+        }
+        let deadline = Instant::now() + timeout;
+        let kept = self
+            .conn
+            .take()
+            .filter(|c| c.path == sock && c.replica.is_some());
+        let was_kept = kept.is_some();
+        let mut r = self.follow(kept, sock, deadline, timeout);
+        if was_kept && r.as_ref().is_err_and(stale) {
+            r = self.follow(None, sock, deadline, timeout);
+        }
+        r.map(|(topology, conn)| {
+            self.conn = Some(conn);
+            topology
+        })
+    }
+
+    /// An `echo` on the monitoring connection `conn`, or a new connection with a new monitor.
+    fn follow(
+        &mut self,
+        conn: Option<Conn>,
+        sock: &Path,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(Topology, Conn), OvsdbError> {
+        let echo = |id| json!({"method": "echo", "id": id, "params": []});
+        let (reply, mut c) = match conn {
+            Some(c) => self.exchange(Some(c), sock, &echo, deadline, timeout)?,
+            None => self.exchange(None, sock, &ovsdb::monitor_request, deadline, timeout)?,
+        };
+        if let Some(e) = reply.get("error").filter(|e| !e.is_null()) {
+            return Err(OvsdbError::Rpc(e.to_string().chars().take(200).collect()));
+        }
+        if c.replica.is_none() {
+            let mut db = Replica::default();
+            db.apply(&reply["result"])?;
+            c.replica = Some(db);
+        }
+        let topology = c
+            .replica
+            .as_ref()
+            .map(Replica::topology)
+            .unwrap_or_default();
+        Ok((topology, c))
     }
 
     /// Sends the request `request(id)` makes (with `"id": id`: a fresh id per request) to the
@@ -103,6 +176,7 @@ impl OvsdbClient {
                     stream,
                     framer: Framer::new(MAX_MESSAGE_BYTES),
                     chunk: vec![0; READ_CHUNK],
+                    replica: None,
                 }
             }
         };
@@ -124,13 +198,25 @@ impl OvsdbClient {
                 });
             }
             for msg in c.framer.feed(&c.chunk[..n])? {
-                if msg.get("method").and_then(Value::as_str) == Some("echo") {
-                    let reply =
-                        json!({"id": msg.get("id"), "result": msg.get("params"), "error": null});
-                    let bytes = serde_json::to_vec(&reply).unwrap_or_default();
-                    send_before(&mut c.stream, &bytes, deadline).map_err(fail)?;
-                } else if msg.get("id") == Some(&want) {
-                    return Ok((msg, c));
+                match msg.get("method").and_then(Value::as_str) {
+                    Some("echo") => {
+                        let reply = json!({"id": msg.get("id"), "result": msg.get("params"), "error": null});
+                        let bytes = serde_json::to_vec(&reply).unwrap_or_default();
+                        send_before(&mut c.stream, &bytes, deadline).map_err(fail)?;
+                    }
+                    Some("update") => {
+                        if let Some(db) = &mut c.replica {
+                            db.apply(&msg["params"][1])?;
+                        }
+                    }
+                    // The server dropped the monitor (its database went away): start over.
+                    Some("monitor_canceled") if c.replica.is_some() => {
+                        return Err(OvsdbError::Closed {
+                            path: sock.to_path_buf(),
+                        });
+                    }
+                    _ if msg.get("id") == Some(&want) => return Ok((msg, c)),
+                    _ => {}
                 }
             }
         }
@@ -257,6 +343,88 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(2));
         let e = transact(&d.join("nope"), &json!({"id":1}), Duration::from_secs(1)).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Reads one JSON-RPC message from `c` (the client sends each in one write).
+    fn request(c: &mut std::os::unix::net::UnixStream) -> Option<Value> {
+        let mut buf = [0u8; 8192];
+        let n = c.read(&mut buf).unwrap_or(0);
+        (n > 0).then(|| serde_json::from_slice(&buf[..n]).unwrap())
+    }
+
+    #[test]
+    fn a_monitor_gives_the_rows_once_then_each_change_before_the_echo_reply() {
+        use hvscope_parse::ovs::testdata::{initial_updates, topology};
+        let d = dir("monitor");
+        let sock = d.join("db.sock");
+        let l = UnixListener::bind(&sock).unwrap();
+        let initial = initial_updates();
+        let (tap, row) = initial["Interface"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, r)| r["new"]["name"] == "tap4f2b8c1e-6d")
+            .map(|(k, r)| (k.clone(), r["new"].clone()))
+            .unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let req = request(&mut c).unwrap();
+            assert_eq!(req["method"], "monitor");
+            assert_eq!(req["params"][0], "Open_vSwitch");
+            let reply = json!({"id": req["id"], "result": initial, "error": null});
+            c.write_all(reply.to_string().as_bytes()).unwrap();
+            // Second collection: the server's own echo, then a change committed meanwhile,
+            // then the reply to the client's echo.
+            let req = request(&mut c).unwrap();
+            assert_eq!(req["method"], "echo");
+            c.write_all(br#"{"method":"echo","id":"e1","params":[]}"#)
+                .unwrap();
+            assert_eq!(
+                request(&mut c).unwrap()["id"],
+                "e1",
+                "the client answers echoes"
+            );
+            let mut new = row.clone();
+            new["statistics"] = json!(["map", [["rx_packets", 99]]]);
+            let update = json!({"method": "update", "id": null,
+                "params": [null, {"Interface": {&tap: {"old": {}, "new": new}}}]});
+            c.write_all(update.to_string().as_bytes()).unwrap();
+            let reply = json!({"id": req["id"], "result": [], "error": null});
+            c.write_all(reply.to_string().as_bytes()).unwrap();
+            // Third: the server restarts; the client monitors again on a new connection.
+            drop(c);
+            let (mut c, _) = l.accept().unwrap();
+            let req = request(&mut c).unwrap();
+            assert_eq!(req["method"], "monitor");
+            let reply = json!({"id": req["id"], "result": initial_updates(), "error": null});
+            c.write_all(reply.to_string().as_bytes()).unwrap();
+            // Fourth: frozen (reads, never answers).
+            let _ = request(&mut c);
+            std::thread::sleep(Duration::from_millis(800));
+        });
+        let mut client = OvsdbClient::monitoring();
+        let t = Duration::from_secs(5);
+        assert_eq!(client.topology(&sock, t).unwrap(), topology());
+        let changed = client.topology(&sock, t).unwrap();
+        let stats = |topo: &Topology| {
+            topo.bridges[0]
+                .interfaces
+                .iter()
+                .find(|i| i.name == "tap4f2b8c1e-6d")
+                .unwrap()
+                .statistics
+                .clone()
+        };
+        assert_eq!(stats(&changed).get("rx_packets"), Some(&99));
+        assert_eq!(stats(&changed).len(), 1);
+        assert_eq!(client.topology(&sock, t).unwrap(), topology(), "rows anew");
+        assert_eq!(client.connects(), 2);
+        let e = client
+            .topology(&sock, Duration::from_millis(300))
+            .unwrap_err();
+        assert!(matches!(e, OvsdbError::Timeout { ms: 300, .. }), "{e}");
+        server.join().unwrap();
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use hvscope_parse::ovs::ovsdb::{self, BridgeRow, Interface};
+use hvscope_parse::ovs::ovsdb::{BridgeRow, Interface};
 use tracing::{debug, warn};
 
 pub use self::series::series;
@@ -85,7 +85,7 @@ pub struct OvsSource {
     rules: Result<Rules, String>,
     /// Per bridge with a flow monitor (`flow_monitor`): the subscription and the last audit.
     watched: HashMap<String, Watched>,
-    /// The connection to ovsdb-server, kept between collections.
+    /// The connection to ovsdb-server with its monitor, kept between collections.
     ovsdb: OvsdbClient,
 }
 
@@ -108,7 +108,7 @@ impl OvsSource {
             cfg,
             rules,
             watched: HashMap::new(),
-            ovsdb: OvsdbClient::default(),
+            ovsdb: OvsdbClient::monitoring(),
         }
     }
 }
@@ -175,10 +175,7 @@ fn read(
     }
     let sock = root.path("run/openvswitch/db.sock");
     let timeout = Duration::from_millis(cfg.ovsdb_timeout_ms);
-    let topo = match db
-        .transact(&sock, ovsdb::request, timeout)
-        .and_then(|r| ovsdb::decode_reply(&r))
-    {
+    let topo = match db.topology(&sock, timeout) {
         Ok(t) => t,
         Err(e) => {
             errors.push(SourceError::new(SOURCE_OVSDB, e));

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
-use hvscope_parse::ovs::testdata::{FLOWS_OF10, full_reply};
+use hvscope_parse::ovs::testdata::{FLOWS_OF10, full_reply, initial_updates};
 
 use super::*;
 
@@ -18,7 +18,9 @@ impl Drop for FakeRoot {
     }
 }
 
-/// A root with `run/openvswitch/db.sock` served by a thread answering `conns` transacts.
+/// A root with `run/openvswitch/db.sock` served by a stand-in ovsdb-server accepting `conns`
+/// connections, each answered until it closes: a `transact` with the captured tables, a
+/// `monitor` with them as initial rows, an `echo` with its parameters.
 pub(crate) fn fake_root(tag: &str, conns: usize) -> FakeRoot {
     let d = std::env::temp_dir().join(format!("hvscope-ovs-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -27,12 +29,22 @@ pub(crate) fn fake_root(tag: &str, conns: usize) -> FakeRoot {
     std::thread::spawn(move || {
         for _ in 0..conns {
             let (mut c, _) = l.accept().unwrap();
-            let mut buf = vec![0u8; 8192];
-            let n = c.read(&mut buf).unwrap();
-            let req: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
-            let mut reply = full_reply();
-            reply["id"] = req["id"].clone();
-            c.write_all(reply.to_string().as_bytes()).unwrap();
+            std::thread::spawn(move || {
+                let mut framer = hvscope_parse::ovs::framer::Framer::new(1 << 20);
+                let mut buf = vec![0u8; 8192];
+                while let Ok(n @ 1..) = c.read(&mut buf) {
+                    for req in framer.feed(&buf[..n]).unwrap() {
+                        let result = match req["method"].as_str() {
+                            Some("transact") => full_reply()["result"].clone(),
+                            Some("monitor") => initial_updates(),
+                            _ => req["params"].clone(),
+                        };
+                        let reply =
+                            serde_json::json!({"id": req["id"], "result": result, "error": null});
+                        c.write_all(reply.to_string().as_bytes()).unwrap();
+                    }
+                }
+            });
         }
     });
     FakeRoot(d)

@@ -2,7 +2,7 @@
 
 use super::*;
 
-use crate::ovs::testdata::{full_reply, json_fixture as fixture};
+use crate::ovs::testdata::{full_reply, initial_updates, json_fixture as fixture};
 
 #[test]
 fn real_interface_select_reply() {
@@ -86,4 +86,118 @@ fn errors_and_odd_shapes() {
     let req = request(7);
     assert_eq!(req["params"][4]["table"], "Interface");
     assert_eq!(req["id"], 7);
+}
+
+/// The uuid of the row of `table` named `name` in the capture.
+fn uuid_of(table: usize, name: &str) -> String {
+    full_reply()["result"][table]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap()["_uuid"][1]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_monitor_replica_follows_inserts_modifies_and_deletes() {
+    let mut db = Replica::default();
+    db.apply(&initial_updates()).unwrap();
+    assert_eq!(db.topology(), decode_reply(&full_reply()).unwrap());
+    let rows = db.rows();
+
+    // Statistics move: a modify carries the whole new row (and the old values of what changed).
+    let tap = uuid_of(3, "tap4f2b8c1e-6d");
+    let mut new = initial_updates()["Interface"][&tap]["new"].clone();
+    new["statistics"] = json!(["map", [["rx_packets", 42], ["tx_packets", 7]]]);
+    db.apply(&json!({"Interface": {&tap: {"old": {"statistics": ["map", []]}, "new": new}}}))
+        .unwrap();
+    let t = db.topology();
+    let i = t.bridges[0]
+        .interfaces
+        .iter()
+        .find(|i| i.name == "tap4f2b8c1e-6d")
+        .unwrap();
+    assert_eq!(i.statistics["rx_packets"], 42);
+    assert_eq!(i.port, "tap4f2b8c1e-6d", "joined to its port as before");
+
+    // A port leaves br-int: the Bridge row changes and the Port and Interface rows go.
+    let port = uuid_of(2, "tap4f2b8c1e-6d");
+    let br = uuid_of(1, "br-int");
+    let mut bridge = initial_updates()["Bridge"][&br]["new"].clone();
+    let ports: Vec<Value> = bridge["ports"][1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p[1] != port.as_str())
+        .cloned()
+        .collect();
+    bridge["ports"] = json!(["set", ports]);
+    db.apply(&json!({
+        "Bridge": {&br: {"old": {}, "new": bridge}},
+        "Port": {&port: {"old": {"name": "x"}}},
+        "Interface": {&tap: {"old": {"name": "x"}}},
+    }))
+    .unwrap();
+    assert_eq!(db.rows(), rows - 2);
+    let t = db.topology();
+    assert_eq!(t.bridges[0].interfaces.len(), 9);
+    assert!(
+        !t.bridges[0]
+            .interfaces
+            .iter()
+            .any(|i| i.name == "tap4f2b8c1e-6d")
+    );
+
+    // A new bridge with one port and interface, in one update; unknown tables are ignored.
+    db.apply(&json!({
+        "Bridge": {"b-1": {"new": {"name": "br-ex", "ports": ["uuid", "p-1"], "datapath_type": ""}}},
+        "Port": {"p-1": {"new": {"name": "br-ex", "interfaces": ["uuid", "i-1"]}}},
+        "Interface": {"i-1": {"new": {"name": "br-ex", "type": "internal", "ofport": 65534}}},
+        "Controller": {"c-1": {"new": {"target": "tcp:1.2.3.4"}}},
+    }))
+    .unwrap();
+    let t = db.topology();
+    let names: Vec<_> = t.bridges.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["br-ex", "br-int", "br-tun"]);
+    assert_eq!(t.bridges[0].interfaces[0].kind, "internal");
+}
+
+#[test]
+fn malformed_updates_are_errors_and_rows_are_bounded() {
+    let mut db = Replica::default();
+    for bad in [
+        json!([1]),
+        json!({"Bridge": [1]}),
+        json!({"Bridge": {"b": 3}}),
+    ] {
+        assert!(db.apply(&bad).is_err(), "{bad}");
+    }
+    // odd rows are decoded as far as they go, never a panic
+    db.apply(
+        &json!({"Bridge": {"b": {"new": {"name": 3}}, "c": {"new": 5}},
+        "Port": {"p": {"new": {"name": "p", "interfaces": ["set", [["uuid"], 7]]}}}}),
+    )
+    .unwrap();
+    assert_eq!(db.topology().bridges.len(), 0);
+    let mut many = serde_json::Map::new();
+    for n in 0..=MAX_ROWS {
+        many.insert(format!("i{n}"), json!({"new": {}}));
+    }
+    let e = db.apply(&json!({ "Interface": many })).unwrap_err();
+    assert!(e.to_string().contains("more rows"), "{e}");
+    assert_eq!(db.rows(), MAX_ROWS);
+    let req = monitor_request(3);
+    assert_eq!(req["method"], "monitor");
+    assert_eq!(req["id"], 3);
+    assert!(
+        req["params"][2]["Interface"]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c != "_uuid"),
+        "{req}"
+    );
 }
