@@ -122,7 +122,15 @@ fn run(config_path: PathBuf, wait_for_config_secs: u64) -> anyhow::Result<()> {
             wait_for_signal().await;
             let _ = tx.send(true);
         });
-        agent.run(rx).await;
+        // A task, not the root future: a task woken on the runtime's own thread (by the timers,
+        // the sockets) is queued there, while a wake of the root future goes through the
+        // driver's eventfd, one write and one extra epoll return per wakeup.
+        // A panic in it ends the process as before (systemd restarts the agent).
+        if let Err(e) = tokio::spawn(agent.run(rx)).await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
     });
     Ok(())
 }

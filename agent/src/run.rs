@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::io::HostRoot;
+use crate::io::{HostRoot, Ticker};
 use crate::series::{Registry, SeriesBuf};
 use crate::snapshot::Collector;
 use crate::transport::Link;
@@ -344,17 +344,17 @@ impl Agent {
         info!(aggregators = ?self.config.aggregators, interval_secs = self.config.interval_secs,
             host_root = %self.root.root().display(), boot_id = %self.hello.boot_id, "agent started");
         let notifier = Notifier::from_env();
-        let mut tick = tokio::time::interval(Duration::from_secs(self.config.interval_secs));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Both periodic wakeups are timerfds (`io::Ticker`: one wakeup per period, where the
+        // runtime's timer wheel takes two or three). A collection or sample that overran its
+        // period is followed by one tick for the missed ones, then the grid holds.
+        let mut tick = Ticker::new(Duration::from_secs(self.config.interval_secs));
         // The watchdog is fed from this loop only: a collection stuck in a read blocks the
         // (single-threaded) runtime, the pings stop, and systemd restarts the agent.
         let mut watchdog =
             tokio::time::interval(notifier.watchdog().map_or(Duration::from_secs(3600), |w| {
                 (w / 3).max(Duration::from_millis(100))
             }));
-        let mut sli_tick =
-            tokio::time::interval(Duration::from_millis(self.config.sli.sample_interval_ms));
-        sli_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sli_tick = Ticker::new(Duration::from_millis(self.config.sli.sample_interval_ms));
         let mut shutdown_rx = shutdown.clone();
         let mut ready = false;
         loop {

@@ -46,6 +46,7 @@ mod cadence;
 mod kept;
 mod root;
 mod signal;
+mod ticker;
 mod unix;
 mod watch;
 
@@ -57,5 +58,6 @@ pub use cadence::{Cadence, Cursor, REFRESH, Schedule};
 pub use kept::{HeldFile, KeptFile};
 pub use root::{HostRoot, MAX_FILE_BYTES, ReadError, read_bounded};
 pub use signal::{DirStamp, FileStamp, listing_holds};
+pub use ticker::Ticker;
 pub use unix::{connect_unix, send_before};
 pub use watch::{Changes, DirWatch};
