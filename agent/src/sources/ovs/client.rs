@@ -74,18 +74,31 @@ impl OvsdbClient {
                 .and_then(|r| ovsdb::decode_reply(&r));
         }
         let deadline = Instant::now() + timeout;
-        let kept = self
-            .conn
-            .take()
-            .filter(|c| c.path == sock && c.replica.is_some());
+        self.on_conn(
+            sock,
+            |c| c.replica.is_some(),
+            |client, conn| client.follow(conn, sock, deadline, timeout),
+        )
+    }
+
+    /// Runs `step` on the kept connection (when it is to `sock` and `keep` accepts it) or on a
+    /// new one, once more on a new one when the kept one turns out gone ([`stale`]), and keeps
+    /// the connection only after a whole step: a failed one may leave a late reply behind.
+    fn on_conn<T>(
+        &mut self,
+        sock: &Path,
+        keep: impl Fn(&Conn) -> bool,
+        mut step: impl FnMut(&mut Self, Option<Conn>) -> Result<(T, Conn), OvsdbError>,
+    ) -> Result<T, OvsdbError> {
+        let kept = self.conn.take().filter(|c| c.path == sock && keep(c));
         let was_kept = kept.is_some();
-        let mut r = self.follow(kept, sock, deadline, timeout);
+        let mut r = step(self, kept);
         if was_kept && r.as_ref().is_err_and(stale) {
-            r = self.follow(None, sock, deadline, timeout);
+            r = step(self, None);
         }
-        r.map(|(topology, conn)| {
+        r.map(|(value, conn)| {
             self.conn = Some(conn);
-            topology
+            value
         })
     }
 
@@ -128,17 +141,11 @@ impl OvsdbClient {
         timeout: Duration,
     ) -> Result<Value, OvsdbError> {
         let deadline = Instant::now() + timeout;
-        let kept = self.conn.take().filter(|c| c.path == sock);
-        let was_kept = kept.is_some();
-        let mut r = self.exchange(kept, sock, &request, deadline, timeout);
-        if was_kept && r.as_ref().is_err_and(stale) {
-            r = self.exchange(None, sock, &request, deadline, timeout);
-        }
-        // Kept only after a whole exchange: a failed one may leave a late reply behind.
-        r.map(|(reply, conn)| {
-            self.conn = Some(conn);
-            reply
-        })
+        self.on_conn(
+            sock,
+            |_| true,
+            |client, conn| client.exchange(conn, sock, &request, deadline, timeout),
+        )
     }
 
     /// One request on `conn`, or on a new connection; the connection is handed back with the
