@@ -344,14 +344,14 @@ impl Agent {
         info!(aggregators = ?self.config.aggregators, interval_secs = self.config.interval_secs,
             host_root = %self.root.root().display(), boot_id = %self.hello.boot_id, "agent started");
         let notifier = Notifier::from_env();
-        // Both periodic wakeups are timerfds (`io::Ticker`: one wakeup per period, where the
+        // The periodic wakeups are timerfds (`io::Ticker`: one wakeup per period, where the
         // runtime's timer wheel takes two or three). A collection or sample that overran its
         // period is followed by one tick for the missed ones, then the grid holds.
         let mut tick = Ticker::new(Duration::from_secs(self.config.interval_secs));
         // The watchdog is fed from this loop only: a collection stuck in a read blocks the
         // (single-threaded) runtime, the pings stop, and systemd restarts the agent.
         let mut watchdog =
-            tokio::time::interval(notifier.watchdog().map_or(Duration::from_secs(3600), |w| {
+            Ticker::new(notifier.watchdog().map_or(Duration::from_secs(3600), |w| {
                 (w / 3).max(Duration::from_millis(100))
             }));
         let mut sli_tick = Ticker::new(Duration::from_millis(self.config.sli.sample_interval_ms));
