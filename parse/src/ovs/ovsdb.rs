@@ -33,28 +33,65 @@ pub enum OvsdbError {
     Shape(&'static str),
 }
 
-const INTERFACE_COLUMNS: [&str; 9] = [
-    "_uuid",
-    "name",
-    "type",
-    "ofport",
-    "link_state",
-    "admin_state",
-    "mac_in_use",
-    "statistics",
-    "external_ids",
+/// The tables the agent reads with their columns, in the order of [`request`]'s selects (each
+/// also selects `_uuid`; a monitor keys its rows by it instead).
+pub(crate) const TABLES: [(&str, &[&str]); 4] = [
+    ("Open_vSwitch", &["ovs_version"]),
+    ("Bridge", &["name", "ports", "datapath_type"]),
+    ("Port", &["name", "interfaces"]),
+    (
+        "Interface",
+        &[
+            "name",
+            "type",
+            "ofport",
+            "link_state",
+            "admin_state",
+            "mac_in_use",
+            "statistics",
+            "external_ids",
+        ],
+    ),
 ];
 
 /// The `transact` request: one select per table the agent needs.
 pub fn request(id: u64) -> Value {
-    let sel = |table: &str, cols: &[&str]| json!({"op": "select", "table": table, "where": [], "columns": cols});
-    json!({"method": "transact", "id": id, "params": [
-        "Open_vSwitch",
-        sel("Open_vSwitch", &["ovs_version"]),
-        sel("Bridge", &["_uuid", "name", "ports", "datapath_type"]),
-        sel("Port", &["_uuid", "name", "interfaces"]),
-        sel("Interface", &INTERFACE_COLUMNS),
-    ]})
+    let mut params = vec![json!("Open_vSwitch")];
+    params.extend(TABLES.iter().map(|(table, cols)| {
+        let cols: Vec<&str> = std::iter::once("_uuid")
+            .chain(cols.iter().copied())
+            .collect();
+        json!({"op": "select", "table": table, "where": [], "columns": cols})
+    }));
+    json!({"method": "transact", "id": id, "params": params})
+}
+
+/// The `monitor` request (RFC 7047 §4.1.5) for the columns [`request`] selects: the reply
+/// carries every row, and `update` notifications then carry each change (the whole new row,
+/// monitor version 1) as it is committed. [`monitor_reply`] decodes the reply, and
+/// [`Replica::apply`] each update's table updates.
+pub fn monitor_request(id: u64) -> Value {
+    let tables: serde_json::Map<String, Value> = TABLES
+        .iter()
+        .map(|(table, cols)| ((*table).to_owned(), json!({ "columns": cols })))
+        .collect();
+    json!({"method": "monitor", "id": id, "params": ["Open_vSwitch", null, tables]})
+}
+
+/// The rows of a reply to [`monitor_request`].
+pub fn monitor_reply(reply: &Value) -> Result<Replica, OvsdbError> {
+    rpc_ok(reply)?;
+    let mut db = Replica::default();
+    db.apply(&reply["result"])?;
+    Ok(db)
+}
+
+/// A JSON-RPC reply's `error`, if it carries one.
+pub fn rpc_ok(reply: &Value) -> Result<(), OvsdbError> {
+    match reply.get("error").filter(|e| !e.is_null()) {
+        Some(e) => Err(OvsdbError::Rpc(short(e))),
+        None => Ok(()),
+    }
 }
 
 /// Neutron's and libvirt's keys in `Interface.external_ids`.
@@ -101,9 +138,7 @@ pub struct Topology {
 
 /// Decodes the reply to [`request`].
 pub fn decode_reply(reply: &Value) -> Result<Topology, OvsdbError> {
-    if let Some(e) = reply.get("error").filter(|e| !e.is_null()) {
-        return Err(OvsdbError::Rpc(short(e)));
-    }
+    rpc_ok(reply)?;
     let results = reply
         .get("result")
         .and_then(Value::as_array)
@@ -118,7 +153,7 @@ pub fn decode_reply(reply: &Value) -> Result<Topology, OvsdbError> {
             .ok_or(OvsdbError::Shape("result without rows"))
     };
     let mut db = Replica::default();
-    for (i, table) in TABLES.iter().enumerate() {
+    for (i, (table, _)) in TABLES.iter().enumerate() {
         for (n, r) in rows(i)?.iter().enumerate() {
             // The Open_vSwitch row is selected without its uuid: keyed by its place.
             match r.get("_uuid").and_then(uuid) {
@@ -130,29 +165,9 @@ pub fn decode_reply(reply: &Value) -> Result<Topology, OvsdbError> {
     Ok(db.topology())
 }
 
-/// The tables the agent reads, in the order of [`request`]'s selects.
-const TABLES: [&str; 4] = ["Open_vSwitch", "Bridge", "Port", "Interface"];
-
 /// Most rows a [`Replica`] holds (all tables together): far above any switch's, it bounds what
 /// a broken or hostile server can make the agent keep.
 pub const MAX_ROWS: usize = 1 << 18;
-
-/// The `monitor` request (RFC 7047 §4.1.5) for the columns [`request`] selects: the reply
-/// carries every row, and `update` notifications then carry each change (the whole new row,
-/// monitor version 1) as it is committed. Apply both with [`Replica::apply`].
-pub fn monitor_request(id: u64) -> Value {
-    let cols = |cols: &[&str]| json!({ "columns": cols });
-    json!({"method": "monitor", "id": id, "params": [
-        "Open_vSwitch",
-        null,
-        {
-            "Open_vSwitch": cols(&["ovs_version"]),
-            "Bridge": cols(&["name", "ports", "datapath_type"]),
-            "Port": cols(&["name", "interfaces"]),
-            "Interface": cols(&INTERFACE_COLUMNS[1..]),
-        },
-    ]})
-}
 
 /// What OVSDB holds of the agent's tables, decoded row by row: built from a `select` reply
 /// ([`decode_reply`]) or kept current by a monitor ([`monitor_request`], [`Replica::apply`]).

@@ -55,10 +55,7 @@ pub fn full_reply() -> Value {
 pub fn initial_updates() -> Value {
     let reply = full_reply();
     let mut tables = serde_json::Map::new();
-    for (i, table) in ["Open_vSwitch", "Bridge", "Port", "Interface"]
-        .iter()
-        .enumerate()
-    {
+    for (i, (table, _)) in super::ovsdb::TABLES.iter().enumerate() {
         let mut rows = serde_json::Map::new();
         for (n, r) in reply["result"][i]["rows"]
             .as_array()

@@ -115,13 +115,9 @@ impl OvsdbClient {
             Some(c) => self.exchange(Some(c), sock, &echo, deadline, timeout)?,
             None => self.exchange(None, sock, &ovsdb::monitor_request, deadline, timeout)?,
         };
-        if let Some(e) = reply.get("error").filter(|e| !e.is_null()) {
-            return Err(OvsdbError::Rpc(e.to_string().chars().take(200).collect()));
-        }
-        if c.replica.is_none() {
-            let mut db = Replica::default();
-            db.apply(&reply["result"])?;
-            c.replica = Some(db);
+        match c.replica {
+            None => c.replica = Some(ovsdb::monitor_reply(&reply)?),
+            Some(_) => ovsdb::rpc_ok(&reply)?,
         }
         let topology = c
             .replica
