@@ -435,6 +435,13 @@ mod tests {
         assert_eq!((c.open_files(), fds.held(Holder::Libvirt)), (1, 1));
         done_tx.send(()).unwrap();
         t.join().unwrap();
+        // The join returns once the kernel cleared the thread's tid, which is before the task
+        // is released and leaves /proc: wait for that.
+        let task = std::path::Path::new("/proc/self/task").join(tid.to_string());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while task.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         assert!(matches!(
             c.read(&root, rel, &fds, &mut buf),
             Err(Miss::Gone)
