@@ -73,8 +73,9 @@ pub struct ProcessScan {
     /// True when every process was examined; false when only new pids and the daemons'
     /// previous pids were (see [`Processes::read`]).
     pub full_scan: bool,
-    /// False when `/proc` was not listed because no task was created since the last listing
-    /// (live host only; `count` then follows the exits since).
+    /// False when `/proc` was not listed because the last listing held (no task was created
+    /// since, or every daemon still runs where it ran; live host only): `count` then follows
+    /// `/proc`'s link count.
     pub listed: bool,
     /// The processes examined (every one on a full scan, else the daemons' own).
     pub examined: Vec<Process>,
@@ -124,12 +125,14 @@ struct Seen {
     listed: Listed,
 }
 
-/// The live host's task counters at a listing of `/proc`: the fork counter of `/proc/stat`
-/// (`processes`: every task ever created, threads included) and the link count of `/proc`
-/// itself (a constant plus the number of processes). While the fork counter stands still no
-/// task was created, so no pid can be new and the listing still holds but for processes that
-/// exited, whose number the link count tells (a process that exits between the link count and
-/// the listing is counted out twice, until the next listing).
+/// The live host's task counters at a listing of `/proc`, or at the last collection that kept
+/// it: the fork counter of `/proc/stat` (`processes`: every task ever created, threads
+/// included) and the link count of `/proc` itself (a constant plus the number of processes).
+/// The listing is kept (see [`Processes::read`]) while the fork counter stands still (no task
+/// was created, so no pid can be new), or while every daemon runs at the pids it ran at (a new
+/// pid can only matter for a daemon that is down). The process count then moves by the link
+/// count (a process that exits between the link count and a listing is counted out twice,
+/// until the next listing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Listed {
     forks: Option<u64>,
@@ -223,29 +226,47 @@ impl Processes {
         });
     }
 
-    /// The listing of `/proc` kept from the last collection when the live host created no task
-    /// since (see [`Listed`]), with the process count moved by the exits since. `None`: list
-    /// again.
-    fn unchanged_listing(
+    /// The listing of `/proc` the last collection kept, with the process count moved by the
+    /// link count since, and whether it holds whatever the daemons' pids show: the live host
+    /// created no task since (see [`Listed`]). `None`: list again (below a fixture tree, or when
+    /// a counter is unknown).
+    fn kept_listing(
         &self,
         root: &HostRoot,
         forks: Option<u64>,
         nlink: Option<u64>,
-    ) -> Option<Listed> {
+    ) -> Option<(Listed, bool)> {
         if !root.is_live() {
             return None;
         }
         let (forks, nlink) = (forks?, nlink?);
         let seen = self.seen.as_ref()?;
-        if seen.listed.forks != Some(forks) {
+        let unchanged = seen.listed.forks == Some(forks);
+        // With tasks created since, only the daemons' pids can keep the listing: every daemon
+        // must have been running.
+        if !unchanged && !seen.statuses.iter().all(DaemonStatus::up) {
             return None;
         }
         let before = seen.listed.nlink?;
         let count = (seen.listed.count as u64 + nlink).saturating_sub(before);
-        Some(Listed {
+        let listed = Listed {
             forks: Some(forks),
             nlink: Some(nlink),
             count: usize::try_from(count).unwrap_or(usize::MAX),
+        };
+        Some((listed, unchanged))
+    }
+
+    /// Whether every daemon still runs at each pid it ran at in the last collection (a pid
+    /// gone or taken over means it may have restarted elsewhere: list again).
+    fn daemons_kept(&self, statuses: &[DaemonStatus]) -> bool {
+        self.seen.as_ref().is_some_and(|seen| {
+            seen.statuses.len() == statuses.len()
+                && seen
+                    .statuses
+                    .iter()
+                    .zip(statuses)
+                    .all(|(before, now)| before.pids.iter().all(|p| now.pids.contains(p)))
         })
     }
 
@@ -256,9 +277,12 @@ impl Processes {
     /// reads every process. Processes that exit while being read are skipped; so are ones whose
     /// files cannot be read (hidepid), which is logged at debug level.
     ///
-    /// On the live host `/proc` is listed only when a task was created since the last listing:
-    /// the fork counter of `/proc/stat` (`forks`, read by the caller) moved (see `Listed`).
-    /// Below a fixture tree there is no such counter: `/proc` is listed every time.
+    /// On the live host `/proc` is listed only when it could show something new: when a task
+    /// was created since the last listing (the fork counter of `/proc/stat`, `forks`, read by
+    /// the caller, moved) **and** a daemon was down or is no longer at one of its pids (see
+    /// [`Listed`]). A healthy node, whose daemons all run where they ran, is not listed between
+    /// full scans however much it forks. Below a fixture tree there is no such counter: `/proc`
+    /// is listed every time.
     pub fn read(
         &mut self,
         root: &HostRoot,
@@ -266,36 +290,49 @@ impl Processes {
         forks: Option<u64>,
     ) -> Result<ProcessScan, SysError> {
         let nlink = root.is_live().then(|| proc_nlink(root)).flatten();
-        let held = self
-            .unchanged_listing(root, forks, nlink)
-            .and_then(|l| Some((l, self.incremental_candidates(daemons, None)?)));
-        let (pids, listed, candidates) = match held {
-            Some((listed, candidates)) => (None, listed, Some(candidates)),
-            None => {
-                let names = list_dir(root, std::path::Path::new("proc"))?.ok_or_else(|| {
-                    SysError::Read(ReadError::Gone {
-                        path: root.path("proc"),
-                    })
-                })?;
-                let mut pids: Vec<u32> = names.iter().filter_map(|n| n.parse().ok()).collect();
-                pids.truncate(MAX_DIR_ENTRIES);
-                pids.sort_unstable();
-                let listed = Listed {
-                    forks,
-                    nlink,
-                    count: pids.len(),
-                };
-                let candidates = self.incremental_candidates(daemons, Some(&pids));
-                (Some(pids), listed, candidates)
-            }
-        };
-        let full_scan = candidates.is_none();
         let names = daemon_names(daemons);
+        if let Some((listed, unchanged)) = self.kept_listing(root, forks, nlink)
+            && let Some(candidates) = self.incremental_candidates(daemons, None)
+        {
+            let buf = &mut self.buf;
+            let examined: Vec<Process> = candidates
+                .iter()
+                .filter_map(|p| read_one(root, *p, &names, buf))
+                .collect();
+            let statuses: Vec<DaemonStatus> = daemons
+                .iter()
+                .map(|d| daemon_status(d, &examined))
+                .collect();
+            if unchanged || self.daemons_kept(&statuses) {
+                self.remember(&statuses, None, false, listed);
+                return Ok(ProcessScan {
+                    count: listed.count,
+                    full_scan: false,
+                    listed: false,
+                    examined,
+                    daemons: statuses,
+                });
+            }
+        }
+        let dir = list_dir(root, std::path::Path::new("proc"))?.ok_or_else(|| {
+            SysError::Read(ReadError::Gone {
+                path: root.path("proc"),
+            })
+        })?;
+        let mut pids: Vec<u32> = dir.iter().filter_map(|n| n.parse().ok()).collect();
+        pids.truncate(MAX_DIR_ENTRIES);
+        pids.sort_unstable();
+        let listed = Listed {
+            forks,
+            nlink,
+            count: pids.len(),
+        };
+        let candidates = self.incremental_candidates(daemons, Some(&pids));
+        let full_scan = candidates.is_none();
         let buf = &mut self.buf;
         let examined: Vec<Process> = candidates
             .as_deref()
-            .or(pids.as_deref())
-            .unwrap_or_default()
+            .unwrap_or(&pids)
             .iter()
             .filter_map(|p| read_one(root, *p, &names, buf))
             .collect();
@@ -303,12 +340,11 @@ impl Processes {
             .iter()
             .map(|d| daemon_status(d, &examined))
             .collect();
-        let was_listed = pids.is_some();
-        self.remember(&statuses, pids, full_scan, listed);
+        self.remember(&statuses, Some(pids), full_scan, listed);
         Ok(ProcessScan {
             count: listed.count,
             full_scan,
-            listed: was_listed,
+            listed: true,
             examined,
             daemons: statuses,
         })
@@ -477,6 +513,55 @@ mod tests {
         // Without the counter (it could not be read), every collection lists.
         assert!(procs.read(&root, &want, None).unwrap().listed);
         assert!(procs.read(&root, &want, None).unwrap().listed);
+    }
+
+    #[test]
+    fn a_healthy_live_host_is_not_listed_however_much_it_forks() {
+        // A stand-in daemon: a copy of sleep under a name of its own (its comm).
+        let dir = std::env::temp_dir().join(format!("hvscope-daemons-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = dir.join("hvs-standin-d");
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+        let mut child = std::process::Command::new(&exe).arg("60").spawn().unwrap();
+        let root = HostRoot::default();
+        let want = ["hvs-standin-d".to_owned()];
+        let mut procs = Processes::default();
+        // Wait until the child has exec'd (its comm is the stand-in's).
+        let first = (0..200)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Processes::default().read(&root, &want, Some(1)).unwrap()
+            })
+            .find(|s| s.daemons[0].up())
+            .expect("the stand-in runs");
+        assert_eq!(first.daemons[0].pids, vec![child.id()]);
+        assert!(procs.read(&root, &want, Some(1)).unwrap().listed);
+        // Tasks were created (the counter moved) but the daemon runs where it ran.
+        for forks in 2..6 {
+            let scan = procs.read(&root, &want, Some(forks)).unwrap();
+            assert!(!scan.listed && !scan.full_scan, "{scan:?}");
+            assert_eq!(scan.daemons[0].pids, vec![child.id()]);
+        }
+        // The daemon's pid is gone: listed at once, and again while it is down.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let gone = procs.read(&root, &want, Some(6)).unwrap();
+        assert!(gone.listed && !gone.daemons[0].up(), "{gone:?}");
+        assert!(procs.read(&root, &want, Some(7)).unwrap().listed);
+        // Back at a new pid: found by that listing.
+        let mut again = std::process::Command::new(&exe).arg("60").spawn().unwrap();
+        let back = (8..208)
+            .map(|forks| {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                procs.read(&root, &want, Some(forks)).unwrap()
+            })
+            .find(|s| s.daemons[0].up())
+            .expect("found again");
+        assert!(back.listed);
+        assert_eq!(back.daemons[0].pids, vec![again.id()]);
+        again.kill().unwrap();
+        again.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
