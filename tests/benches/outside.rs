@@ -27,6 +27,9 @@
 //! - `c-ofctl`, `c-openflow`, `c-monitor`: 1 bridge, 100,000 flows: `flows_via = "ofctl"` and
 //!   `"openflow"` without the monitor (a full dirty-flow pass every interval), and the default.
 //!
+//! The node's other required daemons (iscsid, nova-compute) run as idle stand-ins, so that the
+//! agent sees a healthy node (`OUTSIDE_DAEMONS_DOWN=1`: without them, a node in alert).
+//!
 //! The windows of one OVS layout are interleaved round by round; medians are reported.
 //! Run as root, after `cargo build --release -p hvscope-aggregator` and then, in a build of its
 //! own (so that Cargo does not unify its dependencies' features with the aggregator's, which
@@ -497,6 +500,28 @@ fn main() {
     let mut cluster = Cluster::new("outside");
     cluster.start_aggregator();
     let dir = TempDir::new("outside");
+    // The agent's other required daemons (`host.daemons`: iscsid and nova-compute besides
+    // libvirtd and OVS), unless they run already, as idle stand-ins under their names: a
+    // healthy node runs them all, and a node with a daemon down is a node in alert, whose
+    // agent lists `/proc` every collection to see it come back. `OUTSIDE_DAEMONS_DOWN=1`
+    // measures that case instead.
+    let daemons_down = std::env::var("OUTSIDE_DAEMONS_DOWN").is_ok_and(|v| v == "1");
+    let _standins: Vec<Proc> = ["iscsid", "nova-compute"]
+        .into_iter()
+        .filter(|_| !daemons_down)
+        .filter(|name| {
+            !std::process::Command::new("pgrep")
+                .args(["-x", name])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(|name| {
+            let exe = dir.join(name);
+            std::fs::copy("/bin/sleep", &exe).expect("copy sleep");
+            Proc::spawn(&exe, &["infinity"], &[], dir.join(&format!("{name}.log")))
+        })
+        .collect();
     let (node_port, libvirt_port) = (free_port(), free_port());
     let node_exp = Proc::spawn(
         Path::new(NODE_EXPORTER),
