@@ -13,6 +13,7 @@
 //! a frozen server. Without OVS the test skips loudly, unless
 //! `CI=true`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hvscope_agent::sources::ovs::client::OvsdbClient;
@@ -302,7 +303,10 @@ fn native_flows_render_as_ovs_ofctl_prints_them() {
     // two reads agree once it is done.
     let agree = |mon: &mut OvsdbClient| {
         hvscope_testkit::wait_for(Duration::from_secs(10), || {
-            let (a, b) = (strip(mon.topology(&sock, t).unwrap()), transacted());
+            let (a, b) = (
+                strip(Arc::unwrap_or_clone(mon.topology(&sock, t).unwrap())),
+                transacted(),
+            );
             (a == b).then_some(a)
         })
         .expect("the monitor's topology agrees with a transact's")
@@ -310,7 +314,7 @@ fn native_flows_render_as_ovs_ofctl_prints_them() {
     agree(&mut mon);
     lab.add_vm_port(&br, "tapmon0", 4000, &mac(4000), "vm-mon")
         .unwrap();
-    let seen = strip(mon.topology(&sock, t).unwrap());
+    let seen = strip(Arc::unwrap_or_clone(mon.topology(&sock, t).unwrap()));
     assert!(
         seen.bridges
             .iter()
@@ -319,7 +323,7 @@ fn native_flows_render_as_ovs_ofctl_prints_them() {
     );
     agree(&mut mon);
     lab.vsctl(&["del-port", &br, "tapmon0"]).unwrap();
-    let seen = strip(mon.topology(&sock, t).unwrap());
+    let seen = strip(Arc::unwrap_or_clone(mon.topology(&sock, t).unwrap()));
     assert!(
         !seen
             .bridges

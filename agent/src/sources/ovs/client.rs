@@ -14,6 +14,7 @@
 use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -47,6 +48,9 @@ struct Conn {
     /// The rows of the monitor set up on this connection, kept current by the server's
     /// `update` notifications (read along with every reply).
     replica: Option<Replica>,
+    /// The topology of `replica` as last built, until an update arrives: a quiet server's
+    /// collection costs the `echo` alone.
+    topology: Option<Arc<Topology>>,
 }
 
 impl OvsdbClient {
@@ -67,11 +71,16 @@ impl OvsdbClient {
     /// The bridges and interfaces of the OVSDB server at `sock`, within `timeout`. A monitoring
     /// client sets up its monitor on the first call (and on a new connection); later calls send
     /// an `echo` and return the rows as the updates that arrived before its reply left them.
-    pub fn topology(&mut self, sock: &Path, timeout: Duration) -> Result<Topology, OvsdbError> {
+    pub fn topology(
+        &mut self,
+        sock: &Path,
+        timeout: Duration,
+    ) -> Result<Arc<Topology>, OvsdbError> {
         if !self.monitor {
             return self
                 .transact(sock, ovsdb::request, timeout)
-                .and_then(|r| ovsdb::decode_reply(&r));
+                .and_then(|r| ovsdb::decode_reply(&r))
+                .map(Arc::new);
         }
         let deadline = Instant::now() + timeout;
         self.on_conn(
@@ -109,21 +118,27 @@ impl OvsdbClient {
         sock: &Path,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<(Topology, Conn), OvsdbError> {
+    ) -> Result<(Arc<Topology>, Conn), OvsdbError> {
         let echo = |id| json!({"method": "echo", "id": id, "params": []});
         let (reply, mut c) = match conn {
             Some(c) => self.exchange(Some(c), sock, &echo, deadline, timeout)?,
             None => self.exchange(None, sock, &ovsdb::monitor_request, deadline, timeout)?,
         };
         match c.replica {
-            None => c.replica = Some(ovsdb::monitor_reply(&reply)?),
+            None => {
+                c.replica = Some(ovsdb::monitor_reply(&reply)?);
+                c.topology = None;
+            }
             Some(_) => ovsdb::rpc_ok(&reply)?,
         }
-        let topology = c
-            .replica
-            .as_ref()
-            .map(Replica::topology)
-            .unwrap_or_default();
+        let topology = match (&c.topology, &c.replica) {
+            (Some(t), _) => t.clone(),
+            (None, replica) => {
+                let t = Arc::new(replica.as_ref().map(Replica::topology).unwrap_or_default());
+                c.topology = Some(t.clone());
+                t
+            }
+        };
         Ok((topology, c))
     }
 
@@ -180,6 +195,7 @@ impl OvsdbClient {
                     framer: Framer::new(MAX_MESSAGE_BYTES),
                     chunk: vec![0; READ_CHUNK],
                     replica: None,
+                    topology: None,
                 }
             }
         };
@@ -209,6 +225,7 @@ impl OvsdbClient {
                     }
                     Some("update") => {
                         if let Some(db) = &mut c.replica {
+                            c.topology = None;
                             db.apply(&msg["params"][1])?;
                         }
                     }
@@ -377,7 +394,12 @@ mod tests {
             assert_eq!(req["params"][0], "Open_vSwitch");
             let reply = json!({"id": req["id"], "result": initial, "error": null});
             c.write_all(reply.to_string().as_bytes()).unwrap();
-            // Second collection: the server's own echo, then a change committed meanwhile,
+            // A quiet collection: the echo alone.
+            let req = request(&mut c).unwrap();
+            assert_eq!(req["method"], "echo");
+            let reply = json!({"id": req["id"], "result": [], "error": null});
+            c.write_all(reply.to_string().as_bytes()).unwrap();
+            // Next collection: the server's own echo, then a change committed meanwhile,
             // then the reply to the client's echo.
             let req = request(&mut c).unwrap();
             assert_eq!(req["method"], "echo");
@@ -408,8 +430,15 @@ mod tests {
         });
         let mut client = OvsdbClient::monitoring();
         let t = Duration::from_secs(5);
-        assert_eq!(client.topology(&sock, t).unwrap(), topology());
+        let first = client.topology(&sock, t).unwrap();
+        assert_eq!(*first, topology());
+        let quiet = client.topology(&sock, t).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &quiet),
+            "no update: the same topology, not rebuilt"
+        );
         let changed = client.topology(&sock, t).unwrap();
+        assert!(!Arc::ptr_eq(&first, &changed));
         let stats = |topo: &Topology| {
             topo.bridges[0]
                 .interfaces
@@ -421,7 +450,7 @@ mod tests {
         };
         assert_eq!(stats(&changed).get("rx_packets"), Some(&99));
         assert_eq!(stats(&changed).len(), 1);
-        assert_eq!(client.topology(&sock, t).unwrap(), topology(), "rows anew");
+        assert_eq!(*client.topology(&sock, t).unwrap(), topology(), "rows anew");
         assert_eq!(client.connects(), 2);
         let e = client
             .topology(&sock, Duration::from_millis(300))

@@ -226,7 +226,7 @@ fn read(
     }
     Some(Ovs {
         ovsdb_up: true,
-        ovs_version: topo.ovs_version,
+        ovs_version: topo.ovs_version.clone(),
         bridges,
     })
 }
