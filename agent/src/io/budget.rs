@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Holder {
     /// The host part's host-wide `/proc` files (`stat`, `meminfo`, …, the mount table,
-    /// `diskstats`).
+    /// `diskstats`) and the required daemons' `stat` files.
     Proc,
     /// The host part's sysfs files (CPU lists, NUMA nodes, hugepage pools).
     Sys,
@@ -59,7 +59,7 @@ impl Holder {
     }
 }
 
-/// Most `/proc` files the host part keeps (it names about ten).
+/// Most `/proc` files the host part keeps (it names about ten, plus one per daemon process).
 pub const MAX_PROC_FILES: usize = 32;
 /// Most sysfs files the host part keeps (a host with 8 NUMA nodes and 3 page sizes needs ~130).
 pub const MAX_SYS_FILES: usize = 256;

@@ -26,7 +26,8 @@
 //! | host part | listings of NUMA nodes and hugepage pool sizes; optional attributes found absent | at once when a kept file of them fails, else once per [`REFRESH`] | a node or pool added, an attribute appearing: < 30 collections |
 //! | host part | CPU topology (`cpuN/topology`) | when `online` changes | until a hotplug changes `online` |
 //! | host part | link speeds (live host) | new link, carrier or operstate change, bonds and teams always; else once per [`REFRESH`] | a speed change without a carrier event: < 30 collections |
-//! | host part | process scan: pids and daemon statuses | new pids and the daemons' pids every collection; every process once per [`REFRESH`]; live: `/proc` listed only when the fork counter moved | a process that execs into a daemon at an old pid: < 30 collections |
+//! | host part | process scan: pids and daemon statuses | new pids and the daemons' pids every collection; every process once per [`REFRESH`]; live: `/proc` listed only when the fork counter moved and a daemon is down or off one of its pids | a process that execs into a daemon at an old pid, a second instance of a running daemon: < 30 collections |
+//! | host part ([`Holder::Proc`]) | the daemons' `proc/<pid>/stat` open | every collection | fresh |
 //! | host part | one netlink socket (not in the budget) | one dump per collection | fresh |
 //! | libvirt ([`Holder::Libvirt`], ¼ of `RLIMIT_NOFILE` ≤ 4096) | per VM: `proc/<pid>/{stat,status}`, each vCPU's `schedstat`, the domain cgroup's control files; `proc/swaps` open | every collection (and every SLI sample) | fresh |
 //! | libvirt | parsed status XML ([`FileStamp`]), inotify watch on `run/libvirt/qemu` (one fd, not in the budget) | when inotify reports the file and its stamp moved; everything once per [`REFRESH`] | a change inotify misses: < 30 collections |
@@ -38,7 +39,7 @@
 //! | iSCSI | `sys/block` links, multipath maps, `dev/disk/by-path` and `by-id` maps ([`DirStamp`]) | new entries at once; a slice per collection ([`Cursor`]) so all within each [`REFRESH`] | a device re-created under its name, a path moved between maps, a link retargeted: < 30 collections |
 //! | iSCSI | the previous diskstats reading (rates) | every collection | fresh |
 //! | OVS | the compiled rules | never (configuration) | — |
-//! | OVS | one connection to ovsdb-server (not in the budget) | one `transact` per collection | fresh |
+//! | OVS | one connection to ovsdb-server with a `monitor` on it (not in the budget), its rows and the topology built from them | the rows as the server sends updates, read at one `echo` per collection; the topology when an update arrived | fresh |
 //! | OVS ([`Holder::Ovs`], 16) | per bridge with `flow_monitor`: one OpenFlow connection subscribed to flow changes (`NXST_FLOW_MONITOR`, nothing of the flows kept), and that bridge's last flow audit | the flows dumped again when the monitor reports any change or goes away, the bridge's ports or the node's VM MACs changed, or once per [`REFRESH`] | a flow change ovs-vswitchd does not report (none known): < 30 collections |
 
 mod budget;

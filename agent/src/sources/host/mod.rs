@@ -201,7 +201,7 @@ impl Source for HostSource {
         let forks = stat.as_ref().map(|s| s.forks);
         let processes = keep(
             PARTS[7],
-            self.processes.read(root, &self.daemons, forks),
+            self.processes.read(root, fds, &self.daemons, forks),
             errors,
         );
         let daemons = processes

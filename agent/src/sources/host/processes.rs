@@ -1,7 +1,7 @@
 //! Thin reader of the process list (`/proc/<pid>/stat` and, where needed, `cmdline`) and the
 //! daemon liveness derived from it.
 
-use crate::io::{HostRoot, REFRESH, ReadError};
+use crate::io::{FdBudget, Holder, HostRoot, KeptFile, REFRESH, ReadError};
 use crate::sources::sys::{MAX_DIR_ENTRIES, SysError, list_dir};
 use hvscope_parse::proc::process::{self, Process};
 
@@ -82,10 +82,20 @@ pub struct ProcessScan {
     pub daemons: Vec<DaemonStatus>,
 }
 
-/// Reads one process: its `stat` (one piece: one read), and its `cmdline` where
-/// [`needs_cmdline`] says so. `buf` is reused between processes.
-fn read_one(root: &HostRoot, pid: u32, names: &[&str], buf: &mut Vec<u8>) -> Option<Process> {
-    let stat = match root.read_once(format!("proc/{pid}/stat"), buf) {
+/// Reads one process: its `stat` (one piece: one read; through `kept` when the file is kept
+/// open), and its `cmdline` where [`needs_cmdline`] says so. `buf` is reused between processes.
+fn read_one(
+    root: &HostRoot,
+    pid: u32,
+    names: &[&str],
+    buf: &mut Vec<u8>,
+    kept: Option<&KeptFile>,
+) -> Option<Process> {
+    let read = match kept {
+        Some(k) => k.read(buf),
+        None => root.read_once(format!("proc/{pid}/stat"), buf),
+    };
+    let stat = match read {
         Ok(s) => s,
         Err(ReadError::Gone { .. }) => return None,
         Err(error) => {
@@ -153,6 +163,9 @@ pub struct Processes {
     seen: Option<Seen>,
     /// The read buffer of the `stat` files.
     buf: Vec<u8>,
+    /// The `stat` files of the daemons' pids (read every collection), kept open under the
+    /// host part's share of the budget, sorted by pid; any other pid's is read once.
+    kept: Vec<(u32, KeptFile)>,
 }
 
 impl Processes {
@@ -257,6 +270,49 @@ impl Processes {
         Some((listed, unchanged))
     }
 
+    /// Reads the processes `pids` (sorted): a daemon's last pid through its kept `stat` file
+    /// (opened now if it is not kept yet), any other by path.
+    fn examine(
+        &mut self,
+        root: &HostRoot,
+        fds: &FdBudget,
+        pids: &[u32],
+        names: &[&str],
+    ) -> Vec<Process> {
+        let daemon_pids: Vec<u32> = self
+            .seen
+            .iter()
+            .flat_map(|s| s.statuses.iter().flat_map(|d| d.pids.iter().copied()))
+            .collect();
+        let mut out = Vec::with_capacity(pids.len());
+        for &pid in pids {
+            let kept = if daemon_pids.contains(&pid) {
+                match self.kept.binary_search_by_key(&pid, |(p, _)| *p) {
+                    Ok(i) => Some(i),
+                    Err(i) => root
+                        .keep(format!("proc/{pid}/stat"), fds, Holder::Proc)
+                        .ok()
+                        .map(|k| {
+                            self.kept.insert(i, (pid, k));
+                            i
+                        }),
+                }
+            } else {
+                None
+            };
+            let file = kept.map(|i| &self.kept[i].1);
+            out.extend(read_one(root, pid, names, &mut self.buf, file));
+        }
+        out
+    }
+
+    /// Keeps the `stat` files of the daemons' pids in `statuses` only (a daemon found at a new
+    /// pid gets its file kept from the next collection on).
+    fn keep_daemon_files(&mut self, statuses: &[DaemonStatus]) {
+        self.kept
+            .retain(|(pid, _)| statuses.iter().any(|s| s.pids.contains(pid)));
+    }
+
     /// Whether every daemon still runs at each pid it ran at in the last collection (a pid
     /// gone or taken over means it may have restarted elsewhere: list again).
     fn daemons_kept(&self, statuses: &[DaemonStatus]) -> bool {
@@ -286,6 +342,7 @@ impl Processes {
     pub fn read(
         &mut self,
         root: &HostRoot,
+        fds: &FdBudget,
         daemons: &[String],
         forks: Option<u64>,
     ) -> Result<ProcessScan, SysError> {
@@ -294,16 +351,13 @@ impl Processes {
         if let Some((listed, unchanged)) = self.kept_listing(root, forks, nlink)
             && let Some(candidates) = self.incremental_candidates(daemons, None)
         {
-            let buf = &mut self.buf;
-            let examined: Vec<Process> = candidates
-                .iter()
-                .filter_map(|p| read_one(root, *p, &names, buf))
-                .collect();
+            let examined = self.examine(root, fds, &candidates, &names);
             let statuses: Vec<DaemonStatus> = daemons
                 .iter()
                 .map(|d| daemon_status(d, &examined))
                 .collect();
             if unchanged || self.daemons_kept(&statuses) {
+                self.keep_daemon_files(&statuses);
                 self.remember(&statuses, None, false, listed);
                 return Ok(ProcessScan {
                     count: listed.count,
@@ -329,17 +383,12 @@ impl Processes {
         };
         let candidates = self.incremental_candidates(daemons, Some(&pids));
         let full_scan = candidates.is_none();
-        let buf = &mut self.buf;
-        let examined: Vec<Process> = candidates
-            .as_deref()
-            .unwrap_or(&pids)
-            .iter()
-            .filter_map(|p| read_one(root, *p, &names, buf))
-            .collect();
+        let examined = self.examine(root, fds, candidates.as_deref().unwrap_or(&pids), &names);
         let statuses: Vec<DaemonStatus> = daemons
             .iter()
             .map(|d| daemon_status(d, &examined))
             .collect();
+        self.keep_daemon_files(&statuses);
         self.remember(&statuses, Some(pids), full_scan, listed);
         Ok(ProcessScan {
             count: listed.count,
@@ -365,6 +414,7 @@ mod tests {
         let scan = Processes::default()
             .read(
                 &HostRoot::default(),
+                &FdBudget::none(),
                 &["nonexistent-daemon-xyz|also-not".into()],
                 None,
             )
@@ -392,13 +442,14 @@ mod tests {
         put(11, "libvirtd", 'S');
         put(12, "bash", 'S');
         let root = HostRoot::new(&dir);
+        let fds = FdBudget::with_caps([(Holder::Proc, 8)]);
         let mut procs = Processes::default();
         let want = [
             "iscsid".to_owned(),
             "libvirtd|virtqemud".to_owned(),
             "ovs-vswitchd".to_owned(),
         ];
-        let first = procs.read(&root, &want, None).unwrap();
+        let first = procs.read(&root, &fds, &want, None).unwrap();
         assert!(first.full_scan);
         assert_eq!(
             first
@@ -408,41 +459,46 @@ mod tests {
                 .collect::<Vec<_>>(),
             [true, true, false]
         );
-        let second = procs.read(&root, &want, None).unwrap();
+        let second = procs.read(&root, &fds, &want, None).unwrap();
         assert!(!second.full_scan, "nothing new: only the daemons' pids");
         assert_eq!((second.count, second.examined.len()), (3, 2));
+        assert_eq!(
+            fds.held(Holder::Proc),
+            2,
+            "the daemons' stat files are kept"
+        );
         // libvirtd exits and pid 11 is reused by something else; virtqemud starts at 13.
         put(11, "sleep", 'S');
         put(13, "virtqemud", 'S');
-        let third = procs.read(&root, &want, None).unwrap();
+        let third = procs.read(&root, &fds, &want, None).unwrap();
         assert!(!third.full_scan);
         assert_eq!(third.daemons[1].pids, vec![13]);
         // A zombie at the daemon's pid is not running.
         put(13, "virtqemud", 'Z');
-        assert!(!procs.read(&root, &want, None).unwrap().daemons[1].up());
+        assert!(!procs.read(&root, &fds, &want, None).unwrap().daemons[1].up());
         // A new pid running the missing daemon is found at once.
         put(14, "ovs-vswitchd", 'S');
         assert_eq!(
-            procs.read(&root, &want, None).unwrap().daemons[2].pids,
+            procs.read(&root, &fds, &want, None).unwrap().daemons[2].pids,
             vec![14]
         );
         std::fs::remove_dir_all(dir.join("proc/14")).unwrap();
-        assert!(!procs.read(&root, &want, None).unwrap().daemons[2].up());
+        assert!(!procs.read(&root, &fds, &want, None).unwrap().daemons[2].up());
         // A wrapper that execs into the daemon one collection after it appeared is found then,
         // without a full scan.
         put(15, "sh", 'S');
-        assert!(!procs.read(&root, &want, None).unwrap().daemons[2].up());
+        assert!(!procs.read(&root, &fds, &want, None).unwrap().daemons[2].up());
         put(15, "ovs-vswitchd", 'S');
-        let execd = procs.read(&root, &want, None).unwrap();
+        let execd = procs.read(&root, &fds, &want, None).unwrap();
         assert!(!execd.full_scan);
         assert_eq!(execd.daemons[2].pids, vec![15]);
         std::fs::remove_dir_all(dir.join("proc/15")).unwrap();
-        assert!(!procs.read(&root, &want, None).unwrap().daemons[2].up());
+        assert!(!procs.read(&root, &fds, &want, None).unwrap().daemons[2].up());
         // A process that execs into a daemon at a pid seen longer ago is found by the next
         // full scan, within one refresh period.
         put(12, "ovs-vswitchd", 'S');
         let found = (0..REFRESH.collections())
-            .map(|_| procs.read(&root, &want, None).unwrap())
+            .map(|_| procs.read(&root, &fds, &want, None).unwrap())
             .find(|scan| scan.daemons[2].up())
             .expect("found within one full-scan period");
         assert!(found.full_scan);
@@ -499,8 +555,12 @@ mod tests {
         let quiet = (0..200).find_map(|_| {
             // Listed with a fork counter of its own, then read again with the same counter.
             let f = forks();
-            let first = procs.read(&root, &want, Some(f)).unwrap();
-            let second = procs.read(&root, &want, Some(f)).unwrap();
+            let first = procs
+                .read(&root, &FdBudget::none(), &want, Some(f))
+                .unwrap();
+            let second = procs
+                .read(&root, &FdBudget::none(), &want, Some(f))
+                .unwrap();
             // Other tests create tasks: retry until a moment without any.
             (!first.full_scan && !second.full_scan && forks() == f).then_some((first, second))
         });
@@ -509,10 +569,25 @@ mod tests {
         assert_eq!(second.count, first.count);
         // A moved fork counter lists again.
         let f = forks();
-        assert!(procs.read(&root, &want, Some(f + 1)).unwrap().listed);
+        assert!(
+            procs
+                .read(&root, &FdBudget::none(), &want, Some(f + 1))
+                .unwrap()
+                .listed
+        );
         // Without the counter (it could not be read), every collection lists.
-        assert!(procs.read(&root, &want, None).unwrap().listed);
-        assert!(procs.read(&root, &want, None).unwrap().listed);
+        assert!(
+            procs
+                .read(&root, &FdBudget::none(), &want, None)
+                .unwrap()
+                .listed
+        );
+        assert!(
+            procs
+                .read(&root, &FdBudget::none(), &want, None)
+                .unwrap()
+                .listed
+        );
     }
 
     #[test]
@@ -525,35 +600,40 @@ mod tests {
         let mut child = std::process::Command::new(&exe).arg("60").spawn().unwrap();
         let root = HostRoot::default();
         let want = ["hvs-standin-d".to_owned()];
+        let fds = FdBudget::with_caps([(Holder::Proc, 8)]);
         let mut procs = Processes::default();
         // Wait until the child has exec'd (its comm is the stand-in's).
         let first = (0..200)
             .map(|_| {
                 std::thread::sleep(std::time::Duration::from_millis(5));
-                Processes::default().read(&root, &want, Some(1)).unwrap()
+                Processes::default()
+                    .read(&root, &FdBudget::none(), &want, Some(1))
+                    .unwrap()
             })
             .find(|s| s.daemons[0].up())
             .expect("the stand-in runs");
         assert_eq!(first.daemons[0].pids, vec![child.id()]);
-        assert!(procs.read(&root, &want, Some(1)).unwrap().listed);
+        assert!(procs.read(&root, &fds, &want, Some(1)).unwrap().listed);
         // Tasks were created (the counter moved) but the daemon runs where it ran.
         for forks in 2..6 {
-            let scan = procs.read(&root, &want, Some(forks)).unwrap();
+            let scan = procs.read(&root, &fds, &want, Some(forks)).unwrap();
             assert!(!scan.listed && !scan.full_scan, "{scan:?}");
             assert_eq!(scan.daemons[0].pids, vec![child.id()]);
+            assert_eq!(fds.held(Holder::Proc), 1, "its stat file is kept");
         }
         // The daemon's pid is gone: listed at once, and again while it is down.
         child.kill().unwrap();
         child.wait().unwrap();
-        let gone = procs.read(&root, &want, Some(6)).unwrap();
+        let gone = procs.read(&root, &fds, &want, Some(6)).unwrap();
         assert!(gone.listed && !gone.daemons[0].up(), "{gone:?}");
-        assert!(procs.read(&root, &want, Some(7)).unwrap().listed);
+        assert_eq!(fds.held(Holder::Proc), 0, "the dead pid's file is closed");
+        assert!(procs.read(&root, &fds, &want, Some(7)).unwrap().listed);
         // Back at a new pid: found by that listing.
         let mut again = std::process::Command::new(&exe).arg("60").spawn().unwrap();
         let back = (8..208)
             .map(|forks| {
                 std::thread::sleep(std::time::Duration::from_millis(5));
-                procs.read(&root, &want, Some(forks)).unwrap()
+                procs.read(&root, &fds, &want, Some(forks)).unwrap()
             })
             .find(|s| s.daemons[0].up())
             .expect("found again");
