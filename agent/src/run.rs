@@ -43,6 +43,8 @@ pub struct Agent {
     stamps: TickStamps,
     /// The last collection's series, whose label sets the next one reuses.
     series: SeriesBuf,
+    /// The agent's own `/proc/self/{stat,statm}`, kept open (`None` without `/proc`).
+    own: Option<selfstat::SelfFiles>,
 }
 
 /// Batch timestamps on the collection grid, as Prometheus stamps scrapes (`scrape.go`: the
@@ -169,6 +171,7 @@ impl Agent {
             last_collection: Duration::ZERO,
             series: SeriesBuf::default(),
             stamps,
+            own: selfstat::SelfFiles::open(),
         })
     }
 
@@ -219,7 +222,7 @@ impl Agent {
             ],
             1.0,
         );
-        if let Some(s) = selfstat::read() {
+        if let Some(s) = self.own.as_ref().and_then(selfstat::SelfFiles::read) {
             out.push(
                 "hvscope_agent_resident_memory_bytes",
                 "Resident memory of the agent process.",
