@@ -157,6 +157,10 @@ impl Collector {
         let host = self.host.collect(&cx, &mut errors);
         let cx = Context {
             mounts: host.mounts.as_deref(),
+            host_psi: host
+                .pressure
+                .as_ref()
+                .map(|p| [&p.cpu, &p.memory, &p.io].map(|r| r.some.total_seconds)),
             ..cx
         };
         let libvirt = self.libvirt.collect(&cx, &mut errors);

@@ -46,6 +46,11 @@ pub struct Context<'a> {
     /// The mount table as the host part read it this collection (`None` before the host part,
     /// and when it could not be read).
     pub mounts: Option<&'a [Mount]>,
+    /// The host's PSI `some` totals (seconds: cpu, memory, io) as the host part read them this
+    /// collection (`None` before the host part, and without PSI). While one stands still
+    /// between two collections no cgroup's can have moved (a task stalled in a cgroup is a
+    /// stalled task of the host), so a source may report a cgroup's last reading again.
+    pub host_psi: Option<[f64; 3]>,
 }
 
 impl<'a> Context<'a> {
@@ -56,6 +61,7 @@ impl<'a> Context<'a> {
             fds,
             diskstats,
             mounts: None,
+            host_psi: None,
         }
     }
 }

@@ -52,6 +52,9 @@ pub(super) struct Reading<'a> {
     /// The page size when the host has no swap (`proc/swaps` lists no device): RSS and the
     /// thread count then come from the `stat` line.
     pub swapless: Option<u64>,
+    /// Per PSI resource (cpu, memory, io): the host's total stood still since the last
+    /// collection, so the cgroup's last reading still holds.
+    pub psi_quiet: [bool; 3],
 }
 
 impl Reading<'_> {
@@ -63,6 +66,7 @@ impl Reading<'_> {
             fds,
             buf,
             swapless,
+            psi_quiet,
         } = self;
         let status = match swapless {
             Some(page) => {
@@ -130,7 +134,7 @@ impl Reading<'_> {
         }
         let (cgroup, cgroup_v2_dir) = match &mut st.cgroup {
             Some(c) => (
-                c.stats(root, fds, buf),
+                c.stats(root, fds, buf, psi_quiet),
                 c.v2_dir().map(std::path::Path::to_path_buf),
             ),
             None => (None, None),

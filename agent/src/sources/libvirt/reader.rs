@@ -41,6 +41,8 @@ pub struct LibvirtSource {
     /// listing of their directory.
     watch: Option<DirWatch>,
     names: Option<Vec<String>>,
+    /// The host's PSI `some` totals at the last collection ([`Context::host_psi`]).
+    host_psi: Option<[f64; 3]>,
 }
 
 impl Default for LibvirtSource {
@@ -56,12 +58,21 @@ impl Source for LibvirtSource {
     const PARTS: &'static [&'static str] = &[];
 
     fn collect(&mut self, cx: &Context<'_>, errors: &mut Vec<SourceError>) -> Libvirt {
-        self.read(cx.root, cx.fds, cx.mounts, errors)
+        self.read(cx.root, cx.fds, cx.mounts, cx.host_psi, errors)
     }
 }
 
 /// Most status files considered (bounds work on a broken host).
 const MAX_DOMAINS: usize = 4096;
+
+/// Per resource (cpu, memory, io), whether the host's PSI `some` total is known at both
+/// collections and did not move.
+fn psi_quiet(before: Option<[f64; 3]>, now: Option<[f64; 3]>) -> [bool; 3] {
+    match (before, now) {
+        (Some(b), Some(n)) => [0, 1, 2].map(|r| b[r] == n[r]),
+        _ => [false; 3],
+    }
+}
 impl LibvirtSource {
     /// A source that has read nothing yet.
     pub fn new() -> Self {
@@ -78,6 +89,7 @@ impl LibvirtSource {
                 .and_then(|p| u64::try_from(p).ok()),
             watch: None,
             names: None,
+            host_psi: None,
         }
     }
 
@@ -116,14 +128,19 @@ impl LibvirtSource {
     }
 
     /// Reads every running domain below `root`, keeping files open within `fds`; `mounts` (the
-    /// host's mount table) locates the domains' cgroups.
+    /// host's mount table) locates the domains' cgroups. `host_psi` ([`Context::host_psi`]):
+    /// for each resource whose host total stands still since the last collection, each VM read
+    /// then reports its cgroup's last pressure reading again instead of reading the file.
     pub fn read(
         &mut self,
         root: &HostRoot,
         fds: &FdBudget,
         mounts: Option<&[Mount]>,
+        host_psi: Option<[f64; 3]>,
         errors: &mut Vec<SourceError>,
     ) -> Libvirt {
+        let psi_quiet = psi_quiet(self.host_psi, host_psi);
+        self.host_psi = host_psi;
         // Every VM's kept state is dropped and read anew once per refresh period (the first
         // collection starts one).
         let revalidate = REFRESH.starts_period(self.cycle);
@@ -185,6 +202,7 @@ impl LibvirtSource {
                 fds,
                 buf: &mut buf,
                 swapless,
+                psi_quiet,
             };
             match read.vm(&mut st, pid) {
                 Ok(Some(vm)) => {

@@ -152,6 +152,9 @@ impl Tasks {
 pub(super) struct CgroupFiles {
     pub dirs: Vec<CgroupDir>,
     files: Vec<(usize, &'static str, Slot)>,
+    /// The last collection's pressure readings (cpu, memory, io), reported again while the
+    /// host's total of that resource stands still.
+    psi: [Option<Pressure>; 3],
 }
 
 impl CgroupFiles {
@@ -159,6 +162,7 @@ impl CgroupFiles {
         Self {
             dirs,
             files: Vec::new(),
+            psi: [None; 3],
         }
     }
 
@@ -217,12 +221,16 @@ impl CgroupFiles {
 
     /// The domain cgroup's figures: from the v2 directory first (one directory holds everything
     /// where its controllers are enabled), then only the v1 files for what v2 lacked — a dozen
-    /// small reads per VM, not every control file of every hierarchy.
+    /// small reads per VM, not every control file of every hierarchy. A pressure file whose
+    /// resource is `quiet` (cpu, memory, io: the host's PSI total stood still since the last
+    /// collection, which read this one too) is not read: its last reading still holds, totals
+    /// exactly (the averages are the last read's).
     pub fn stats(
         &mut self,
         root: &HostRoot,
         fds: &FdBudget,
         buf: &mut Vec<u8>,
+        quiet: [bool; 3],
     ) -> Option<CgroupStats> {
         use hvscope_parse::cgroup::stats::{
             parse_blkio_service_bytes, parse_flat_keyed, parse_io_stat, parse_limit,
@@ -261,13 +269,15 @@ impl CgroupFiles {
             {
                 (s.io_read_bytes, s.io_written_bytes) = (Some(r), Some(w));
             }
-            let mut psi = |f| {
-                self.read(d, f, root, fds, buf)
-                    .and_then(|t| pressure::parse(t).ok())
-            };
-            s.cpu_pressure = psi("cpu.pressure");
-            s.memory_pressure = psi("memory.pressure");
-            s.io_pressure = psi("io.pressure");
+            let files = ["cpu.pressure", "memory.pressure", "io.pressure"];
+            for (r, file) in files.into_iter().enumerate() {
+                if !(quiet[r] && self.psi[r].is_some()) {
+                    self.psi[r] = self
+                        .read(d, file, root, fds, buf)
+                        .and_then(|t| pressure::parse(t).ok());
+                }
+            }
+            [s.cpu_pressure, s.memory_pressure, s.io_pressure] = self.psi;
         }
         if s.cpu_usage_seconds.is_none()
             && let Some(d) = cpuacct

@@ -27,7 +27,8 @@ impl TestSource {
             .read_string("proc/mounts")
             .ok()
             .and_then(|t| hvscope_parse::proc::mounts::parse(&t).ok());
-        self.src.read(root, &self.fds, mounts.as_deref(), errors)
+        self.src
+            .read(root, &self.fds, mounts.as_deref(), None, errors)
     }
 
     fn sample(&mut self, root: &HostRoot) -> Vec<VmSample> {
@@ -365,6 +366,48 @@ fn a_quiet_host_memory_psi_skips_the_vm_memory_pressure_reads() {
 }
 
 #[test]
+fn a_quiet_host_psi_total_keeps_the_vm_pressure_readings_of_that_resource() {
+    let (dir, root) = copy_fixture("libvirt-kvm-2vm", "quietpsi");
+    let mounts = root
+        .read_string("proc/mounts")
+        .ok()
+        .and_then(|t| hvscope_parse::proc::mounts::parse(&t).ok());
+    let mut src = TestSource::default();
+    let mut collect = |host: Option<[f64; 3]>| {
+        let mut errors = vec![];
+        let l = src
+            .src
+            .read(&root, &src.fds, mounts.as_deref(), host, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let cg = l.vms[0].cgroup.clone().unwrap();
+        [cg.cpu_pressure, cg.memory_pressure, cg.io_pressure]
+            .map(|p| p.map(|p| p.some.total_seconds))
+    };
+    let first = collect(Some([1.0, 2.0, 3.0]));
+    assert!(first.iter().all(Option::is_some), "{first:?}");
+    let vm = dir.join("sys/fs/cgroup/unified/machine/qemu-21-instance-0000002a.libvirt-qemu");
+    for f in ["cpu.pressure", "memory.pressure", "io.pressure"] {
+        std::fs::write(
+            vm.join(f),
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=7000000\n\
+             full avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",
+        )
+        .unwrap();
+    }
+    // The host's cpu total moved, memory and io stood still: only cpu.pressure is read.
+    let second = collect(Some([1.5, 2.0, 3.0]));
+    assert_eq!(second, [Some(7.0), first[1], first[2]]);
+    // Memory moved now: read; io still quiet.
+    assert_eq!(
+        collect(Some([1.5, 2.5, 3.0])),
+        [Some(7.0), Some(7.0), first[2]]
+    );
+    // Without the host's totals (no PSI, or unreadable) every file is read.
+    assert_eq!(collect(None), [Some(7.0); 3]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn the_live_host_keeps_files_open_within_the_budget() {
     // This test process as a "VM": its status and stat files and a thread's schedstat are
     // read through kept files on the live host, within the budget given.
@@ -391,6 +434,7 @@ fn the_live_host_keeps_files_open_within_the_budget() {
             fds: &fds,
             buf: &mut buf,
             swapless: None,
+            psi_quiet: [false; 3],
         };
         let vm = read.vm(&mut st2, pid).unwrap().unwrap();
         assert!(vm.rss_bytes.is_some() && vm.cpu_seconds.is_some());
@@ -409,6 +453,7 @@ fn the_live_host_keeps_files_open_within_the_budget() {
         fds: &fds,
         buf: &mut buf,
         swapless: None,
+        psi_quiet: [false; 3],
     };
     let again = read.vm(&mut st, pid).unwrap().unwrap();
     let sched = again.threads.iter().find(|t| t.tid == pid).unwrap().sched;
@@ -424,6 +469,7 @@ fn the_live_host_keeps_files_open_within_the_budget() {
         fds: &fds,
         buf: &mut buf,
         swapless: Some(4096),
+        psi_quiet: [false; 3],
     };
     let vm = read.vm(&mut st, pid).unwrap().unwrap();
     assert_eq!(st.open_files(), 2, "stat and the vCPU's schedstat");
