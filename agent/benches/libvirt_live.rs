@@ -260,7 +260,11 @@ fn main() {
         let host = host_part.collect(&cx, &mut errs);
         let b = thread_cpu();
         mounts = host.mounts.clone();
-        let l = lv.read(&root, &fds, mounts.as_deref(), &mut errs);
+        let psi = host
+            .pressure
+            .as_ref()
+            .map(|p| [&p.cpu, &p.memory, &p.io].map(|r| r.some.total_seconds));
+        let l = lv.read(&root, &fds, mounts.as_deref(), psi, &mut errs);
         let d = thread_cpu();
         let _ = sources::ovs::collect(&root, &config.ovs, &mut errs);
         let e = thread_cpu();
