@@ -1,6 +1,7 @@
 //! rtnetlink link dumps (`RTM_GETLINK` with `NLM_F_DUMP`), read by hand from the datagrams'
 //! bytes: links, operational state, carrier, MTU, 64-bit counters, master and kind (for bond
-//! membership). Only the attributes the agent uses are read (a full decode of every attribute
+//! membership); and counter dumps (`RTM_GETSTATS` asking for `IFLA_STATS_LINK_64` alone: the
+//! counters of every link for a fifth of a link dump's kernel time and bytes). Only the attributes the agent uses are read (a full decode of every attribute
 //! of every link cost as much as the kernel's dump); the tests check the result against
 //! netlink-packet-route's full decoder. The socket that sends the request and receives the
 //! datagrams is the agent's.
@@ -39,6 +40,12 @@ pub enum DecodeError {
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const RTM_NEWLINK: u16 = 16;
+const RTM_NEWSTATS: u16 = 92;
+/// `RTM_GETSTATS`, for the request the agent builds.
+pub const RTM_GETSTATS: u16 = 94;
+/// `IFLA_STATS_LINK_64` (an `RTM_NEWSTATS` attribute) and its bit in a request's filter mask.
+const IFLA_STATS_LINK_64: u16 = 1;
+pub const STATS_FILTER_LINK_64: u32 = 1 << (IFLA_STATS_LINK_64 - 1);
 const IFF_UP: u32 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
@@ -49,9 +56,10 @@ const IFLA_STATS64: u16 = 23;
 const IFLA_CARRIER: u16 = 33;
 const IFLA_CARRIER_CHANGES: u16 = 35;
 const IFLA_INFO_KIND: u16 = 1;
-/// `nlmsghdr` and `ifinfomsg` sizes.
+/// `nlmsghdr`, `ifinfomsg` and `if_stats_msg` sizes.
 const NLMSG_HDR: usize = 16;
 const IFINFOMSG: usize = 16;
+pub const IF_STATS_MSG: usize = 12;
 
 /// RFC 2863 operational state (`IF_OPER_*`).
 fn operstate(s: u8) -> String {
@@ -109,6 +117,13 @@ fn attributes(mut b: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), DecodeE
     })
 }
 
+/// The counters of a `struct rtnl_link_stats64` (rx_packets, tx_packets, rx_bytes, tx_bytes,
+/// rx_errors, tx_errors, rx_dropped, tx_dropped, …) in [`NlLink::stats`] order.
+fn stats64(v: &[u8]) -> Result<[u64; 8], DecodeError> {
+    let f = |i: usize| u64_at(v, i * 8).ok_or_else(|| DecodeError::Message("bad stats64".into()));
+    Ok([f(2)?, f(3)?, f(0)?, f(1)?, f(4)?, f(5)?, f(6)?, f(7)?])
+}
+
 /// One `RTM_NEWLINK` message body (`ifinfomsg` and attributes). Reads only the attributes the
 /// agent uses (a full decode of every attribute of every link cost as much as the kernel's dump).
 fn link(body: &[u8]) -> Result<NlLink, DecodeError> {
@@ -133,12 +148,7 @@ fn link(body: &[u8]) -> Result<NlLink, DecodeError> {
             }
             IFLA_MTU => l.mtu = Some(u32_at(v, 0).ok_or_else(|| bad("mtu"))?),
             IFLA_MASTER => l.master = Some(u32_at(v, 0).ok_or_else(|| bad("master"))?),
-            IFLA_STATS64 => {
-                // struct rtnl_link_stats64: rx_packets, tx_packets, rx_bytes, tx_bytes,
-                // rx_errors, tx_errors, rx_dropped, tx_dropped, …
-                let f = |i: usize| u64_at(v, i * 8).ok_or_else(|| bad("stats64"));
-                l.stats = Some([f(2)?, f(3)?, f(0)?, f(1)?, f(4)?, f(5)?, f(6)?, f(7)?]);
-            }
+            IFLA_STATS64 => l.stats = Some(stats64(v)?),
             IFLA_LINKINFO => {
                 for i in attributes(v) {
                     let (k, kv) = i?;
@@ -156,7 +166,54 @@ fn link(body: &[u8]) -> Result<NlLink, DecodeError> {
 
 /// Parses one datagram of a link dump, appending links to `out`; true once the dump's
 /// `NLMSG_DONE` was seen. Pure: the fuzz target and the unit tests call it on raw bytes.
-pub fn parse_datagram(mut bytes: &[u8], out: &mut Vec<NlLink>) -> Result<bool, DecodeError> {
+pub fn parse_datagram(bytes: &[u8], out: &mut Vec<NlLink>) -> Result<bool, DecodeError> {
+    messages(bytes, |kind, body| {
+        if kind == RTM_NEWLINK {
+            out.push(link(body)?);
+        }
+        Ok(())
+    })
+}
+
+/// One link's counters from a counter dump: its index and [`NlLink::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NlStats {
+    pub index: u32,
+    pub stats: [u64; 8],
+}
+
+/// Parses one datagram of a counter dump (`RTM_GETSTATS` with [`STATS_FILTER_LINK_64`]),
+/// appending each link's counters to `out` (a message without `IFLA_STATS_LINK_64` adds
+/// nothing); true once the dump's `NLMSG_DONE` was seen.
+pub fn parse_stats_datagram(bytes: &[u8], out: &mut Vec<NlStats>) -> Result<bool, DecodeError> {
+    messages(bytes, |kind, body| {
+        if kind != RTM_NEWSTATS {
+            return Ok(());
+        }
+        let index =
+            u32_at(body, 4).ok_or_else(|| DecodeError::Message("short stats message".into()))?;
+        let attrs = body
+            .get(IF_STATS_MSG..)
+            .ok_or_else(|| DecodeError::Message("short stats message".into()))?;
+        for a in attributes(attrs) {
+            let (k, v) = a?;
+            if k == IFLA_STATS_LINK_64 {
+                out.push(NlStats {
+                    index,
+                    stats: stats64(v)?,
+                });
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Walks the messages of one datagram, handing each one's type and body to `each`; true once
+/// `NLMSG_DONE` was seen. An error reply is an error.
+fn messages(
+    mut bytes: &[u8],
+    mut each: impl FnMut(u16, &[u8]) -> Result<(), DecodeError>,
+) -> Result<bool, DecodeError> {
     while !bytes.is_empty() {
         let (Some(len), Some(kind)) = (u32_at(bytes, 0), u16_at(bytes, 4)) else {
             return Err(DecodeError::Message("truncated message header".into()));
@@ -175,8 +232,7 @@ pub fn parse_datagram(mut bytes: &[u8], out: &mut Vec<NlLink>) -> Result<bool, D
                     std::io::Error::from_raw_os_error(-code)
                 )));
             }
-            RTM_NEWLINK => out.push(link(body)?),
-            _ => {}
+            _ => each(kind, body)?,
         }
         // Messages are 4-byte aligned within a datagram.
         bytes = &bytes[((len + 3) & !3).min(bytes.len())..];

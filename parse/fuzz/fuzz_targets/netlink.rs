@@ -1,5 +1,5 @@
-//! One datagram of an rtnetlink link dump, as the kernel (or anything on the socket) sends it.
-//! Never panics; a decoded link has a name no longer than the bytes given.
+//! One datagram of an rtnetlink link dump or counter dump, as the kernel (or anything on the
+//! socket) sends it. Never panics; a decoded link has a name no longer than the bytes given.
 #![no_main]
 
 use hvscope_parse::netlink;
@@ -12,4 +12,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(l.name.len() <= data.len());
     }
     let _ = netlink::bond_members(&links);
+    let mut stats = Vec::new();
+    let _ = netlink::parse_stats_datagram(data, &mut stats);
+    assert!(stats.len() * 28 <= data.len());
 });

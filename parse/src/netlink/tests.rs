@@ -253,3 +253,113 @@ fn live_dump_reads_what_the_full_decoder_reads() {
     assert!(!ours.is_empty());
     assert_eq!(ours, theirs);
 }
+
+/// An `RTM_NEWSTATS` message as the kernel lays it out: `nlmsghdr`, `if_stats_msg`, then
+/// `IFLA_STATS_LINK_64` with a `struct rtnl_link_stats64` (24 counters on 6.x kernels).
+fn stats_msg(index: u32, counters: &[u64]) -> Vec<u8> {
+    let attr_len = 4 + 8 * counters.len();
+    let len = NLMSG_HDR + IF_STATS_MSG + attr_len;
+    let mut b = Vec::new();
+    b.extend_from_slice(&(len as u32).to_ne_bytes());
+    b.extend_from_slice(&RTM_NEWSTATS.to_ne_bytes());
+    b.extend_from_slice(&[0u8; 10]);
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    b.extend_from_slice(&index.to_ne_bytes());
+    b.extend_from_slice(&STATS_FILTER_LINK_64.to_ne_bytes());
+    b.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+    b.extend_from_slice(&IFLA_STATS_LINK_64.to_ne_bytes());
+    for c in counters {
+        b.extend_from_slice(&c.to_ne_bytes());
+    }
+    b
+}
+
+#[test]
+fn counter_dump_datagrams() {
+    let counters: Vec<u64> = (1..=24).collect();
+    let mut d = stats_msg(3, &counters);
+    d.extend(stats_msg(7, &[10; 24]));
+    let mut out = vec![];
+    assert!(
+        !parse_stats_datagram(&d, &mut out).unwrap(),
+        "no NLMSG_DONE yet"
+    );
+    // rx_bytes, tx_bytes, rx_packets, tx_packets, rx_errors, tx_errors, rx_dropped, tx_dropped
+    assert_eq!(
+        out,
+        [
+            NlStats {
+                index: 3,
+                stats: [3, 4, 1, 2, 5, 6, 7, 8]
+            },
+            NlStats {
+                index: 7,
+                stats: [10; 8]
+            }
+        ]
+    );
+    // The done message ends it; a link dump's parser takes none of it for a link.
+    let done = encode(vec![NetlinkPayload::Done(DoneMessage::default())]);
+    assert!(parse_stats_datagram(&done, &mut out).unwrap());
+    let mut links = vec![];
+    assert!(!parse_datagram(&d, &mut links).unwrap());
+    assert!(links.is_empty());
+    // Short counters, a cut message, a short header: errors, never a panic.
+    assert!(parse_stats_datagram(&stats_msg(1, &[1; 5]), &mut vec![]).is_err());
+    let whole = stats_msg(1, &counters);
+    for cut in 0..whole.len() {
+        let _ = parse_stats_datagram(&whole[..cut], &mut vec![]);
+    }
+    assert!(parse_stats_datagram(&whole[..20], &mut vec![]).is_err());
+}
+
+#[test]
+fn live_counter_dump_lists_the_links_of_a_link_dump() {
+    use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+    let mut sock = Socket::new(NETLINK_ROUTE).unwrap();
+    sock.bind_auto().unwrap();
+    sock.connect(&SocketAddr::new(0, 0)).unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    // The agent's link dump request, then its counter dump request (stats_request).
+    let mut req = NetlinkMessage::new(
+        NetlinkHeader::default(),
+        NetlinkPayload::from(RouteNetlinkMessage::GetLink(LinkMessage::default())),
+    );
+    req.header.flags = NLM_F_DUMP | NLM_F_REQUEST;
+    req.finalize();
+    let mut request = vec![0; req.buffer_len()];
+    req.serialize(&mut request);
+    sock.send(&request, 0).unwrap();
+    let mut links = vec![];
+    loop {
+        let n = sock.recv(&mut &mut buf[..], 0).unwrap();
+        if parse_datagram(&buf[..n], &mut links).unwrap() {
+            break;
+        }
+    }
+    let mut stats_req = Vec::new();
+    stats_req.extend_from_slice(&28u32.to_ne_bytes());
+    stats_req.extend_from_slice(&RTM_GETSTATS.to_ne_bytes());
+    stats_req.extend_from_slice(&(NLM_F_DUMP | NLM_F_REQUEST).to_ne_bytes());
+    stats_req.extend_from_slice(&[0u8; 8]);
+    stats_req.extend_from_slice(&[0u8; 8]);
+    stats_req.extend_from_slice(&STATS_FILTER_LINK_64.to_ne_bytes());
+    sock.send(&stats_req, 0).unwrap();
+    let mut stats = vec![];
+    loop {
+        let n = sock.recv(&mut &mut buf[..], 0).unwrap();
+        if parse_stats_datagram(&buf[..n], &mut stats).unwrap() {
+            break;
+        }
+    }
+    let indexes = |v: &mut dyn Iterator<Item = u32>| v.collect::<Vec<_>>();
+    assert_eq!(
+        indexes(&mut stats.iter().map(|s| s.index)),
+        indexes(&mut links.iter().map(|l| l.index))
+    );
+    // Counters only grow between the two dumps.
+    for (s, l) in stats.iter().zip(&links) {
+        let l = l.stats.unwrap();
+        assert!(s.stats.iter().zip(l).all(|(a, b)| *a >= b), "{s:?} {l:?}");
+    }
+}

@@ -160,7 +160,7 @@ impl HostSource {
         }
         match self.netlink.dump() {
             Ok(links) => (
-                sys::net::from_netlink(root, &links, &mut self.sys.speeds).map(Some),
+                sys::net::from_netlink(root, links, &mut self.sys.speeds).map(Some),
                 "netlink+sysfs".into(),
             ),
             Err(error) => {
