@@ -246,7 +246,7 @@ fn ovs_capture() -> Ovs {
         .map(|row| {
             let flows = (row.name == "br-int")
                 .then(|| Auditor::new(row, &macs, &cfg, &rules).audit_text(FLOWS_OF13));
-            Bridge::of_row(row, flows)
+            Bridge::of_row(row, flows.map(std::sync::Arc::new))
         })
         .collect();
     Ovs {

@@ -348,9 +348,15 @@ fn native_flows_render_as_ovs_ofctl_prints_them() {
 /// `topo` without the interfaces' statistics, which ovs-vswitchd rewrites every few seconds.
 fn strip(mut topo: ovsdb::Topology) -> ovsdb::Topology {
     for b in &mut topo.bridges {
-        for i in &mut b.interfaces {
-            i.statistics.clear();
-        }
+        b.interfaces = b
+            .interfaces
+            .iter()
+            .cloned()
+            .map(|mut i| {
+                i.statistics.clear();
+                i
+            })
+            .collect();
     }
     topo
 }

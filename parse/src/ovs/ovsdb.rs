@@ -121,12 +121,13 @@ pub struct Interface {
     pub statistics: BTreeMap<String, i64>,
 }
 
-/// A bridge and its interfaces.
+/// A bridge and its interfaces (shared: a collection that keeps an unchanged topology hands
+/// them on without copying a row).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BridgeRow {
     pub name: String,
     pub datapath_type: String,
-    pub interfaces: Vec<Interface>,
+    pub interfaces: std::sync::Arc<[Interface]>,
 }
 
 /// What OVSDB says about this switch.
@@ -308,7 +309,7 @@ impl Replica {
                 BridgeRow {
                     name: b.name.clone(),
                     datapath_type: b.datapath_type.clone(),
-                    interfaces: ifaces,
+                    interfaces: ifaces.into(),
                 }
             })
             .collect();

@@ -53,7 +53,7 @@ fn audits(snap: &Snapshot) -> impl Iterator<Item = (&str, &FlowAudit)> {
     snap.ovs
         .iter()
         .flat_map(|o| &o.bridges)
-        .filter_map(|b| Some((b.name.as_str(), b.flows.as_ref()?)))
+        .filter_map(|b| Some((b.name.as_str(), b.flows.as_deref()?)))
 }
 
 fn findings(id: &str, severity: Severity, bridge: &str, d: &Dirty, out: &mut Vec<Finding>) {

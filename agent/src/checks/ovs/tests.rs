@@ -19,7 +19,7 @@ fn snapshot(dump: &str, cfg: &OvsConfig) -> Snapshot {
         .map(|row| {
             let flows = (row.name == "br-int")
                 .then(|| Auditor::new(row, &macs, cfg, &rules).audit_text(dump));
-            Bridge::of_row(row, flows)
+            Bridge::of_row(row, flows.map(std::sync::Arc::new))
         })
         .collect();
     Snapshot {

@@ -91,7 +91,7 @@ pub struct Auditor<'c> {
 pub fn attached_macs(bridges: &[BridgeRow]) -> HashSet<String> {
     bridges
         .iter()
-        .flat_map(|b| &b.interfaces)
+        .flat_map(|b| b.interfaces.iter())
         .filter_map(|i| i.neutron.attached_mac.clone())
         .collect()
 }

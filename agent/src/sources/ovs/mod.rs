@@ -21,6 +21,7 @@ mod series;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hvscope_parse::ovs::ovsdb::{BridgeRow, Interface};
@@ -50,14 +51,19 @@ pub fn flows_source(bridge: &str) -> String {
 pub struct Bridge {
     pub name: String,
     pub datapath_type: String,
-    pub interfaces: Vec<Interface>,
+    /// Shared with the OVSDB topology they come from.
+    pub interfaces: Arc<[Interface]>,
     /// `None` when the flows were not dumped (bridge not selected, or unreadable: see errors).
-    pub flows: Option<FlowAudit>,
+    /// Shared with the flow monitor's kept audit while the table is unchanged.
+    pub flows: Option<Arc<FlowAudit>>,
 }
 
 impl Bridge {
     /// The bridge of an OVSDB row, with its flows' audit (if they were dumped).
-    pub fn of_row(row: &hvscope_parse::ovs::ovsdb::BridgeRow, flows: Option<FlowAudit>) -> Self {
+    pub fn of_row(
+        row: &hvscope_parse::ovs::ovsdb::BridgeRow,
+        flows: Option<Arc<FlowAudit>>,
+    ) -> Self {
         Self {
             name: row.name.clone(),
             datapath_type: row.datapath_type.clone(),
@@ -93,7 +99,7 @@ pub struct OvsSource {
 #[derive(Debug)]
 struct Watched {
     monitor: FlowMonitor,
-    audit: FlowAudit,
+    audit: Arc<FlowAudit>,
     /// [`signature`] of what the audit judged against.
     sig: u64,
     /// Collections since the dump.
@@ -118,7 +124,7 @@ impl OvsSource {
 fn signature(row: &BridgeRow, macs: &HashSet<String>) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     row.name.hash(&mut h);
-    for i in &row.interfaces {
+    for i in row.interfaces.iter() {
         (&i.name, i.ofport).hash(&mut h);
     }
     // the set's order is arbitrary: combine per-MAC hashes without order
@@ -216,7 +222,7 @@ fn read(
         } else if let Some((watched, fds)) = watch.as_mut() {
             watched_dump(root, &reader, row, &macs, cfg, rules, errors, watched, fds)
         } else {
-            dump(root, &reader, row, &macs, cfg, rules, errors)
+            dump(root, &reader, row, &macs, cfg, rules, errors).map(Arc::new)
         };
         bridges.push(Bridge::of_row(row, flows));
     }
@@ -245,7 +251,7 @@ fn watched_dump(
     errors: &mut Vec<SourceError>,
     watched: &mut HashMap<String, Watched>,
     fds: &FdBudget,
-) -> Option<FlowAudit> {
+) -> Option<Arc<FlowAudit>> {
     let sig = signature(row, macs);
     if let Some(w) = watched.get_mut(&row.name) {
         if w.sig == sig && w.reused + 1 < REFRESH.collections() && !w.monitor.changed() {
@@ -260,7 +266,7 @@ fn watched_dump(
     let monitor = fds
         .grant(Holder::Ovs)
         .map(|lease| FlowMonitor::open(&mgmt, timeout, lease));
-    let audit = dump(root, reader, row, macs, cfg, rules, errors)?;
+    let audit = Arc::new(dump(root, reader, row, macs, cfg, rules, errors)?);
     match monitor {
         Some(Ok(monitor)) => {
             watched.insert(

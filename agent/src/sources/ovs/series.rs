@@ -92,7 +92,7 @@ pub fn series(ovs: &Ovs, errors: &[SourceError], out: &mut SeriesBuf) {
                 a.bad_lines as f64,
             );
         }
-        for i in &b.interfaces {
+        for i in b.interfaces.iter() {
             let ofport = i.ofport.map(|p| p.to_string()).unwrap_or_default();
             let mut ids: Vec<(&str, &str)> = vec![("bridge", br), ("interface", &i.name)];
             if let Some(d) = domain_uuid(i) {
