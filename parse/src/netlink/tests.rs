@@ -329,14 +329,18 @@ fn live_counter_dump_lists_the_links_of_a_link_dump() {
     req.finalize();
     let mut request = vec![0; req.buffer_len()];
     req.serialize(&mut request);
-    sock.send(&request, 0).unwrap();
-    let mut links = vec![];
-    loop {
-        let n = sock.recv(&mut &mut buf[..], 0).unwrap();
-        if parse_datagram(&buf[..n], &mut links).unwrap() {
-            break;
+    // Sends `req` and hands each datagram of the dump to `parse` until it says done.
+    let mut dump = |req: &[u8], parse: &mut dyn FnMut(&[u8]) -> bool| {
+        sock.send(req, 0).unwrap();
+        loop {
+            let n = sock.recv(&mut &mut buf[..], 0).unwrap();
+            if parse(&buf[..n]) {
+                break;
+            }
         }
-    }
+    };
+    let mut links = vec![];
+    dump(&request, &mut |d| parse_datagram(d, &mut links).unwrap());
     let mut stats_req = Vec::new();
     stats_req.extend_from_slice(&28u32.to_ne_bytes());
     stats_req.extend_from_slice(&RTM_GETSTATS.to_ne_bytes());
@@ -344,14 +348,10 @@ fn live_counter_dump_lists_the_links_of_a_link_dump() {
     stats_req.extend_from_slice(&[0u8; 8]);
     stats_req.extend_from_slice(&[0u8; 8]);
     stats_req.extend_from_slice(&STATS_FILTER_LINK_64.to_ne_bytes());
-    sock.send(&stats_req, 0).unwrap();
     let mut stats = vec![];
-    loop {
-        let n = sock.recv(&mut &mut buf[..], 0).unwrap();
-        if parse_stats_datagram(&buf[..n], &mut stats).unwrap() {
-            break;
-        }
-    }
+    dump(&stats_req, &mut |d| {
+        parse_stats_datagram(d, &mut stats).unwrap()
+    });
     let indexes = |v: &mut dyn Iterator<Item = u32>| v.collect::<Vec<_>>();
     assert_eq!(
         indexes(&mut stats.iter().map(|s| s.index)),
