@@ -144,8 +144,9 @@ impl LinkDumper {
             return Ok(&self.links);
         }
         self.since_dump = None;
-        if self.events.is_none() {
-            // Subscribed before the dump: a change after it is notified.
+        // Subscribed before the dump, so that a change after it is notified; where that is
+        // refused (a seccomp filter, a sandbox), tried again once per refresh period.
+        if self.events.is_none() && REFRESH.starts_period(self.link_dumps) {
             self.events = subscribe()
                 .inspect_err(|e| tracing::debug!(error = %e, "no link notifications: a link dump per collection"))
                 .ok();

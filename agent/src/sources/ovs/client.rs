@@ -131,14 +131,13 @@ impl OvsdbClient {
             }
             Some(_) => ovsdb::rpc_ok(&reply)?,
         }
-        let topology = match (&c.topology, &c.replica) {
-            (Some(t), _) => t.clone(),
-            (None, replica) => {
-                let t = Arc::new(replica.as_ref().map(Replica::topology).unwrap_or_default());
-                c.topology = Some(t.clone());
-                t
-            }
-        };
+        let replica = &c.replica;
+        let topology = c
+            .topology
+            .get_or_insert_with(|| {
+                Arc::new(replica.as_ref().map(Replica::topology).unwrap_or_default())
+            })
+            .clone();
         Ok((topology, c))
     }
 
