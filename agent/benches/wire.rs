@@ -28,7 +28,6 @@
 //!
 //! Run: `cargo bench -p hvscope-agent --bench wire` (`WIRE_ROUNDS=…`, default 15).
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
@@ -36,6 +35,7 @@ use std::sync::Mutex;
 use hvscope_agent::checks::{self, Check};
 use hvscope_agent::config::Config;
 use hvscope_agent::io::HostRoot;
+use hvscope_agent::series::registry::IdSet;
 use hvscope_agent::series::{Registry, SeriesBuf};
 use hvscope_agent::snapshot::{Collector, Snapshot};
 use hvscope_agent::sources::ovs::audit::{Auditor, attached_macs};
@@ -157,7 +157,7 @@ fn on_wire(payload: usize) -> usize {
 struct Stream {
     registry: Mutex<Registry>,
     checks: Vec<Box<dyn Check>>,
-    defined: HashSet<u64>,
+    defined: IdSet,
     seq: u64,
 }
 
@@ -166,7 +166,7 @@ impl Stream {
         Self {
             registry: Mutex::new(Registry::with_static_labels([("rack", "r01")])),
             checks: checks::configured(&Config::default()),
-            defined: HashSet::new(),
+            defined: IdSet::default(),
             seq: 0,
         }
     }

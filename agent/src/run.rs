@@ -88,6 +88,48 @@ impl TickStamps {
     }
 }
 
+/// Which ticks of the loop's one ticker collect, when the collection interval is a whole
+/// number `every` of SLI sample periods (the defaults: 10 × 1 s). The ticker then runs at the
+/// sample period: every `every`-th tick collects, and that collection is the tick's SLI sample
+/// too ([`Collector::collect_sampled`]); the other ticks sample. One wakeup, and one read of
+/// each vCPU's `schedstat`, serve both where two tickers would take two of each. Ticks are
+/// counted in periods (a late tick stands for the ones it coalesced), so the collections stay
+/// on their grid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beats {
+    every: u64,
+    /// Periods ticked so far.
+    seen: u64,
+}
+
+impl Beats {
+    /// `None` when `interval` is not a whole number of `sample` periods (then each has a
+    /// ticker of its own).
+    pub fn new(interval: Duration, sample: Duration) -> Option<Self> {
+        let (i, s) = (interval.as_millis(), sample.as_millis());
+        (s > 0 && i >= s && i % s == 0).then(|| Self {
+            every: u64::try_from(i / s).unwrap_or(u64::MAX),
+            seen: 0,
+        })
+    }
+
+    /// A tick standing for `periods` periods: whether a collection falls among them (the
+    /// first tick collects).
+    pub fn collects(&mut self, periods: u64) -> bool {
+        let first = self.seen;
+        self.seen = self.seen.saturating_add(periods.max(1));
+        first.div_ceil(self.every).saturating_mul(self.every) < self.seen
+    }
+}
+
+/// Waits for `t`'s next tick; never, without one.
+async fn tick_of(t: &mut Option<Ticker>) -> u64 {
+    match t {
+        Some(t) => t.tick().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn read_trimmed(root: &HostRoot, rel: &str) -> Option<String> {
     root.read_string(rel)
         .ok()
@@ -184,9 +226,19 @@ impl Agent {
     /// until the next collection, which reuses their label sets (the registry adds the static
     /// labels to the definitions it sends).
     pub fn collect_batch(&mut self) -> Batch {
+        self.collect_batch_with(false)
+    }
+
+    /// [`collect_batch`](Self::collect_batch); `sample`: the collection is also an SLI
+    /// sample ([`Collector::collect_sampled`]).
+    fn collect_batch_with(&mut self, sample: bool) -> Batch {
         let started = Instant::now();
         let timestamp_ms = self.stamps.stamp(now_ms());
-        let snap = self.collector.collect();
+        let snap = if sample {
+            self.collector.collect_sampled()
+        } else {
+            self.collector.collect()
+        };
         let findings = crate::checks::run_all(&self.checks, &snap);
         let mut buf = std::mem::take(&mut self.series);
         buf.recycle();
@@ -349,31 +401,48 @@ impl Agent {
         let notifier = Notifier::from_env();
         // The periodic wakeups are timerfds (`io::Ticker`: one wakeup per period, where the
         // runtime's timer wheel takes two or three). A collection or sample that overran its
-        // period is followed by one tick for the missed ones, then the grid holds.
-        let mut tick = Ticker::new(Duration::from_secs(self.config.interval_secs));
+        // period is followed by one tick for the missed ones, then the grid holds. With the
+        // default cadence one ticker serves the collection and the SLI sample ([`Beats`]).
+        let interval = Duration::from_secs(self.config.interval_secs);
+        let sample = Duration::from_millis(self.config.sli.sample_interval_ms);
+        let mut beats = Beats::new(interval, sample);
+        let mut tick = Ticker::new(if beats.is_some() { sample } else { interval });
+        let mut sli_tick = beats.is_none().then(|| Ticker::new(sample));
         // The watchdog is fed from this loop only: a collection stuck in a read blocks the
-        // (single-threaded) runtime, the pings stop, and systemd restarts the agent.
-        let mut watchdog =
-            Ticker::new(notifier.watchdog().map_or(Duration::from_secs(3600), |w| {
-                (w / 3).max(Duration::from_millis(100))
-            }));
-        let mut sli_tick = Ticker::new(Duration::from_millis(self.config.sli.sample_interval_ms));
+        // (single-threaded) runtime, the pings stop, and systemd restarts the agent. Pings are
+        // due every third of its timeout; they ride on the loop's ticks when those come at
+        // least that often, and have a ticker of their own otherwise.
+        let ping_every = notifier
+            .watchdog()
+            .map(|w| (w / 3).max(Duration::from_millis(100)));
+        let tick_period = if beats.is_some() { sample } else { interval };
+        let mut watchdog = ping_every
+            .filter(|p| *p < tick_period.min(sample))
+            .map(Ticker::new);
+        let mut pinged = Instant::now();
         let mut shutdown_rx = shutdown.clone();
         let mut ready = false;
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    let batch = self.collect_batch();
-                    self.queue(batch);
-                    notifier.alive();
-                    if !ready {
-                        notifier.ready("collecting");
-                        ready = true;
+                periods = tick.tick() => {
+                    if beats.as_mut().is_none_or(|b| b.collects(periods)) {
+                        let batch = self.collect_batch_with(beats.is_some());
+                        self.queue(batch);
+                        if !ready {
+                            notifier.ready("collecting");
+                            ready = true;
+                        }
+                    } else {
+                        self.collector.sample_sli();
                     }
                 }
-                _ = watchdog.tick() => notifier.alive(),
-                _ = sli_tick.tick() => self.collector.sample_sli(),
+                _ = tick_of(&mut sli_tick) => self.collector.sample_sli(),
+                _ = tick_of(&mut watchdog) => {}
                 _ = shutdown_rx.changed() => break,
+            }
+            if ping_every.is_some_and(|p| pinged.elapsed() >= p) {
+                notifier.alive();
+                pinged = Instant::now();
             }
         }
         notifier.stopping();
@@ -414,6 +483,32 @@ mod tests {
         s.stamp(0);
         assert_eq!(s.stamp(102), 102);
         assert_eq!(s.stamp(201), 202);
+    }
+
+    #[test]
+    fn beats_collect_every_nth_period_and_keep_the_grid_over_late_ticks() {
+        let s = Duration::from_secs;
+        assert_eq!(Beats::new(s(10), Duration::from_millis(1500)), None);
+        assert_eq!(
+            Beats::new(s(1), s(2)),
+            None,
+            "a sample period longer than the interval"
+        );
+        assert_eq!(Beats::new(s(10), Duration::ZERO), None);
+        let mut b = Beats::new(s(10), s(1)).unwrap();
+        let ticks: Vec<bool> = (0..21).map(|_| b.collects(1)).collect();
+        let at: Vec<usize> = (0..21).filter(|&i| ticks[i]).collect();
+        assert_eq!(at, [0, 10, 20], "the first tick, then every tenth");
+        // Periods 21..=23 are one late tick (none collects), 24..=31 another: period 30
+        // is among them, so it collects; the next is period 40, not 10 ticks after.
+        assert!(!b.collects(3));
+        assert!(b.collects(8));
+        assert!(!(0..8).any(|_| b.collects(1)));
+        assert!(b.collects(1), "period 40");
+        // A collection interval of one sample period: every tick collects.
+        let mut b = Beats::new(s(1), s(1)).unwrap();
+        assert!((0..5).all(|_| b.collects(1)));
+        assert!(b.collects(0), "a tick is at least one period");
     }
 
     #[test]

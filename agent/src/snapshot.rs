@@ -128,9 +128,9 @@ impl Collector {
             &self.root,
             &self.fds,
             "proc/pressure/memory",
-            hvscope_parse::proc::pressure::parse,
+            hvscope_parse::proc::pressure::some_total_us,
         ) {
-            Ok(p) => Some((p.some.total_seconds * 1e6).round() as u64),
+            Ok(us) => Some(us),
             Err(ProcError::Read(ReadError::Gone { .. })) => {
                 self.host_psi_retry_in = PSI_ABSENT_SAMPLES;
                 None
@@ -151,6 +151,18 @@ impl Collector {
 
     /// Reads every source.
     pub fn collect(&mut self) -> Snapshot {
+        self.collect_inner(false)
+    }
+
+    /// Reads every source and takes the SLI sample from what it read (each vCPU's
+    /// `schedstat`, the cgroups' and the host's memory PSI, `proc/diskstats`): at a tick due
+    /// for both, instead of [`sample_sli`](Self::sample_sli) then [`collect`](Self::collect),
+    /// which would read all of it twice. The snapshot's SLI counters include this sample.
+    pub fn collect_sampled(&mut self) -> Snapshot {
+        self.collect_inner(true)
+    }
+
+    fn collect_inner(&mut self, sample: bool) -> Snapshot {
         let mut errors = Vec::new();
         let disks = self.diskstats.read(&self.root, &self.fds);
         let cx = Context::new(&self.root, &self.fds, disks);
@@ -169,6 +181,21 @@ impl Collector {
         let domains: Vec<_> = libvirt.vms.iter().map(|v| &*v.domain).collect();
         self.disk_vms =
             crate::sli::disk_delay::vm_devices(&sources::iscsi::join::join_refs(&iscsi, &domains));
+        if sample {
+            let t = self.started.elapsed().as_secs_f64();
+            let host_memory = host
+                .pressure
+                .as_ref()
+                .map(|p| (p.memory.some.total_seconds * 1e6).round() as u64);
+            self.host_memory_stall_us = host_memory;
+            self.libvirt.collected_sample(&mut self.sli_samples);
+            self.sli.record(t, host_memory, &self.sli_samples);
+            if !self.disk_vms.is_empty()
+                && let Ok(stats) = cx.diskstats.stats()
+            {
+                self.disk_sli.sample(now_ms(), stats, &self.disk_vms);
+            }
+        }
         let disk_sli = self
             .disk_vms
             .iter()
@@ -338,6 +365,47 @@ mod tests {
             ["sys.node"]
         );
         assert_eq!(c.collect().host.numa.map(|n| n.len()), Some(1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A collection at a tick due for both is that tick's SLI sample: its counters move by
+    /// what the collection read, and are in its snapshot; a plain collection samples nothing.
+    #[test]
+    fn a_sampled_collection_records_the_sli_sample_it_read() {
+        let dir = copy_fixture("libvirt-kvm-2vm", "sampled");
+        let mut c = Collector::new(HostRoot::new(&dir), &Config::default());
+        let first = c.collect_sampled();
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        assert_eq!(first.sli.len(), 2, "both VMs sampled: {:?}", first.sli);
+        assert!(first.sli.values().all(|t| t.observed_seconds == 0.0));
+        // 10 s of vCPU wait within a few ms: this VM was starved since the baseline.
+        std::fs::write(
+            dir.join("proc/25453/task/25462/schedstat"),
+            "2067135 10041776252 33\n",
+        )
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let plain = c.collect();
+        assert_eq!(plain.sli, first.sli, "a plain collection is no sample");
+        let second = c.collect_sampled();
+        let starved: Vec<f64> = second.sli.values().map(|t| t.cpu_starved_seconds).collect();
+        assert!(
+            second.sli.values().all(|t| t.observed_seconds > 0.0),
+            "{:?}",
+            second.sli
+        );
+        assert_eq!(
+            starved.iter().filter(|&&s| s > 0.0).count(),
+            1,
+            "{starved:?}"
+        );
+        // The next sample (between collections) goes on from the collection's readings.
+        c.sample_sli();
+        let third = c.collect();
+        for (uuid, t) in &third.sli {
+            assert!(t.observed_seconds > second.sli[uuid].observed_seconds);
+            assert_eq!(t.cpu_starved_seconds, second.sli[uuid].cpu_starved_seconds);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

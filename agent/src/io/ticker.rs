@@ -22,7 +22,8 @@ pub struct Ticker {
 #[derive(Debug)]
 enum Inner {
     Kernel(AsyncFd<OwnedFd>),
-    Tokio(tokio::time::Interval),
+    /// The interval and when it last ticked.
+    Tokio(tokio::time::Interval, Option<tokio::time::Instant>),
 }
 
 impl Ticker {
@@ -37,7 +38,7 @@ impl Ticker {
                 tracing::debug!(%error, "no timerfd: ticking with the runtime's timer");
                 let mut i = tokio::time::interval(period);
                 i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                Inner::Tokio(i)
+                Inner::Tokio(i, None)
             }
         };
         Self { inner }
@@ -48,23 +49,32 @@ impl Ticker {
         matches!(self.inner, Inner::Kernel(_))
     }
 
-    /// Waits for the next tick.
-    pub async fn tick(&mut self) {
+    /// Waits for the next tick; returns how many periods it stands for (1, or more when
+    /// ticks were missed while the caller was busy: they are coalesced into this one), so
+    /// that a caller counting ticks keeps to the grid.
+    pub async fn tick(&mut self) -> u64 {
         match &mut self.inner {
-            Inner::Tokio(i) => {
+            Inner::Tokio(i, last) => {
                 i.tick().await;
+                // The interval says a missed tick's deadline, not how many were missed: the
+                // periods since the last tick, by the clock, rounded.
+                let now = tokio::time::Instant::now();
+                let period = i.period().as_nanos().max(1);
+                let periods = last.map_or(1, |l| ((now - l).as_nanos() + period / 2) / period);
+                *last = Some(now);
+                u64::try_from(periods).unwrap_or(u64::MAX).max(1)
             }
             Inner::Kernel(fd) => loop {
                 let Ok(mut ready) = fd.readable().await else {
                     // The runtime lost the fd (it is shutting down): wait like a ticker would.
-                    std::future::pending::<()>().await;
-                    return;
+                    return std::future::pending::<u64>().await;
                 };
                 let mut count = [0u8; 8];
                 match ready.try_io(|fd| {
                     nix::unistd::read(fd.get_ref(), &mut count).map_err(std::io::Error::from)
                 }) {
-                    Ok(Ok(8)) => return,
+                    // The expirations since the last read (never 0 once readable).
+                    Ok(Ok(8)) => return u64::from_ne_bytes(count).max(1),
                     Ok(_) | Err(_) => continue,
                 }
             },
@@ -98,6 +108,37 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    /// The same behaviour from the timerfd and from the runtime's interval (the fallback).
+    async fn ticks_then_coalesces(mut t: Ticker) {
+        let start = Instant::now();
+        assert_eq!(t.tick().await, 1);
+        assert!(
+            start.elapsed() < Duration::from_millis(40),
+            "the first at once"
+        );
+        for n in 1..=4u32 {
+            assert_eq!(t.tick().await, 1, "tick {n} stands for one period");
+            let e = start.elapsed();
+            assert!(e >= Duration::from_millis(50) * n, "tick {n} early: {e:?}");
+        }
+        // Busy for three periods: one tick for all of them, which says so, then the grid.
+        std::thread::sleep(Duration::from_millis(160));
+        let before = Instant::now();
+        let periods = t.tick().await;
+        assert!(
+            before.elapsed() < Duration::from_millis(10),
+            "the missed one at once"
+        );
+        assert!((3..=4).contains(&periods), "3 periods missed: {periods}");
+        let before = Instant::now();
+        assert_eq!(t.tick().await, 1);
+        let wait = before.elapsed();
+        assert!(
+            wait <= Duration::from_millis(50),
+            "then on the grid, not a period after the late tick: {wait:?}"
+        );
+    }
+
     #[test]
     fn ticks_at_once_then_every_period_and_coalesces_missed_ticks() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -105,34 +146,15 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let mut t = Ticker::new(Duration::from_millis(50));
+            let t = Ticker::new(Duration::from_millis(50));
             assert!(t.in_kernel(), "this kernel has timerfd");
-            let start = Instant::now();
-            t.tick().await;
-            assert!(
-                start.elapsed() < Duration::from_millis(40),
-                "the first at once"
-            );
-            for n in 1..=4u32 {
-                t.tick().await;
-                let e = start.elapsed();
-                assert!(e >= Duration::from_millis(50) * n, "tick {n} early: {e:?}");
-            }
-            // Busy for three periods: one tick for all of them, then the grid again.
-            std::thread::sleep(Duration::from_millis(160));
-            let before = Instant::now();
-            t.tick().await;
-            assert!(
-                before.elapsed() < Duration::from_millis(10),
-                "the missed one at once"
-            );
-            let before = Instant::now();
-            t.tick().await;
-            let wait = before.elapsed();
-            assert!(
-                wait <= Duration::from_millis(50),
-                "then on the grid, not a period after the late tick: {wait:?}"
-            );
+            ticks_then_coalesces(t).await;
+            let mut i = tokio::time::interval(Duration::from_millis(50));
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            ticks_then_coalesces(Ticker {
+                inner: Inner::Tokio(i, None),
+            })
+            .await;
         });
     }
 }

@@ -21,7 +21,7 @@ use super::{Labels, SeriesBuf};
 /// A hasher for integer keys (ids, addresses): one multiplication, then the well-mixed high bits
 /// rotated down to where the table takes its bucket index.
 #[derive(Debug, Default, Clone, Copy)]
-struct IntHasher(u64);
+pub struct IntHasher(u64);
 
 impl Hasher for IntHasher {
     fn finish(&self) -> u64 {
@@ -44,6 +44,10 @@ impl Hasher for IntHasher {
 }
 
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+
+/// A set of series ids (the registry's: small integers it hands out, never chosen by the host
+/// or a guest), hashed with one multiplication instead of SipHash.
+pub type IdSet = std::collections::HashSet<u64, BuildHasherDefault<IntHasher>>;
 
 /// A definition as a key of the id table: the label set and its hash, computed once (SipHash,
 /// keyed per registry: label values come from the host and its guests), so that growing the

@@ -2,7 +2,6 @@
 //! hello, then send spooled batches in order while reading acks and resend requests. Any error
 //! ends the stream; the task backs off and reconnects, and re-sends everything unacknowledged.
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,6 +24,7 @@ use super::Link;
 use super::backoff::Backoff;
 use crate::config::{Compression, split_host_port};
 use crate::series::Registry;
+use crate::series::registry::IdSet;
 
 /// A stream ended; why.
 #[derive(Debug, thiserror::Error)]
@@ -170,11 +170,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Adds the definitions of series in `batch` that this stream has not defined yet (the first
 /// batch of a stream carries one for every series; the wire bench builds its batches with it).
-pub fn with_defs(
-    batch: &Batch,
-    defined: &mut HashSet<u64>,
-    registry: &Mutex<Registry>,
-) -> (Batch, usize) {
+pub fn with_defs(batch: &Batch, defined: &mut IdSet, registry: &Mutex<Registry>) -> (Batch, usize) {
     let mut out = batch.clone();
     let registry = registry.lock().unwrap_or_else(|p| p.into_inner());
     let mut id = 0u64;
@@ -243,7 +239,7 @@ async fn connect_and_stream(
         unacked = link.spool().len(), "stream established");
 
     let mut cursor = 0u64; // next batch to send has seq >= cursor
-    let mut defined: HashSet<u64> = HashSet::new();
+    let mut defined = IdSet::default();
     // The TLS files are looked at again when a batch goes out, at most every
     // `ROTATION_CHECK`: no timer of its own wakes the agent for it.
     let mut rotation_checked = tokio::time::Instant::now();

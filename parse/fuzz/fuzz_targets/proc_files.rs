@@ -14,8 +14,15 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = loadavg::parse(text);
     let _ = vmstat::parse(text);
+    let total = pressure::some_total_us(text);
     if let Ok(p) = pressure::parse(text) {
         assert!(p.some.total_seconds >= 0.0);
+        // The SLI's `some` total alone agrees with the full parse (exactly, where an f64
+        // holds the microseconds).
+        let us = total.expect("a full parse has a some total");
+        if us < 1 << 50 {
+            assert_eq!(us, (p.some.total_seconds * 1e6).round() as u64);
+        }
     }
     if let Ok(m) = mounts::parse(text) {
         let _ = mounts::effective(&m, "/");

@@ -75,6 +75,31 @@ pub fn parse(text: &str) -> Result<Pressure, ParseError> {
     })
 }
 
+/// Only the `some` line's `total` (µs), as [`parse`] would read it, without the averages: the
+/// SLI sampler's every-second read of the host's and the VMs' memory PSI needs nothing else,
+/// and the three decimal averages are most of [`parse`]'s work.
+pub fn some_total_us(text: &str) -> Result<u64, ParseError> {
+    let mut total = None;
+    for l in text.lines() {
+        let (kind, rest) = l.trim().split_once(' ').unwrap_or((l, ""));
+        if kind != "some" {
+            continue;
+        }
+        let mut line_total = None;
+        for v in rest
+            .split_ascii_whitespace()
+            .filter_map(|kv| kv.strip_prefix("total="))
+        {
+            line_total = Some(
+                v.parse::<u64>()
+                    .map_err(|_| ParseError::new(format!("total: bad value {v:?}")))?,
+            );
+        }
+        total = Some(line_total.ok_or_else(|| ParseError::new("psi 'some' line lacks total"))?);
+    }
+    total.ok_or_else(|| ParseError::new("no 'some' line"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +117,31 @@ mod tests {
         let m = parse(IO).unwrap();
         assert_eq!(m.full.unwrap().total_seconds, 11.616312);
         assert_eq!(m.full.unwrap().avg300, 0.29);
+    }
+
+    #[test]
+    fn the_some_total_alone_is_the_full_parse_s() {
+        for text in [
+            CPU,
+            IO,
+            "some avg10=1.00 avg60=0.50 avg300=0.10 total=2000000\n",
+        ] {
+            let full = parse(text).unwrap();
+            assert_eq!(
+                some_total_us(text).unwrap(),
+                (full.some.total_seconds * 1e6).round() as u64
+            );
+        }
+        assert_eq!(some_total_us(CPU).unwrap(), 111_353_335);
+        for bad in [
+            "",
+            "full avg10=0 avg60=0 avg300=0 total=0",
+            "some avg10=0 avg60=0 avg300=0",
+            "some avg10=0 avg60=0 avg300=0 total=-1",
+            "some avg10=0 avg60=0 avg300=0 total=18446744073709551616",
+        ] {
+            assert!(some_total_us(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

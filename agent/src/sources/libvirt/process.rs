@@ -127,6 +127,9 @@ impl Reading<'_> {
             }
             fresh = true;
         };
+        // What an SLI sample needs, read here anyway: a collection is also a sample
+        // ([`LibvirtSource::collected_sample`](super::LibvirtSource::collected_sample)).
+        st.collected_wait_ns = vcpu_wait_ns(&threads, st.schedstat.len());
         if st.cgroup.is_none()
             && let Ok(found) = cgroup::locate_domain(root, pid, cg_mounts)
         {
@@ -139,6 +142,12 @@ impl Reading<'_> {
             ),
             None => (None, None),
         };
+        // The cgroup's memory.pressure was read (or its last reading still holds): the SLI
+        // sampler's last total is this one.
+        st.memory_stall_us = cgroup
+            .as_ref()
+            .and_then(|c| c.memory_pressure)
+            .map(|p| (p.some.total_seconds * 1e6).round() as u64);
         Ok(Some(Vm {
             domain: st.domain.clone(),
             threads,
@@ -150,6 +159,17 @@ impl Reading<'_> {
         }))
     }
 }
+/// Σ schedstat wait (ns) of the vCPU threads among `threads` (the only ones with scheduler
+/// statistics), when all `vcpus` of them were read: a VM with a vCPU unread is left out of an
+/// SLI sample, as the sampler leaves it out.
+fn vcpu_wait_ns(threads: &[Thread], vcpus: usize) -> Option<u64> {
+    let (n, wait) = threads
+        .iter()
+        .filter_map(|t| t.sched.as_ref())
+        .fold((0, 0u64), |(n, w), s| (n + 1, w.saturating_add(s.wait_ns)));
+    (n == vcpus).then_some(wait)
+}
+
 /// Lists the QEMU process's threads, naming each (a name is read once per thread: threads
 /// already listed keep theirs). `Ok(None)`: the process is gone.
 fn list_tasks(root: &HostRoot, st: &VmState, pid: u32) -> Result<Option<Tasks>, String> {

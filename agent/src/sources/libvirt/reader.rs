@@ -265,8 +265,7 @@ impl LibvirtSource {
                 _ => st
                     .cgroup
                     .as_mut()
-                    .and_then(|c| c.memory_pressure(root, fds, buf))
-                    .map(|p| (p.some.total_seconds * 1e6).round() as u64),
+                    .and_then(|c| c.memory_stall_us(root, fds, buf)),
             };
             st.memory_stall_us = memory_stall_us;
             out.push(VmSample {
@@ -275,6 +274,23 @@ impl LibvirtSource {
                 vcpu_wait_ns: wait,
                 memory_stall_us,
             });
+        }
+    }
+
+    /// The SLI sample of the collection just made, from what it read (each vCPU's
+    /// `schedstat`, the cgroup's memory PSI): the sample taken at a collection tick costs no
+    /// read of its own. Replaces the contents of `out`; a VM is in it once per collection.
+    pub fn collected_sample(&mut self, out: &mut Vec<VmSample>) {
+        out.clear();
+        for st in self.vms.values_mut() {
+            if let Some(wait) = st.collected_wait_ns.take() {
+                out.push(VmSample {
+                    uuid: st.uuid.clone(),
+                    vcpus: st.domain.vcpus,
+                    vcpu_wait_ns: wait,
+                    memory_stall_us: st.memory_stall_us,
+                });
+            }
         }
     }
 

@@ -204,19 +204,19 @@ impl CgroupFiles {
             .ok()
     }
 
-    /// `memory.pressure` of the v2 directory.
-    pub fn memory_pressure(
+    /// The `some` total (µs) of the v2 directory's `memory.pressure`.
+    pub fn memory_stall_us(
         &mut self,
         root: &HostRoot,
         fds: &FdBudget,
         buf: &mut Vec<u8>,
-    ) -> Option<Pressure> {
+    ) -> Option<u64> {
         let v2 = self
             .dirs
             .iter()
             .position(|d| d.hierarchy == Hierarchy::V2)?;
         let text = self.read(v2, "memory.pressure", root, fds, buf)?;
-        pressure::parse(text).ok()
+        pressure::some_total_us(text).ok()
     }
 
     /// The domain cgroup's figures: from the v2 directory first (one directory holds everything
@@ -330,9 +330,12 @@ pub(super) struct VmState {
     /// `None` until located (`/proc/<pid>/cgroup` read once).
     pub cgroup: Option<CgroupFiles>,
     pub tasks: Tasks,
-    /// The `some` total (µs) of the cgroup's `memory.pressure` at the last SLI sample that
-    /// read it (see [`LibvirtSource::sample`](super::LibvirtSource::sample)).
+    /// The `some` total (µs) of the cgroup's `memory.pressure` at the last SLI sample or
+    /// collection that read it (see [`LibvirtSource::sample`](super::LibvirtSource::sample)).
     pub memory_stall_us: Option<u64>,
+    /// Σ vCPU `schedstat` wait (ns) as the last collection read it, until an SLI sample takes
+    /// it ([`LibvirtSource::collected_sample`](super::LibvirtSource::collected_sample)).
+    pub collected_wait_ns: Option<u64>,
 }
 
 impl VmState {
@@ -351,6 +354,7 @@ impl VmState {
             cgroup: None,
             tasks: Tasks::default(),
             memory_stall_us: None,
+            collected_wait_ns: None,
         }
     }
 

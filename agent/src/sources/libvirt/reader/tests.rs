@@ -338,6 +338,46 @@ fn vms_that_stop_leave_the_kept_state_and_the_sampler() {
 }
 
 #[test]
+fn a_collection_is_the_sample_the_sampler_would_take_once() {
+    let (dir, root) = copy_fixture("libvirt-kvm-2vm", "collected");
+    let mut src = TestSource::default();
+    let mut errors = vec![];
+    let mut collected = Vec::new();
+    src.src.collected_sample(&mut collected);
+    assert!(collected.is_empty(), "nothing collected yet");
+    let l = src.collect_for_test(&root, &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    src.src.collected_sample(&mut collected);
+    let sampled = src.sample(&root);
+    assert_eq!(collected.len(), 2);
+    assert_eq!(
+        collected, sampled,
+        "the same figures, from the collection's reads"
+    );
+    assert!(
+        collected
+            .iter()
+            .all(|s| s.vcpu_wait_ns > 0 && s.memory_stall_us.is_some())
+    );
+    let wait: u64 = l.vms[0]
+        .threads
+        .iter()
+        .filter_map(|t| t.sched.map(|s| s.wait_ns))
+        .sum();
+    assert_eq!(collected[0].vcpu_wait_ns, wait);
+    // Taken once: the next tick's sample is the sampler's.
+    src.src.collected_sample(&mut collected);
+    assert!(collected.is_empty());
+    // A vCPU thread that cannot be read leaves its VM out, as the sampler does.
+    std::fs::remove_dir_all(dir.join("proc/25453/task/25462")).unwrap();
+    src.collect_for_test(&root, &mut errors);
+    src.src.collected_sample(&mut collected);
+    assert_eq!(collected.len(), 1);
+    assert_eq!(collected, src.sample(&root));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_quiet_host_memory_psi_skips_the_vm_memory_pressure_reads() {
     let (dir, root) = copy_fixture("libvirt-kvm-2vm", "quiet");
     let mut src = TestSource::default();
