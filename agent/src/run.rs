@@ -387,6 +387,7 @@ impl Agent {
             connect_timeout: Duration::from_secs(self.config.connect_timeout_secs),
             max_backoff: Duration::from_secs(self.config.max_backoff_secs),
             compression: self.config.compression,
+            ack_timeout: stream::ACK_TIMEOUT,
         };
         let mut tasks = Vec::new();
         for l in &self.links {

@@ -216,6 +216,7 @@ pub fn stream_batches(
         connect_timeout: Duration::from_secs(5),
         max_backoff: Duration::from_secs(1),
         compression: Compression::Gzip,
+        ack_timeout: stream::ACK_TIMEOUT,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

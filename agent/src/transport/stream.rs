@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hvscope_common::tls::{FilesStamp, TlsError, TlsFiles};
 use hvscope_proto::v1::{
@@ -41,6 +41,8 @@ pub enum StreamError {
     HelloTimeout(Duration),
     #[error("protocol: {0}")]
     Protocol(String),
+    #[error("batch {seq} unacknowledged after {after:?}: the aggregator or the path to it is gone")]
+    AckTimeout { seq: u64, after: Duration },
 }
 
 /// Least time between two looks at the TLS files' stamps (renewed certificates are used by
@@ -63,7 +65,18 @@ pub struct StreamParams {
     pub connect_timeout: Duration,
     pub max_backoff: Duration,
     pub compression: Compression,
+    /// How long a sent batch may go unacknowledged before the stream is taken for dead and
+    /// made again ([`ACK_TIMEOUT`] in the agent).
+    pub ack_timeout: Duration,
 }
+
+/// The agent's [`StreamParams::ack_timeout`]. A live aggregator acks a batch within
+/// milliseconds, and the agent sends one every interval: a stream whose oldest unacked batch is
+/// a minute old is dead (a frozen aggregator, a network path that drops everything), however
+/// open its TCP connection looks. This replaces HTTP/2 keep-alive pings, whose timer hyper
+/// re-arms after every read and tokio's timer wheel fires level by level on the way to the
+/// deadline: two or three wakeups of the agent per 10-s interval, to learn what the acks say.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the stream to `link.addr` until `shutdown` turns true.
 pub async fn run(link: Arc<Link>, params: StreamParams, mut shutdown: watch::Receiver<bool>) {
@@ -138,10 +151,7 @@ async fn connect(
             addr: link.addr.clone(),
             message: e.to_string(),
         })?
-        .connect_timeout(timeout)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true);
+        .connect_timeout(timeout);
     let channel =
         endpoint
             .connect_with_connector(make)
@@ -243,7 +253,18 @@ async fn connect_and_stream(
     // The TLS files are looked at again when a batch goes out, at most every
     // `ROTATION_CHECK`: no timer of its own wakes the agent for it.
     let mut rotation_checked = tokio::time::Instant::now();
+    // The oldest batch sent and not acked yet, and when it went out ([`ACK_TIMEOUT`]). Looked
+    // at whenever the loop wakes, which a new batch does every interval: no timer of its own.
+    let mut unacked: Option<(u64, Instant)> = None;
     loop {
+        if let Some((seq, sent)) = unacked
+            && sent.elapsed() >= params.ack_timeout
+        {
+            return Err(StreamError::AckTimeout {
+                seq,
+                after: params.ack_timeout,
+            });
+        }
         let next = link.spool().next_from(cursor);
         tokio::select! {
             permit = tx.reserve(), if next.is_some() => {
@@ -261,9 +282,12 @@ async fn connect_and_stream(
                         "series definitions no longer known; samples sent without them");
                 }
                 cursor = entry.seq() + 1;
+                unacked.get_or_insert((entry.seq(), Instant::now()));
                 permit.send(AgentMessage { msg: Some(agent_message::Msg::Batch(batch)) });
             }
-            _ = link.notify.notified(), if next.is_none() => {}
+            // Also while a send waits for room (a stream that stopped moving): each new batch
+            // wakes the loop to look at the oldest unacked one.
+            _ = link.notify.notified() => {}
             msg = inbound.next() => {
                 let msg = msg.ok_or(StreamError::Closed)??;
                 match msg.msg {
@@ -280,6 +304,13 @@ async fn connect_and_stream(
                             }
                         }
                         link.spool().ack(ack.seq);
+                        // What is still out counts from now: an ack says the stream moves.
+                        unacked = match unacked {
+                            Some((seq, _)) if ack.seq >= seq => {
+                                (cursor > ack.seq + 1).then(|| (ack.seq + 1, Instant::now()))
+                            }
+                            other => other,
+                        };
                     }
                     Some(aggregator_message::Msg::Resend(r)) => {
                         link.resends.fetch_add(1, Ordering::Relaxed);
@@ -287,6 +318,7 @@ async fn connect_and_stream(
                             "aggregator asked for a resend");
                         cursor = r.from_seq;
                         defined.clear();
+                        unacked = None;
                     }
                     Some(aggregator_message::Msg::Accepted(_)) | None => {
                         return Err(StreamError::Protocol("unexpected message".into()));

@@ -452,6 +452,7 @@ impl SimNode {
             connect_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(2),
             compression,
+            ack_timeout: stream::ACK_TIMEOUT,
         };
         rt.spawn(stream::run(link.clone(), params, stop));
         Self {
