@@ -14,6 +14,13 @@ use hvscope_agent::series::{SeriesBuf, text};
 use hvscope_agent::snapshot::Snapshot;
 use hvscope_common::config::ConfigError;
 
+/// mimalloc, not the C library's allocator: the shipped agent is a static musl binary, and
+/// musl's allocator (mallocng) returns freed memory to the kernel eagerly, so a collection's
+/// buffers are unmapped and faulted in again every interval (`tests/benches/outside.rs`
+/// measures the daemon with each). The same allocator in the glibc build keeps the two alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "hvscope-agent", version, about = "hvscope node agent")]
 struct Cli {

@@ -51,7 +51,9 @@ use std::time::{Duration, Instant};
 use hvscope_e2e::Cluster;
 use hvscope_testkit::libvirt::Libvirtd;
 use hvscope_testkit::ovs::{OvsLab, mac, neutron_like_flows};
-use hvscope_testkit::{Proc, TempDir, free_port, path_str, status_kib, target_dir, which};
+use hvscope_testkit::{
+    Proc, TempDir, free_port, musl_agent, path_str, status_kib, target_dir, which,
+};
 
 const INTERVAL: Duration = Duration::from_secs(10);
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
@@ -451,14 +453,21 @@ fn main() {
             missing.push(tool);
         }
     }
-    let agent = target_dir().join("hvscope-agent");
+    // The agent measured is the one that ships, the static musl build (`tests/run` makes
+    // it), unless `OUTSIDE_AGENT` names another; without a musl build, the glibc one.
+    let agent = std::env::var_os("OUTSIDE_AGENT")
+        .map(PathBuf::from)
+        .or_else(|| Some(musl_agent()).filter(|m| m.exists()))
+        .unwrap_or_else(|| target_dir().join("hvscope-agent"));
     let aggregator = target_dir().join("hvscope-aggregator");
     if !agent.exists() || !aggregator.exists() {
         missing.push(
-            "target/release/{hvscope-agent,hvscope-aggregator}: cargo build --release -p \
-             hvscope-aggregator && cargo build --release -p hvscope-agent",
+            "target/release/hvscope-aggregator and target/x86_64-unknown-linux-musl/release/\
+             hvscope-agent: cargo build --release -p hvscope-aggregator && cargo build --release \
+             --target x86_64-unknown-linux-musl -p hvscope-agent",
         );
     }
+    eprintln!("agent A: {}", agent.display());
     if !missing.is_empty() {
         println!("SKIPPED: the outside bench needs {missing:?}");
         return;
