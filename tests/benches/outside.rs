@@ -5,7 +5,9 @@
 //! integration bridge carries one Neutron-style VM port per domain, a release aggregator on
 //! loopback with mTLS (tests/src `Cluster`), Debian's node_exporter and
 //! prometheus-libvirt-exporter (`--libvirt.export-nova-metadata`). Then, per configuration, the
-//! release daemon `target/release/hvscope-agent run` with `interval_secs = 10` (in a private
+//! release daemon `hvscope-agent run` that ships (the static musl build,
+//! `target/x86_64-unknown-linux-musl/release`; `OUTSIDE_AGENT` names another, and without a
+//! musl build `target/release`'s is used) with `interval_secs = 10` (in a private
 //! mount namespace in which the lab's run directory is `/run/openvswitch`, so the agent reads
 //! the live host root `/` exactly as on a node), and over a window of whole intervals it reads,
 //! from `/proc/<pid>/{stat,task/*/schedstat}`:
@@ -33,7 +35,8 @@
 //! The windows of one OVS layout are interleaved round by round; medians are reported.
 //! Run as root, after `cargo build --release -p hvscope-aggregator` and then, in a build of its
 //! own (so that Cargo does not unify its dependencies' features with the aggregator's, which
-//! makes a bigger agent than the one that ships), `cargo build --release -p hvscope-agent`:
+//! makes a bigger agent than the one that ships), `cargo build --release --target
+//! x86_64-unknown-linux-musl -p hvscope-agent`:
 //! `cargo bench -p hvscope-e2e --bench outside` (about 15 minutes). It needs libvirt-daemon,
 //! qemu-system-x86, /dev/kvm, openvswitch-switch, prometheus-node-exporter and
 //! prometheus-libvirt-exporter (tests/run installs them) and prints SKIPPED otherwise.
