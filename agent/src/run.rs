@@ -407,7 +407,8 @@ impl Agent {
         let interval = Duration::from_secs(self.config.interval_secs);
         let sample = Duration::from_millis(self.config.sli.sample_interval_ms);
         let mut beats = Beats::new(interval, sample);
-        let mut tick = Ticker::new(if beats.is_some() { sample } else { interval });
+        let tick_period = if beats.is_some() { sample } else { interval };
+        let mut tick = Ticker::new(tick_period);
         let mut sli_tick = beats.is_none().then(|| Ticker::new(sample));
         // The watchdog is fed from this loop only: a collection stuck in a read blocks the
         // (single-threaded) runtime, the pings stop, and systemd restarts the agent. Pings are
@@ -416,7 +417,6 @@ impl Agent {
         let ping_every = notifier
             .watchdog()
             .map(|w| (w / 3).max(Duration::from_millis(100)));
-        let tick_period = if beats.is_some() { sample } else { interval };
         let mut watchdog = ping_every
             .filter(|p| *p < tick_period.min(sample))
             .map(Ticker::new);
